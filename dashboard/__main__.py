@@ -1,0 +1,36 @@
+"""`python -m dashboard [--host H] [--port P]`: the embedded dashboard (development and the demo):
+builds or upgrades the schema, does the one-time start-up and runs the scheduler in this process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from dashboard import create_app
+from dashboard.bootstrap import bootstrap
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m dashboard")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" while a round runs
+    app = create_app()
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        bootstrap(app)
+    app.config["_started"] = True
+    if app.config["DASHBOARD_SCHEDULER"] == "inline":
+        from dashboard.orchestration.scheduler import start_scheduler
+
+        start_scheduler(app)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Every API error is JSON {"error", "detail"} with a 4xx code (DESIGN §4); a 500 is a bug."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from dashboard.experiment_config import ValidationError
+from shared.errors import (CommunicationError, ConfigurationError, DataError, ExperimentError,
+                           FederatedLearningError, ModelError, SecurityError)
+
+log = logging.getLogger(__name__)
+JSON_PREFIXES = ("/api/", "/register_factory", "/heartbeat", "/factories")
+
+
+def wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def json_error(status: int, error: str, detail=None):
+    resp = jsonify({"error": error, "detail": detail})
+    resp.status_code = status
+    return resp
+
+
+def _status_of(exc: FederatedLearningError) -> int:
+    if getattr(exc, "status_code", None):
+        return exc.status_code
+    if isinstance(exc, SecurityError):
+        return 403
+    if isinstance(exc, (ValidationError, DataError, ConfigurationError, ModelError)):
+        return 400
+    if isinstance(exc, ExperimentError):
+        return 409
+    if isinstance(exc, CommunicationError):
+        return 502
+    return 400
+
+
+def register_error_handlers(app) -> None:
+    @app.errorhandler(FederatedLearningError)
+    def on_domain_error(exc: FederatedLearningError):
+        detail = {"field": exc.field, "reason": exc.message} if isinstance(exc, ValidationError) else None
+        if not wants_json():
+            return f"{exc}", _status_of(exc)
+        return json_error(_status_of(exc), str(exc), detail)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(exc: HTTPException):
+        if wants_json():
+            return json_error(exc.code or 500, exc.name, exc.description)
+        return exc
+
+    @app.errorhandler(Exception)
+    def on_unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return json_error(500, "internal error", "the dashboard logged the details")
+        return "Internal error: the dashboard logged the details.", 500

@@ -1,0 +1,135 @@
+"""Factory registry: POST /register_factory, POST /heartbeat, GET /factories (DESIGN §4)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Blueprint, current_app, jsonify
+
+from dashboard.api.validation import json_body, require
+from dashboard.experiment_config import ValidationError
+from dashboard.extensions import csrf, db
+from dashboard.models import Factory, Heartbeat, record_audit
+from dashboard.models.base import utcnow
+from dashboard.models.operators import token_digest
+from dashboard.security import Unauthorized, bearer_token, constant_time_equal, encrypt
+from shared.enums import FactoryStatus
+from shared.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("factories_api", __name__)
+csrf.exempt(bp)
+
+SUPPORTED_AGENT_MAJOR = "0"
+HEARTBEAT_STATUSES = {FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value, FactoryStatus.ERROR.value,
+                      FactoryStatus.STOPPING.value}
+
+
+class VersionConflict(ConfigurationError):
+    status_code = 409
+
+
+def _check_enrollment() -> None:
+    expected = current_app.config["FACTORY_ENROLLMENT_TOKEN"]
+    token = bearer_token()
+    if not expected:
+        return  # open enrolment (development): the README says to set a token in production
+    if not token or not constant_time_equal(token, expected):
+        raise Unauthorized("missing or wrong enrollment token: start the agent with --enrollment-token")
+
+
+def _load(body: dict, key: str, name: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise ValidationError(f"current_load.{key}", f"must be a percentage between 0 and 100, got {value!r}")
+    return float(value)
+
+
+@bp.post("/register_factory")
+def register_factory():
+    _check_enrollment()
+    body = json_body()
+    name = require(body, "factory_name", str, max_len=120)
+    if not name.strip() or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise ValidationError("factory_name", "use letters, digits, '-', '_' and '.' only")
+    hostname = require(body, "factory_hostname", str)
+    port = require(body, "factory_port", int)
+    if not 1 <= port <= 65535:
+        raise ValidationError("factory_port", f"must be a TCP port (1-65535), got {port}")
+    device = require(body, "device", str, optional=True, max_len=32) or "cpu"
+    capabilities = require(body, "capabilities", dict, optional=True) or {}
+    features = capabilities.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise ValidationError("capabilities.features", "must be a list of feature names")
+    orchestrator = require(body, "orchestrator", dict)
+    email = require(orchestrator, "email", str)
+    password = require(orchestrator, "password", str, max_len=1024)
+    public_key = require(body, "secagg_public_key", str, optional=True, max_len=128)
+    version = require(body, "agent_version", str, optional=True, max_len=32) or "0"
+    if version.split(".")[0] != SUPPORTED_AGENT_MAJOR:
+        raise VersionConflict(f"agent version {version} cannot be driven by this dashboard (supports "
+                              f"{SUPPORTED_AGENT_MAJOR}.x); install the matching FactoryFL release")
+
+    token = secrets.token_urlsafe(32)
+    factory = db.session.scalar(db.select(Factory).filter_by(name=name))
+    created = factory is None
+    if created:
+        factory = Factory(name=name)
+        db.session.add(factory)
+    elif factory.secagg_public_key and public_key and factory.secagg_public_key != public_key:
+        record_audit(f"factory:{name}", "factory.key_changed", name)
+        log.warning("factory %s re-registered with a different public key", name)
+    factory.hostname, factory.port, factory.device = hostname, port, device
+    factory.capabilities = capabilities
+    factory.orchestrator_email = email
+    factory.orchestrator_password_enc = encrypt(password)
+    factory.secagg_public_key = public_key
+    factory.agent_version = version
+    factory.heartbeat_token_hash = token_digest(token)
+    factory.heartbeat_interval = current_app.config["HEARTBEAT_INTERVAL"]
+    factory.registered_at = factory.last_heartbeat = utcnow()
+    factory.status = FactoryStatus.ONLINE.value
+    record_audit(f"factory:{name}", "factory.registered" if created else "factory.re_registered", name,
+                 hostname=hostname, port=port, device=device)
+    db.session.commit()
+    log.info("factory %s %s at %s:%d", name, "registered" if created else "re-registered", hostname, port)
+    return jsonify({"factory_id": factory.id, "heartbeat_token": token,
+                    "heartbeat_interval": factory.heartbeat_interval}), 201 if created else 200
+
+
+@bp.post("/heartbeat")
+def heartbeat():
+    token = bearer_token()
+    if not token:
+        raise Unauthorized("missing heartbeat token")
+    body = json_body()
+    name = require(body, "factory_name", str, max_len=120)
+    factory = db.session.scalar(db.select(Factory).filter_by(name=name))
+    if factory is None:
+        return jsonify({"error": f"unknown factory {name!r}: register first", "detail": None}), 404
+    if not constant_time_equal(token_digest(token), factory.heartbeat_token_hash):
+        raise Unauthorized("wrong heartbeat token for this factory")
+    status = require(body, "status", str, optional=True, max_len=16) or FactoryStatus.ONLINE.value
+    if status not in HEARTBEAT_STATUSES:
+        raise ValidationError("status", f"must be one of {', '.join(sorted(HEARTBEAT_STATUSES))}")
+    load = require(body, "current_load", dict, optional=True) or {}
+    cpu, mem, disk = (_load(load, k, k) for k in ("cpu_usage", "memory_usage", "disk_usage"))
+    experiments = require(body, "active_experiments", list, optional=True) or []
+    now = utcnow()
+    factory.last_heartbeat = now
+    factory.status = FactoryStatus.OFFLINE.value if status == FactoryStatus.STOPPING.value else status
+    factory.current_load = {"cpu_usage": cpu, "memory_usage": mem, "disk_usage": disk}
+    factory.active_experiments = experiments[:50]
+    db.session.add(Heartbeat(factory_id=factory.id, received_at=now, status=status, cpu_usage=cpu,
+                             memory_usage=mem, disk_usage=disk))
+    db.session.commit()
+    return jsonify({"ok": True, "heartbeat_interval": factory.heartbeat_interval})
+
+
+@bp.get("/factories")
+def list_factories():
+    factories = db.session.scalars(db.select(Factory).order_by(Factory.name)).all()
+    return jsonify([f.to_dict() for f in factories])

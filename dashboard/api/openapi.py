@@ -1,0 +1,62 @@
+"""GET /api/openapi.json: the API's description (DESIGN §5)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from dashboard.experiment_config import ExperimentConfig
+from shared import __version__
+
+bp = Blueprint("openapi", __name__, url_prefix="/api")
+
+_ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_JSON = {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}
+_ID = [{"name": "experiment_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+
+
+def _experiment_schema() -> dict:
+    props = {}
+    for name, f in ExperimentConfig.__dataclass_fields__.items():
+        t = str(f.type)
+        kind = "integer" if t == "int" else "number" if "float" in t else "boolean" if t == "bool" else \
+            "object" if t == "dict" else "string"
+        props[name] = {"type": kind} if name != "factories" else {
+            "oneOf": [{"type": "string", "enum": ["all"]}, {"type": "array", "items": {"type": "string"}}]}
+    props["model_type"]["enum"] = ["cnn", "lstm", "hybrid"]
+    props["algorithm"]["enum"] = ["fedavg", "fedprox", "fednova", "feddyn"]
+    return {"type": "object", "required": ["name"], "properties": props, "additionalProperties": False}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    action = {"post": {"summary": "change the experiment's status", "parameters": _ID,
+                       "responses": {"200": _JSON, "404": _ERROR, "409": _ERROR}}}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "FactoryFL dashboard API", "version": __version__},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"}, "detail": {}}},
+                        "ExperimentRequest": _experiment_schema()}},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/experiments": {
+                "get": {"summary": "list experiments", "responses": {"200": _JSON, "401": _ERROR}},
+                "post": {"summary": "create an experiment",
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/ExperimentRequest"}}}},
+                         "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR}}},
+            "/api/experiments/{experiment_id}": {"get": {"summary": "an experiment with its rounds",
+                                                         "parameters": _ID,
+                                                         "responses": {"200": _JSON, "404": _ERROR}}},
+            **{f"/api/experiments/{{experiment_id}}/{a}": action for a in ("start", "pause", "resume", "cancel")},
+            "/api/experiments/{experiment_id}/model": {"get": {
+                "summary": "the model bundle (safetensors)",
+                "parameters": _ID + [{"name": "round", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": {"description": "bundle", "content": {"application/octet-stream": {}}},
+                              "404": _ERROR}}},
+            "/factories": {"get": {"summary": "every factory and its status", "security": [],
+                                   "responses": {"200": _JSON}}},
+        },
+    }
+    return jsonify(spec)

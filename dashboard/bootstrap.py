@@ -1,0 +1,37 @@
+"""One-time start-up work of a dashboard process (never at import or in create_app): the first
+operator and its API token from the environment (DESIGN §8)."""
+
+from __future__ import annotations
+
+import logging
+
+from dashboard.extensions import db
+from dashboard.models import ApiToken, Operator, record_audit
+from dashboard.models.operators import token_digest
+
+log = logging.getLogger(__name__)
+
+
+def ensure_operator(email: str, password: str | None) -> Operator:
+    operator = db.session.scalar(db.select(Operator).filter_by(email=email))
+    if operator is None:
+        if not password:
+            raise ValueError(f"operator {email} does not exist and no password was given")
+        operator = Operator(email=email)
+        operator.set_password(password)
+        db.session.add(operator)
+        record_audit("system", "operator.created", email)
+        log.info("created operator %s", email)
+    return operator
+
+
+def bootstrap(app) -> None:
+    email, password = app.config["DASHBOARD_ADMIN_EMAIL"], app.config["DASHBOARD_ADMIN_PASSWORD"]
+    token = app.config["DASHBOARD_API_TOKEN"]
+    if email and (password or token):
+        operator = ensure_operator(email, password or None) if password else db.session.scalar(
+            db.select(Operator).filter_by(email=email))
+        if operator is not None and token and db.session.scalar(
+                db.select(ApiToken).filter_by(token_hash=token_digest(token))) is None:
+            db.session.add(ApiToken.issue(operator, "DASHBOARD_API_TOKEN", token)[0])
+    db.session.commit()

@@ -1,0 +1,127 @@
+"""`make demo`: a dashboard and three simulated plants on this machine, and a first experiment.
+
+Starts the embedded dashboard (SQLite under instance/), three agents with different simulator
+profiles, waits until they are online, creates and starts a small CNN experiment through the JSON API,
+prints where to look, and stops everything it started (by PID) on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+PLANTS = (("plant_default", "default", 8081), ("plant_heavy", "heavy_duty", 8082), ("plant_hot", "hot_climate", 8083))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboard.demo")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--heartbeat-interval", type=float, default=5.0)
+    args = parser.parse_args()
+    url = f"http://127.0.0.1:{args.port}"
+    instance = ROOT / "instance"
+    instance.mkdir(exist_ok=True)
+    secrets_file = instance / "demo_credentials"
+    if secrets_file.exists():
+        password, token = secrets_file.read_text().split()
+    else:
+        password, token = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
+        secrets_file.write_text(f"{password} {token}\n")
+        os.chmod(secrets_file, 0o600)
+    env = {**os.environ, "DASHBOARD_ADMIN_EMAIL": os.environ.get("DASHBOARD_ADMIN_EMAIL", "admin@factoryfl.org"),
+           "DASHBOARD_ADMIN_PASSWORD": password, "DASHBOARD_API_TOKEN": token,
+           "DASHBOARD_HEARTBEAT_INTERVAL": str(args.heartbeat_interval), "PYTHONUNBUFFERED": "1"}
+    logs = ROOT / "logs"
+    logs.mkdir(exist_ok=True)
+    processes: list[subprocess.Popen] = []
+
+    def stop_all(*_):
+        say("stopping the plants, then the dashboard")
+        plants, dashboard = processes[1:], processes[:1]
+        for group in (plants, dashboard):  # plants first, so their last heartbeat reaches the dashboard
+            for p in group:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+            for p in group:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+    dashboard_log = open(logs / "dashboard.log", "a")
+    processes.append(subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(args.port)], cwd=ROOT,
+                                      env=env, stdout=dashboard_log, stderr=subprocess.STDOUT))
+    say(f"dashboard starting at {url} (log: logs/dashboard.log)")
+    for _ in range(120):
+        try:
+            requests.get(f"{url}/factories", timeout=2)
+            break
+        except requests.RequestException:
+            time.sleep(0.5)
+    else:
+        say("the dashboard did not start; see logs/dashboard.log")
+        stop_all()
+    for name, profile, port in PLANTS:
+        processes.append(subprocess.Popen(
+            [sys.executable, "factory_agent/FactoryDatasite.py", "--factory_name", name, "--port", str(port),
+             "--dashboard_url", url, "--simulate", profile, "--rows", "3000", "--seed", str(port), "--reset",
+             "--heartbeat-interval", str(args.heartbeat_interval)], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        say(f"plant {name} ({profile} profile) starting on port {port} (log: logs/{name}.log)")
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        online = [f["factory_name"] for f in requests.get(f"{url}/factories", timeout=5).json()
+                  if f["status"] in ("online", "busy")]
+        if all(name in online for name, _, _ in PLANTS):
+            break
+        if any(p.poll() is not None for p in processes):
+            say("a process exited early; see logs/")
+            stop_all()
+        time.sleep(1)
+    say("all three plants are online")
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"name": "demo: CNN on three plants", "model_type": "cnn", "rounds": args.rounds, "local_epochs": 2,
+            "min_factories": 2}
+    experiment = requests.post(f"{url}/api/experiments", json=body, headers=headers, timeout=10).json()
+    requests.post(f"{url}/api/experiments/{experiment['id']}/start", headers=headers, timeout=10)
+    say(f"started experiment #{experiment['id']}: watch it at {url}/experiments/{experiment['id']}")
+    say(f"log in as {env['DASHBOARD_ADMIN_EMAIL']} with password {password} (API token: {token})")
+    last = 0
+    while True:
+        time.sleep(3)
+        try:
+            detail = requests.get(f"{url}/api/experiments/{experiment['id']}", headers=headers, timeout=10).json()
+        except requests.RequestException:
+            continue
+        for r in detail["rounds"][last:]:
+            m = r["metrics"]
+            say(f"round {r['number']}: {len(r['participants'])} plants, {r['duration_s']:.1f} s, "
+                f"train_loss {m.get('train_loss', 0):.3f}, test_f1 {m.get('test_f1') or 0:.3f}, "
+                f"test_auc {m.get('test_auc') or 0:.3f}")
+        last = len(detail["rounds"])
+        if detail["status"] not in ("running", "pending") and last:
+            say(f"experiment {detail['status']}; the dashboard keeps running (Ctrl-C to stop everything)")
+            break
+    signal.pause()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Validation of an experiment's settings (DESIGN §5): every problem names its field and says why."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from shared.enums import Algorithm, ModelType, PrivacyMode, RobustMethod, ServerOptimizer
+from shared.errors import ExperimentError
+
+AVAILABLE_ALGORITHMS = {Algorithm.FEDAVG.value, Algorithm.FEDPROX.value}
+
+
+class ValidationError(ExperimentError):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    model_type: str = ModelType.CNN.value
+    algorithm: str = Algorithm.FEDAVG.value
+    server_optimizer: str = ServerOptimizer.NONE.value
+    rounds: int = 5
+    local_epochs: int = 2
+    batch_size: int = 64
+    learning_rate: float = 0.005
+    sequence_length: int = 10
+    factories: list[str] | str = "all"
+    min_factories: int = 2
+    secure_aggregation: bool = False
+    privacy: dict = field(default_factory=lambda: {"mode": PrivacyMode.NONE.value})
+    robust: dict = field(default_factory=lambda: {"method": RobustMethod.NONE.value})
+    mu: float = 0.01
+    seed: int = 0
+    round_timeout: float | None = None
+    max_grad_norm: float = 5.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _int(body: dict, name: str, default: int, lo: int, hi: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(name, f"must be a whole number, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValidationError(name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float(body: dict, name: str, default: float | None, lo: float, hi: float, allow_none: bool = False):
+    value = body.get(name, default)
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(name, f"must be a number, got {value!r}")
+    if not lo < value <= hi:
+        raise ValidationError(name, f"must be greater than {lo} and at most {hi}, got {value}")
+    return float(value)
+
+
+def _choice(body: dict, name: str, default: str, choices: list[str]) -> str:
+    value = body.get(name, default)
+    if value not in choices:
+        raise ValidationError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def parse_experiment(body: object) -> ExperimentConfig:
+    """Validate a JSON body into an ExperimentConfig, or raise ValidationError naming the field."""
+    if not isinstance(body, dict):
+        raise ValidationError("body", "must be a JSON object")
+    known = set(ExperimentConfig.__dataclass_fields__)
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise ValidationError(unknown[0], f"unknown field; allowed fields are {', '.join(sorted(known))}")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("name", "is required: a short text naming the experiment")
+    if len(name) > 200:
+        raise ValidationError("name", "must be at most 200 characters")
+    model_type = _choice(body, "model_type", ModelType.CNN.value, ModelType.values())
+    algorithm = _choice(body, "algorithm", Algorithm.FEDAVG.value, Algorithm.values())
+    if algorithm not in AVAILABLE_ALGORITHMS:
+        raise ValidationError("algorithm", f"{algorithm} is not available in this version yet; use "
+                                           f"{' or '.join(sorted(AVAILABLE_ALGORITHMS))}")
+    server_optimizer = _choice(body, "server_optimizer", ServerOptimizer.NONE.value, ServerOptimizer.values())
+    if server_optimizer != ServerOptimizer.NONE.value:
+        raise ValidationError("server_optimizer", f"{server_optimizer} is not available in this version yet; use none")
+    factories = body.get("factories", "all")
+    if factories != "all":
+        if (not isinstance(factories, list) or not factories
+                or not all(isinstance(f, str) and f.strip() for f in factories)):
+            raise ValidationError("factories", 'must be "all" or a non-empty list of factory names')
+        if len(set(factories)) != len(factories):
+            raise ValidationError("factories", "lists a factory twice")
+    min_factories = _int(body, "min_factories", 2, 1, 10_000)
+    if isinstance(factories, list) and min_factories > len(factories):
+        raise ValidationError("min_factories", f"is {min_factories} but only {len(factories)} factories are listed")
+    secure = body.get("secure_aggregation", False)
+    if not isinstance(secure, bool):
+        raise ValidationError("secure_aggregation", f"must be true or false, got {secure!r}")
+    privacy = body.get("privacy", {"mode": "none"})
+    if not isinstance(privacy, dict):
+        raise ValidationError("privacy", "must be an object such as {\"mode\": \"none\"}")
+    mode = privacy.get("mode", "none")
+    if mode not in PrivacyMode.values():
+        raise ValidationError("privacy.mode", f"must be one of {', '.join(PrivacyMode.values())}, got {mode!r}")
+    robust = body.get("robust", {"method": "none"})
+    if not isinstance(robust, dict):
+        raise ValidationError("robust", "must be an object such as {\"method\": \"none\"}")
+    method = robust.get("method", "none")
+    if method not in RobustMethod.values():
+        raise ValidationError("robust.method", f"must be one of {', '.join(RobustMethod.values())}, got {method!r}")
+    if secure and method in ("median", "trimmed_mean", "krum"):
+        raise ValidationError("robust.method", f"{method} needs each plant's update, which secure aggregation "
+                                               "hides from the aggregator; use norm_bound or turn secure aggregation off")
+    if secure:
+        raise ValidationError("secure_aggregation", "is not available in this version yet; set it to false")
+    if mode != "none":
+        raise ValidationError("privacy.mode", f"{mode} is not available in this version yet; use none")
+    if method != "none":
+        raise ValidationError("robust.method", f"{method} is not available in this version yet; use none")
+    seed = body.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValidationError("seed", f"must be a whole number, got {seed!r}")
+    return ExperimentConfig(
+        name=name.strip(), model_type=model_type, algorithm=algorithm, server_optimizer=server_optimizer,
+        rounds=_int(body, "rounds", 5, 1, 1000), local_epochs=_int(body, "local_epochs", 2, 1, 100),
+        batch_size=_int(body, "batch_size", 64, 1, 65536),
+        learning_rate=_float(body, "learning_rate", 0.005, 0.0, 1.0),
+        sequence_length=_int(body, "sequence_length", 10, 2, 512), factories=factories,
+        min_factories=min_factories, secure_aggregation=secure, privacy={"mode": mode, **privacy},
+        robust={"method": method, **robust}, mu=_float(body, "mu", 0.01, -1e-12, 100.0), seed=seed,
+        round_timeout=_float(body, "round_timeout", None, 0.0, 86400.0, allow_none=True),
+        max_grad_norm=_float(body, "max_grad_norm", 5.0, 0.0, 1e6))

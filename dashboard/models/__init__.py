@@ -1,0 +1,9 @@
+"""Database models (shared/models.py holds the neural networks)."""
+
+from dashboard.models.audit import AuditEvent, record_audit
+from dashboard.models.experiments import Experiment, ModelVersion, Round, RoundResult
+from dashboard.models.factories import Factory, Heartbeat
+from dashboard.models.operators import ApiToken, Operator
+
+__all__ = ["ApiToken", "AuditEvent", "Experiment", "Factory", "Heartbeat", "ModelVersion", "Operator",
+           "Round", "RoundResult", "record_audit"]

@@ -1,0 +1,61 @@
+"""Factories (plants) and their heartbeats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dashboard.extensions import db
+from dashboard.models.base import isoformat, utcnow
+
+
+class Factory(db.Model):
+    __tablename__ = "factories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True, index=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int]
+    device: Mapped[str] = mapped_column(String(32), default="cpu")
+    status: Mapped[str] = mapped_column(String(16), default="online", index=True)
+    capabilities: Mapped[dict] = mapped_column(JSON, default=dict)
+    orchestrator_email: Mapped[str] = mapped_column(String(255))
+    orchestrator_password_enc: Mapped[str] = mapped_column(Text)  # Fernet ciphertext
+    secagg_public_key: Mapped[str | None] = mapped_column(String(128))
+    agent_version: Mapped[str | None] = mapped_column(String(32))
+    heartbeat_token_hash: Mapped[str] = mapped_column(String(64))
+    heartbeat_interval: Mapped[float] = mapped_column(default=30.0)
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_heartbeat: Mapped[datetime | None]
+    current_load: Mapped[dict] = mapped_column(JSON, default=dict)
+    active_experiments: Mapped[list] = mapped_column(JSON, default=list)
+
+    heartbeats: Mapped[list[Heartbeat]] = relationship(back_populates="factory", cascade="all, delete-orphan",
+                                                       passive_deletes=True)
+
+    def to_dict(self) -> dict:
+        caps = self.capabilities or {}
+        return {"id": self.id, "factory_name": self.name, "factory_hostname": self.hostname,
+                "factory_port": self.port, "device": self.device, "status": self.status,
+                "last_heartbeat": isoformat(self.last_heartbeat), "current_load": self.current_load or {},
+                "active_experiments": self.active_experiments or [], "registered_at": isoformat(self.registered_at),
+                "agent_version": self.agent_version,
+                "capabilities": {k: caps.get(k) for k in ("supported_models", "data_type", "num_samples",
+                                                          "features", "splits", "source")}}
+
+
+class Heartbeat(db.Model):
+    __tablename__ = "heartbeats"
+    __table_args__ = (Index("ix_heartbeats_factory_time", "factory_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    factory_id: Mapped[int] = mapped_column(ForeignKey("factories.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    cpu_usage: Mapped[float | None]
+    memory_usage: Mapped[float | None]
+    disk_usage: Mapped[float | None]
+
+    factory: Mapped[Factory] = relationship(back_populates="heartbeats")

@@ -1,0 +1,1 @@
+"""The scheduler's jobs: factory liveness and the federated round engine."""

@@ -1,0 +1,258 @@
+"""The round engine: claims an experiment's next round in the database, runs its steps
+(dashboard.orchestration.rounds) and records the outcome.
+
+A claim is a lease (claim_owner, claim_until) taken with one conditional UPDATE, atomic on SQLite and
+Postgres alike, and renewed while the round runs; a scheduler that dies loses its lease within
+LEASE_SECONDS and another (or the restarted one) aborts the half-done round and runs it again. Rounds
+are recorded only on completion, so no round is ever counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import or_, update
+
+from dashboard.extensions import db
+from dashboard.models import Experiment, Factory, ModelVersion, Round, RoundResult, record_audit
+from dashboard.models.base import utcnow
+from dashboard.orchestration import rounds as steps
+from dashboard.orchestration.syft_clients import ConnectionPool, PlantAddress
+from dashboard.security import decrypt
+from shared.aggregation import get_aggregator
+from shared.data.schema import FeatureSchema
+from shared.enums import ExperimentStatus, FactoryStatus, RoundStatus
+from shared.errors import FederatedLearningError
+from shared.models import build_model, get_weights
+from shared.serialization import weights_from_bytes, weights_to_bytes
+
+log = logging.getLogger(__name__)
+LEASE_SECONDS = 60
+MAX_ATTEMPTS = 3
+
+
+class RoundEngine:
+    def __init__(self, app, owner: str | None = None):
+        self.app = app
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.pool = ConnectionPool(app.config["APPROVAL_TIMEOUT"])
+
+    # --- claiming -----------------------------------------------------------------------------
+    def claim(self, experiment_id: int) -> bool:
+        now = utcnow()
+        result = db.session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment_id, Experiment.status == ExperimentStatus.RUNNING.value,
+                   or_(Experiment.claim_owner.is_(None), Experiment.claim_until < now,
+                       Experiment.claim_owner == self.owner))
+            .values(claim_owner=self.owner, claim_until=now + timedelta(seconds=LEASE_SECONDS)))
+        db.session.commit()
+        return result.rowcount == 1
+
+    def release(self, experiment_id: int) -> None:
+        db.session.execute(update(Experiment).where(Experiment.id == experiment_id,
+                                                    Experiment.claim_owner == self.owner)
+                           .values(claim_owner=None, claim_until=None))
+        db.session.commit()
+
+    def _renew_lease(self, experiment_id: int, stop: threading.Event) -> None:
+        with self.app.app_context():
+            while not stop.wait(LEASE_SECONDS / 4):
+                db.session.execute(update(Experiment).where(Experiment.id == experiment_id,
+                                                            Experiment.claim_owner == self.owner)
+                                   .values(claim_until=utcnow() + timedelta(seconds=LEASE_SECONDS)))
+                db.session.commit()
+
+    def abort_stale_rounds(self) -> None:
+        """Rounds left running by a scheduler that died (its lease expired) are aborted, to be run again."""
+        now = utcnow()
+        stale = db.session.scalars(
+            db.select(Round).join(Experiment).where(
+                Round.status == RoundStatus.RUNNING.value,
+                or_(Experiment.claim_owner.is_(None), Experiment.claim_until < now))).all()
+        for r in stale:
+            r.status, r.finished_at = RoundStatus.ABORTED.value, now
+            r.error = "interrupted (dashboard restarted or scheduler lost); the round runs again"
+            log.warning("experiment %d round %d was interrupted: it runs again", r.experiment_id, r.number)
+        db.session.commit()
+
+    # --- the tick -----------------------------------------------------------------------------
+    def tick(self) -> None:
+        self.abort_stale_rounds()
+        ids = db.session.scalars(db.select(Experiment.id).filter_by(status=ExperimentStatus.RUNNING.value)
+                                 .order_by(Experiment.id)).all()
+        for experiment_id in ids:
+            if not self.claim(experiment_id):
+                continue
+            stop = threading.Event()
+            renewer = threading.Thread(target=self._renew_lease, args=(experiment_id, stop), daemon=True)
+            renewer.start()
+            try:
+                self.advance(experiment_id)
+            except Exception:
+                db.session.rollback()
+                log.exception("experiment %d: round engine error", experiment_id)
+                raise
+            finally:
+                stop.set()
+                renewer.join()
+                self.release(experiment_id)
+
+    # --- one step of an experiment ------------------------------------------------------------
+    def _eligible(self, experiment: Experiment) -> list[Factory]:
+        config = experiment.config
+        query = db.select(Factory).where(Factory.status.in_([FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value]))
+        if config["factories"] != "all":
+            query = query.where(Factory.name.in_(config["factories"]))
+        factories = db.session.scalars(query.order_by(Factory.name)).all()
+        return [f for f in factories
+                if config["model_type"] in (f.capabilities or {}).get("supported_models", ["cnn"])
+                and (f.capabilities or {}).get("schema")]
+
+    def _participant(self, factory: Factory) -> steps.Participant:
+        address = PlantAddress(name=factory.name, hostname=factory.hostname, port=factory.port,
+                               email=factory.orchestrator_email,
+                               password=decrypt(factory.orchestrator_password_enc),
+                               registered_at=factory.registered_at.isoformat())
+        return steps.Participant(address=address, features=list(factory.capabilities.get("features", [])))
+
+    def _wait(self, experiment: Experiment, message: str) -> None:
+        if experiment.message != message:
+            log.info("experiment %d: %s", experiment.id, message)
+        experiment.message = message
+        db.session.commit()
+
+    def _timeout(self, experiment: Experiment) -> float:
+        return experiment.config.get("round_timeout") or self.app.config["ROUND_TIMEOUT"]
+
+    def advance(self, experiment_id: int) -> None:
+        experiment = db.session.get(Experiment, experiment_id)
+        config = experiment.config
+        factories = self._eligible(experiment)
+        if len(factories) < config["min_factories"]:
+            self._wait(experiment, f"waiting for plants: {len(factories)} of at least {config['min_factories']} "
+                                   f"online ({', '.join(f.name for f in factories) or 'none'})")
+            return
+        participants = [self._participant(f) for f in factories]
+        if experiment.scaler is None:
+            self.prepare(experiment, factories, participants)
+            return
+        self.run_round(experiment, participants)
+
+    def prepare(self, experiment: Experiment, factories: list[Factory], participants) -> None:
+        """Round 0: the merged feature schema, federated feature statistics -> global scaler, initial model."""
+        schema = steps.merged_schema([f.capabilities for f in factories])
+        names = schema.feature_names
+        phase = steps.dispatch(self.pool, participants, lambda p: {
+            "op": "stats", "experiment": experiment.id, "features": names, "plant_features": p.features},
+            self._timeout(experiment))
+        if len(phase.answers) < experiment.config["min_factories"]:
+            self._wait(experiment, f"feature statistics: only {len(phase.answers)} plant(s) answered; "
+                                   f"dropouts: {phase.dropouts}")
+            return
+        scaler = steps.global_scaler(phase.answers)
+        spec = steps.model_spec(experiment.config, len(names))
+        weights = get_weights(build_model(spec, seed=experiment.config["seed"]))
+        experiment.schema, experiment.scaler = schema.to_dict(), scaler.to_dict()
+        db.session.add(ModelVersion(experiment_id=experiment.id, round_number=0, weights=weights_to_bytes(weights)))
+        experiment.message = (f"global scaler from {sum(a['stats']['count'] for a in phase.answers.values())} "
+                              f"training rows of {len(phase.answers)} plants; {len(names)} features")
+        db.session.commit()
+        log.info("experiment %d: %s", experiment.id, experiment.message)
+
+    def run_round(self, experiment: Experiment, participants) -> None:
+        config = experiment.config
+        number = experiment.current_round + 1
+        attempt = 1 + db.session.query(Round).filter_by(experiment_id=experiment.id, number=number).count()
+        round_row = Round(experiment_id=experiment.id, number=number, attempt=attempt,
+                          participants=[p.address.name for p in participants])
+        db.session.add(round_row)
+        experiment.message = f"round {number} running on {len(participants)} plants"
+        db.session.commit()
+
+        version = db.session.scalar(db.select(ModelVersion).filter_by(experiment_id=experiment.id,
+                                                                      round_number=number - 1))
+        global_weights = weights_from_bytes(version.weights)
+        names = FeatureSchema.from_dict(experiment.schema).feature_names
+        spec = steps.model_spec(config, len(names))
+        aggregator_options = {"mu": config["mu"]} if config["algorithm"] == "fedprox" else {}
+        client_extra = get_aggregator(config["algorithm"], **aggregator_options).client_config()
+        base = {"experiment": experiment.id, "features": names, "scaler": experiment.scaler,
+                "spec": spec.to_dict()}
+        order = {p.address.name: i for i, p in enumerate(participants)}
+        timeout = self._timeout(experiment)
+
+        train = steps.dispatch(self.pool, participants, lambda p: {
+            **base, "op": "train", "plant_features": p.features, "weights": global_weights,
+            "train": {"epochs": config["local_epochs"], "batch_size": config["batch_size"],
+                      "learning_rate": config["learning_rate"], "max_grad_norm": config["max_grad_norm"],
+                      "seed": config["seed"] * 100_003 + number * 101 + order[p.address.name], **client_extra}},
+            timeout)
+        dropouts = dict(train.dropouts)
+        if len(train.answers) < config["min_factories"]:
+            self._fail_round(experiment, round_row, dropouts,
+                             f"only {len(train.answers)} of at least {config['min_factories']} plants returned an update")
+            return
+        try:
+            new_weights = steps.aggregate_updates(config["algorithm"], aggregator_options, global_weights,
+                                                  train.answers)
+        except FederatedLearningError as exc:
+            self._fail_round(experiment, round_row, dropouts, str(exc))
+            return
+        trained = [p for p in participants if p.address.name in train.answers]
+        evaluation = steps.dispatch(self.pool, trained, lambda p: {
+            **base, "op": "evaluate", "plant_features": p.features, "weights": new_weights}, timeout)
+        dropouts.update({k: f"evaluation: {v}" for k, v in evaluation.dropouts.items()})
+        if not evaluation.answers:
+            self._fail_round(experiment, round_row, dropouts, "no plant could evaluate the new model")
+            return
+        threshold, aggregate, per_factory = steps.evaluation_metrics(evaluation.answers, train.answers)
+
+        db.session.refresh(experiment)
+        if experiment.status == ExperimentStatus.CANCELLED.value:
+            round_row.status, round_row.finished_at = RoundStatus.ABORTED.value, utcnow()
+            round_row.error = "experiment cancelled during the round"
+            db.session.commit()
+            return
+        round_row.participants = sorted(train.answers)
+        round_row.dropouts = dropouts
+        round_row.metrics = aggregate
+        round_row.threshold = threshold
+        for name, answer in train.answers.items():
+            db.session.add(RoundResult(round=round_row, factory_name=name, num_samples=int(answer["num_samples"]),
+                                       steps=int(answer["steps"]), train_seconds=answer.get("train_seconds"),
+                                       metrics=per_factory.get(name, {"train_loss": answer["train_loss"]})))
+        db.session.add(ModelVersion(experiment_id=experiment.id, round_number=number,
+                                    weights=weights_to_bytes(new_weights), threshold=threshold))
+        round_row.status, round_row.finished_at = RoundStatus.COMPLETED.value, utcnow()
+        experiment.current_round = number
+        experiment.message = None
+        if number >= config["rounds"]:
+            experiment.status, experiment.finished_at = ExperimentStatus.COMPLETED.value, utcnow()
+            record_audit("scheduler", "experiment.completed", experiment.name, experiment_id=experiment.id)
+        db.session.commit()
+        log.info("experiment %d round %d done in %.1f s: test_f1=%s dropouts=%s", experiment.id, number,
+                 round_row.duration_s, _fmt(aggregate.get("test_f1")), sorted(dropouts) or "none")
+
+    def _fail_round(self, experiment: Experiment, round_row: Round, dropouts: dict, reason: str) -> None:
+        round_row.status, round_row.finished_at = RoundStatus.FAILED.value, utcnow()
+        round_row.dropouts, round_row.error = dropouts, reason
+        round_row.participants = []
+        log.warning("experiment %d round %d attempt %d failed: %s", experiment.id, round_row.number,
+                    round_row.attempt, reason)
+        if round_row.attempt >= MAX_ATTEMPTS:
+            experiment.status, experiment.finished_at = ExperimentStatus.FAILED.value, utcnow()
+            experiment.message = f"round {round_row.number} failed {MAX_ATTEMPTS} times; last: {reason}"
+            record_audit("scheduler", "experiment.failed", experiment.name, reason=reason)
+        else:
+            experiment.message = f"round {round_row.number} failed ({reason}); retrying"
+        db.session.commit()
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

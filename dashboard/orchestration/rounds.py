@@ -1,0 +1,134 @@
+"""The steps of a federated round (DESIGN §6), each a named function over typed values.
+
+Nothing here touches the database: the engine loads what a round needs, calls these in order and
+records the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dashboard.orchestration.syft_clients import ConnectionPool, PlantAddress
+from shared.aggregation import ClientUpdate, get_aggregator
+from shared.data.scaler import FeatureStats, Scaler, combine_stats
+from shared.data.schema import FeatureSchema
+from shared.errors import AggregationError, FederatedLearningError
+from shared.metrics import best_threshold_bin, confusion_at, rates, threshold_of_bin
+from shared.models import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Participant:
+    address: PlantAddress
+    features: list[str]  # the plant's own encoded feature names
+
+
+@dataclass
+class PhaseResult:
+    answers: dict[str, dict] = field(default_factory=dict)
+    dropouts: dict[str, str] = field(default_factory=dict)  # name -> reason
+    seconds: float = 0.0
+
+
+def dispatch(pool: ConnectionPool, participants: list[Participant], make_request, timeout: float) -> PhaseResult:
+    """Call fl_step on every participant in parallel; a failure or a timeout makes a dropout."""
+    started = time.monotonic()
+    result = PhaseResult()
+
+    def call(p: Participant) -> dict:
+        return pool.get(p.address).call(make_request(p))
+
+    executor = ThreadPoolExecutor(max_workers=max(1, len(participants)), thread_name_prefix="round")
+    futures = {executor.submit(call, p): p for p in participants}
+    done, not_done = wait(futures, timeout=timeout)
+    for future, p in futures.items():
+        name = p.address.name
+        if future in not_done:
+            result.dropouts[name] = f"no answer within {timeout:.0f} s"
+            pool.drop(name)
+            continue
+        exc = future.exception()
+        if exc is None:
+            result.answers[name] = future.result()
+        else:
+            reason = str(exc) if isinstance(exc, FederatedLearningError) else f"{type(exc).__name__}: {exc}"
+            result.dropouts[name] = reason
+            pool.drop(name)
+            log.warning("dropout %s: %s", name, reason)
+    executor.shutdown(wait=False, cancel_futures=True)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def merged_schema(capabilities: list[dict]) -> FeatureSchema:
+    from shared.data.schema import merge_schemas
+
+    return merge_schemas([FeatureSchema.from_dict(c["schema"]) for c in capabilities])
+
+
+def global_scaler(answers: dict[str, dict]) -> Scaler:
+    """Step 0: the plants' feature statistics, combined into the scaler every plant uses."""
+    if not answers:
+        raise AggregationError("no plant returned feature statistics")
+    return Scaler.from_stats(combine_stats([FeatureStats.from_dict(a["stats"]) for a in answers.values()]))
+
+
+def aggregate_updates(algorithm: str, options: dict, global_weights: dict, answers: dict[str, dict]):
+    updates = [ClientUpdate(factory=name, weights=a["weights"], num_samples=int(a["num_samples"]),
+                            steps=int(a.get("steps", 0))) for name, a in answers.items()]
+    return get_aggregator(algorithm, **options).aggregate(global_weights, updates)
+
+
+def _metrics_from(evaluation: dict, threshold_bin: int) -> dict:
+    metrics: dict = {}
+    for prefix in ("val", "test"):
+        part = evaluation[prefix]
+        if part["n"] == 0:
+            continue
+        metrics[f"{prefix}_loss"] = part["loss"]
+        metrics[f"{prefix}_auc"] = part["auc"]
+        counts = confusion_at(np.asarray(part["hist_pos"]), np.asarray(part["hist_neg"]), threshold_bin)
+        for key, value in rates(*counts).items():
+            metrics[f"{prefix}_{key}"] = value
+        metrics[f"{prefix}_samples"] = part["n"]
+    return metrics
+
+
+def weighted_mean(values: list[tuple[float | None, int]]) -> float | None:
+    pairs = [(v, n) for v, n in values if v is not None and n > 0]
+    total = sum(n for _, n in pairs)
+    return sum(v * n for v, n in pairs) / total if total else None
+
+
+def evaluation_metrics(evaluations: dict[str, dict], train_answers: dict[str, dict]) -> tuple[float, dict, dict]:
+    """Threshold from the pooled validation histograms (max F1), then per-plant metrics at it and their
+    sample-weighted means (DESIGN §5)."""
+    pos = sum(np.asarray(e["val"]["hist_pos"]) for e in evaluations.values())
+    neg = sum(np.asarray(e["val"]["hist_neg"]) for e in evaluations.values())
+    threshold_bin = best_threshold_bin(pos, neg)
+    per_factory = {}
+    for name, evaluation in evaluations.items():
+        m = _metrics_from(evaluation, threshold_bin)
+        if name in train_answers:
+            m["train_loss"] = train_answers[name]["train_loss"]
+            m["train_samples"] = train_answers[name]["num_samples"]
+        per_factory[name] = m
+    aggregate: dict = {}
+    keys = {k for m in per_factory.values() for k in m if not k.endswith("_samples")}
+    for key in sorted(keys):
+        weight_key = "train_samples" if key.startswith("train") else f"{key.split('_')[0]}_samples"
+        aggregate[key] = weighted_mean([(m.get(key), m.get(weight_key, 0)) for m in per_factory.values()])
+    return threshold_of_bin(threshold_bin), aggregate, per_factory
+
+
+def model_spec(config: dict, num_features: int) -> ModelSpec:
+    sequence = config["model_type"] != "cnn"
+    return ModelSpec(model_type=config["model_type"], num_features=num_features,
+                     sequence_length=config["sequence_length"] if sequence else 1)

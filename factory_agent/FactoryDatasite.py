@@ -1,0 +1,58 @@
+"""Start a plant's FactoryFL agent: a PySyft datasite with the plant's private data.
+
+    python factory_agent/FactoryDatasite.py --factory_name plant_x --port 8091 \
+        --data my.csv --label-column failure --group-column machine_id --time-column cycle
+
+`--help` lists every flag and the FACTORY_* environment variable that sets it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
+
+from shared.quiet import tame_library_logging  # noqa: E402
+from shared.errors import FederatedLearningError  # noqa: E402
+
+
+def setup_logging(log_file: Path, verbose: bool) -> None:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    file_handler = logging.FileHandler(log_file)
+    file_handler.setFormatter(fmt)
+    root.addHandler(file_handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.addHandler(console)
+    tame_library_logging()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from factory_agent.config import parse_config
+
+    try:
+        config = parse_config(argv)
+    except FederatedLearningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.log_file, config.verbose)
+    log = logging.getLogger("factory_agent")
+    log.info("FactoryFL agent %s starting (log file %s)", config.factory_name, config.log_file)
+    from factory_agent.agent import StepFailed, run
+
+    try:
+        return run(config)
+    except StepFailed as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The agent's settings: command-line flags, each also readable from a FACTORY_* environment variable
+(DESIGN §3). Flags win over the environment, the environment over the defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.data.simulator import PROFILES
+from shared.errors import ConfigurationError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    factory_name: str
+    hostname: str
+    port: int
+    dashboard_url: str
+    dev_mode: bool
+    reset: bool
+    verbose: bool
+    data: str | None
+    label_column: str | None
+    drop_columns: tuple[str, ...]
+    group_column: str | None
+    time_column: str | None
+    simulate: str
+    rows: int
+    seed: int
+    heartbeat_interval: float
+    enrollment_token: str
+    state_dir: Path
+    log_dir: Path
+    admin_email: str
+    admin_password: str | None
+    orchestrator_email: str
+    orchestrator_password: str
+    approval_interval: float
+    byzantine: str | None
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / f"{self.factory_name}.log"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ConfigurationError(f"environment variable {name}={raw!r} is not a yes/no value (use true or false)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    profiles = ", ".join(f"{name} ({p.description})" for name, p in PROFILES.items())
+    p = argparse.ArgumentParser(
+        prog="FactoryDatasite.py",
+        description="Start a plant's PySyft datasite with its private data and register it with the "
+                    "FactoryFL dashboard. Every flag can also be set by the FACTORY_* variable shown.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--factory_name", default=env("FACTORY_NAME", "pdm_factory_datasite"),
+                   help="unique plant name [FACTORY_NAME]")
+    p.add_argument("--hostname", default=env("FACTORY_HOSTNAME", "localhost"),
+                   help="address the datasite binds to and the dashboard reaches it at [FACTORY_HOSTNAME]")
+    p.add_argument("--port", type=int, default=int(env("FACTORY_PORT", "8080")),
+                   help="datasite port [FACTORY_PORT]")
+    p.add_argument("--dashboard_url", default=env("FACTORY_DASHBOARD_URL", "http://localhost:5000"),
+                   help="the dashboard's base URL [FACTORY_DASHBOARD_URL]")
+    p.add_argument("--dev_mode", action="store_true", default=_env_bool("FACTORY_DEV_MODE", False),
+                   help="PySyft development mode [FACTORY_DEV_MODE]")
+    p.add_argument("--reset", action="store_true", default=_env_bool("FACTORY_RESET", False),
+                   help="wipe the datasite's users, data and approvals at start [FACTORY_RESET]")
+    p.add_argument("--verbose", action="store_true", default=_env_bool("FACTORY_VERBOSE", False),
+                   help="log to the console too, with debug detail [FACTORY_VERBOSE]")
+    data = p.add_argument_group("data (a CSV of your own, or the simulator)")
+    data.add_argument("--data", default=env("FACTORY_DATA"), help="the plant's CSV file [FACTORY_DATA]")
+    data.add_argument("--label-column", default=env("FACTORY_LABEL_COLUMN"),
+                      help="failure label column, required with --data [FACTORY_LABEL_COLUMN]")
+    data.add_argument("--drop-columns", default=env("FACTORY_DROP_COLUMNS", ""),
+                      help="comma-separated columns to ignore [FACTORY_DROP_COLUMNS]")
+    data.add_argument("--group-column", default=env("FACTORY_GROUP_COLUMN"),
+                      help="machine / unit id column [FACTORY_GROUP_COLUMN]")
+    data.add_argument("--time-column", default=env("FACTORY_TIME_COLUMN"),
+                      help="cycle or timestamp column [FACTORY_TIME_COLUMN]")
+    data.add_argument("--simulate", default=env("FACTORY_SIMULATE", "default"), choices=sorted(PROFILES),
+                      help=f"simulator profile when no --data is given [FACTORY_SIMULATE]: {profiles}")
+    data.add_argument("--rows", type=int, default=int(env("FACTORY_ROWS", "3000")),
+                      help="rows to simulate [FACTORY_ROWS]")
+    data.add_argument("--seed", type=int, default=int(env("FACTORY_SEED", "0")),
+                      help="seed of the simulator and of the data split [FACTORY_SEED]")
+    p.add_argument("--heartbeat-interval", type=float, default=float(env("FACTORY_HEARTBEAT_INTERVAL", "30")),
+                   help="seconds between heartbeats [FACTORY_HEARTBEAT_INTERVAL]")
+    p.add_argument("--enrollment-token", default=env("FACTORY_ENROLLMENT_TOKEN", ""),
+                   help="the dashboard's enrollment token [FACTORY_ENROLLMENT_TOKEN]")
+    p.add_argument("--state-dir", default=env("FACTORY_STATE_DIR"),
+                   help="keys and credentials, mode 0600 (default state/<factory_name>) [FACTORY_STATE_DIR]")
+    p.add_argument("--log-dir", default=env("FACTORY_LOG_DIR", "logs"), help="log folder [FACTORY_LOG_DIR]")
+    p.add_argument("--admin-email", default=env("FACTORY_ADMIN_EMAIL"),
+                   help="the plant admin's login (default admin@<factory_name>.factoryfl.org) [FACTORY_ADMIN_EMAIL]")
+    p.add_argument("--admin-password", default=env("FACTORY_ADMIN_PASSWORD"),
+                   help="the plant admin's password (default: random, kept in the state dir) "
+                        "[FACTORY_ADMIN_PASSWORD]")
+    p.add_argument("--orchestrator-email", default=env("FACTORY_ORCHESTRATOR_EMAIL",
+                                                        "orchestrator@factoryfl.org"),
+                   help="the dashboard's data-scientist login on this datasite [FACTORY_ORCHESTRATOR_EMAIL]")
+    p.add_argument("--orchestrator-password", default=env("FACTORY_ORCHESTRATOR_PASSWORD"),
+                   help="its password (default: random, kept in the state dir) [FACTORY_ORCHESTRATOR_PASSWORD]")
+    p.add_argument("--approval-interval", type=float, default=float(env("FACTORY_APPROVAL_INTERVAL", "2")),
+                   help="seconds between checks for new code requests [FACTORY_APPROVAL_INTERVAL]")
+    p.add_argument("--byzantine", default=env("FACTORY_BYZANTINE"), help=argparse.SUPPRESS)
+    return p
+
+
+def parse_config(argv: list[str] | None = None) -> AgentConfig:
+    a = build_parser().parse_args(argv)
+    if a.data and not a.label_column:
+        raise ConfigurationError("--data needs --label-column: the name of the column that marks failures")
+    if not 1 <= a.port <= 65535:
+        raise ConfigurationError(f"--port {a.port} is not a TCP port (1-65535)")
+    if a.heartbeat_interval < 1:
+        raise ConfigurationError("--heartbeat-interval must be at least 1 second")
+    if not a.factory_name.replace("_", "").replace("-", "").isalnum():
+        raise ConfigurationError(f"--factory_name {a.factory_name!r}: use letters, digits, '-' and '_' only")
+    if not a.dashboard_url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"--dashboard_url {a.dashboard_url!r} must start with http:// or https://")
+    domain_name = a.factory_name.lower().replace("_", "-")
+    return AgentConfig(
+        factory_name=a.factory_name, hostname=a.hostname, port=a.port, dashboard_url=a.dashboard_url.rstrip("/"),
+        dev_mode=a.dev_mode, reset=a.reset, verbose=a.verbose, data=a.data, label_column=a.label_column,
+        drop_columns=tuple(c.strip() for c in a.drop_columns.split(",") if c.strip()),
+        group_column=a.group_column, time_column=a.time_column, simulate=a.simulate, rows=a.rows,
+        seed=a.seed, heartbeat_interval=a.heartbeat_interval, enrollment_token=a.enrollment_token,
+        state_dir=Path(a.state_dir or Path("state") / a.factory_name), log_dir=Path(a.log_dir),
+        admin_email=a.admin_email or f"admin@{domain_name}.factoryfl.org", admin_password=a.admin_password,
+        orchestrator_email=a.orchestrator_email, orchestrator_password=a.orchestrator_password or "",
+        approval_interval=a.approval_interval, byzantine=a.byzantine)

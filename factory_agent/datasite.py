@@ -1,0 +1,191 @@
+"""The plant's PySyft datasite: launch, accounts, the private dataset and the status endpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import socket
+from dataclasses import dataclass
+
+import numpy as np
+
+from factory_agent.config import AgentConfig
+from shared.quiet import quiet
+from factory_agent.state import AgentState, new_password
+from shared.data.csv_loader import PlantData
+from shared.errors import ConfigurationError, DataSiteError
+from shared.vetted import DATASET_NAME
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT_EMAIL = "info@openmined.org"
+DEFAULT_ROOT_PASSWORD = "changethis"  # PySyft 0.9.5's built-in root password, replaced at start
+
+
+@dataclass(frozen=True)
+class Credentials:
+    root_password: str
+    admin_email: str
+    admin_password: str
+    orchestrator_email: str
+    orchestrator_password: str
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((socket.gethostbyname(host), port))
+        except OSError as exc:
+            raise ConfigurationError(f"port {port} on {host} is already in use ({exc.strerror}); "
+                                     "stop what uses it or pass another --port") from exc
+
+
+def data_fingerprint(data: PlantData) -> str:
+    h = hashlib.sha256()
+    for array in (data.features, data.labels, data.split, data.groups):
+        h.update(np.ascontiguousarray(array).tobytes())
+    h.update(json.dumps(data.schema.to_dict(), sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+class Datasite:
+    def __init__(self, config: AgentConfig, state: AgentState):
+        self.config = config
+        self.state = state
+        self.handle = None
+        self.credentials: Credentials | None = None
+
+    @property
+    def login_host(self) -> str:
+        return "localhost" if self.config.hostname in ("0.0.0.0", "::") else self.config.hostname
+
+    def launch(self) -> None:
+        import syft as sy
+
+        check_port_free(self.config.hostname, self.config.port)
+        db_path = (self.state.directory / "datasite.sqlite").resolve()
+        with quiet(log):
+            self.handle = sy.orchestra.launch(
+                name=self.config.factory_name, port=self.config.port, host=self.config.hostname,
+                reset=self.config.reset, dev_mode=self.config.dev_mode, db_url=f"sqlite:///{db_path}")
+
+    def login(self, email: str, password: str):
+        import syft as sy
+
+        with quiet(log):
+            return sy.login(url=self.login_host, port=self.config.port, email=email, password=password)
+
+    def root(self):
+        if self.credentials is None:
+            raise DataSiteError("the datasite's accounts are not set up yet")
+        return self.login(DEFAULT_ROOT_EMAIL, self.credentials.root_password)
+
+    def secure_accounts(self) -> Credentials:
+        """Replace the default root password, then create the plant admin and the orchestrator account."""
+        from syft.service.user.user_roles import ServiceRole
+        from syft.types.errors import SyftException
+
+        stored = self.state.credentials()
+        root = None
+        if stored.get("root_password"):
+            try:
+                root = self.login(DEFAULT_ROOT_EMAIL, stored["root_password"])
+            except SyftException:
+                root = None  # a reset datasite: the default password is back
+        if root is None:
+            try:
+                root = self.login(DEFAULT_ROOT_EMAIL, DEFAULT_ROOT_PASSWORD)
+            except SyftException as exc:
+                raise DataSiteError("cannot log in as root with the stored or the default password; "
+                                    "restart with --reset to rebuild the datasite") from exc
+            root_password = new_password()
+            with quiet(log):
+                root.account.set_password(root_password, confirm=False)
+            log.info("replaced the default root password (kept in %s)", self.state.credentials_path)
+        else:
+            root_password = stored["root_password"]
+        creds = Credentials(
+            root_password=root_password,
+            admin_email=self.config.admin_email,
+            admin_password=self.config.admin_password or stored.get("admin_password") or new_password(),
+            orchestrator_email=self.config.orchestrator_email,
+            orchestrator_password=(self.config.orchestrator_password or stored.get("orchestrator_password")
+                                   or new_password()))
+        self.state.save_credentials({"root_password": creds.root_password, "admin_email": creds.admin_email,
+                                     "admin_password": creds.admin_password,
+                                     "orchestrator_email": creds.orchestrator_email,
+                                     "orchestrator_password": creds.orchestrator_password})
+        self.credentials = creds
+        root = self.root()
+        existing = {u.email: u for u in root.users.get_all()}
+        for name, email, password, role in (
+                ("plant admin", creds.admin_email, creds.admin_password, ServiceRole.ADMIN),
+                ("orchestrator", creds.orchestrator_email, creds.orchestrator_password, ServiceRole.DATA_SCIENTIST)):
+            with quiet(log):
+                if email in existing:
+                    root.users.update(uid=existing[email].id, password=password)
+                    log.info("%s account %s exists; password brought in line with the state folder", name, email)
+                else:
+                    root.users.create(name=name, email=email, password=password, password_verify=password,
+                                      role=role)
+                    log.info("created the %s account %s (%s)", name, email, role.name)
+        return creds
+
+    def upload(self, data: PlantData) -> str:
+        """Upload the split data as a private dataset with a mock of the same shape; keep an identical
+        dataset that is already there (restarts without --reset), replace a different one."""
+        import syft as sy
+
+        fingerprint = data_fingerprint(data)
+        root = self.root()
+        for dataset in root.datasets.get_all():
+            if dataset.name != DATASET_NAME:
+                continue
+            if fingerprint in (dataset.description.text if dataset.description else ""):
+                log.info("dataset %s with fingerprint %s is already on the datasite: kept", DATASET_NAME, fingerprint)
+                return fingerprint
+            with quiet(log):
+                root.api.services.dataset.delete(uid=dataset.id)
+            log.info("replaced the previous dataset %s (the data changed)", DATASET_NAME)
+        rng = np.random.default_rng(self.config.seed + 1)
+        index = np.stack([data.split, data.groups], axis=1).astype(np.int64)
+        mock_features = rng.normal(size=data.features.shape).astype(np.float32)
+        mock_labels = (rng.random(data.labels.shape) < max(data.positive_rate(), 0.01)).astype(np.int64)
+        mock_index = np.stack([data.split, rng.integers(0, max(1, int(data.groups.max()) + 1),
+                                                        len(data.groups))], axis=1).astype(np.int64)
+        description = (f"Private sensor data of {self.config.factory_name}: {data.num_samples} rows, "
+                       f"{len(data.schema.feature_names)} features, splits {data.split_counts()}. "
+                       f"Mocks are random values of the same shape. fingerprint {fingerprint}")
+        dataset = sy.Dataset(name=DATASET_NAME, description=description, asset_list=[
+            sy.Asset(name="features", data=data.features, mock=mock_features),
+            sy.Asset(name="labels", data=data.labels, mock=mock_labels),
+            sy.Asset(name="index", data=index, mock=mock_index)])
+        with quiet(log):
+            root.upload_dataset(dataset)
+        return fingerprint
+
+    def publish_status_endpoint(self) -> None:
+        """`factory.status`: the plant's live status (written by the agent), callable by the orchestrator."""
+        import syft as sy
+
+        @sy.api_endpoint(path="factory.status", description="Live status of this plant's agent",
+                         settings={"status_file": str(self.state.status_path().resolve())})
+        def factory_status(context) -> dict:
+            import json
+
+            with open(context.settings["status_file"]) as fh:
+                return json.load(fh)
+
+        root = self.root()
+        with quiet(log):
+            if any(e.path == "factory.status" for e in root.custom_api.get_all()):
+                root.custom_api.delete(endpoint_path="factory.status")
+            root.custom_api.add(endpoint=factory_status)
+
+    def land(self) -> None:
+        if self.handle is not None:
+            with quiet(log):
+                self.handle.land()
+            self.handle = None

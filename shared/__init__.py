@@ -1,0 +1,3 @@
+"""FactoryFL shared package: what the dashboard and the factory agents both import."""
+
+__version__ = "0.3.0"

@@ -1,0 +1,60 @@
+"""The aggregator interface: global weights + plant updates -> new global weights."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.errors import AggregationError
+
+Weights = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """One plant's contribution to a round."""
+
+    factory: str
+    weights: Weights
+    num_samples: int
+    steps: int = 0
+
+
+class Aggregator(ABC):
+    name: str = ""
+
+    @abstractmethod
+    def aggregate(self, global_weights: Weights, updates: list[ClientUpdate]) -> Weights:
+        """New global weights from this round's updates."""
+
+    def client_config(self) -> dict:
+        """Extra settings the plants' local training needs for this algorithm (e.g. FedProx's mu)."""
+        return {}
+
+
+def check_updates(global_weights: Weights, updates: list[ClientUpdate]) -> None:
+    if not updates:
+        raise AggregationError("no update to aggregate")
+    for u in updates:
+        if set(u.weights) != set(global_weights):
+            raise AggregationError(f"update from {u.factory!r} has different parameters than the global model")
+        for k, v in global_weights.items():
+            if np.shape(u.weights[k]) != np.shape(v):
+                raise AggregationError(f"update from {u.factory!r}: {k!r} has shape {np.shape(u.weights[k])}, "
+                                       f"expected {np.shape(v)}")
+            if not np.all(np.isfinite(u.weights[k])):
+                raise AggregationError(f"update from {u.factory!r}: {k!r} contains NaN or infinity")
+    if sum(u.num_samples for u in updates) <= 0:
+        raise AggregationError("the updates carry no samples")
+
+
+def get_aggregator(algorithm: str, **options) -> Aggregator:
+    from shared.aggregation.fedavg import FedAvg, FedProx
+
+    registry = {"fedavg": FedAvg, "fedprox": FedProx}
+    if algorithm not in registry:
+        raise AggregationError(f"algorithm {algorithm!r} is not available in this version; "
+                               f"available: {', '.join(registry)}")
+    return registry[algorithm](**options)

@@ -1,0 +1,90 @@
+"""Enumerations shared by the dashboard, the agent and the API contract (DESIGN §4, §5)."""
+
+from enum import Enum
+
+
+class StrEnum(str, Enum):
+    def __str__(self) -> str:  # so f-strings and JSON show the value
+        return self.value
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [m.value for m in cls]
+
+
+class ModelType(StrEnum):
+    CNN = "cnn"
+    LSTM = "lstm"
+    HYBRID = "hybrid"
+
+    @property
+    def is_sequence(self) -> bool:
+        return self is not ModelType.CNN
+
+
+class Algorithm(StrEnum):
+    FEDAVG = "fedavg"
+    FEDPROX = "fedprox"
+    FEDNOVA = "fednova"
+    FEDDYN = "feddyn"
+
+
+class ServerOptimizer(StrEnum):
+    NONE = "none"
+    FEDADAM = "fedadam"
+    FEDYOGI = "fedyogi"
+
+
+class PrivacyMode(StrEnum):
+    NONE = "none"
+    DP_SGD = "dp_sgd"
+    CENTRAL = "central"
+
+
+class RobustMethod(StrEnum):
+    NONE = "none"
+    NORM_BOUND = "norm_bound"
+    MEDIAN = "median"
+    TRIMMED_MEAN = "trimmed_mean"
+    KRUM = "krum"
+
+
+class FactoryStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    BUSY = "busy"
+    ERROR = "error"
+    STOPPING = "stopping"
+
+
+class ExperimentStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (ExperimentStatus.COMPLETED, ExperimentStatus.FAILED,
+                        ExperimentStatus.CANCELLED, ExperimentStatus.BUDGET_EXHAUSTED)
+
+
+class RoundStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+class DataType(StrEnum):
+    TABULAR = "tabular"
+    TIME_SERIES = "time_series"
+
+
+class Split(int, Enum):
+    TRAIN = 0
+    VALIDATION = 1
+    TEST = 2

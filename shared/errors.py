@@ -1,0 +1,41 @@
+"""One exception hierarchy for FactoryFL (seed 003).
+
+The dashboard turns these into JSON with a 4xx code; the agent into one line on stderr
+and a non-zero exit code.
+"""
+
+
+class FederatedLearningError(Exception):
+    """Base of every FactoryFL error."""
+
+
+class ModelError(FederatedLearningError):
+    """A model cannot be built, loaded, saved or run (shape mismatch, bad bundle)."""
+
+
+class DataSiteError(FederatedLearningError):
+    """The plant's PySyft datasite cannot be launched, configured or used."""
+
+
+class CommunicationError(FederatedLearningError):
+    """A peer cannot be reached or answered badly (dashboard, datasite, network)."""
+
+
+class AggregationError(FederatedLearningError):
+    """Updates cannot be combined (too few, incompatible, protocol failure)."""
+
+
+class ExperimentError(FederatedLearningError):
+    """An experiment's configuration or lifecycle is invalid."""
+
+
+class ConfigurationError(FederatedLearningError):
+    """A setting is missing, malformed or contradicts another one."""
+
+
+class SecurityError(FederatedLearningError):
+    """Authentication, authorisation, privacy budget or integrity failure."""
+
+
+class DataError(FederatedLearningError):
+    """Input data is unusable; the message names the column and row where it can."""

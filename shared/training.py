@@ -1,0 +1,233 @@
+"""The code that runs inside a plant's datasite, called by the vetted syft function (shared.vetted).
+
+Three operations, each returning only aggregates (never rows):
+- `stats`: feature statistics of the training split (for the global scaler);
+- `train`: local epochs from the global weights; returns the new weights, sample and step counts, loss;
+- `evaluate`: loss, ROC-AUC and score histograms on the validation and test splits.
+
+Class imbalance: the loss weights failures by the plant's own negative/positive ratio (capped), and
+the decision threshold is chosen on the pooled validation histograms by the dashboard (shared.metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from shared.data.scaler import Scaler, feature_stats
+from shared.errors import DataError, FederatedLearningError
+from shared.metrics import score_histograms
+from shared.models import ModelSpec, build_model, get_weights, set_weights
+
+log = logging.getLogger(__name__)
+
+MAX_POS_WEIGHT = 50.0
+EVAL_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 1
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    max_grad_norm: float = 5.0  # gradient clipping of each step
+    proximal_mu: float = 0.0  # FedProx: mu/2 * ||w - w_global||^2
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+class PlantArrays:
+    """A plant's split arrays, aligned to the experiment's feature order and scaled."""
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, index: np.ndarray,
+                 plant_features: list[str], experiment_features: list[str], scaler: Scaler | None):
+        position = {name: i for i, name in enumerate(plant_features)}
+        if features.shape[1] != len(plant_features):
+            raise DataError(f"the plant's data has {features.shape[1]} features but {len(plant_features)} names")
+        aligned = np.zeros((len(features), len(experiment_features)), dtype=np.float32)
+        for j, name in enumerate(experiment_features):
+            if name in position:
+                aligned[:, j] = features[:, position[name]]
+        self.x = scaler.transform(aligned) if scaler is not None else aligned
+        self.y = np.asarray(labels, dtype=np.float32)
+        self.split = np.asarray(index)[:, 0]
+        self.groups = np.asarray(index)[:, 1]
+
+    def rows(self, split: int) -> np.ndarray:
+        return np.flatnonzero(self.split == split)
+
+    def window_ends(self, split: int, length: int) -> np.ndarray:
+        """Row positions that end a full window of `length` rows of one group within one split
+        (rows are stored ordered by split, group and time)."""
+        rows = self.rows(split)
+        if len(rows) < length:
+            return np.zeros(0, dtype=np.int64)
+        starts = np.ones(len(rows), dtype=bool)
+        starts[1:] = (self.groups[rows[1:]] != self.groups[rows[:-1]]) | (rows[1:] != rows[:-1] + 1)
+        run_id = np.cumsum(starts)
+        run_start = rows[np.flatnonzero(starts)][run_id - 1]
+        return rows[rows - run_start >= length - 1]
+
+    def batch(self, positions: np.ndarray, spec: ModelSpec) -> tuple[torch.Tensor, torch.Tensor]:
+        if spec.is_sequence:
+            offsets = np.arange(spec.sequence_length - 1, -1, -1)
+            x = self.x[positions[:, None] - offsets[None, :]]
+        else:
+            x = self.x[positions]
+        return torch.from_numpy(x), torch.from_numpy(self.y[positions])
+
+    def examples(self, split: int, spec: ModelSpec) -> np.ndarray:
+        return self.window_ends(split, spec.sequence_length) if spec.is_sequence else self.rows(split)
+
+
+def compute_stats(arrays: PlantArrays) -> dict:
+    train = arrays.rows(0)
+    return {"stats": feature_stats(arrays.x[train]).to_dict(),
+            "num_samples": {"train": int(len(train)), "validation": int(len(arrays.rows(1))),
+                            "test": int(len(arrays.rows(2)))},
+            "positives_train": int(arrays.y[train].sum())}
+
+
+def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], config: TrainConfig) -> dict:
+    """Local epochs of Adam on the weighted BCE loss; returns the new weights and what aggregation needs."""
+    examples = arrays.examples(0, spec)
+    if len(examples) == 0:
+        raise DataError(f"no training example (rows or windows of {spec.sequence_length}) on this plant")
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    model = build_model(spec)
+    set_weights(model, weights)
+    global_params = [p.detach().clone() for p in model.parameters()]
+    labels = arrays.y[examples]
+    positives = float(labels.sum())
+    pos_weight = min(MAX_POS_WEIGHT, (len(labels) - positives) / positives) if positives else 1.0
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    model.train()
+    steps, loss_sum, seen = 0, 0.0, 0
+    started = time.perf_counter()
+    for _ in range(config.epochs):
+        order = examples[torch.randperm(len(examples), generator=generator).numpy()]
+        for start in range(0, len(order), config.batch_size):
+            x, y = arrays.batch(order[start:start + config.batch_size], spec)
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            if config.proximal_mu > 0:
+                prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
+                loss = loss + config.proximal_mu / 2 * prox
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            steps += 1
+            loss_sum += float(loss.detach()) * len(y)
+            seen += len(y)
+    train_loss = loss_sum / max(seen, 1)
+    if not math.isfinite(train_loss):
+        raise FederatedLearningError("training diverged (loss is not finite); lower the learning rate")
+    return {"weights": get_weights(model), "num_samples": int(len(examples)), "steps": steps,
+            "train_loss": train_loss, "pos_weight": pos_weight,
+            "train_seconds": time.perf_counter() - started}
+
+
+def _scores(model: nn.Module, arrays: PlantArrays, positions: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(positions), EVAL_BATCH):
+            x, _ = arrays.batch(positions[start:start + EVAL_BATCH], spec)
+            out.append(model(x).numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def evaluate_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray]) -> dict:
+    """Unweighted BCE loss, ROC-AUC and score histograms on validation and test."""
+    from sklearn.metrics import roc_auc_score
+
+    model = build_model(spec)
+    set_weights(model, weights)
+    model.eval()
+    result: dict = {}
+    for prefix, split in (("val", 1), ("test", 2)):
+        positions = arrays.examples(split, spec)
+        labels = arrays.y[positions]
+        logits = _scores(model, arrays, positions, spec)
+        if len(positions):
+            loss = float(nn.functional.binary_cross_entropy_with_logits(
+                torch.from_numpy(logits), torch.from_numpy(labels)))
+        else:
+            loss = None
+        probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        auc = float(roc_auc_score(labels, probabilities)) if 0 < labels.sum() < len(labels) else None
+        pos, neg = score_histograms(probabilities, labels)
+        result[prefix] = {"n": int(len(positions)), "loss": loss, "auc": auc,
+                          "hist_pos": pos.astype(np.int64), "hist_neg": neg.astype(np.int64)}
+    return result
+
+
+def run_step(features: np.ndarray, labels: np.ndarray, index: np.ndarray, request: dict) -> dict:
+    """Entry point of the vetted syft function. Errors come back as {"ok": False, "error": ...}
+    because PySyft hides exception messages from the data scientist."""
+    with busy_marker(request.get("experiment")):
+        return _run_step(features, labels, index, request)
+
+
+def _run_step(features: np.ndarray, labels: np.ndarray, index: np.ndarray, request: dict) -> dict:
+    started = time.perf_counter()
+    try:
+        op = request["op"]
+        scaler = Scaler.from_dict(request["scaler"]) if request.get("scaler") else None
+        arrays = PlantArrays(np.asarray(features), np.asarray(labels), np.asarray(index),
+                             list(request["plant_features"]), list(request["features"]), scaler)
+        if op == "stats":
+            body = compute_stats(arrays)
+        else:
+            spec = ModelSpec.from_dict(request["spec"])
+            weights = {k: np.asarray(v) for k, v in request["weights"].items()}
+            if op == "train":
+                body = train_local(arrays, spec, weights, TrainConfig.from_dict(request.get("train", {})))
+            elif op == "evaluate":
+                body = evaluate_local(arrays, spec, weights)
+            else:
+                raise FederatedLearningError(f"unknown operation {op!r}")
+        body.update(ok=True, seconds=time.perf_counter() - started)
+        return body
+    except (FederatedLearningError, KeyError, ValueError, RuntimeError) as exc:
+        log.exception("training step failed")
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+class busy_marker:
+    """While a step runs, a file named by FACTORYFL_BUSY_FILE (set by the agent, inherited by its
+    datasite) holds the experiment id, so the agent's heartbeat reports the plant as busy."""
+
+    def __init__(self, experiment):
+        import os
+
+        self.path = os.environ.get("FACTORYFL_BUSY_FILE")
+        self.experiment = experiment
+
+    def __enter__(self):
+        if self.path:
+            import json
+
+            with open(self.path, "w") as fh:
+                json.dump({"experiment": self.experiment}, fh)
+        return self
+
+    def __exit__(self, *exc):
+        if self.path:
+            import os
+
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+        return False
