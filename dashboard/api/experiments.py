@@ -41,7 +41,7 @@ def experiment_detail(experiment: Experiment) -> dict:
     versions = db.session.scalars(db.select(ModelVersion.round_number)
                                   .filter_by(experiment_id=experiment.id).order_by(ModelVersion.round_number)).all()
     return {**experiment.summary(), "config": experiment.config, "privacy_spent": None,
-            "rounds": [r.to_dict() for r in rounds],
+            "baseline": experiment.baseline, "rounds": [r.to_dict() for r in rounds],
             "attempts": [r.to_dict() for r in experiment.rounds if r.status != RoundStatus.COMPLETED.value],
             "running_round": live.to_dict() if live else None, "model_versions": versions,
             "features": FeatureSchema.from_dict(experiment.schema).feature_names if experiment.schema else None}

@@ -27,6 +27,7 @@ class Experiment(db.Model):
     # round 0 (federated feature statistics): the merged schema and global scaler
     schema: Mapped[dict | None] = mapped_column(JSON)
     scaler: Mapped[dict | None] = mapped_column(JSON)
+    baseline: Mapped[dict | None] = mapped_column(JSON)  # metrics of the initial model (round 0)
     # claim of the round in progress, so that two schedulers never run the same round
     claim_owner: Mapped[str | None] = mapped_column(String(120))
     claim_until: Mapped[datetime | None]

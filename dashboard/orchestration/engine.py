@@ -158,12 +158,21 @@ class RoundEngine:
         scaler = steps.global_scaler(phase.answers)
         spec = steps.model_spec(experiment.config, len(names))
         weights = get_weights(build_model(spec, seed=experiment.config["seed"]))
-        experiment.schema, experiment.scaler = schema.to_dict(), scaler.to_dict()
-        db.session.add(ModelVersion(experiment_id=experiment.id, round_number=0, weights=weights_to_bytes(weights)))
+        # the initial model's scores: the baseline every round is compared with
+        baseline = steps.dispatch(self.pool, participants, lambda p: {
+            "op": "evaluate", "experiment": experiment.id, "features": names, "plant_features": p.features,
+            "scaler": scaler.to_dict(), "spec": spec.to_dict(), "weights": weights}, self._timeout(experiment))
+        threshold, metrics = 0.5, {}
+        if baseline.answers:
+            threshold, metrics, _ = steps.evaluation_metrics(baseline.answers, {})
+        experiment.schema, experiment.scaler, experiment.baseline = schema.to_dict(), scaler.to_dict(), metrics
+        db.session.add(ModelVersion(experiment_id=experiment.id, round_number=0, weights=weights_to_bytes(weights),
+                                    threshold=threshold))
         experiment.message = (f"global scaler from {sum(a['stats']['count'] for a in phase.answers.values())} "
                               f"training rows of {len(phase.answers)} plants; {len(names)} features")
         db.session.commit()
-        log.info("experiment %d: %s", experiment.id, experiment.message)
+        log.info("experiment %d: %s; initial test_f1=%s", experiment.id, experiment.message,
+                 _fmt(metrics.get("test_f1")))
 
     def run_round(self, experiment: Experiment, participants) -> None:
         config = experiment.config

@@ -1,8 +1,8 @@
-"""factories, heartbeats, experiments, rounds, operators, audit
+"""initial schema: factories, heartbeats, operators, experiments, rounds, audit
 
-Revision ID: 80f8083c5f70
+Revision ID: 7c666fe9be02
 Revises: 
-Create Date: 2026-11-22 19:24:37.164430
+Create Date: 2026-11-22 19:27:23.837262
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '80f8083c5f70'
+revision = '7c666fe9be02'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -44,6 +44,7 @@ def upgrade():
     sa.Column('finished_at', sa.DateTime(), nullable=True),
     sa.Column('schema', sa.JSON(), nullable=True),
     sa.Column('scaler', sa.JSON(), nullable=True),
+    sa.Column('baseline', sa.JSON(), nullable=True),
     sa.Column('claim_owner', sa.String(length=120), nullable=True),
     sa.Column('claim_until', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id')

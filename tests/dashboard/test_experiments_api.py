@@ -1,0 +1,77 @@
+import pytest
+
+from dashboard.extensions import db
+from dashboard.models import AuditEvent
+
+
+def create(client, headers, **body):
+    payload = {"name": "exp", **body}
+    return client.post("/api/experiments", json=payload, headers=headers)
+
+
+def test_create_answers_201_with_id_and_defaults(client, api):
+    resp = create(client, api, model_type="lstm", rounds=3)
+    assert resp.status_code == 201
+    body = resp.get_json()
+    assert body["id"] >= 1 and body["status"] == "pending" and body["current_round"] == 0
+    assert body["config"]["sequence_length"] == 10 and body["rounds"] == [] and body["privacy_spent"] is None
+    assert client.get(f"/api/experiments/{body['id']}", headers=api).get_json()["name"] == "exp"
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"model_type": "transformer"}, "model_type"),
+    ({"rounds": 0}, "rounds"),
+    ({"rounds": "5"}, "rounds"),
+    ({"learning_rate": -1}, "learning_rate"),
+    ({"batch_size": True}, "batch_size"),
+    ({"factories": []}, "factories"),
+    ({"factories": ["a"], "min_factories": 2}, "min_factories"),
+    ({"secure_aggregation": True, "robust": {"method": "median"}}, "robust.method"),
+    ({"privacy": {"mode": "quantum"}}, "privacy.mode"),
+    ({"colour": "blue"}, "colour"),
+    ({"name": ""}, "name"),
+])
+def test_invalid_settings_are_400_naming_the_field(client, api, body, field):
+    resp = create(client, api, **body)
+    assert resp.status_code == 400
+    assert resp.get_json()["detail"]["field"] == field
+    assert field.split(".")[0] in resp.get_json()["error"]
+
+
+def test_median_with_secure_aggregation_explains_why(client, api):
+    resp = create(client, api, secure_aggregation=True, robust={"method": "median"})
+    assert "secure aggregation hides" in resp.get_json()["error"]
+
+
+def test_the_api_needs_a_session_or_a_bearer_token(client):
+    assert create(client, {}).status_code == 401
+    assert create(client, {"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/experiments").status_code == 401
+    assert client.get("/api/experiments").is_json
+
+
+def test_lifecycle_transitions_and_audit(app, client, api):
+    eid = create(client, api).get_json()["id"]
+    assert client.post(f"/api/experiments/{eid}/pause", headers=api).status_code == 409
+    for action, status in (("start", "running"), ("pause", "paused"), ("resume", "running"), ("cancel", "cancelled")):
+        resp = client.post(f"/api/experiments/{eid}/{action}", headers=api)
+        assert resp.status_code == 200 and resp.get_json()["status"] == status
+    assert client.post(f"/api/experiments/{eid}/start", headers=api).status_code == 409
+    with app.app_context():
+        actions = [e.action for e in db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id))]
+    assert actions[-5:] == ["experiment.created", "experiment.start", "experiment.pause", "experiment.resume",
+                            "experiment.cancel"]
+
+
+def test_unknown_experiment_and_missing_model_are_404_json(client, api):
+    assert client.get("/api/experiments/999", headers=api).status_code == 404
+    eid = create(client, api).get_json()["id"]
+    resp = client.get(f"/api/experiments/{eid}/model", headers=api)
+    assert resp.status_code == 404 and "no model" in resp.get_json()["error"]
+    assert client.get("/api/nothing-here").is_json
+
+
+def test_openapi_document_lists_the_experiment_paths(client):
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    assert "/api/experiments/{experiment_id}/model" in spec["paths"]

@@ -1,0 +1,111 @@
+import time
+
+import pytest
+from sqlalchemy import text
+
+from dashboard.extensions import db
+from dashboard.orchestration.liveness import mark_offline
+from tests.dashboard.conftest import ENROLL, register, registration
+
+
+def beat(client, token, name="plant_a", **overrides):
+    body = {"factory_name": name, "timestamp": "2026-01-01T00:00:00Z", "status": "online",
+            "current_load": {"cpu_usage": 12.5, "memory_usage": 40.0, "disk_usage": 70.0}, "active_experiments": []}
+    body.update(overrides)
+    return client.post("/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_registration_then_heartbeat_changes_what_factories_shows(client):
+    resp = register(client)
+    assert resp.status_code == 201
+    answer = resp.get_json()
+    assert set(answer) == {"factory_id", "heartbeat_token", "heartbeat_interval"}
+    assert beat(client, answer["heartbeat_token"], current_load={"cpu_usage": 55.0, "memory_usage": 1.0,
+                                                                "disk_usage": 2.0}).status_code == 200
+    listed = client.get("/factories").get_json()
+    assert [f["factory_name"] for f in listed] == ["plant_a"]
+    plant = listed[0]
+    assert plant["status"] == "online" and plant["device"] == "cpu" and plant["factory_port"] == 8081
+    assert plant["current_load"]["cpu_usage"] == 55.0
+    assert plant["last_heartbeat"] is not None
+
+
+def test_re_registration_answers_200_and_replaces_the_heartbeat_token(client):
+    first = register(client).get_json()
+    second = register(client)
+    assert second.status_code == 200
+    assert second.get_json()["factory_id"] == first["factory_id"]
+    assert beat(client, first["heartbeat_token"]).status_code == 401
+    assert beat(client, second.get_json()["heartbeat_token"]).status_code == 200
+
+
+def test_wrong_tokens_get_401_and_unknown_factory_404(client):
+    assert client.post("/register_factory", json=registration(),
+                       headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.post("/register_factory", json=registration()).status_code == 401
+    token = register(client).get_json()["heartbeat_token"]
+    register(client, "plant_b")
+    assert beat(client, "forged").status_code == 401
+    assert beat(client, token, name="plant_b").status_code == 401  # no heartbeating as another factory
+    resp = beat(client, token, name="ghost")
+    assert resp.status_code == 404 and "register" in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda b: b.pop("factory_name"), "factory_name"),
+    (lambda b: b.update(factory_port="8081"), "factory_port"),
+    (lambda b: b.update(factory_port=70000), "factory_port"),
+    (lambda b: b.update(orchestrator="x"), "orchestrator"),
+    (lambda b: b["orchestrator"].pop("password"), "password"),
+    (lambda b: b.update(factory_name="bad name; drop"), "factory_name"),
+])
+def test_bad_registration_bodies_are_400_naming_the_field(client, mutate, field):
+    body = registration()
+    mutate(body)
+    resp = client.post("/register_factory", json=body, headers={"Authorization": f"Bearer {ENROLL}"})
+    assert resp.status_code == 400
+    assert resp.get_json()["detail"]["field"] == field
+
+
+def test_malformed_json_wrong_type_and_huge_bodies_are_4xx_json(client):
+    headers = {"Authorization": f"Bearer {ENROLL}", "Content-Type": "application/json"}
+    assert client.post("/register_factory", data="{not json", headers=headers).status_code == 400
+    assert client.post("/register_factory", data="[1, 2]", headers=headers).status_code == 400
+    resp = client.post("/register_factory", data="x", headers={"Authorization": f"Bearer {ENROLL}",
+                                                              "Content-Type": "text/plain"})
+    assert resp.status_code == 400 and "application/json" in resp.get_json()["error"]
+    huge = client.post("/register_factory", data="x" * (2 * 1024 * 1024), headers=headers)
+    assert huge.status_code == 413 and huge.is_json
+    assert client.get("/register_factory").status_code == 405
+    token = register(client).get_json()["heartbeat_token"]
+    resp = beat(client, token, current_load={"cpu_usage": "lots"})
+    assert resp.status_code == 400 and resp.get_json()["detail"]["field"] == "current_load.cpu_usage"
+
+
+def test_an_agent_version_the_dashboard_cannot_drive_gets_409(client):
+    resp = register(client, agent_version="7.0.0")
+    assert resp.status_code == 409 and "7.0.0" in resp.get_json()["error"]
+
+
+def test_orchestrator_password_is_stored_encrypted(app, client):
+    register(client)
+    with app.app_context():
+        row = db.session.execute(text("select orchestrator_password_enc from factories")).scalar_one()
+    assert "s3cret-orchestrator" not in row and row.startswith("gAAAA")  # Fernet token
+
+
+def test_offline_after_three_missed_intervals_and_back_on_heartbeat(app, client):
+    token = register(client).get_json()["heartbeat_token"]
+    with app.app_context():
+        assert mark_offline() == []
+        time.sleep(3.2)  # the test app's interval is 1 s
+        assert mark_offline() == ["plant_a"]
+    assert client.get("/factories").get_json()[0]["status"] == "offline"
+    beat(client, token)
+    assert client.get("/factories").get_json()[0]["status"] == "online"
+
+
+def test_a_stopping_heartbeat_turns_the_plant_offline_at_once(client):
+    token = register(client).get_json()["heartbeat_token"]
+    assert beat(client, token, status="stopping").status_code == 200
+    assert client.get("/factories").get_json()[0]["status"] == "offline"

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from shared.data.csv_loader import load_frame
+from shared.data.scaler import FeatureStats, Scaler
+from shared.data.simulator import FAILURE_MODE_COLUMNS, simulate
+from shared.models import ModelSpec, build_model, get_weights
+from shared.training import PlantArrays, run_step
+
+
+@pytest.fixture(scope="module")
+def plant():
+    data = load_frame(simulate("hot_climate", 2000, seed=1), "machine_failure", FAILURE_MODE_COLUMNS,
+                      "machine_id", "cycle")
+    index = np.stack([data.split, data.groups], 1)
+    return data, index
+
+
+def test_windows_stay_inside_one_machine_and_one_split():
+    index = np.array([[0, 0]] * 5 + [[0, 1]] * 3 + [[1, 2]] * 4)
+    arrays = PlantArrays(np.zeros((12, 1), np.float32), np.zeros(12), index, ["a"], ["a"], None)
+    assert list(arrays.window_ends(0, 3)) == [2, 3, 4, 7]
+    assert list(arrays.window_ends(1, 3)) == [10, 11]
+    assert list(arrays.window_ends(2, 3)) == []
+
+
+def test_features_are_aligned_by_name_and_missing_ones_are_zero():
+    arrays = PlantArrays(np.array([[1.0, 2.0]], np.float32), np.zeros(1), np.zeros((1, 2), int), ["b", "a"],
+                         ["a", "c", "b"], None)
+    assert arrays.x.tolist() == [[2.0, 0.0, 1.0]]
+
+
+@pytest.mark.parametrize("model_type,length", [("cnn", 1), ("lstm", 8)])
+def test_local_training_lowers_the_loss_and_returns_only_aggregates(plant, model_type, length):
+    data, index = plant
+    names = data.schema.feature_names
+    base = {"features": names, "plant_features": names}
+    stats = run_step(data.features, data.labels, index, {**base, "op": "stats"})
+    scaler = Scaler.from_stats(FeatureStats.from_dict(stats["stats"])).to_dict()
+    spec = ModelSpec(model_type, len(names), length)
+    weights = get_weights(build_model(spec, seed=0))
+    losses = []
+    for r in range(3):
+        out = run_step(data.features, data.labels, index, {**base, "op": "train", "spec": spec.to_dict(),
+                                                           "scaler": scaler, "weights": weights,
+                                                           "train": {"epochs": 2, "seed": r,
+                                                                     "learning_rate": 0.005}})
+        assert out["ok"], out
+        weights = out["weights"]
+        losses.append(out["train_loss"])
+    assert losses[-1] < losses[0]
+    evaluation = run_step(data.features, data.labels, index, {**base, "op": "evaluate", "spec": spec.to_dict(),
+                                                              "scaler": scaler, "weights": weights})
+    assert evaluation["ok"]
+    assert evaluation["test"]["auc"] > 0.7
+    assert set(evaluation) >= {"val", "test"} and "labels" not in evaluation
+    assert evaluation["val"]["hist_pos"].sum() + evaluation["val"]["hist_neg"].sum() == evaluation["val"]["n"]
+
+
+def test_errors_come_back_as_messages_not_exceptions(plant):
+    data, index = plant
+    out = run_step(data.features, data.labels, index, {"op": "dance", "features": ["x"], "plant_features":
+                                                       data.schema.feature_names[:1]})
+    assert out["ok"] is False
+    assert "plant's data has" in out["error"]
