@@ -79,6 +79,9 @@ class Agent:
             return fn(*args)
         except FederatedLearningError as exc:
             raise StepFailed(name, exc) from exc
+        except Exception as exc:  # a library error (PySyft, requests, OS): report it as this step's failure
+            log.debug("step %s failed", name, exc_info=True)
+            raise StepFailed(name, RuntimeError(f"{type(exc).__name__}: {exc}")) from exc
 
     # --- start-up -----------------------------------------------------------------------------
     def start(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import socket
 from dataclasses import dataclass
 
@@ -42,6 +43,21 @@ def check_port_free(host: str, port: int) -> None:
                                      "stop what uses it or pass another --port") from exc
 
 
+def _die_with_parent() -> None:
+    """In the forked datasite process: ask Linux to SIGTERM it when the agent dies, even by SIGKILL, so a
+    crashed agent never leaves an orphan server holding the plant's port."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux/glibc: the orphan risk stays, nothing else changes
+
+
+_fork_hook_installed = False
+
+
 def data_fingerprint(data: PlantData) -> str:
     h = hashlib.sha256()
     for array in (data.features, data.labels, data.split, data.groups):
@@ -61,15 +77,34 @@ class Datasite:
     def login_host(self) -> str:
         return "localhost" if self.config.hostname in ("0.0.0.0", "::") else self.config.hostname
 
-    def launch(self) -> None:
-        import syft as sy
+    def _prepare_environment(self) -> None:
+        """Settings PySyft 0.9.5 reads from the environment, some of them once at import time."""
+        # its database and blobs go under $TMPDIR/$SYFT_TEMP_ROOT/<server id>: an absolute root puts the
+        # plant's private data in its state folder (mode 0700) instead of a shared /tmp
+        os.environ["SYFT_TEMP_ROOT"] = str((self.state.directory / "datasite").resolve())
+        # a stable identity, or every start draws a new server id and key and orphans the stored users
+        # and data (its db_url option cannot reopen an existing SQLite store either: root is created twice)
+        os.environ["SERVER_UID"], os.environ["SERVER_PRIVATE_KEY"] = self.state.datasite_identity()
+        # root never has the well-known default password, not even for the seconds before it is replaced
+        os.environ["DEFAULT_ROOT_PASSWORD"] = self.state.credentials().get("root_password") or new_password()
 
+    def launch(self) -> None:
+        global _fork_hook_installed
         check_port_free(self.config.hostname, self.config.port)
-        db_path = (self.state.directory / "datasite.sqlite").resolve()
+        self._prepare_environment()
+        import syft as sy
+        import syft.server.server as syft_server
+
+        # read at import: refresh in case syft was imported before this call (tests, notebooks)
+        syft_server.server_uid_env = os.environ["SERVER_UID"]
+        syft_server.signing_key_env = os.environ["SERVER_PRIVATE_KEY"]
+        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_die_with_parent)  # syft forks its server process
+            _fork_hook_installed = True
         with quiet(log):
             self.handle = sy.orchestra.launch(
                 name=self.config.factory_name, port=self.config.port, host=self.config.hostname,
-                reset=self.config.reset, dev_mode=self.config.dev_mode, db_url=f"sqlite:///{db_path}")
+                reset=self.config.reset, dev_mode=self.config.dev_mode)
 
     def login(self, email: str, password: str):
         import syft as sy
@@ -83,29 +118,33 @@ class Datasite:
         return self.login(DEFAULT_ROOT_EMAIL, self.credentials.root_password)
 
     def secure_accounts(self) -> Credentials:
-        """Replace the default root password, then create the plant admin and the orchestrator account."""
+        """Make sure root has a random password (never the default), then create the plant admin and the
+        orchestrator account, or bring their passwords in line with the state folder."""
         from syft.service.user.user_roles import ServiceRole
         from syft.types.errors import SyftException
 
         stored = self.state.credentials()
-        root = None
-        if stored.get("root_password"):
+        boot_password = os.environ.get("DEFAULT_ROOT_PASSWORD", "")
+        root_password = None
+        for candidate in (stored.get("root_password"), boot_password):
+            if not candidate:
+                continue
             try:
-                root = self.login(DEFAULT_ROOT_EMAIL, stored["root_password"])
+                self.login(DEFAULT_ROOT_EMAIL, candidate)
+                root_password = candidate
+                break
             except SyftException:
-                root = None  # a reset datasite: the default password is back
-        if root is None:
+                continue
+        if root_password is None:  # an older datasite created with PySyft's well-known default
             try:
                 root = self.login(DEFAULT_ROOT_EMAIL, DEFAULT_ROOT_PASSWORD)
             except SyftException as exc:
-                raise DataSiteError("cannot log in as root with the stored or the default password; "
-                                    "restart with --reset to rebuild the datasite") from exc
+                raise DataSiteError("cannot log in as root with the stored password; restart with --reset "
+                                    "to rebuild the datasite") from exc
             root_password = new_password()
             with quiet(log):
                 root.account.set_password(root_password, confirm=False)
-            log.info("replaced the default root password (kept in %s)", self.state.credentials_path)
-        else:
-            root_password = stored["root_password"]
+        log.info("root password is random, never PySyft's default (kept in %s)", self.state.credentials_path)
         creds = Credentials(
             root_password=root_password,
             admin_email=self.config.admin_email,

@@ -55,5 +55,16 @@ class AgentState:
                                                             serialization.NoEncryption()))
         return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 
+    def datasite_identity(self) -> tuple[str, str]:
+        """(server uid, Ed25519 signing key seed), hex, made once: PySyft 0.9.5 draws both at random on every
+        start unless given, which would orphan the datasite's stored users and data at each restart."""
+        path = self.directory / "datasite_identity.json"
+        if path.exists():
+            identity = json.loads(path.read_text())
+        else:
+            identity = {"server_uid": secrets.token_hex(16), "signing_key": secrets.token_hex(32)}
+            _write_private(path, json.dumps(identity).encode())
+        return identity["server_uid"], identity["signing_key"]
+
     def status_path(self) -> Path:
         return self.directory / "status.json"

@@ -1,0 +1,32 @@
+import pytest
+
+from tests.integration.harness import Agent, Dashboard
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("federation")
+
+
+@pytest.fixture(scope="module")
+def dashboard(workdir):
+    d = Dashboard(workdir / "dashboard").start()
+    yield d
+    if d.proc:
+        from tests.integration.harness import stop
+
+        stop(d.proc)
+
+
+def start_agents(workdir, dashboard, specs):
+    agents = [Agent(name, workdir, dashboard.url, args).start() for name, args in specs]
+    try:
+        for a in agents:
+            a.wait_ready()
+    except Exception:
+        for a in agents:
+            a.stop()
+        raise
+    return agents

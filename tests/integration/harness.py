@@ -1,0 +1,158 @@
+"""Real processes on loopback for integration tests: a dashboard and factory agents, stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+ENROLL = "integration-enroll-token"
+API_TOKEN = "integration-api-token-0123456789"
+ADMIN = ("ops@factoryfl.org", "integration-password")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGINT, timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+@dataclass
+class Dashboard:
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+    extra_env: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {API_TOKEN}"}
+
+    def env(self) -> dict:
+        env = {**os.environ, "DASHBOARD_INSTANCE_PATH": str(self.workdir / "instance"),
+               "FACTORY_ENROLLMENT_TOKEN": ENROLL, "DASHBOARD_API_TOKEN": API_TOKEN,
+               "DASHBOARD_ADMIN_EMAIL": ADMIN[0], "DASHBOARD_ADMIN_PASSWORD": ADMIN[1],
+               "DASHBOARD_HEARTBEAT_INTERVAL": "1", "DASHBOARD_SCHEDULER_TICK": "0.5",
+               "DASHBOARD_ROUND_TIMEOUT": "120", "PYTHONUNBUFFERED": "1"}
+        env["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{self.workdir / 'dashboard.sqlite'}"
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> "Dashboard":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / "dashboard.log", "a")
+        self.proc = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(self.port)], cwd=ROOT,
+                                     env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                requests.get(f"{self.url}/factories", timeout=1)
+                return self
+            except requests.RequestException:
+                if self.proc.poll() is not None:
+                    raise RuntimeError((self.workdir / "dashboard.log").read_text()[-3000:])
+                time.sleep(0.3)
+        raise RuntimeError("dashboard did not start")
+
+    def factories(self) -> dict[str, dict]:
+        return {f["factory_name"]: f for f in requests.get(f"{self.url}/factories", timeout=5).json()}
+
+    def wait_for(self, predicate, timeout: float = 120, what: str = "condition"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def wait_status(self, name: str, statuses: tuple[str, ...], timeout: float = 120) -> dict:
+        return self.wait_for(lambda: (f := self.factories().get(name)) and f["status"] in statuses and f,
+                             timeout, f"{name} to be {'/'.join(statuses)}")
+
+    def api(self, method: str, path: str, **kwargs):
+        return requests.request(method, f"{self.url}/api{path}", headers=self.headers, timeout=30, **kwargs)
+
+    def experiment(self, experiment_id: int) -> dict:
+        return self.api("GET", f"/experiments/{experiment_id}").json()
+
+    def wait_experiment(self, experiment_id: int, statuses=("completed",), timeout: float = 300) -> dict:
+        return self.wait_for(lambda: (e := self.experiment(experiment_id))["status"] in statuses and e, timeout,
+                             f"experiment {experiment_id} to be {statuses}")
+
+
+@dataclass
+class Agent:
+    name: str
+    workdir: Path
+    dashboard_url: str
+    args: list[str] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+    reset: bool = True
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workdir / "state" / self.name
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "logs" / f"{self.name}.log"
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, str(ROOT / "factory_agent" / "FactoryDatasite.py"), "--factory_name", self.name,
+               "--hostname", "localhost", "--port", str(self.port), "--dashboard_url", self.dashboard_url,
+               "--enrollment-token", ENROLL, "--state-dir", str(self.state_dir),
+               "--log-dir", str(self.workdir / "logs"), "--heartbeat-interval", "1", "--approval-interval", "0.5",
+               *self.args]
+        return cmd + (["--reset"] if self.reset else [])
+
+    def start(self) -> "Agent":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.out = open(self.workdir / f"{self.name}.console", "a")
+        self.proc = subprocess.Popen(self.command(), cwd=self.workdir, stdout=self.out, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return self
+
+    def log(self) -> str:
+        return self.log_file.read_text() if self.log_file.exists() else ""
+
+    def console(self) -> str:
+        path = self.workdir / f"{self.name}.console"
+        return path.read_text() if path.exists() else ""
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if "ready in" in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent {self.name} exited {self.proc.returncode}: {self.console()[-3000:]}")
+            time.sleep(0.3)
+        raise RuntimeError(f"agent {self.name} not ready: {self.log()[-2000:]}")
+
+    def stop(self, sig=signal.SIGINT) -> int:
+        return stop(self.proc, sig) if self.proc else 0

@@ -1,0 +1,196 @@
+"""The factory agent on a real PySyft datasite against a real dashboard (issue: agent + registry)."""
+
+import json
+import os
+import signal
+import socket
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.integration.conftest import start_agents
+from tests.integration.harness import Agent
+
+pytestmark = pytest.mark.integration
+
+
+def machines_csv(path, n_machines=8, rows=60, seed=0):
+    rng = np.random.default_rng(seed)
+    parts = []
+    for m in range(n_machines):
+        temp = rng.normal(300, 2, rows)
+        parts.append(pd.DataFrame({"machine_id": f"M{m:02d}", "cycle": np.arange(rows), "temp": temp,
+                                   "vibration": rng.gamma(2, 1, rows), "line": rng.choice(["north", "south"], rows),
+                                   "failure": ((temp > 302) | (rng.random(rows) < 0.02)).astype(int)}))
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def plant(workdir, dashboard):
+    csv = machines_csv(workdir / "plant.csv")
+    started = time.monotonic()
+    (agent,) = start_agents(workdir, dashboard, [("plant_csv", ["--data", str(csv), "--label-column", "failure",
+                                                                  "--group-column", "machine_id",
+                                                                  "--time-column", "cycle"])])
+    dashboard.wait_status("plant_csv", ("online",))
+    agent.start_to_registered_s = time.monotonic() - started
+    yield agent
+    agent.stop()
+
+
+def credentials(agent):
+    return json.loads((agent.state_dir / "credentials.json").read_text())
+
+
+def login(agent, email, password):
+    import syft as sy
+
+    return sy.login(url="localhost", port=agent.port, email=email, password=password)
+
+
+def test_agent_registers_and_is_listed_online_with_device_load_and_heartbeat(plant, dashboard):
+    print(f"start-to-registered: {plant.start_to_registered_s:.1f} s")
+    f = dashboard.factories()["plant_csv"]
+    assert f["device"] in ("cpu", "cuda")
+    assert f["factory_port"] == plant.port
+    assert f["capabilities"]["data_type"] == "time_series"
+    assert f["capabilities"]["num_samples"] == 480
+    first = f["last_heartbeat"]
+    dashboard.wait_for(lambda: dashboard.factories()["plant_csv"]["last_heartbeat"] != first, 10, "a new heartbeat")
+    load = dashboard.factories()["plant_csv"]["current_load"]
+    assert 0 <= load["cpu_usage"] <= 100 and 0 < load["memory_usage"] < 100 and 0 < load["disk_usage"] <= 100
+    log = plant.log()
+    for step in ("load data", "detect device", "launch datasite", "secure accounts", "upload data",
+                 "register with dashboard"):
+        assert f"step: {step}" in log
+
+
+def test_state_folder_files_are_private(plant):
+    assert oct(os.stat(plant.state_dir / "credentials.json").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(plant.state_dir / "secagg_x25519.pem").st_mode & 0o777) == "0o600"
+
+
+def test_default_root_password_no_longer_works_and_the_stored_one_does(plant):
+    from syft.types.errors import SyftException
+
+    with pytest.raises(SyftException):
+        login(plant, "info@openmined.org", "changethis")
+    assert login(plant, "info@openmined.org", credentials(plant)["root_password"]) is not None
+
+
+def test_orchestrator_sees_the_mock_but_cannot_read_the_private_data(plant):
+    from syft.types.errors import SyftException
+
+    creds = credentials(plant)
+    ds = login(plant, creds["orchestrator_email"], creds["orchestrator_password"])
+    dataset = [d for d in ds.datasets.get_all() if d.name == "plant_sensors"][0]
+    features = dataset.assets["features"]
+    assert features.mock.shape == (480, 4)
+    assert features.data is None
+    with pytest.raises(SyftException):
+        features.pointer.get()
+    admin = login(plant, creds["admin_email"], creds["admin_password"])
+    private = [d for d in admin.datasets.get_all() if d.name == "plant_sensors"][0].assets["features"].data
+    assert private.shape == (480, 4) and not np.array_equal(private, features.mock)
+
+
+def test_factory_status_endpoint_answers_the_orchestrator(plant):
+    creds = credentials(plant)
+    ds = login(plant, creds["orchestrator_email"], creds["orchestrator_password"])
+    status = ds.api.services.api.call("factory.status")
+    status = status.get() if hasattr(status, "get") else status
+    assert status["factory_name"] == "plant_csv" and status["status"] in ("online", "busy")
+    assert "cpu_usage" in status["current_load"]
+
+
+def test_code_that_is_not_vetted_stays_pending_and_is_logged(plant):
+    import syft as sy
+    from syft.service.policy.policy import MixedInputPolicy
+
+    creds = credentials(plant)
+    ds = login(plant, creds["orchestrator_email"], creds["orchestrator_password"])
+    dataset = [d for d in ds.datasets.get_all() if d.name == "plant_sensors"][0]
+
+    def leak_rows(features, request):
+        return features
+
+    fn = sy.syft_function(input_policy=MixedInputPolicy(client=ds, features=dataset.assets["features"],
+                                                        request=dict),
+                          output_policy=sy.SingleExecutionExactOutput())(leak_rows)
+    ds.code.request_code_execution(fn)
+    time.sleep(3)  # several approval intervals
+    root = login(plant, "info@openmined.org", creds["root_password"])
+    request = [r for r in root.requests if r.code.service_func_name == "leak_rows"][0]
+    assert str(request.status).endswith("PENDING")
+    assert "NOT on the vetted list" in plant.log()
+
+
+def test_killed_agent_turns_offline_and_comes_back_with_its_accounts_and_data(plant, dashboard):
+    creds_before = credentials(plant)
+    plant.stop(signal.SIGKILL)
+    t0 = time.monotonic()
+    dashboard.wait_status("plant_csv", ("offline",), timeout=20)
+    print(f"offline {time.monotonic() - t0:.1f} s after SIGKILL (interval 1 s)")
+    plant.reset = False
+    plant.start()
+    plant.wait_ready()
+    dashboard.wait_status("plant_csv", ("online",), timeout=30)
+    assert credentials(plant) == creds_before
+    assert "already on the datasite: kept" in plant.log()
+    ds = login(plant, creds_before["orchestrator_email"], creds_before["orchestrator_password"])
+    assert [d.name for d in ds.datasets.get_all()] == ["plant_sensors"]
+
+
+def test_ctrl_c_sends_a_last_heartbeat_lands_the_server_and_turns_offline(plant, dashboard):
+    assert plant.stop(signal.SIGINT) == 0
+    log = plant.log()
+    assert "sent the last heartbeat (stopping)" in log and "stopped cleanly" in log
+    assert dashboard.factories()["plant_csv"]["status"] == "offline"
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", plant.port)) != 0  # the datasite is gone
+
+
+def run_agent_expecting_failure(workdir, dashboard, name, args, port=None):
+    agent = Agent(name, workdir, dashboard.url, args)
+    if port:
+        agent.port = port
+    agent.start()
+    code = agent.proc.wait(timeout=120)
+    return code, agent.console()
+
+
+def test_wrong_enrollment_token_exits_non_zero_with_what_to_do(workdir, dashboard):
+    code, out = run_agent_expecting_failure(workdir, dashboard, "plant_badtoken",
+                                            ["--enrollment-token", "wrong", "--rows", "200"])
+    assert code != 0
+    assert "refused the enrollment token" in out and "--enrollment-token" in out
+    assert "plant_badtoken" not in dashboard.factories()
+
+
+def test_port_in_use_exits_non_zero_with_one_clear_line(workdir, dashboard):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, out = run_agent_expecting_failure(workdir, dashboard, "plant_busyport", [], port=busy.getsockname()[1])
+    assert code != 0
+    assert "already in use" in out and "--port" in out
+
+
+def test_bad_csv_exits_before_launching_anything(workdir, dashboard):
+    bad = workdir / "bad.csv"
+    bad.write_text("temp,failure\n1,0\n2,0\n")
+    code, out = run_agent_expecting_failure(workdir, dashboard, "plant_badcsv",
+                                            ["--data", str(bad), "--label-column", "failure"])
+    assert code != 0
+    assert "step 'load data' failed" in out and "one class only" in out
+    assert "launch datasite" not in out
+
+
+def test_wrong_dashboard_url_exits_non_zero(workdir, dashboard):
+    agent = Agent("plant_wrongurl", workdir, dashboard.url + "/not-here", ["--rows", "200"])
+    agent.start()
+    assert agent.proc.wait(timeout=120) != 0
+    assert "is --dashboard_url" in agent.console()
