@@ -1,0 +1,110 @@
+"""Federated rounds driven by a real dashboard over three real PySyft datasites."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from shared.data.simulator import simulate
+from tests.integration.conftest import start_agents
+from tests.integration.harness import ROOT, Dashboard
+
+pytestmark = pytest.mark.integration
+PLANTS = [("plant_a", ["--simulate", "default", "--rows", "2500", "--seed", "1"]),
+          ("plant_b", ["--simulate", "heavy_duty", "--rows", "2500", "--seed", "2"]),
+          ("plant_c", ["--simulate", "hot_climate", "--rows", "2500", "--seed", "3"])]
+
+
+@pytest.fixture(scope="module")
+def plants(workdir, dashboard):
+    agents = start_agents(workdir, dashboard, PLANTS)
+    for name, _ in PLANTS:
+        dashboard.wait_status(name, ("online",))
+    yield {a.name: a for a in agents}
+    for a in agents:
+        a.stop()
+
+
+def run_experiment(dashboard, **body):
+    body = {"name": "integration", "model_type": "cnn", "rounds": 3, "local_epochs": 2, "min_factories": 2,
+            "learning_rate": 0.01, **body}
+    resp = dashboard.api("POST", "/experiments", json=body)
+    assert resp.status_code == 201, resp.text
+    eid = resp.json()["id"]
+    assert dashboard.api("POST", f"/experiments/{eid}/start").status_code == 200
+    return eid
+
+
+def test_three_plants_three_rounds_complete_and_beat_the_initial_model(plants, dashboard, workdir):
+    eid = run_experiment(dashboard)
+    e = dashboard.wait_experiment(eid, timeout=400)
+    assert [r["number"] for r in e["rounds"]] == [1, 2, 3]
+    for r in e["rounds"]:
+        assert sorted(r["participants"]) == ["plant_a", "plant_b", "plant_c"] and r["dropouts"] == []
+        assert set(r["per_factory"]) == {"plant_a", "plant_b", "plant_c"}
+        for key in ("train_loss", "val_loss", "val_f1", "test_accuracy", "test_precision", "test_recall",
+                    "test_f1", "test_auc"):
+            assert r["metrics"][key] is not None, key
+        assert r["duration_s"] > 0
+    f1 = [r["metrics"]["test_f1"] for r in e["rounds"]]
+    print("test F1 by round:", [round(v, 3) for v in f1], "baseline", round(e["baseline"]["test_f1"], 3))
+    assert f1[-1] > e["baseline"]["test_f1"]
+    assert e["rounds"][-1]["metrics"]["train_loss"] < e["rounds"][0]["metrics"]["train_loss"]
+
+    # the bundle scores a new CSV through shared.predict
+    bundle = workdir / "model.safetensors"
+    resp = dashboard.api("GET", f"/experiments/{eid}/model")
+    assert resp.status_code == 200
+    bundle.write_bytes(resp.content)
+    new = workdir / "new.csv"
+    simulate("precision", 300, seed=9).to_csv(new, index=False)
+    out = workdir / "scores.csv"
+    result = subprocess.run([sys.executable, "-m", "shared.predict", "--model", str(bundle), "--data", str(new),
+                             "--output", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["row", "machine_id", "cycle", "probability", "prediction"]
+    assert len(scores) == 300
+    assert dashboard.api("GET", f"/experiments/{eid}/model?round=1").status_code == 200
+    assert dashboard.api("GET", f"/experiments/{eid}/model?round=9").status_code == 404
+
+
+def test_pause_resume_and_cancel_take_effect_between_rounds(plants, dashboard):
+    eid = run_experiment(dashboard, rounds=20, local_epochs=1)
+    dashboard.wait_for(lambda: dashboard.experiment(eid)["current_round"] >= 1, 200, "a first round")
+    assert dashboard.api("POST", f"/experiments/{eid}/pause").json()["status"] == "paused"
+    time.sleep(4)  # a round that was running finishes; no new one starts
+    paused_at = dashboard.experiment(eid)["current_round"]
+    time.sleep(4)
+    assert dashboard.experiment(eid)["current_round"] == paused_at
+    assert dashboard.api("POST", f"/experiments/{eid}/resume").json()["status"] == "running"
+    dashboard.wait_for(lambda: dashboard.experiment(eid)["current_round"] > paused_at, 200, "a round after resume")
+    assert dashboard.api("POST", f"/experiments/{eid}/cancel").json()["status"] == "cancelled"
+    time.sleep(5)
+    e = dashboard.experiment(eid)
+    assert e["status"] == "cancelled" and e["current_round"] < 20
+
+
+def test_a_dashboard_killed_mid_experiment_resumes_and_runs_exactly_n_rounds(plants, dashboard):
+    eid = run_experiment(dashboard, rounds=4, local_epochs=3)
+    dashboard.wait_for(lambda: (e := dashboard.experiment(eid))["current_round"] >= 1 and e["running_round"],
+                       200, "round 2 to be running")
+    dashboard.proc.send_signal(signal.SIGKILL)
+    dashboard.proc.wait()
+    dashboard.start()  # same database, same port: the plants keep heartbeating
+    e = dashboard.wait_experiment(eid, timeout=400)
+    assert [r["number"] for r in e["rounds"]] == [1, 2, 3, 4]
+    assert any(a["status"] == "aborted" for a in e["attempts"])
+
+
+def test_a_plant_killed_during_a_round_becomes_a_dropout_and_the_round_completes(plants, dashboard):
+    eid = run_experiment(dashboard, rounds=3, local_epochs=4)
+    dashboard.wait_for(lambda: dashboard.experiment(eid)["running_round"], 200, "round 1 to be running")
+    plants["plant_c"].stop(signal.SIGKILL)
+    e = dashboard.wait_experiment(eid, timeout=400)
+    first = e["rounds"][0]
+    assert "plant_c" in first["dropouts"] and sorted(first["participants"]) == ["plant_a", "plant_b"]
+    assert len(e["rounds"]) == 3
