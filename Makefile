@@ -1,15 +1,16 @@
-# FactoryFL: `make demo` and `make test` do all set-up on a fresh machine (Python 3.11).
+# FactoryFL: `make demo` and `make test` do all set-up on a fresh machine (Python 3.11; Debian for the
+# browser tests' Chromium). Every step is idempotent.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHARTJS := dashboard/ui/static/vendor/chart.umd.js
 
-.PHONY: install demo test bench clean
+.PHONY: install system-deps demo test bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(CHARTJS)
 
-# Idempotent: re-runs only when a requirements file changes. torch is pinned to 2.13.0 (CPU wheel);
-# nothing else may pull a newer one.
+# torch is pinned to 2.13.0 (CPU wheel); nothing else may pull a newer one.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=/path/to/python3.11)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -18,14 +19,28 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(BIN)/python -c "import torch, syft; assert torch.__version__.startswith('2.13.0'), torch.__version__; assert syft.__version__ == '0.9.5'"
 	touch $(STAMP)
 
+# Front-end libraries come from the npm registry at build time and are served by the dashboard itself.
+$(CHARTJS): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --silent
+	mkdir -p $(dir $(CHARTJS))
+	cp node_modules/chart.js/dist/chart.umd.js $(CHARTJS)
+
+# Debian packages the tests need: Chromium and its driver for the browser tests (never a browser download).
+system-deps:
+	@if ! command -v chromium >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 demo: install
 	$(BIN)/python -m dashboard.demo
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python bench/rounds.py
+	$(BIN)/python bench/pages.py
 
 clean:
-	rm -rf $(VENV) instance logs state artifacts .pytest_cache
+	rm -rf $(VENV) node_modules dashboard/ui/static/vendor instance logs state artifacts .pytest_cache

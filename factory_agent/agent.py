@@ -104,7 +104,8 @@ class Agent:
         self.approval.start()
         sequence_ready = bool(c.group_column or c.time_column or not c.data)
         self.registration = Registration(
-            factory_name=c.factory_name, factory_hostname=self.datasite.login_host, factory_port=c.port,
+            factory_name=c.factory_name, factory_hostname=c.public_hostname or self.datasite.login_host,
+            factory_port=c.port,
             device=device, status=FactoryStatus.ONLINE.value,
             capabilities={
                 "supported_models": ModelType.values() if sequence_ready else [ModelType.CNN.value],
@@ -141,9 +142,9 @@ class Agent:
                 return FactoryStatus.BUSY.value, []
         return FactoryStatus.ONLINE.value, []
 
-    def _write_status(self, status: str) -> None:
+    def _write_status(self, status: str, load: dict | None = None) -> None:
         body = {"factory_name": self.config.factory_name, "status": status, "agent_version": AGENT_VERSION,
-                "uptime_s": round(time.monotonic() - self.started, 1), "current_load": current_load(),
+                "uptime_s": round(time.monotonic() - self.started, 1), "current_load": load or current_load(),
                 "timestamp": datetime.now(timezone.utc).isoformat()}
         tmp = self.state.status_path().with_suffix(".tmp")
         tmp.write_text(json.dumps(body))
@@ -154,9 +155,10 @@ class Agent:
             self._register()
         busy_status, experiments = self._status()
         status = status or busy_status
-        self._write_status(status)
+        load = current_load()  # once per beat: psutil's CPU figure is the usage since its previous call
+        self._write_status(status, load)
         beat = Heartbeat(factory_name=self.config.factory_name, timestamp=datetime.now(timezone.utc).isoformat(),
-                         status=status, current_load=current_load(),
+                         status=status, current_load=load,
                          active_experiments=[e for e in experiments if e is not None])
         try:
             self.client.heartbeat(self.answer.heartbeat_token, beat)

@@ -19,6 +19,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 class AgentConfig:
     factory_name: str
     hostname: str
+    public_hostname: str | None
     port: int
     dashboard_url: str
     dev_mode: bool
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unique plant name [FACTORY_NAME]")
     p.add_argument("--hostname", default=env("FACTORY_HOSTNAME", "localhost"),
                    help="address the datasite binds to and the dashboard reaches it at [FACTORY_HOSTNAME]")
+    p.add_argument("--public-hostname", default=env("FACTORY_PUBLIC_HOSTNAME"),
+                   help="name the dashboard reaches this datasite by, when it differs from --hostname "
+                        "(e.g. 0.0.0.0 inside a container) [FACTORY_PUBLIC_HOSTNAME]")
     p.add_argument("--port", type=int, default=int(env("FACTORY_PORT", "8080")),
                    help="datasite port [FACTORY_PORT]")
     p.add_argument("--dashboard_url", default=env("FACTORY_DASHBOARD_URL", "http://localhost:5000"),
@@ -134,7 +138,7 @@ def parse_config(argv: list[str] | None = None) -> AgentConfig:
         raise ConfigurationError(f"--dashboard_url {a.dashboard_url!r} must start with http:// or https://")
     domain_name = a.factory_name.lower().replace("_", "-")
     return AgentConfig(
-        factory_name=a.factory_name, hostname=a.hostname, port=a.port, dashboard_url=a.dashboard_url.rstrip("/"),
+        factory_name=a.factory_name, hostname=a.hostname, public_hostname=a.public_hostname, port=a.port, dashboard_url=a.dashboard_url.rstrip("/"),
         dev_mode=a.dev_mode, reset=a.reset, verbose=a.verbose, data=a.data, label_column=a.label_column,
         drop_columns=tuple(c.strip() for c in a.drop_columns.split(",") if c.strip()),
         group_column=a.group_column, time_column=a.time_column, simulate=a.simulate, rows=a.rows,

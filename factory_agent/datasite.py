@@ -75,6 +75,7 @@ class Datasite:
 
     @property
     def login_host(self) -> str:
+        """Where clients (this agent, then the dashboard) reach the datasite."""
         return "localhost" if self.config.hostname in ("0.0.0.0", "::") else self.config.hostname
 
     def _prepare_environment(self) -> None:

@@ -59,6 +59,7 @@ class Round(db.Model):
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)  # aggregate
     threshold: Mapped[float | None]
     error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[dict | None] = mapped_column(JSON)  # live: {"phase", "answered", "failed"}
 
     experiment: Mapped[Experiment] = relationship(back_populates="rounds")
     results: Mapped[list[RoundResult]] = relationship(back_populates="round", cascade="all, delete-orphan")
@@ -75,7 +76,7 @@ class Round(db.Model):
                 "duration_s": self.duration_s, "metrics": self.metrics or {}, "threshold": self.threshold,
                 "per_factory": {r.factory_name: r.metrics for r in self.results},
                 "started_at": isoformat(self.started_at), "finished_at": isoformat(self.finished_at),
-                "error": self.error}
+                "error": self.error, "progress": self.progress}
 
 
 class RoundResult(db.Model):

@@ -196,12 +196,23 @@ class RoundEngine:
         order = {p.address.name: i for i, p in enumerate(participants)}
         timeout = self._timeout(experiment)
 
+        def progress(phase: str):
+            round_row.progress = {"phase": phase, "answered": [], "failed": []}
+            db.session.commit()
+
+            def on_answer(name: str, ok: bool) -> None:
+                state = dict(round_row.progress)
+                state["answered" if ok else "failed"] = state["answered" if ok else "failed"] + [name]
+                round_row.progress = state
+                db.session.commit()
+            return on_answer
+
         train = steps.dispatch(self.pool, participants, lambda p: {
             **base, "op": "train", "plant_features": p.features, "weights": global_weights,
             "train": {"epochs": config["local_epochs"], "batch_size": config["batch_size"],
                       "learning_rate": config["learning_rate"], "max_grad_norm": config["max_grad_norm"],
                       "seed": config["seed"] * 100_003 + number * 101 + order[p.address.name], **client_extra}},
-            timeout)
+            timeout, progress("training"))
         dropouts = dict(train.dropouts)
         if len(train.answers) < config["min_factories"]:
             self._fail_round(experiment, round_row, dropouts,
@@ -215,7 +226,8 @@ class RoundEngine:
             return
         trained = [p for p in participants if p.address.name in train.answers]
         evaluation = steps.dispatch(self.pool, trained, lambda p: {
-            **base, "op": "evaluate", "plant_features": p.features, "weights": new_weights}, timeout)
+            **base, "op": "evaluate", "plant_features": p.features, "weights": new_weights}, timeout,
+            progress("evaluating"))
         dropouts.update({k: f"evaluation: {v}" for k, v in evaluation.dropouts.items()})
         if not evaluation.answers:
             self._fail_round(experiment, round_row, dropouts, "no plant could evaluate the new model")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,8 +38,10 @@ class PhaseResult:
     seconds: float = 0.0
 
 
-def dispatch(pool: ConnectionPool, participants: list[Participant], make_request, timeout: float) -> PhaseResult:
-    """Call fl_step on every participant in parallel; a failure or a timeout makes a dropout."""
+def dispatch(pool: ConnectionPool, participants: list[Participant], make_request, timeout: float,
+             on_answer=None) -> PhaseResult:
+    """Call fl_step on every participant in parallel; a failure or a timeout makes a dropout.
+    `on_answer(name, ok)` is called in this thread as each plant answers (for live progress)."""
     started = time.monotonic()
     result = PhaseResult()
 
@@ -47,21 +50,26 @@ def dispatch(pool: ConnectionPool, participants: list[Participant], make_request
 
     executor = ThreadPoolExecutor(max_workers=max(1, len(participants)), thread_name_prefix="round")
     futures = {executor.submit(call, p): p for p in participants}
-    done, not_done = wait(futures, timeout=timeout)
-    for future, p in futures.items():
-        name = p.address.name
-        if future in not_done:
-            result.dropouts[name] = f"no answer within {timeout:.0f} s"
-            pool.drop(name)
-            continue
-        exc = future.exception()
-        if exc is None:
-            result.answers[name] = future.result()
-        else:
-            reason = str(exc) if isinstance(exc, FederatedLearningError) else f"{type(exc).__name__}: {exc}"
-            result.dropouts[name] = reason
-            pool.drop(name)
-            log.warning("dropout %s: %s", name, reason)
+    try:
+        for future in as_completed(futures, timeout=timeout):
+            name = futures[future].address.name
+            exc = future.exception()
+            if exc is None:
+                result.answers[name] = future.result()
+            else:
+                reason = str(exc) if isinstance(exc, FederatedLearningError) else f"{type(exc).__name__}: {exc}"
+                result.dropouts[name] = reason
+                pool.drop(name)
+                log.warning("dropout %s: %s", name, reason)
+            if on_answer is not None:
+                on_answer(name, exc is None)
+    except FuturesTimeout:
+        for future, p in futures.items():
+            name = p.address.name
+            if not future.done() and name not in result.answers:
+                result.dropouts[name] = f"no answer within {timeout:.0f} s"
+                pool.drop(name)
+                log.warning("dropout %s: no answer within %.0f s", name, timeout)
     executor.shutdown(wait=False, cancel_futures=True)
     result.seconds = time.monotonic() - started
     return result
@@ -119,9 +127,10 @@ def evaluation_metrics(evaluations: dict[str, dict], train_answers: dict[str, di
         if name in train_answers:
             m["train_loss"] = train_answers[name]["train_loss"]
             m["train_samples"] = train_answers[name]["num_samples"]
+            m["train_seconds"] = train_answers[name].get("train_seconds")
         per_factory[name] = m
     aggregate: dict = {}
-    keys = {k for m in per_factory.values() for k in m if not k.endswith("_samples")}
+    keys = {k for m in per_factory.values() for k in m if not k.endswith(("_samples", "_seconds"))}
     for key in sorted(keys):
         weight_key = "train_samples" if key.startswith("train") else f"{key.split('_')[0]}_samples"
         aggregate[key] = weighted_mean([(m.get(key), m.get(weight_key, 0)) for m in per_factory.values()])

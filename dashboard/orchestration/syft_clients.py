@@ -118,3 +118,18 @@ class ConnectionPool:
     def drop(self, name: str) -> None:
         with self._lock:
             self._connections.pop(name, None)
+
+
+def check_login(hostname: str, port: int, email: str, password: str) -> tuple[bool, str]:
+    """(reachable and accepted?, what happened) for the connectivity check on a plant's page."""
+    import syft as sy
+    from syft.types.errors import SyftException
+
+    try:
+        with quiet(log):
+            sy.login(url=hostname, port=port, email=email, password=password)
+        return True, f"reachable at {hostname}:{port}, orchestrator login accepted"
+    except SyftException as exc:
+        return False, f"reachable, but the login was refused: {exc.public_message}"
+    except Exception as exc:  # connection errors come as several types from inside syft
+        return False, f"unreachable at {hostname}:{port} ({type(exc).__name__})"

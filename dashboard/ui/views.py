@@ -6,7 +6,9 @@ import logging
 import os
 import threading
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FloatField, IntegerField, PasswordField, SelectField, StringField
@@ -15,8 +17,10 @@ from wtforms.validators import DataRequired, Email, NumberRange, Optional
 from dashboard.api.experiments import change_status, create_experiment, experiment_detail, get_experiment
 from dashboard.experiment_config import ValidationError
 from dashboard.extensions import db, login_manager
-from dashboard.models import AuditEvent, Experiment, Factory, Operator, record_audit
+from dashboard.models import (ApiToken, AuditEvent, Experiment, Factory, Heartbeat, Operator, Round,
+                              RoundResult, record_audit)
 from dashboard.models.base import utcnow
+from dashboard.ui.sparkline import sparkline
 from shared.errors import ExperimentError
 
 log = logging.getLogger(__name__)
@@ -52,24 +56,56 @@ def register_lazy_start(app) -> None:
                 start_scheduler(app)
 
 
+class TokenForm(FlaskForm):
+    name = StringField("Token name", validators=[DataRequired()], description="e.g. the script that will use it")
+
+
 class LoginForm(FlaskForm):
     email = StringField("E-mail", validators=[DataRequired(), Email(check_deliverability=False)])
     password = PasswordField("Password", validators=[DataRequired()])
 
 
 class ExperimentForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired()])
-    model_type = SelectField("Model", choices=[("cnn", "CNN (rows)"), ("lstm", "LSTM (windows)"),
-                                               ("hybrid", "CNN-LSTM (windows)")])
-    algorithm = SelectField("Algorithm", choices=[("fedavg", "FedAvg"), ("fedprox", "FedProx")])
-    rounds = IntegerField("Rounds", default=5, validators=[NumberRange(1, 1000)])
-    local_epochs = IntegerField("Local epochs", default=2, validators=[NumberRange(1, 100)])
-    batch_size = IntegerField("Batch size", default=64, validators=[NumberRange(1, 65536)])
-    learning_rate = FloatField("Learning rate", default=0.005)
-    sequence_length = IntegerField("Sequence length (LSTM, CNN-LSTM)", default=10, validators=[Optional()])
-    min_factories = IntegerField("Minimum plants per round", default=2, validators=[NumberRange(1, 10000)])
-    factories = StringField("Plants (comma-separated, empty = all online)")
+    name = StringField("Name", validators=[DataRequired()], description="A short name operators will recognise.")
+    model_type = SelectField("Model", choices=[("cnn", "CNN (one row at a time)"), ("lstm", "LSTM (windows of cycles)"),
+                                               ("hybrid", "CNN-LSTM (windows of cycles)")],
+                             description="Window models need plants with a group or time column.")
+    algorithm = SelectField("Algorithm", choices=[(a, a) for a in ("fedavg", "fedprox", "fednova", "feddyn")],
+                            description="FedAvg weights plants by samples; FedProx adds a proximal term (mu).")
+    server_optimizer = SelectField("Server optimiser", choices=[(o, o) for o in ("none", "fedadam", "fedyogi")])
+    rounds = IntegerField("Rounds", default=5, validators=[Optional()], description="1 to 1000.")
+    local_epochs = IntegerField("Local epochs", default=2, validators=[Optional()],
+                                description="Passes over each plant's training split per round.")
+    batch_size = IntegerField("Batch size", default=64, validators=[Optional()])
+    learning_rate = FloatField("Learning rate", default=0.005, validators=[Optional()], description="Adam, per plant.")
+    sequence_length = IntegerField("Sequence length", default=10, validators=[Optional()],
+                                   description="Cycles per window (LSTM, CNN-LSTM).")
+    mu = FloatField("FedProx mu", default=0.01, validators=[Optional()])
+    factories = StringField("Plants", description="Comma-separated names; empty for all online plants.")
+    min_factories = IntegerField("Minimum plants per round", default=2, validators=[Optional()],
+                                 description="A round waits until this many plants are online.")
+    secure_aggregation = BooleanField("Secure aggregation", default=False)
+    privacy_mode = SelectField("Differential privacy", choices=[(m, m) for m in ("none", "dp_sgd", "central")])
+    robust_method = SelectField("Robust aggregation", choices=[(m, m) for m in ("none", "norm_bound", "median",
+                                                                               "trimmed_mean", "krum")])
     start_now = BooleanField("Start now", default=True)
+
+    def to_body(self) -> dict:
+        body = {"name": self.name.data or "", "model_type": self.model_type.data, "algorithm": self.algorithm.data,
+                "server_optimizer": self.server_optimizer.data,
+                "secure_aggregation": bool(self.secure_aggregation.data),
+                "privacy": {"mode": self.privacy_mode.data}, "robust": {"method": self.robust_method.data}}
+        for key in ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "mu", "min_factories"):
+            value = getattr(self, key).data
+            if value is not None:
+                body[key] = value
+        names = [n.strip() for n in (self.factories.data or "").split(",") if n.strip()]
+        body["factories"] = names or "all"
+        return body
+
+
+FORM_FIELD_OF = {"privacy.mode": "privacy_mode", "robust.method": "robust_method", "privacy": "privacy_mode",
+                 "robust": "robust_method"}
 
 
 def ago(value) -> str:
@@ -115,36 +151,127 @@ def logout():
     return redirect(url_for("ui.login"))
 
 
+def _recent_cpu(factories: list[Factory], points: int = 30) -> dict[int, list[float | None]]:
+    """The last heartbeats' CPU of every factory, in one query (no N+1 on a page of 200 plants)."""
+    if not factories:
+        return {}
+    longest = max(f.heartbeat_interval for f in factories)
+    since = utcnow() - timedelta(seconds=longest * points * 1.5)
+    rows = db.session.execute(db.select(Heartbeat.factory_id, Heartbeat.cpu_usage)
+                              .where(Heartbeat.received_at >= since).order_by(Heartbeat.id)).all()
+    series: dict[int, list[float | None]] = {}
+    for factory_id, cpu in rows:
+        series.setdefault(factory_id, []).append(cpu)
+    return {k: v[-points:] for k, v in series.items()}
+
+
+def _experiments_by_factory(factories: list[Factory]) -> dict[str, list[Experiment]]:
+    active = db.session.scalars(db.select(Experiment).where(Experiment.status.in_(["running", "paused"]))).all()
+    out: dict[str, list[Experiment]] = {}
+    for e in active:
+        names = [f.name for f in factories] if e.config["factories"] == "all" else e.config["factories"]
+        for name in names:
+            out.setdefault(name, []).append(e)
+    return out
+
+
 @bp.get("/")
 @login_required
 def index():
     factories = db.session.scalars(db.select(Factory).order_by(Factory.name)).all()
-    return render_template("factories.html", factories=factories,
-                           dashboard_url=request.host_url.rstrip("/"))
+    cpu = _recent_cpu(factories)
+    counts = {s: sum(f.status == s for f in factories) for s in ("online", "busy", "offline", "error")}
+    return render_template("factories.html", factories=factories, dashboard_url=request.host_url.rstrip("/"),
+                           spark={f.id: sparkline(cpu.get(f.id, [])) for f in factories},
+                           experiments_of=_experiments_by_factory(factories), counts=counts)
+
+
+@bp.get("/factories/<name>")
+@login_required
+def factory(name: str):
+    plant = db.session.scalar(db.select(Factory).filter_by(name=name))
+    if plant is None:
+        abort(404)
+    beats = db.session.scalars(db.select(Heartbeat).filter_by(factory_id=plant.id)
+                               .order_by(Heartbeat.id.desc()).limit(60)).all()
+    results = db.session.execute(
+        db.select(RoundResult, Round, Experiment).join(Round, RoundResult.round_id == Round.id)
+        .join(Experiment, Round.experiment_id == Experiment.id).where(RoundResult.factory_name == name)
+        .order_by(Round.id.desc()).limit(100)).all()
+    dropped = db.session.execute(db.select(Round, Experiment).join(Experiment)
+                                 .order_by(Round.id.desc()).limit(500)).all()
+    dropouts = [(r, e) for r, e in dropped if name in (r.dropouts or {})][:50]
+    return render_template("factory.html", f=plant, beats=beats, results=results, dropouts=dropouts,
+                           spark=sparkline([b.cpu_usage for b in reversed(beats)], width=300, height=40))
+
+
+@bp.post("/factories/<name>/check")
+@login_required
+def check_factory(name: str):
+    """Connectivity check: log into the plant's datasite with the stored orchestrator account."""
+    from dashboard.orchestration.syft_clients import check_login
+    from dashboard.security import decrypt
+
+    plant = db.session.scalar(db.select(Factory).filter_by(name=name))
+    if plant is None:
+        abort(404)
+    ok, message = check_login(plant.hostname, plant.port, plant.orchestrator_email,
+                              decrypt(plant.orchestrator_password_enc))
+    record_audit(current_user.email, "factory.connectivity_check", name, ok=ok, message=message)
+    db.session.commit()
+    flash(f"{name}: {message}", "ok" if ok else "error")
+    return redirect(url_for("ui.factory", name=name))
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@login_required
+def tokens():
+    form = TokenForm()
+    if form.validate_on_submit():
+        row, token = ApiToken.issue(current_user, form.name.data.strip())
+        db.session.add(row)
+        record_audit(current_user.email, "token.created", form.name.data.strip())
+        db.session.commit()
+        session["new_token"] = token  # shown once, after the redirect (a reload must not create another)
+        return redirect(url_for("ui.tokens"))
+    new_token = session.pop("new_token", None)
+    rows = db.session.scalars(db.select(ApiToken).filter_by(operator_id=current_user.id)
+                              .order_by(ApiToken.id.desc())).all()
+    return render_template("tokens.html", form=form, tokens=rows, new_token=new_token)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    row = db.session.get(ApiToken, token_id)
+    if row is None or row.operator_id != current_user.id:
+        abort(404)
+    row.revoked = True
+    record_audit(current_user.email, "token.revoked", row.name)
+    db.session.commit()
+    flash(f"token {row.name!r} revoked", "ok")
+    return redirect(url_for("ui.tokens"))
 
 
 @bp.route("/experiments", methods=["GET", "POST"])
 @login_required
 def experiments():
     form = ExperimentForm()
-    if form.validate_on_submit():
-        body = {k: form.data[k] for k in ("name", "model_type", "algorithm", "rounds", "local_epochs", "batch_size",
-                                          "learning_rate", "min_factories")}
-        if form.sequence_length.data:
-            body["sequence_length"] = form.sequence_length.data
-        names = [n.strip() for n in (form.factories.data or "").split(",") if n.strip()]
-        body["factories"] = names or "all"
-        try:
-            experiment = create_experiment(body, current_user.email)
-            if form.start_now.data:
-                change_status(experiment, "start", current_user.email)
-            return redirect(url_for("ui.experiment", experiment_id=experiment.id))
-        except ValidationError as exc:
-            db.session.rollback()
-            target = getattr(form, exc.field.split(".")[0], None)
-            (target.errors if target is not None else form.name.errors).append(exc.message)
-    rows = db.session.scalars(db.select(Experiment).order_by(Experiment.id.desc())).all()
-    return render_template("experiments.html", experiments=rows, form=form)
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                experiment = create_experiment(form.to_body(), current_user.email)
+                if form.start_now.data:
+                    change_status(experiment, "start", current_user.email)
+                return redirect(url_for("ui.experiment", experiment_id=experiment.id))
+            except ValidationError as exc:
+                db.session.rollback()
+                target = getattr(form, FORM_FIELD_OF.get(exc.field, exc.field), None) or form.name
+                target.errors = list(target.errors) + [exc.message]
+        status = 400
+    rows = db.session.scalars(db.select(Experiment).order_by(Experiment.id.desc()).limit(200)).all()
+    return render_template("experiments.html", experiments=rows, form=form), status
 
 
 @bp.get("/experiments/<int:experiment_id>")
@@ -159,7 +286,7 @@ def experiment_action(experiment_id: int, action: str):
     try:
         change_status(get_experiment(experiment_id), action, current_user.email)
     except ExperimentError as exc:
-        flash(str(exc))
+        flash(str(exc), "error")
     return redirect(url_for("ui.experiment", experiment_id=experiment_id))
 
 

@@ -1,0 +1,100 @@
+// Live experiment page: polls the JSON API, redraws progress, tables and Chart.js charts.
+(function () {
+  "use strict";
+  const root = document.getElementById("experiment");
+  if (!root) return;
+  const api = root.dataset.api;
+  const palette = ["#1d4ed8", "#b45309", "#047857", "#9d174d", "#6d28d9", "#0e7490", "#4d7c0f", "#be123c"];
+  const charts = {};
+  const fmt = (v, d = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+
+  function lineChart(id, labels, datasets, yMax) {
+    if (typeof Chart === "undefined") {
+      document.getElementById("charts-note").textContent = "Charts are unavailable: dashboard/ui/static/vendor/chart.umd.js is missing (run make install).";
+      return;
+    }
+    const data = {labels, datasets: datasets.map((d, i) => ({borderColor: palette[i % palette.length],
+      backgroundColor: palette[i % palette.length], tension: 0.2, spanGaps: true, pointRadius: 3, ...d}))};
+    if (charts[id]) { charts[id].data = data; charts[id].update("none"); return; }
+    charts[id] = new Chart(document.getElementById(id), {type: datasets[0].type || "line", data,
+      options: {animation: false, responsive: true, maintainAspectRatio: false,
+        scales: {y: {beginAtZero: true, suggestedMax: yMax}}, plugins: {legend: {position: "bottom", labels: {boxWidth: 10}}}}});
+  }
+
+  function draw(e) {
+    const rounds = e.rounds;
+    const labels = ["0"].concat(rounds.map((r) => String(r.number)));
+    const base = e.baseline || {};
+    const series = (key) => [base[key] ?? null].concat(rounds.map((r) => r.metrics[key] ?? null));
+    const plants = [...new Set(rounds.flatMap((r) => Object.keys(r.per_factory)))].sort();
+    const perPlant = (key) => plants.map((p) => ({label: p, borderDash: [4, 3],
+      data: [null].concat(rounds.map((r) => (r.per_factory[p] || {})[key] ?? null))}));
+    lineChart("chart-loss", labels, [{label: "train", data: [null].concat(rounds.map((r) => r.metrics.train_loss ?? null))},
+      {label: "validation", data: series("val_loss")}, {label: "test", data: series("test_loss")}]);
+    lineChart("chart-f1", labels, [{label: "aggregate", data: series("test_f1"), borderWidth: 3}].concat(perPlant("test_f1")), 1);
+    lineChart("chart-auc", labels, [{label: "aggregate", data: series("test_auc"), borderWidth: 3}].concat(perPlant("test_auc")), 1);
+    lineChart("chart-accuracy", labels, [{label: "accuracy", data: series("test_accuracy")},
+      {label: "precision", data: series("test_precision")}, {label: "recall", data: series("test_recall")}], 1);
+    const rl = rounds.map((r) => String(r.number));
+    lineChart("chart-participants", rl, [{type: "bar", label: "participants", data: rounds.map((r) => r.participants.length)},
+      {type: "bar", label: "dropouts", data: rounds.map((r) => r.dropouts.length)}]);
+    lineChart("chart-duration", rl, [{type: "bar", label: "seconds", data: rounds.map((r) => r.duration_s)}]);
+  }
+
+  function update(e) {
+    const status = document.getElementById("status");
+    status.textContent = e.status;
+    status.className = "badge " + e.status;
+    document.getElementById("progress-bar").style.width = Math.round(100 * e.current_round / e.total_rounds) + "%";
+    document.getElementById("progress-text").textContent = `Round ${e.current_round} of ${e.total_rounds} completed.`;
+    const message = document.getElementById("message");
+    message.hidden = !e.message;
+    message.textContent = e.message || "";
+    const live = document.getElementById("live");
+    const r = e.running_round;
+    if (r) {
+      const p = r.progress || {};
+      const answered = p.answered || [];
+      const waiting = r.participants.filter((n) => !answered.includes(n) && !(p.failed || []).includes(n));
+      live.textContent = `Round ${r.number} (${p.phase || "starting"}): answered ${answered.join(", ") || "none yet"}; ` +
+        `waiting for ${waiting.join(", ") || "nobody"}` + ((p.failed || []).length ? `; dropped ${p.failed.join(", ")}` : "");
+    } else {
+      live.textContent = "";
+    }
+    document.getElementById("download-latest").hidden = e.model_versions.length < 2;
+    const body = document.querySelector("#rounds tbody");
+    body.innerHTML = e.rounds.length ? e.rounds.map((r) => `<tr><td>${r.number}</td><td>${esc(r.participants.join(", "))}</td>` +
+      `<td>${r.dropouts.length ? r.dropouts.map((n) => `<span title="${esc(r.dropout_reasons[n])}">${esc(n)}</span>`).join(" ") : "–"}</td>` +
+      `<td>${fmt(r.duration_s, 1)} s</td><td>${fmt(r.metrics.train_loss)}</td><td>${fmt(r.metrics.val_f1)}</td>` +
+      `<td>${fmt(r.metrics.test_accuracy)}</td><td>${fmt(r.metrics.test_precision)}</td><td>${fmt(r.metrics.test_recall)}</td>` +
+      `<td>${fmt(r.metrics.test_f1)}</td><td>${fmt(r.metrics.test_auc)}</td><td>${fmt(r.threshold)}</td>` +
+      `<td><a href="${root.dataset.model}?round=${r.number}">bundle</a></td></tr>`).join("") :
+      '<tr><td colspan="13">No round completed yet.</td></tr>';
+    const last = e.rounds[e.rounds.length - 1];
+    if (last) {
+      document.querySelector("#per-plant tbody").innerHTML = Object.entries(last.per_factory).map(([n, m]) =>
+        `<tr><td>${esc(n)}</td><td>${m.train_samples ?? "–"}</td><td>${fmt(m.train_seconds, 2)}</td><td>${fmt(m.train_loss)}</td>` +
+        `<td>${fmt(m.test_f1)}</td><td>${fmt(m.test_auc)}</td><td>${m.test_samples ?? "–"}</td></tr>`).join("");
+    }
+    const attempts = e.attempts.filter((a) => a.status !== "running");
+    document.getElementById("attempts").innerHTML = attempts.length ?
+      attempts.map((a) => `<li>round ${a.number}: ${esc(a.status)} – ${esc(a.error || "")}</li>`).join("") : "<li>none</li>";
+    draw(e);
+  }
+
+  async function poll() {
+    try {
+      const resp = await fetch(api, {headers: {Accept: "application/json"}, credentials: "same-origin"});
+      if (resp.ok) {
+        const e = await resp.json();
+        update(e);
+        if (!["running", "pending", "paused"].includes(e.status)) return;  // final: stop polling
+      }
+    } catch (err) {
+      document.getElementById("live").textContent = "Connection to the dashboard lost; retrying…";
+    }
+    setTimeout(poll, 2000);
+  }
+  document.addEventListener("DOMContentLoaded", poll);
+})();

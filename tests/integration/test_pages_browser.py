@@ -1,0 +1,154 @@
+"""The operators' pages in a real browser (Debian's Chromium driven by Playwright) against a real
+dashboard and three real plants. Screenshots go to artifacts/screenshots/ (git-ignored)."""
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.bundle import ModelBundle
+from tests.integration.conftest import start_agents
+from tests.integration.harness import ADMIN, ROOT
+
+pytestmark = pytest.mark.integration
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+PLANTS = [("ui_plant_a", ["--simulate", "default", "--rows", "1500", "--seed", "4"]),
+          ("ui_plant_b", ["--simulate", "heavy_duty", "--rows", "1500", "--seed", "5"]),
+          ("ui_plant_c", ["--simulate", "precision", "--rows", "1500", "--seed", "6"])]
+
+
+@pytest.fixture(scope="module")
+def plants(workdir, dashboard):
+    agents = start_agents(workdir, dashboard, PLANTS)
+    for name, _ in PLANTS:
+        dashboard.wait_status(name, ("online",))
+    yield agents
+    for a in agents:
+        a.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run `make system-deps`"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
+                                                              "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, dashboard):
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True,
+                                  base_url=dashboard.url)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto("/login")
+    page.fill("input[name=email]", ADMIN[0])
+    page.fill("input[name=password]", ADMIN[1])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def canvas_has_pixels(page, canvas_id: str) -> bool:
+    return page.evaluate("""(id) => {
+        const c = document.getElementById(id);
+        if (!c || !c.width || !c.height) return false;
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) return true;
+        return false; }""", canvas_id)
+
+
+def test_login_is_required_and_wrong_password_is_refused(browser, dashboard):
+    context = browser.new_context(base_url=dashboard.url)
+    page = context.new_page()
+    page.goto("/experiments")
+    assert "/login" in page.url
+    page.fill("input[name=email]", ADMIN[0])
+    page.fill("input[name=password]", "wrong")
+    page.click("button[type=submit]")
+    assert page.locator(".errors").inner_text() == "wrong e-mail or password"
+    shot(page, "login")
+    context.close()
+
+
+def test_an_operator_runs_a_whole_experiment_from_the_browser(page, plants, dashboard, workdir):
+    # factories: three plants online, with device, load and heartbeat age
+    page.wait_for_function("document.querySelectorAll('#factories .badge.online').length === 3", timeout=30_000)
+    row = page.locator("tr[data-factory=ui_plant_a]")
+    assert "cpu" in row.inner_text() and " ago" in row.inner_text()
+    shot(page, "factories")
+    page.click("text=ui_plant_a")
+    page.wait_for_selector("h1:has-text('ui_plant_a')")
+    shot(page, "factory")
+
+    # a bad value gets a message next to its field; a good form creates and starts the experiment
+    page.goto("/experiments")
+    page.fill("input[name=name]", "browser experiment")
+    page.fill("input[name=rounds]", "0")
+    page.click("#new-experiment button[type=submit]")
+    error = page.locator(".errors[data-field=rounds]")
+    assert "between 1 and 1000" in error.inner_text()
+    shot(page, "experiment-form-error")
+    page.fill("input[name=rounds]", "3")
+    page.fill("input[name=local_epochs]", "1")
+    page.click("#new-experiment button[type=submit]")
+    page.wait_for_url("**/experiments/*")
+    assert page.locator("#status").inner_text() in ("running", "pending")
+
+    # progress updates without a reload, the charts are drawn
+    page.wait_for_function("document.getElementById('progress-text').textContent.includes('Round 1 of 3')",
+                           timeout=240_000)
+    page.wait_for_function("document.getElementById('status').textContent === 'completed'", timeout=300_000)
+    assert page.locator("#rounds tbody tr").count() == 3
+    for chart in ("chart-loss", "chart-f1", "chart-auc", "chart-accuracy", "chart-participants", "chart-duration"):
+        assert canvas_has_pixels(page, chart), chart
+    shot(page, "experiment")
+
+    # the model downloads and is a bundle shared.predict can read
+    with page.expect_download() as download:
+        page.click("#download-latest")
+    path = workdir / "browser-model.safetensors"
+    download.value.save_as(path)
+    bundle = ModelBundle.load(path)
+    assert bundle.source["round"] == 3
+
+    page.goto("/audit")
+    assert "experiment.created" in page.content() and "factory.registered" in page.content()
+    shot(page, "audit")
+    page.set_viewport_size({"width": 820, "height": 1100})  # tablet
+    page.goto("/")
+    shot(page, "factories-tablet")
+    page.goto("/experiments")
+    shot(page, "experiments-tablet")
+
+
+def test_tokens_are_created_once_used_as_bearer_and_revoked(page, dashboard):
+    page.goto("/tokens")
+    page.fill("input[name=name]", "ci script")
+    page.click("button:has-text('Create token')")
+    token = page.locator("#new-token").inner_text()
+    shot(page, "tokens")
+    api = f"{dashboard.url}/api/experiments"
+    assert requests.get(api, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 200
+    page.reload()
+    assert page.locator("#new-token").count() == 0  # shown once
+    page.locator("tr:has-text('ci script') button:has-text('Revoke')").click()
+    assert requests.get(api, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 401
+
+
+def test_forms_without_a_csrf_token_are_refused(dashboard):
+    session = requests.Session()
+    login = session.post(f"{dashboard.url}/login", data={"email": ADMIN[0], "password": ADMIN[1]}, timeout=10)
+    assert login.status_code == 400 and "CSRF" in login.text
+    assert "/login" in session.get(f"{dashboard.url}/experiments", timeout=10).url  # not logged in
