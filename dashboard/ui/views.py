@@ -126,7 +126,9 @@ def ago_filter(value):
 
 @bp.app_template_filter("num")
 def num_filter(value, digits: int = 3):
-    return "–" if value is None else f"{value:.{digits}f}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # None, missing (Undefined), text
+        return "–"
+    return f"{value:.{digits}f}"
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -1,0 +1,54 @@
+"""Server-rendered pages with the test client: login, empty states, escaping, partial metrics."""
+
+from dashboard.extensions import db
+from dashboard.models import Experiment, Round
+from tests.dashboard.conftest import ADMIN, register
+
+
+def login(client):
+    return client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1]})
+
+
+def test_pages_need_login_and_login_works(client):
+    assert client.get("/").status_code == 302
+    assert "wrong e-mail or password" in client.post("/login", data={"email": ADMIN[0], "password": "x"}).text
+    assert login(client).status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_empty_factories_page_tells_the_user_what_to_run(client):
+    login(client)
+    page = client.get("/").text
+    assert "No plant has registered yet" in page and "FactoryDatasite.py" in page
+
+
+def test_names_are_escaped_and_missing_metrics_render_as_dashes(app, client, api):
+    login(client)
+    register(client, "plant_x")
+    body = {"name": "<script>alert(1)</script>", "rounds": 2}
+    eid = client.post("/api/experiments", json=body, headers=api).get_json()["id"]
+    with app.app_context():
+        db.session.add(Round(experiment_id=eid, number=1, status="completed", participants=["plant_x"],
+                             metrics={"train_loss": 0.5}, dropouts={"plant_y": "no answer"}))
+        db.session.get(Experiment, eid).current_round = 1
+        db.session.commit()
+    page = client.get(f"/experiments/{eid}").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "0.500" in page and "–" in page
+    assert client.get("/experiments").status_code == 200
+    assert "plant_x" in client.get("/").text
+    assert client.get("/factories/plant_x").status_code == 200
+    assert client.get("/factories/nope").status_code == 404
+
+
+def test_form_validation_message_sits_next_to_the_field(client):
+    login(client)
+    resp = client.post("/experiments", data={"name": "x", "model_type": "cnn", "algorithm": "fedavg",
+                                             "server_optimizer": "none", "rounds": "0", "privacy_mode": "none",
+                                             "robust_method": "none"})
+    assert resp.status_code == 400
+    assert 'data-field="rounds">must be between 1 and 1000' in resp.text
+    resp = client.post("/experiments", data={"name": "x", "model_type": "cnn", "algorithm": "fedavg",
+                                             "server_optimizer": "none", "rounds": "2", "privacy_mode": "none",
+                                             "robust_method": "median", "secure_aggregation": "y"})
+    assert 'data-field="robust_method"' in resp.text and "secure aggregation hides" in resp.text
