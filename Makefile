@@ -25,11 +25,15 @@ $(CHARTJS): package.json package-lock.json
 	mkdir -p $(dir $(CHARTJS))
 	cp node_modules/chart.js/dist/chart.umd.js $(CHARTJS)
 
-# Debian packages the tests need: Chromium and its driver for the browser tests (never a browser download).
+# Debian packages the tests need: Chromium and its driver for the browser tests (never a browser
+# download), PostgreSQL for the production-topology tests (the tests start their own cluster).
 system-deps:
-	@if ! command -v chromium >/dev/null; then \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
 demo: install

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import IntegrityError
+
 from dashboard.extensions import db
 from dashboard.models import ApiToken, Operator, record_audit
 from dashboard.models.operators import token_digest
@@ -26,6 +28,15 @@ def ensure_operator(email: str, password: str | None) -> Operator:
 
 
 def bootstrap(app) -> None:
+    """Idempotent; several gunicorn workers may run it at once, and the loser of that race has nothing to do."""
+    try:
+        _bootstrap(app)
+    except IntegrityError:
+        db.session.rollback()
+        log.info("first operator already created by another process")
+
+
+def _bootstrap(app) -> None:
     email, password = app.config["DASHBOARD_ADMIN_EMAIL"], app.config["DASHBOARD_ADMIN_PASSWORD"]
     token = app.config["DASHBOARD_API_TOKEN"]
     if email and (password or token):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from shared.errors import ConfigurationError
+
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +42,12 @@ class Config:
         self.SECRET_KEY = env("SECRET_KEY") or _instance_secret(instance, "secret_key", lambda: secrets.token_hex(32))
         self.CREDENTIALS_KEY = env("CREDENTIALS_KEY") or _instance_secret(
             instance, "credentials_key", lambda: Fernet.generate_key().decode())
+        try:
+            Fernet(self.CREDENTIALS_KEY.encode())
+        except ValueError as exc:
+            raise ConfigurationError("CREDENTIALS_KEY is not a Fernet key (32 url-safe base64 bytes); make one with: "
+                                     "python -c 'from cryptography.fernet import Fernet; "
+                                     "print(Fernet.generate_key().decode())'") from exc
         self.FACTORY_ENROLLMENT_TOKEN = env("FACTORY_ENROLLMENT_TOKEN", "")
         self.DASHBOARD_ADMIN_EMAIL = env("DASHBOARD_ADMIN_EMAIL")
         self.DASHBOARD_ADMIN_PASSWORD = env("DASHBOARD_ADMIN_PASSWORD")

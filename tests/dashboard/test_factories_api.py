@@ -109,3 +109,13 @@ def test_a_stopping_heartbeat_turns_the_plant_offline_at_once(client):
     token = register(client).get_json()["heartbeat_token"]
     assert beat(client, token, status="stopping").status_code == 200
     assert client.get("/factories").get_json()[0]["status"] == "offline"
+
+
+def test_a_credentials_key_that_is_not_a_fernet_key_stops_the_app_at_start(tmp_path, monkeypatch):
+    from dashboard import create_app
+    from shared.errors import ConfigurationError
+
+    monkeypatch.setenv("CREDENTIALS_KEY", "not-a-key")
+    monkeypatch.setenv("DASHBOARD_INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(ConfigurationError, match="CREDENTIALS_KEY is not a Fernet key"):
+        create_app()
