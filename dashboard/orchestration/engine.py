@@ -41,6 +41,7 @@ class RoundEngine:
         self.app = app
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.pool = ConnectionPool(app.config["APPROVAL_TIMEOUT"])
+        self._unsuited: list[str] = []
 
     # --- claiming -----------------------------------------------------------------------------
     def claim(self, experiment_id: int) -> bool:
@@ -110,9 +111,11 @@ class RoundEngine:
         if config["factories"] != "all":
             query = query.where(Factory.name.in_(config["factories"]))
         factories = db.session.scalars(query.order_by(Factory.name)).all()
-        return [f for f in factories
-                if config["model_type"] in (f.capabilities or {}).get("supported_models", ["cnn"])
-                and (f.capabilities or {}).get("schema")]
+        eligible = [f for f in factories
+                    if config["model_type"] in (f.capabilities or {}).get("supported_models", ["cnn"])
+                    and (f.capabilities or {}).get("schema")]
+        self._unsuited = [f.name for f in factories if f not in eligible]
+        return eligible
 
     def _participant(self, factory: Factory) -> steps.Participant:
         address = PlantAddress(name=factory.name, hostname=factory.hostname, port=factory.port,
@@ -135,8 +138,10 @@ class RoundEngine:
         config = experiment.config
         factories = self._eligible(experiment)
         if len(factories) < config["min_factories"]:
+            unsuited = (f"; online but without the group/time columns a {config['model_type']} model needs: "
+                        f"{', '.join(self._unsuited)}" if self._unsuited else "")
             self._wait(experiment, f"waiting for plants: {len(factories)} of at least {config['min_factories']} "
-                                   f"online ({', '.join(f.name for f in factories) or 'none'})")
+                                   f"online ({', '.join(f.name for f in factories) or 'none'}){unsuited}")
             return
         participants = [self._participant(f) for f in factories]
         if experiment.scaler is None:

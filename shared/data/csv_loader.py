@@ -1,7 +1,8 @@
 """Load a plant's own CSV into model-ready arrays, refusing bad data with a message that says where.
 
 Rules (README "Your own data"):
-- the label is binary: numbers (non-zero = failure) or words such as yes/no, true/false, failure/normal;
+- the label is binary: numbers (0 = normal, any other code = failure; two codes without 0, such as -1/1,
+  mean the larger one is failure) or words such as yes/no, true/false, failure/normal;
 - `--drop-columns` are removed; the group and time columns are kept aside (never features);
 - text feature columns are one-hot encoded; a text column with more than MAX_CATEGORIES distinct
   values looks like an identifier and is dropped with a warning;
@@ -63,14 +64,16 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} does not exist")
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
-        header = next(csv.reader(fh), None)
+        header_line = fh.readline()
+    delimiter = max((",", ";", "\t", "|"), key=header_line.count)
+    header = next(csv.reader([header_line], delimiter=delimiter), None)
     if not header or not any(h.strip() for h in header):
         raise DataError(f"data file {str(path)!r} is empty: it needs a header line and data rows")
     duplicates = sorted(name for name, count in Counter(h.strip() for h in header).items() if count > 1)
     if duplicates:
         raise DataError(f"data file {str(path)!r} has duplicate column name(s): {', '.join(duplicates)}")
-    try:
-        frame = pd.read_csv(path, low_memory=False, encoding="utf-8-sig", skipinitialspace=True)
+    try:  # comma, semicolon, tab or pipe: whichever the header line uses most
+        frame = pd.read_csv(path, sep=delimiter, low_memory=False, encoding="utf-8-sig", skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"data file {str(path)!r} is not a readable CSV: {exc}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -80,7 +83,7 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 
 
 def binary_labels(series: pd.Series, column: str) -> np.ndarray:
-    """Map a label column to 0/1; numbers: non-zero is a failure; words: see POSITIVE/NEGATIVE_WORDS."""
+    """Map a label column to 0/1 (see the module docstring); a DataError names the first bad row."""
     missing = series.isna() | (series.astype("string").str.strip() == "")
     if missing.any():
         row = int(np.flatnonzero(missing.to_numpy())[0])
@@ -88,7 +91,15 @@ def binary_labels(series: pd.Series, column: str) -> np.ndarray:
                         f"({int(missing.sum())} row(s) without a label); fill or remove them")
     numeric = pd.to_numeric(series, errors="coerce")
     if numeric.notna().all():
-        return (numeric.to_numpy() != 0).astype(np.int64)
+        values = np.unique(numeric.to_numpy())
+        if 0 in values:  # 0 = normal; any other code (1, or a failure type 1..k) = failure
+            return (numeric.to_numpy() != 0).astype(np.int64)
+        if len(values) == 2:  # e.g. -1/1 (SECOM) or 1/2: the larger code is the failure
+            log.warning("label column %r has the codes %s and %s: treating %s as failure", column,
+                        values[0], values[1], values[1])
+            return (numeric.to_numpy() == values[1]).astype(np.int64)
+        raise DataError(f"label column {column!r} has the codes {', '.join(map(str, values[:10]))}: use 0 for "
+                        "normal and non-zero for failure, or two codes (the larger one is failure)")
     words = series.astype("string").str.strip().str.lower()
     unknown = ~(words.isin(POSITIVE_WORDS) | words.isin(NEGATIVE_WORDS))
     if unknown.any():

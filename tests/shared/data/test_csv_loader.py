@@ -100,3 +100,22 @@ def test_rows_are_ordered_by_split_group_and_time(tmp_path):
     data = load_csv(frame_csv(tmp_path, frame), "failure", group_column="machine_id", time_column="cycle")
     keys = list(zip(data.split, data.groups))
     assert keys == sorted(keys)
+
+
+def test_two_code_labels_without_zero_take_the_larger_as_failure(tmp_path):
+    rows = "\n".join(f"{i},{1 if i % 4 == 0 else -1}" for i in range(40))
+    data = load_csv(write(tmp_path, f"sensor,pass_fail\n{rows}\n"), "pass_fail")
+    assert data.labels.sum() == 10
+    with pytest.raises(DataError, match="has the codes 1, 2, 3"):
+        load_csv(write(tmp_path, "s,y\n1,1\n2,2\n3,3\n", "three.csv"), "y")
+
+
+def test_failure_type_codes_count_as_failures(tmp_path):
+    data = load_csv(write(tmp_path, "s,y\n" + "\n".join(f"{i},{i % 3}" for i in range(30))), "y")
+    assert data.labels.sum() == 20
+
+
+def test_semicolon_separated_files_are_read(tmp_path):
+    rows = "\n".join(f"{i};{i % 2};{float(i) / 3}" for i in range(30))
+    data = load_csv(write(tmp_path, f"temp;failure;speed\n{rows}\n"), "failure")
+    assert data.schema.feature_names == ["temp", "speed"]
