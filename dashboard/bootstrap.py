@@ -1,5 +1,5 @@
 """One-time start-up work of a dashboard process (never at import or in create_app): the first
-operator and its API token from the environment (DESIGN §8)."""
+operator and its API token from the environment (DESIGN §8), and the configured plants' YAML file."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ def bootstrap(app) -> None:
     except IntegrityError:
         db.session.rollback()
         log.info("first operator already created by another process")
+    if app.config.get("DASHBOARD_FACTORIES_FILE"):
+        from dashboard.configured_plants import import_plants, load_plants
+
+        names = import_plants(load_plants(app.config["DASHBOARD_FACTORIES_FILE"]))
+        log.info("imported configured plants from %s: %s", app.config["DASHBOARD_FACTORIES_FILE"], ", ".join(names))
 
 
 def _bootstrap(app) -> None:

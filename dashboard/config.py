@@ -52,6 +52,7 @@ class Config:
         self.DASHBOARD_ADMIN_EMAIL = env("DASHBOARD_ADMIN_EMAIL")
         self.DASHBOARD_ADMIN_PASSWORD = env("DASHBOARD_ADMIN_PASSWORD")
         self.DASHBOARD_API_TOKEN = env("DASHBOARD_API_TOKEN")
+        self.DASHBOARD_FACTORIES_FILE = env("DASHBOARD_FACTORIES_FILE")  # YAML of configured external plants
         self.DASHBOARD_SCHEDULER = env("DASHBOARD_SCHEDULER", "inline")
         self.HEARTBEAT_INTERVAL = float(env("DASHBOARD_HEARTBEAT_INTERVAL", "30"))
         self.OFFLINE_AFTER_MISSED = 3

@@ -103,6 +103,12 @@ class RoundEngine:
                 stop.set()
                 renewer.join()
                 self.release(experiment_id)
+                self._record_plant_events()
+
+    def _record_plant_events(self) -> None:
+        for plant, action, detail in self.pool.drain_events():
+            record_audit("scheduler", action, plant, **detail)
+        db.session.commit()
 
     # --- one step of an experiment ------------------------------------------------------------
     def _eligible(self, experiment: Experiment) -> list[Factory]:

@@ -38,6 +38,7 @@ class PlantConnection:
         from syft.types.errors import SyftException
 
         self.address = address
+        self.events: list[tuple[str, dict]] = []  # (audit action, detail) for the engine to record
         try:
             with quiet(log):
                 self.client = sy.login(url=address.hostname, port=address.port, email=address.email,
@@ -72,6 +73,7 @@ class PlantConnection:
                 self.client.code.request_code_execution(function)
             log.info("submitted fl_step to %s for approval", self.address.name)
             code = self._find_code()
+            self.events.append(("code.submitted", {"function": "fl_step", "code_hash": code.code_hash}))
         deadline = time.monotonic() + approval_timeout
         while not code.status.approved:
             if time.monotonic() > deadline:
@@ -79,6 +81,8 @@ class PlantConnection:
                                     "(its agent approves only vetted code of the same FactoryFL version)")
             time.sleep(1.0)
             code = self._find_code()
+        if self.events:
+            self.events.append(("code.approved", {"function": "fl_step", "by": "the plant's vetted-code policy"}))
 
     def call(self, request: dict) -> dict:
         from syft.types.errors import SyftException
@@ -115,21 +119,30 @@ class ConnectionPool:
             self._connections[address.name] = connection
         return connection
 
+    def drain_events(self) -> list[tuple[str, str, dict]]:
+        """(plant, action, detail) that happened since the last call, for the audit log."""
+        out = []
+        with self._lock:
+            for name, connection in self._connections.items():
+                out.extend((name, action, detail) for action, detail in connection.events)
+                connection.events = []
+        return out
+
     def drop(self, name: str) -> None:
         with self._lock:
             self._connections.pop(name, None)
 
 
-def check_login(hostname: str, port: int, email: str, password: str) -> tuple[bool, str]:
-    """(reachable and accepted?, what happened) for the connectivity check on a plant's page."""
+def check_login(hostname: str, port: int, email: str, password: str) -> tuple[str, str]:
+    """("reachable" | "auth failed" | "unreachable", why) for connectivity checks."""
     import syft as sy
     from syft.types.errors import SyftException
 
     try:
         with quiet(log):
             sy.login(url=hostname, port=port, email=email, password=password)
-        return True, f"reachable at {hostname}:{port}, orchestrator login accepted"
+        return "reachable", f"{hostname}:{port} answered and accepted the orchestrator login"
     except SyftException as exc:
-        return False, f"reachable, but the login was refused: {exc.public_message}"
+        return "auth failed", f"{hostname}:{port} answered but refused the login: {exc.public_message}"
     except Exception as exc:  # connection errors come as several types from inside syft
-        return False, f"unreachable at {hostname}:{port} ({type(exc).__name__})"
+        return "unreachable", f"{hostname}:{port} did not answer ({type(exc).__name__})"

@@ -217,11 +217,11 @@ def check_factory(name: str):
     plant = db.session.scalar(db.select(Factory).filter_by(name=name))
     if plant is None:
         abort(404)
-    ok, message = check_login(plant.hostname, plant.port, plant.orchestrator_email,
-                              decrypt(plant.orchestrator_password_enc))
-    record_audit(current_user.email, "factory.connectivity_check", name, ok=ok, message=message)
+    outcome, message = check_login(plant.hostname, plant.port, plant.orchestrator_email,
+                                   decrypt(plant.orchestrator_password_enc))
+    record_audit(current_user.email, "factory.connectivity_check", name, outcome=outcome, message=message)
     db.session.commit()
-    flash(f"{name}: {message}", "ok" if ok else "error")
+    flash(f"{name}: {outcome}: {message}", "ok" if outcome == "reachable" else "error")
     return redirect(url_for("ui.factory", name=name))
 
 

@@ -106,6 +106,36 @@ def test_factory_status_endpoint_answers_the_orchestrator(plant):
     assert "cpu_usage" in status["current_load"]
 
 
+def test_factories_check_reports_reachable_auth_failed_and_unreachable(plant, workdir):
+    import subprocess
+    import sys
+
+    from tests.integration.harness import ROOT, free_port
+
+    creds = credentials(plant)
+    (workdir / "plants.yaml").write_text(f"""
+factories:
+  - {{name: good, host: localhost, port: {plant.port}, orchestrator_email: {creds['orchestrator_email']},
+     orchestrator_password_env: GOOD_PASSWORD}}
+  - {{name: wrong_password, host: localhost, port: {plant.port}, orchestrator_email: {creds['orchestrator_email']},
+     orchestrator_password_env: WRONG_PASSWORD}}
+  - {{name: nobody_home, host: 127.0.0.1, port: {free_port()}, orchestrator_email: o@factoryfl.org,
+     orchestrator_password_env: WRONG_PASSWORD}}
+""")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir}/check.sqlite", "DASHBOARD_INSTANCE_PATH": str(workdir),
+           "GOOD_PASSWORD": creds["orchestrator_password"], "WRONG_PASSWORD": "not-it"}
+    flask = [sys.executable, "-m", "flask", "--app", "dashboard"]
+    for args in (["db", "upgrade"], ["factories", "import", str(workdir / "plants.yaml")]):
+        subprocess.run(flask + args, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    result = subprocess.run(flask + ["factories", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 1  # not every plant is reachable
+    lines = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+    assert lines["good"].startswith("reachable")
+    assert lines["wrong_password"].startswith("auth failed")
+    assert lines["nobody_home"].startswith("unreachable")
+
+
 def test_code_that_is_not_vetted_stays_pending_and_is_logged(plant):
     import syft as sy
     from syft.service.policy.policy import MixedInputPolicy
@@ -194,3 +224,21 @@ def test_wrong_dashboard_url_exits_non_zero(workdir, dashboard):
     agent.start()
     assert agent.proc.wait(timeout=120) != 0
     assert "is --dashboard_url" in agent.console()
+
+
+def test_an_agent_started_before_its_dashboard_serves_and_registers_once_the_dashboard_is_up(workdir):
+    from tests.integration.harness import Dashboard
+
+    later = Dashboard(workdir / "late-dashboard")
+    agent = Agent("plant_early", workdir, later.url, ["--rows", "300"]).start()
+    try:
+        agent.wait_ready()
+        assert "unreachable" in agent.log() and "serving anyway" in agent.log()
+        later.start()
+        later.wait_status("plant_early", ("online",), timeout=60)
+        assert "dashboard reachable again" in agent.log() or "registered with" in agent.log()
+    finally:
+        agent.stop()
+        if later.proc:
+            later.proc.terminate()
+            later.proc.wait(timeout=30)

@@ -70,6 +70,12 @@ def test_three_plants_three_rounds_complete_and_beat_the_initial_model(plants, d
     assert len(scores) == 300
     assert dashboard.api("GET", f"/experiments/{eid}/model?round=1").status_code == 200
     assert dashboard.api("GET", f"/experiments/{eid}/model?round=9").status_code == 404
+    audit = (dashboard.workdir / "dashboard.sqlite")
+    if audit.exists():  # the SQLite run: the approvals are in the audit log
+        import sqlite3
+
+        actions = [r[0] for r in sqlite3.connect(audit).execute("select action from audit_events")]
+        assert actions.count("code.approved") == 3 and actions.count("experiment.completed") >= 1
 
 
 def test_pause_resume_and_cancel_take_effect_between_rounds(plants, dashboard):
