@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from shared.enums import Algorithm, ModelType, PrivacyMode, RobustMethod, ServerOptimizer
 from shared.errors import ExperimentError
 
-AVAILABLE_ALGORITHMS = {Algorithm.FEDAVG.value, Algorithm.FEDPROX.value}
+ROBUST_DEFAULTS = {"trim_ratio": 0.2, "byzantine": 1, "multi_krum": 1, "max_norm": None, "outlier_method": "zscore",
+                   "exclude_below": 0.3}
 
 
 class ValidationError(ExperimentError):
@@ -34,6 +35,8 @@ class ExperimentConfig:
     privacy: dict = field(default_factory=lambda: {"mode": PrivacyMode.NONE.value})
     robust: dict = field(default_factory=lambda: {"method": RobustMethod.NONE.value})
     mu: float = 0.01
+    feddyn_alpha: float = 0.01
+    server_lr: float = 0.01
     seed: int = 0
     round_timeout: float | None = None
     max_grad_norm: float = 5.0
@@ -84,12 +87,7 @@ def parse_experiment(body: object) -> ExperimentConfig:
         raise ValidationError("name", "must be at most 200 characters")
     model_type = _choice(body, "model_type", ModelType.CNN.value, ModelType.values())
     algorithm = _choice(body, "algorithm", Algorithm.FEDAVG.value, Algorithm.values())
-    if algorithm not in AVAILABLE_ALGORITHMS:
-        raise ValidationError("algorithm", f"{algorithm} is not available in this version yet; use "
-                                           f"{' or '.join(sorted(AVAILABLE_ALGORITHMS))}")
     server_optimizer = _choice(body, "server_optimizer", ServerOptimizer.NONE.value, ServerOptimizer.values())
-    if server_optimizer != ServerOptimizer.NONE.value:
-        raise ValidationError("server_optimizer", f"{server_optimizer} is not available in this version yet; use none")
     factories = body.get("factories", "all")
     if factories != "all":
         if (not isinstance(factories, list) or not factories
@@ -122,8 +120,7 @@ def parse_experiment(body: object) -> ExperimentConfig:
         raise ValidationError("secure_aggregation", "is not available in this version yet; set it to false")
     if mode != "none":
         raise ValidationError("privacy.mode", f"{mode} is not available in this version yet; use none")
-    if method != "none":
-        raise ValidationError("robust.method", f"{method} is not available in this version yet; use none")
+    robust = _robust_options(robust, method, min_factories)
     seed = body.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValidationError("seed", f"must be a whole number, got {seed!r}")
@@ -137,3 +134,25 @@ def parse_experiment(body: object) -> ExperimentConfig:
         robust={"method": method, **robust}, mu=_float(body, "mu", 0.01, -1e-12, 100.0), seed=seed,
         round_timeout=_float(body, "round_timeout", None, 0.0, 86400.0, allow_none=True),
         max_grad_norm=_float(body, "max_grad_norm", 5.0, 0.0, 1e6))
+
+
+def _robust_options(robust: dict, method: str, min_factories: int) -> dict:
+    unknown = sorted(set(robust) - {"method", *ROBUST_DEFAULTS})
+    if unknown:
+        raise ValidationError(f"robust.{unknown[0]}", f"unknown option; allowed: {', '.join(sorted(ROBUST_DEFAULTS))}")
+    out = {"method": method, **ROBUST_DEFAULTS, **{k: v for k, v in robust.items() if k != "method"}}
+    try:
+        out["trim_ratio"] = _float(out, "trim_ratio", 0.2, -1e-12, 0.49)
+        out["byzantine"] = _int(out, "byzantine", 1, 0, 1000)
+        out["multi_krum"] = _int(out, "multi_krum", 1, 1, 1000)
+        out["exclude_below"] = _float(out, "exclude_below", 0.3, -1e-12, 1.0)
+        if out["max_norm"] is not None:
+            out["max_norm"] = _float(out, "max_norm", None, 0.0, 1e9)
+    except ValidationError as exc:
+        raise ValidationError(f"robust.{exc.field}", exc.message) from exc
+    if out["outlier_method"] not in ("zscore", "iqr"):
+        raise ValidationError("robust.outlier_method", f"must be zscore or iqr, got {out['outlier_method']!r}")
+    if method == "krum" and min_factories < out["byzantine"] + 3:
+        raise ValidationError("min_factories", f"Krum with {out['byzantine']} Byzantine plant(s) needs at least "
+                                               f"{out['byzantine'] + 3} plants per round")
+    return out

@@ -92,6 +92,13 @@ class Agent:
         device = self._step("detect device", detect_device)
         log.info("device: %s", device)
         os.environ[BUSY_FILE_ENV] = str(self.busy_file.resolve())  # inherited by the datasite's process
+        os.environ["FACTORYFL_STATE_DIR"] = str(self.state.directory.resolve())  # e.g. FedDyn's per-plant state
+        if c.byzantine:
+            os.environ["FACTORYFL_BYZANTINE"] = c.byzantine
+            log.warning("!!! BYZANTINE MODE %r: this plant will send corrupted updates ON PURPOSE (tests and "
+                        "demos only); it says so in its registration !!!", c.byzantine)
+        else:
+            os.environ.pop("FACTORYFL_BYZANTINE", None)
         self.busy_file.unlink(missing_ok=True)
         self._write_status(FactoryStatus.ONLINE.value)
         self._step("launch datasite", self.datasite.launch)
@@ -112,7 +119,8 @@ class Agent:
                 "data_type": (DataType.TIME_SERIES if sequence_ready else DataType.TABULAR).value,
                 "num_samples": data.num_samples, "features": data.schema.feature_names,
                 "schema": data.schema.to_dict(), "splits": data.split_counts(),
-                "source": c.data and os.path.basename(c.data) or f"simulator:{c.simulate}"},
+                "source": c.data and os.path.basename(c.data) or f"simulator:{c.simulate}",
+                **({"byzantine": c.byzantine} if c.byzantine else {})},
             orchestrator={"email": creds.orchestrator_email, "password": creds.orchestrator_password},
             secagg_public_key=self.state.secagg_public_key(), agent_version=AGENT_VERSION)
         self._step("register with dashboard", self._register_first)

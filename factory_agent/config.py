@@ -60,6 +60,14 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ConfigurationError(f"environment variable {name}={raw!r} is not a yes/no value (use true or false)")
 
 
+def _numeric_suffix(mode: str) -> bool:
+    kind, _, value = mode.partition(":")
+    try:
+        return kind in ("scale", "noise") and float(value) == float(value)
+    except ValueError:
+        return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     profiles = ", ".join(f"{name} ({p.description})" for name, p in PROFILES.items())
@@ -120,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="its password (default: random, kept in the state dir) [FACTORY_ORCHESTRATOR_PASSWORD]")
     p.add_argument("--approval-interval", type=float, default=float(env("FACTORY_APPROVAL_INTERVAL", "2")),
                    help="seconds between checks for new code requests [FACTORY_APPROVAL_INTERVAL]")
-    p.add_argument("--byzantine", default=env("FACTORY_BYZANTINE"), help=argparse.SUPPRESS)
+    p.add_argument("--byzantine", default=env("FACTORY_BYZANTINE"),
+                   help="FOR TESTS AND DEMOS ONLY: make this plant malicious on purpose: sign_flip, scale:F, "
+                        "noise:SIGMA or label_flip [FACTORY_BYZANTINE]")
     return p
 
 
@@ -136,6 +146,8 @@ def parse_config(argv: list[str] | None = None) -> AgentConfig:
         raise ConfigurationError(f"--factory_name {a.factory_name!r}: use letters, digits, '-' and '_' only")
     if not a.dashboard_url.startswith(("http://", "https://")):
         raise ConfigurationError(f"--dashboard_url {a.dashboard_url!r} must start with http:// or https://")
+    if a.byzantine and not (a.byzantine in ("sign_flip", "label_flip") or _numeric_suffix(a.byzantine)):
+        raise ConfigurationError(f"--byzantine {a.byzantine!r}: use sign_flip, label_flip, scale:F or noise:SIGMA")
     domain_name = a.factory_name.lower().replace("_", "-")
     return AgentConfig(
         factory_name=a.factory_name, hostname=a.hostname, public_hostname=a.public_hostname, port=a.port, dashboard_url=a.dashboard_url.rstrip("/"),

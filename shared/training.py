@@ -38,6 +38,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     max_grad_norm: float = 5.0  # gradient clipping of each step
     proximal_mu: float = 0.0  # FedProx: mu/2 * ||w - w_global||^2
+    feddyn_alpha: float = 0.0  # FedDyn: - <lambda_k, w> + alpha/2 * ||w - w_global||^2, lambda_k kept at the plant
     seed: int = 0
 
     @classmethod
@@ -97,8 +98,21 @@ def compute_stats(arrays: PlantArrays) -> dict:
             "positives_train": int(arrays.y[train].sum())}
 
 
-def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], config: TrainConfig) -> dict:
-    """Local epochs of Adam on the weighted BCE loss; returns the new weights and what aggregation needs."""
+def _feddyn_path(state_key: str) -> str:
+    import os
+    import tempfile
+
+    root = os.environ.get("FACTORYFL_STATE_DIR") or os.path.join(tempfile.gettempdir(), "factoryfl")
+    os.makedirs(os.path.join(root, "feddyn"), exist_ok=True)
+    return os.path.join(root, "feddyn", f"{state_key}.npz")
+
+
+def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], config: TrainConfig,
+                state_key: str = "default") -> dict:
+    """Local epochs of Adam on the weighted BCE loss; returns the new weights and what aggregation needs.
+
+    FedDyn (Acar et al., ICLR 2021): the plant's linear term lambda_k lives in its state folder between
+    rounds and is updated after training: lambda_k <- lambda_k - alpha * (w_k - w_global)."""
     examples = arrays.examples(0, spec)
     if len(examples) == 0:
         raise DataError(f"no training example (rows or windows of {spec.sequence_length}) on this plant")
@@ -107,6 +121,14 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     model = build_model(spec)
     set_weights(model, weights)
     global_params = [p.detach().clone() for p in model.parameters()]
+    names = [n for n, _ in model.named_parameters()]
+    dyn = None
+    if config.feddyn_alpha > 0:
+        import os
+
+        path = _feddyn_path(state_key)
+        saved = dict(np.load(path)) if os.path.exists(path) else {}
+        dyn = [torch.as_tensor(saved[n]) if n in saved else torch.zeros_like(g) for n, g in zip(names, global_params)]
     labels = arrays.y[examples]
     positives = float(labels.sum())
     pos_weight = min(MAX_POS_WEIGHT, (len(labels) - positives) / positives) if positives else 1.0
@@ -124,6 +146,10 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
             if config.proximal_mu > 0:
                 prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
                 loss = loss + config.proximal_mu / 2 * prox
+            if dyn is not None:
+                linear = sum((lam * p).sum() for lam, p in zip(dyn, model.parameters()))
+                prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
+                loss = loss - linear + config.feddyn_alpha / 2 * prox
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
@@ -131,6 +157,10 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
             loss_sum += float(loss.detach()) * len(y)
             seen += len(y)
     train_loss = loss_sum / max(seen, 1)
+    if dyn is not None:
+        updated = {n: (lam - config.feddyn_alpha * (p.detach() - g)).numpy()
+                   for n, lam, p, g in zip(names, dyn, model.parameters(), global_params)}
+        np.savez(_feddyn_path(state_key), **updated)
     if not math.isfinite(train_loss):
         raise FederatedLearningError("training diverged (loss is not finite); lower the learning rate")
     return {"weights": get_weights(model), "num_samples": int(len(examples)), "steps": steps,
@@ -192,7 +222,13 @@ def _run_step(features: np.ndarray, labels: np.ndarray, index: np.ndarray, reque
             spec = ModelSpec.from_dict(request["spec"])
             weights = {k: np.asarray(v) for k, v in request["weights"].items()}
             if op == "train":
-                body = train_local(arrays, spec, weights, TrainConfig.from_dict(request.get("train", {})))
+                attack = byzantine_mode()
+                if attack == "label_flip":
+                    arrays.y = 1.0 - arrays.y
+                body = train_local(arrays, spec, weights, TrainConfig.from_dict(request.get("train", {})),
+                                   state_key=f"experiment-{request.get('experiment', 'none')}")
+                if attack:
+                    body["weights"] = corrupt_update(attack, weights, body["weights"], request.get("train", {}))
             elif op == "evaluate":
                 body = evaluate_local(arrays, spec, weights)
             else:
@@ -202,6 +238,33 @@ def _run_step(features: np.ndarray, labels: np.ndarray, index: np.ndarray, reque
     except (FederatedLearningError, KeyError, ValueError, RuntimeError) as exc:
         log.exception("training step failed")
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def byzantine_mode() -> str | None:
+    """Set by the agent's --byzantine flag (tests and demos only): this plant attacks on purpose."""
+    import os
+
+    return os.environ.get("FACTORYFL_BYZANTINE") or None
+
+
+def corrupt_update(mode: str, global_weights: dict, weights: dict, train: dict) -> dict:
+    """sign_flip: w_g - (w - w_g); scale:F: w_g + F (w - w_g); noise:S: w + N(0, S^2); label_flip is applied to
+    the labels before training instead."""
+    rng = np.random.default_rng(int(train.get("seed", 0)))
+    out = {}
+    for k, w in weights.items():
+        g = np.asarray(global_weights[k])
+        if not np.issubdtype(np.asarray(w).dtype, np.floating):
+            out[k] = w
+        elif mode == "sign_flip":
+            out[k] = (g - (w - g)).astype(w.dtype)
+        elif mode.startswith("scale:"):
+            out[k] = (g + float(mode.split(":", 1)[1]) * (w - g)).astype(w.dtype)
+        elif mode.startswith("noise:"):
+            out[k] = (w + rng.normal(0, float(mode.split(":", 1)[1]), np.shape(w))).astype(w.dtype)
+        else:
+            out[k] = w
+    return out
 
 
 class busy_marker:

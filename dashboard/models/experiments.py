@@ -28,6 +28,9 @@ class Experiment(db.Model):
     schema: Mapped[dict | None] = mapped_column(JSON)
     scaler: Mapped[dict | None] = mapped_column(JSON)
     baseline: Mapped[dict | None] = mapped_column(JSON)  # metrics of the initial model (round 0)
+    # aggregation state carried between rounds: server optimiser moments, FedDyn's h (safetensors), reputation
+    server_state: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reputation: Mapped[dict | None] = mapped_column(JSON)
     # claim of the round in progress, so that two schedulers never run the same round
     claim_owner: Mapped[str | None] = mapped_column(String(120))
     claim_until: Mapped[datetime | None]
@@ -60,6 +63,7 @@ class Round(db.Model):
     threshold: Mapped[float | None]
     error: Mapped[str | None] = mapped_column(Text)
     progress: Mapped[dict | None] = mapped_column(JSON)  # live: {"phase", "answered", "failed"}
+    aggregation: Mapped[dict | None] = mapped_column(JSON)  # update norms, outliers, exclusions, reputation
 
     experiment: Mapped[Experiment] = relationship(back_populates="rounds")
     results: Mapped[list[RoundResult]] = relationship(back_populates="round", cascade="all, delete-orphan")
@@ -76,7 +80,7 @@ class Round(db.Model):
                 "duration_s": self.duration_s, "metrics": self.metrics or {}, "threshold": self.threshold,
                 "per_factory": {r.factory_name: r.metrics for r in self.results},
                 "started_at": isoformat(self.started_at), "finished_at": isoformat(self.finished_at),
-                "error": self.error, "progress": self.progress}
+                "error": self.error, "progress": self.progress, "aggregation": self.aggregation}
 
 
 class RoundResult(db.Model):

@@ -43,7 +43,7 @@ class Factory(db.Model):
                 "active_experiments": self.active_experiments or [], "registered_at": isoformat(self.registered_at),
                 "agent_version": self.agent_version,
                 "capabilities": {k: caps.get(k) for k in ("supported_models", "data_type", "num_samples",
-                                                          "features", "splits", "source")}}
+                                                          "features", "splits", "source", "byzantine")}}
 
 
 class Heartbeat(db.Model):

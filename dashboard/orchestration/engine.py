@@ -24,7 +24,7 @@ from dashboard.models.base import utcnow
 from dashboard.orchestration import rounds as steps
 from dashboard.orchestration.syft_clients import ConnectionPool, PlantAddress
 from dashboard.security import decrypt
-from shared.aggregation import get_aggregator
+from shared.aggregation.pipeline import AggregationState
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, FactoryStatus, RoundStatus
 from shared.errors import FederatedLearningError
@@ -200,8 +200,7 @@ class RoundEngine:
         global_weights = weights_from_bytes(version.weights)
         names = FeatureSchema.from_dict(experiment.schema).feature_names
         spec = steps.model_spec(config, len(names))
-        aggregator_options = {"mu": config["mu"]} if config["algorithm"] == "fedprox" else {}
-        client_extra = get_aggregator(config["algorithm"], **aggregator_options).client_config()
+        client_extra = steps.client_training_config(config)
         base = {"experiment": experiment.id, "features": names, "scaler": experiment.scaler,
                 "spec": spec.to_dict()}
         order = {p.address.name: i for i, p in enumerate(participants)}
@@ -229,9 +228,11 @@ class RoundEngine:
             self._fail_round(experiment, round_row, dropouts,
                              f"only {len(train.answers)} of at least {config['min_factories']} plants returned an update")
             return
+        federation = len(self._eligible(experiment))
         try:
-            new_weights = steps.aggregate_updates(config["algorithm"], aggregator_options, global_weights,
-                                                  train.answers)
+            new_weights, agg_state, report = steps.aggregate_updates(
+                steps.aggregation_settings(config, federation), global_weights, train.answers,
+                load_state(experiment))
         except FederatedLearningError as exc:
             self._fail_round(experiment, round_row, dropouts, str(exc))
             return
@@ -255,6 +256,9 @@ class RoundEngine:
         round_row.dropouts = dropouts
         round_row.metrics = aggregate
         round_row.threshold = threshold
+        round_row.aggregation = {"norms": report.norms, "outliers": report.outliers, "excluded": report.excluded,
+                                 "reputation": report.reputation}
+        save_state(experiment, agg_state)
         for name, answer in train.answers.items():
             db.session.add(RoundResult(round=round_row, factory_name=name, num_samples=int(answer["num_samples"]),
                                        steps=int(answer["steps"]), train_seconds=answer.get("train_seconds"),
@@ -284,6 +288,18 @@ class RoundEngine:
         else:
             experiment.message = f"round {round_row.number} failed ({reason}); retrying"
         db.session.commit()
+
+
+def load_state(experiment: Experiment) -> AggregationState:
+    arrays = weights_from_bytes(experiment.server_state) if experiment.server_state else {}
+    return AggregationState(m=arrays.get("m"), v=arrays.get("v"), h=arrays.get("h"),
+                            reputation=dict(experiment.reputation or {}))
+
+
+def save_state(experiment: Experiment, state: AggregationState) -> None:
+    arrays = {k: v for k, v in (("m", state.m), ("v", state.v), ("h", state.h)) if v is not None}
+    experiment.server_state = weights_to_bytes(arrays) if arrays else None
+    experiment.reputation = state.reputation
 
 
 def _fmt(value) -> str:

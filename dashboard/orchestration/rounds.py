@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dashboard.orchestration.syft_clients import ConnectionPool, PlantAddress
-from shared.aggregation import ClientUpdate, get_aggregator
+from shared.aggregation import ClientUpdate
+from shared.aggregation.pipeline import AggregationSettings, AggregationState, aggregate
 from shared.data.scaler import FeatureStats, Scaler, combine_stats
 from shared.data.schema import FeatureSchema
 from shared.errors import AggregationError, FederatedLearningError
@@ -88,10 +89,31 @@ def global_scaler(answers: dict[str, dict]) -> Scaler:
     return Scaler.from_stats(combine_stats([FeatureStats.from_dict(a["stats"]) for a in answers.values()]))
 
 
-def aggregate_updates(algorithm: str, options: dict, global_weights: dict, answers: dict[str, dict]):
+def aggregation_settings(config: dict, federation_size: int) -> AggregationSettings:
+    robust = config.get("robust") or {}
+    return AggregationSettings(
+        algorithm=config["algorithm"], feddyn_alpha=config.get("feddyn_alpha", 0.01),
+        server_optimizer=config.get("server_optimizer", "none"), server_lr=config.get("server_lr", 0.01),
+        robust_method=robust.get("method", "none"), trim_ratio=robust.get("trim_ratio", 0.2),
+        krum_byzantine=robust.get("byzantine", 1), multi_krum=robust.get("multi_krum", 1),
+        max_norm=robust.get("max_norm"), outlier_method=robust.get("outlier_method", "zscore"),
+        exclude_below=robust.get("exclude_below", 0.3), federation_size=federation_size)
+
+
+def aggregate_updates(settings: AggregationSettings, global_weights: dict, answers: dict[str, dict],
+                      state: AggregationState):
     updates = [ClientUpdate(factory=name, weights=a["weights"], num_samples=int(a["num_samples"]),
-                            steps=int(a.get("steps", 0))) for name, a in answers.items()]
-    return get_aggregator(algorithm, **options).aggregate(global_weights, updates)
+                            steps=int(a.get("steps", 0))) for name, a in sorted(answers.items())]
+    return aggregate(settings, global_weights, updates, state)
+
+
+def client_training_config(config: dict) -> dict:
+    """What each plant's local training needs for the experiment's algorithm."""
+    if config["algorithm"] == "fedprox":
+        return {"proximal_mu": config["mu"]}
+    if config["algorithm"] == "feddyn":
+        return {"feddyn_alpha": config.get("feddyn_alpha", 0.01)}
+    return {}
 
 
 def _metrics_from(evaluation: dict, threshold_bin: int) -> dict:

@@ -81,13 +81,18 @@ class ExperimentForm(FlaskForm):
     sequence_length = IntegerField("Sequence length", default=10, validators=[Optional()],
                                    description="Cycles per window (LSTM, CNN-LSTM).")
     mu = FloatField("FedProx mu", default=0.01, validators=[Optional()])
+    feddyn_alpha = FloatField("FedDyn alpha", default=0.01, validators=[Optional()])
+    server_lr = FloatField("Server learning rate", default=0.01, validators=[Optional()],
+                           description="Step size of FedAdam / FedYogi.")
     factories = StringField("Plants", description="Comma-separated names; empty for all online plants.")
     min_factories = IntegerField("Minimum plants per round", default=2, validators=[Optional()],
                                  description="A round waits until this many plants are online.")
     secure_aggregation = BooleanField("Secure aggregation", default=False)
     privacy_mode = SelectField("Differential privacy", choices=[(m, m) for m in ("none", "dp_sgd", "central")])
     robust_method = SelectField("Robust aggregation", choices=[(m, m) for m in ("none", "norm_bound", "median",
-                                                                               "trimmed_mean", "krum")])
+                                                                               "trimmed_mean", "krum")],
+                                description="Median, trimmed mean and Krum resist malicious plants; every method "
+                                            "also tracks each plant's reputation from its update norms.")
     start_now = BooleanField("Start now", default=True)
 
     def to_body(self) -> dict:
@@ -95,7 +100,8 @@ class ExperimentForm(FlaskForm):
                 "server_optimizer": self.server_optimizer.data,
                 "secure_aggregation": bool(self.secure_aggregation.data),
                 "privacy": {"mode": self.privacy_mode.data}, "robust": {"method": self.robust_method.data}}
-        for key in ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "mu", "min_factories"):
+        for key in ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "mu", "feddyn_alpha",
+                    "server_lr", "min_factories"):
             value = getattr(self, key).data
             if value is not None:
                 body[key] = value
@@ -203,7 +209,10 @@ def factory(name: str):
     dropped = db.session.execute(db.select(Round, Experiment).join(Experiment)
                                  .order_by(Round.id.desc()).limit(500)).all()
     dropouts = [(r, e) for r, e in dropped if name in (r.dropouts or {})][:50]
+    reputation = [(e, r, (r.aggregation or {}).get("reputation", {}).get(name)) for r, e in dropped
+                  if name in ((r.aggregation or {}).get("reputation") or {})][:50]
     return render_template("factory.html", f=plant, beats=beats, results=results, dropouts=dropouts,
+                           reputation=reputation,
                            spark=sparkline([b.cpu_usage for b in reversed(beats)], width=300, height=40))
 
 

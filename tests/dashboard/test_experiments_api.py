@@ -75,3 +75,26 @@ def test_openapi_document_lists_the_experiment_paths(client):
     spec = client.get("/api/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     assert "/api/experiments/{experiment_id}/model" in spec["paths"]
+
+
+@pytest.mark.parametrize("body", [
+    {"algorithm": "fednova"}, {"algorithm": "feddyn", "feddyn_alpha": 0.05},
+    {"server_optimizer": "fedadam", "server_lr": 0.05}, {"server_optimizer": "fedyogi"},
+    {"robust": {"method": "median"}}, {"robust": {"method": "trimmed_mean", "trim_ratio": 0.25}},
+    {"robust": {"method": "krum", "byzantine": 1}, "min_factories": 4},
+    {"robust": {"method": "norm_bound", "max_norm": 2.0, "outlier_method": "iqr"}},
+])
+def test_every_algorithm_server_optimizer_and_robust_method_is_accepted(client, api, body):
+    resp = create(client, api, **body)
+    assert resp.status_code == 201, resp.get_json()
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"robust": {"method": "krum", "byzantine": 2}, "min_factories": 4}, "min_factories"),
+    ({"robust": {"method": "trimmed_mean", "trim_ratio": 0.6}}, "robust.trim_ratio"),
+    ({"robust": {"method": "median", "colour": 1}}, "robust.colour"),
+    ({"robust": {"method": "median", "outlier_method": "vibes"}}, "robust.outlier_method"),
+])
+def test_bad_robust_options_name_their_field(client, api, body, field):
+    resp = create(client, api, **body)
+    assert resp.status_code == 400 and resp.get_json()["detail"]["field"] == field

@@ -63,3 +63,40 @@ def test_errors_come_back_as_messages_not_exceptions(plant):
                                                        data.schema.feature_names[:1]})
     assert out["ok"] is False
     assert "plant's data has" in out["error"]
+
+
+def test_feddyn_keeps_its_linear_term_at_the_plant_between_rounds(plant, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACTORYFL_STATE_DIR", str(tmp_path))
+    data, index = plant
+    names = data.schema.feature_names
+    spec = ModelSpec("cnn", len(names))
+    weights = get_weights(build_model(spec, seed=0))
+    request = {"features": names, "plant_features": names, "op": "train", "spec": spec.to_dict(),
+               "weights": weights, "experiment": 42, "train": {"epochs": 1, "feddyn_alpha": 0.1}}
+    out = run_step(data.features, data.labels, index, request)
+    assert out["ok"], out
+    saved = np.load(tmp_path / "feddyn" / "experiment-42.npz")
+    name = next(iter(saved.files))
+    # lambda = 0 - alpha * (w_k - w_global) after the first round
+    np.testing.assert_allclose(saved[name], -0.1 * (out["weights"][name] - weights[name]), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["sign_flip", "scale:5", "noise:1.0", "label_flip"])
+def test_a_byzantine_plant_corrupts_its_update_on_purpose(plant, monkeypatch, mode):
+    data, index = plant
+    names = data.schema.feature_names
+    spec = ModelSpec("cnn", len(names))
+    weights = get_weights(build_model(spec, seed=0))
+    request = {"features": names, "plant_features": names, "op": "train", "spec": spec.to_dict(),
+               "weights": weights, "train": {"epochs": 1, "seed": 3}}
+    honest = run_step(data.features, data.labels, index, request)["weights"]
+    monkeypatch.setenv("FACTORYFL_BYZANTINE", mode)
+    evil = run_step(data.features, data.labels, index, request)["weights"]
+    key = "linear.weight"
+    d_honest, d_evil = honest[key] - weights[key], evil[key] - weights[key]
+    if mode == "sign_flip":
+        np.testing.assert_allclose(d_evil, -d_honest, rtol=1e-4, atol=1e-6)
+    elif mode == "scale:5":
+        np.testing.assert_allclose(d_evil, 5 * d_honest, rtol=1e-3, atol=1e-5)
+    else:
+        assert not np.allclose(d_evil, d_honest)

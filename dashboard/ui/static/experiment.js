@@ -65,7 +65,8 @@
     document.getElementById("download-latest").hidden = e.model_versions.length < 2;
     const body = document.querySelector("#rounds tbody");
     body.innerHTML = e.rounds.length ? e.rounds.map((r) => `<tr><td>${r.number}</td><td>${esc(r.participants.join(", "))}</td>` +
-      `<td>${r.dropouts.length ? r.dropouts.map((n) => `<span title="${esc(r.dropout_reasons[n])}">${esc(n)}</span>`).join(" ") : "–"}</td>` +
+      `<td>${r.dropouts.length ? r.dropouts.map((n) => `<span title="${esc(r.dropout_reasons[n])}">${esc(n)}</span>`).join(" ") : "–"}` +
+      Object.entries((r.aggregation || {}).excluded || {}).map(([n, why]) => ` <span class="badge error" title="${esc(why)}">excluded: ${esc(n)}</span>`).join("") + `</td>` +
       `<td>${fmt(r.duration_s, 1)} s</td><td>${fmt(r.metrics.train_loss)}</td><td>${fmt(r.metrics.val_f1)}</td>` +
       `<td>${fmt(r.metrics.test_accuracy)}</td><td>${fmt(r.metrics.test_precision)}</td><td>${fmt(r.metrics.test_recall)}</td>` +
       `<td>${fmt(r.metrics.test_f1)}</td><td>${fmt(r.metrics.test_auc)}</td><td>${fmt(r.threshold)}</td>` +

@@ -1,0 +1,105 @@
+"""One round's aggregation, in order: deltas -> reputation -> norm bound -> combine (algorithm or robust
+rule) -> server optimiser. Pure: state goes in and comes out; the engine persists it.
+(NVIDIA FLARE's filters, in one readable function instead of a chain of objects.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shared.aggregation.algorithms import feddyn_delta, fednova_delta, weighted_delta
+from shared.aggregation.base import ClientUpdate, check_updates
+from shared.aggregation.robust import (clip_norm, coordinate_median, multi_krum, outliers_iqr, outliers_zscore,
+                                       trimmed_mean, update_reputation)
+from shared.aggregation.server_opt import ServerOptimizerConfig, server_step
+from shared.aggregation.vectors import Weights, flatten, float_keys, unflatten
+from shared.errors import AggregationError
+
+
+@dataclass(frozen=True)
+class AggregationSettings:
+    algorithm: str = "fedavg"  # fedavg | fedprox | fednova | feddyn
+    feddyn_alpha: float = 0.01
+    server_optimizer: str = "none"  # none | fedadam | fedyogi
+    server_lr: float = 0.01
+    robust_method: str = "none"  # none | norm_bound | median | trimmed_mean | krum
+    trim_ratio: float = 0.2
+    krum_byzantine: int = 1
+    multi_krum: int = 1
+    max_norm: float | None = None  # norm bound; None: the median of this round's update norms
+    outlier_method: str = "zscore"  # zscore | iqr
+    exclude_below: float = 0.3  # reputation under which a plant's update is left out
+    federation_size: int = 0
+
+
+@dataclass
+class AggregationState:
+    m: np.ndarray | None = None
+    v: np.ndarray | None = None
+    h: np.ndarray | None = None
+    reputation: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AggregationReport:
+    used: list[str]
+    excluded: dict[str, str]
+    norms: dict[str, float]
+    outliers: list[str]
+    reputation: dict[str, float]
+
+
+def aggregate(settings: AggregationSettings, global_weights: Weights, updates: list[ClientUpdate],
+              state: AggregationState) -> tuple[Weights, AggregationState, AggregationReport]:
+    check_updates(global_weights, updates)
+    keys = float_keys(global_weights)
+    w = flatten(global_weights, keys)
+    names = [u.factory for u in updates]
+    deltas = np.stack([flatten(u.weights, keys) - w for u in updates])
+    samples = np.array([u.num_samples for u in updates], dtype=np.float64)
+    steps = np.array([u.steps for u in updates], dtype=np.float64)
+
+    norms = np.linalg.norm(deltas, axis=1)
+    flags = (outliers_iqr(norms) if settings.outlier_method == "iqr" else outliers_zscore(norms)) \
+        if len(updates) >= 3 else np.zeros(len(updates), dtype=bool)
+    reputation = update_reputation(state.reputation, names, flags)
+    keep = np.array([reputation[n] >= settings.exclude_below for n in names])
+    excluded = {n: f"reputation {reputation[n]:.2f} below {settings.exclude_below}" for n, k in zip(names, keep)
+                if not k}
+    if not keep.any():
+        raise AggregationError("every update was excluded by reputation")
+    deltas, samples, steps = deltas[keep], samples[keep], steps[keep]
+    used = [n for n, k in zip(names, keep) if k]
+    weights = samples * np.array([reputation[n] for n in used])  # down-weight plants with a poor record
+
+    if settings.robust_method == "norm_bound":
+        bound = settings.max_norm or float(np.median(norms))
+        deltas = np.stack([clip_norm(d, bound) for d in deltas])
+
+    h = state.h
+    if settings.robust_method == "median":
+        change = coordinate_median(deltas)
+    elif settings.robust_method == "trimmed_mean":
+        change = trimmed_mean(deltas, settings.trim_ratio)
+    elif settings.robust_method == "krum":
+        change, chosen = multi_krum(deltas, settings.krum_byzantine, settings.multi_krum)
+        excluded.update({n: "not selected by Krum" for i, n in enumerate(used) if i not in chosen})
+    elif settings.algorithm == "fednova":
+        change = fednova_delta(deltas, weights, steps)
+    elif settings.algorithm == "feddyn":
+        change, h = feddyn_delta(deltas, h, settings.feddyn_alpha, settings.federation_size)
+    else:  # fedavg, fedprox
+        change = weighted_delta(deltas, weights)
+
+    m, v = state.m, state.v
+    if settings.server_optimizer in ("fedadam", "fedyogi"):
+        new, m, v = server_step(ServerOptimizerConfig(settings.server_optimizer, eta=settings.server_lr), w, change,
+                                m, v)
+    else:
+        new = w + change
+    out = dict(global_weights)
+    out.update(unflatten(new, global_weights, keys))
+    report = AggregationReport(used=used, excluded=excluded, norms=dict(zip(names, map(float, norms))),
+                               outliers=[n for n, f in zip(names, flags) if f], reputation=reputation)
+    return out, AggregationState(m=m, v=v, h=h, reputation=reputation), report
