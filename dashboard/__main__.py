@@ -15,14 +15,15 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" while a round runs
     app = create_app()
     with app.app_context():
         from flask_migrate import upgrade
 
-        upgrade()
+        upgrade()  # Alembic configures logging from alembic.ini: ours is set up after it
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            force=True)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" while a round runs
         bootstrap(app)
     app.config["_started"] = True
     if app.config["DASHBOARD_SCHEDULER"] == "inline":

@@ -97,7 +97,8 @@ def aggregation_settings(config: dict, federation_size: int) -> AggregationSetti
         robust_method=robust.get("method", "none"), trim_ratio=robust.get("trim_ratio", 0.2),
         krum_byzantine=robust.get("byzantine", 1), multi_krum=robust.get("multi_krum", 1),
         max_norm=robust.get("max_norm"), outlier_method=robust.get("outlier_method", "zscore"),
-        exclude_below=robust.get("exclude_below", 0.3), federation_size=federation_size)
+        exclude_below=robust.get("exclude_below", 0.3), use_reputation=robust.get("method", "none") != "none",
+        federation_size=federation_size)
 
 
 def aggregate_updates(settings: AggregationSettings, global_weights: dict, answers: dict[str, dict],

@@ -30,6 +30,7 @@ class AggregationSettings:
     max_norm: float | None = None  # norm bound; None: the median of this round's update norms
     outlier_method: str = "zscore"  # zscore | iqr
     exclude_below: float = 0.3  # reputation under which a plant's update is left out
+    use_reputation: bool = True  # False: reputation is tracked and reported but changes no weight (plain FedAvg)
     federation_size: int = 0
 
 
@@ -64,14 +65,17 @@ def aggregate(settings: AggregationSettings, global_weights: Weights, updates: l
     flags = (outliers_iqr(norms) if settings.outlier_method == "iqr" else outliers_zscore(norms)) \
         if len(updates) >= 3 else np.zeros(len(updates), dtype=bool)
     reputation = update_reputation(state.reputation, names, flags)
-    keep = np.array([reputation[n] >= settings.exclude_below for n in names])
+    keep = np.array([reputation[n] >= settings.exclude_below or not settings.use_reputation for n in names])
     excluded = {n: f"reputation {reputation[n]:.2f} below {settings.exclude_below}" for n, k in zip(names, keep)
                 if not k}
     if not keep.any():
         raise AggregationError("every update was excluded by reputation")
     deltas, samples, steps = deltas[keep], samples[keep], steps[keep]
     used = [n for n, k in zip(names, keep) if k]
-    weights = samples * np.array([reputation[n] for n in used])  # down-weight plants with a poor record
+    if settings.use_reputation:
+        weights = samples * np.array([reputation[n] for n in used])  # down-weight plants with a poor record
+    else:
+        weights = samples
 
     if settings.robust_method == "norm_bound":
         bound = settings.max_norm or float(np.median(norms))
@@ -82,9 +86,13 @@ def aggregate(settings: AggregationSettings, global_weights: Weights, updates: l
         change = coordinate_median(deltas)
     elif settings.robust_method == "trimmed_mean":
         change = trimmed_mean(deltas, settings.trim_ratio)
-    elif settings.robust_method == "krum":
-        change, chosen = multi_krum(deltas, settings.krum_byzantine, settings.multi_krum)
+    elif settings.robust_method == "krum" and len(deltas) >= 3:
+        # after reputation exclusions fewer plants may remain than Krum's n > f + 2 needs: assume fewer attackers
+        byzantine = min(settings.krum_byzantine, len(deltas) - 3)
+        change, chosen = multi_krum(deltas, byzantine, min(settings.multi_krum, len(deltas) - byzantine))
         excluded.update({n: "not selected by Krum" for i, n in enumerate(used) if i not in chosen})
+    elif settings.robust_method == "krum":  # one or two plants left: nothing to vote on
+        change = coordinate_median(deltas)
     elif settings.algorithm == "fednova":
         change = fednova_delta(deltas, weights, steps)
     elif settings.algorithm == "feddyn":

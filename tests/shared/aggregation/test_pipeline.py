@@ -69,10 +69,10 @@ def updates_with_attacker(scale=-20.0):
 @pytest.mark.parametrize("method", ["median", "trimmed_mean", "krum", "norm_bound"])
 def test_robust_methods_resist_one_attacker_of_five_where_fedavg_does_not(method):
     g, updates = updates_with_attacker()
-    plain, _, _ = aggregate(AggregationSettings(exclude_below=0.0), g, updates, AggregationState())
+    plain, _, _ = aggregate(AggregationSettings(use_reputation=False), g, updates, AggregationState())
     robust, _, report = aggregate(AggregationSettings(robust_method=method, exclude_below=0.0), g, updates,
                                   AggregationState())
-    assert np.abs(plain["w"] - 1.0).mean() > 2  # FedAvg dragged far off (even with the attacker down-weighted)
+    assert np.abs(plain["w"] - 1.0).mean() > 3  # FedAvg dragged far off: (4 * 1 - 20) / 5 = -3.2
     assert np.abs(robust["w"] - 1.0).mean() < (0.8 if method == "norm_bound" else 0.2)
     assert report.outliers == ["evil"]
 
@@ -94,3 +94,11 @@ def test_server_optimizer_state_carries_over_rounds():
     assert state.m is not None and state.v is not None
     w2, _, _ = aggregate(settings, w1, [ClientUpdate(u.factory, u.weights, 100, 10) for u in updates[:4]], state)
     assert not np.allclose(w1["w"], w2["w"])
+
+
+def test_krum_still_aggregates_when_exclusions_leave_few_plants():
+    g, updates = updates_with_attacker()
+    state = AggregationState()
+    for _ in range(3):  # the attacker ends up excluded: three plants remain for Krum with f = 1
+        new, state, report = aggregate(AggregationSettings(robust_method="krum", krum_byzantine=1), g, updates, state)
+    assert "evil" not in report.used and np.abs(new["w"] - 1.0).mean() < 0.2
