@@ -1,7 +1,13 @@
-"""Aggregation algorithms behind one interface (Flower's strategy split: arithmetic in pure functions,
-one small class per algorithm)."""
+"""Aggregation (Flower's split: the arithmetic in pure functions over numpy arrays, tested alone).
 
-from shared.aggregation.base import Aggregator, ClientUpdate, get_aggregator
-from shared.aggregation.fedavg import FedAvg, weighted_average
+- base.py: ClientUpdate, the checks every round runs first;
+- algorithms.py: FedAvg/FedProx, FedNova and FedDyn combinations of plant deltas;
+- robust.py: median, trimmed mean, (Multi-)Krum, norm bounding, outlier scores, reputation;
+- server_opt.py: FedAdam and FedYogi;
+- pipeline.py: one round's aggregation in order, with its state in and out.
+"""
 
-__all__ = ["Aggregator", "ClientUpdate", "FedAvg", "get_aggregator", "weighted_average"]
+from shared.aggregation.base import ClientUpdate, check_updates
+from shared.aggregation.pipeline import AggregationSettings, AggregationState, aggregate
+
+__all__ = ["AggregationSettings", "AggregationState", "ClientUpdate", "aggregate", "check_updates"]

@@ -1,8 +1,7 @@
-"""The aggregator interface: global weights + plant updates -> new global weights."""
+"""What a plant contributes to a round, and the checks every aggregation runs first."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,18 +21,6 @@ class ClientUpdate:
     steps: int = 0
 
 
-class Aggregator(ABC):
-    name: str = ""
-
-    @abstractmethod
-    def aggregate(self, global_weights: Weights, updates: list[ClientUpdate]) -> Weights:
-        """New global weights from this round's updates."""
-
-    def client_config(self) -> dict:
-        """Extra settings the plants' local training needs for this algorithm (e.g. FedProx's mu)."""
-        return {}
-
-
 def check_updates(global_weights: Weights, updates: list[ClientUpdate]) -> None:
     if not updates:
         raise AggregationError("no update to aggregate")
@@ -48,13 +35,3 @@ def check_updates(global_weights: Weights, updates: list[ClientUpdate]) -> None:
                 raise AggregationError(f"update from {u.factory!r}: {k!r} contains NaN or infinity")
     if sum(u.num_samples for u in updates) <= 0:
         raise AggregationError("the updates carry no samples")
-
-
-def get_aggregator(algorithm: str, **options) -> Aggregator:
-    from shared.aggregation.fedavg import FedAvg, FedProx
-
-    registry = {"fedavg": FedAvg, "fedprox": FedProx}
-    if algorithm not in registry:
-        raise AggregationError(f"algorithm {algorithm!r} is not available in this version; "
-                               f"available: {', '.join(registry)}")
-    return registry[algorithm](**options)
