@@ -12,7 +12,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FloatField, IntegerField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, NumberRange, Optional
+from wtforms.validators import DataRequired, Email, Optional
 
 from dashboard.api.experiments import change_status, create_experiment, experiment_detail, get_experiment
 from dashboard.experiment_config import ValidationError
@@ -194,12 +194,17 @@ def index():
                            experiments_of=_experiments_by_factory(factories), counts=counts)
 
 
-@bp.get("/factories/<name>")
-@login_required
-def factory(name: str):
+def _factory_or_404(name: str) -> Factory:
     plant = db.session.scalar(db.select(Factory).filter_by(name=name))
     if plant is None:
         abort(404)
+    return plant
+
+
+@bp.get("/factories/<name>")
+@login_required
+def factory(name: str):
+    plant = _factory_or_404(name)
     beats = db.session.scalars(db.select(Heartbeat).filter_by(factory_id=plant.id)
                                .order_by(Heartbeat.id.desc()).limit(60)).all()
     results = db.session.execute(
@@ -223,9 +228,7 @@ def check_factory(name: str):
     from dashboard.orchestration.syft_clients import check_login
     from dashboard.security import decrypt
 
-    plant = db.session.scalar(db.select(Factory).filter_by(name=name))
-    if plant is None:
-        abort(404)
+    plant = _factory_or_404(name)
     outcome, message = check_login(plant.hostname, plant.port, plant.orchestrator_email,
                                    decrypt(plant.orchestrator_password_enc))
     record_audit(current_user.email, "factory.connectivity_check", name, outcome=outcome, message=message)

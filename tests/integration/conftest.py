@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 import pytest
 
 from tests.integration.harness import Agent, Dashboard
@@ -30,3 +32,16 @@ def start_agents(workdir, dashboard, specs):
             a.stop()
         raise
     return agents
+
+
+@contextmanager
+def plants_online(workdir, dashboard, specs):
+    """Start agents, wait until the dashboard lists them online, stop them (by PID) afterwards."""
+    agents = start_agents(workdir, dashboard, specs)
+    try:
+        for agent in agents:
+            dashboard.wait_status(agent.name, ("online",))
+        yield agents
+    finally:
+        for agent in agents:
+            agent.stop()

@@ -156,3 +156,13 @@ class Agent:
 
     def stop(self, sig=signal.SIGINT) -> int:
         return stop(self.proc, sig) if self.proc else 0
+
+
+def run_predict(bundle: Path, data: Path, out: Path):
+    """`python -m shared.predict` as a plant engineer runs it; returns the scores as a data frame."""
+    import pandas as pd
+
+    result = subprocess.run([sys.executable, "-m", "shared.predict", "--model", str(bundle), "--data", str(data),
+                             "--output", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return pd.read_csv(out)

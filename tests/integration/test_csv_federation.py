@@ -1,14 +1,11 @@
 """Plants that bring their own CSVs: sequences by machine and cycle, an LSTM, awkward columns."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.integration.conftest import start_agents
-from tests.integration.harness import ROOT
+from tests.integration.conftest import plants_online
+from tests.integration.harness import run_predict
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +35,9 @@ def plants(workdir, dashboard):
     a = plant_csv(workdir / "a.csv", 1, ["north", "south"])
     b = plant_csv(workdir / "b.csv", 2, ["south", "east"], extra_column=True)
     common = ["--label-column", "status", "--group-column", "unit", "--time-column", "cycle"]
-    agents = start_agents(workdir, dashboard, [("csv_a", ["--data", str(a), *common]),
-                                               ("csv_b", ["--data", str(b), *common])])
-    for agent in agents:
-        dashboard.wait_status(agent.name, ("online",))
-    yield agents
-    for agent in agents:
-        agent.stop()
+    with plants_online(workdir, dashboard, [("csv_a", ["--data", str(a), *common]),
+                                            ("csv_b", ["--data", str(b), *common])]) as agents:
+        yield agents
 
 
 def test_lstm_on_windows_from_two_csv_plants_completes_and_scores_new_data(plants, dashboard, workdir):
@@ -63,10 +56,7 @@ def test_lstm_on_windows_from_two_csv_plants_completes_and_scores_new_data(plant
     bundle.write_bytes(dashboard.api("GET", f"/experiments/{eid}/model").content)
     new = plant_csv(workdir / "new.csv", 7, ["north"], machines=2, cycles=30)
     out = workdir / "lstm_scores.csv"
-    result = subprocess.run([sys.executable, "-m", "shared.predict", "--model", str(bundle), "--data", str(new),
-                             "--output", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    scores = pd.read_csv(out)
+    scores = run_predict(bundle, new, out)
     assert list(scores.columns) == ["row", "unit", "cycle", "probability", "prediction"]
     assert len(scores) == 2 * (30 - 8 + 1)  # one per window end, per machine
     assert scores.groupby("unit")["cycle"].min().tolist() == [7, 7]

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from shared.bundle import ModelBundle
-from tests.integration.conftest import start_agents
+from tests.integration.conftest import plants_online
 from tests.integration.harness import ADMIN, ROOT
 
 pytestmark = pytest.mark.integration
@@ -20,12 +20,8 @@ PLANTS = [("ui_plant_a", ["--simulate", "default", "--rows", "1500", "--seed", "
 
 @pytest.fixture(scope="module")
 def plants(workdir, dashboard):
-    agents = start_agents(workdir, dashboard, PLANTS)
-    for name, _ in PLANTS:
-        dashboard.wait_status(name, ("online",))
-    yield agents
-    for a in agents:
-        a.stop()
+    with plants_online(workdir, dashboard, PLANTS) as agents:
+        yield agents
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.integration.conftest import start_agents
+from tests.integration.conftest import plants_online
 
 pytestmark = pytest.mark.integration
 HONEST = ["rb_default", "rb_heavy", "rb_hot"]
@@ -14,12 +14,8 @@ PLANTS = [("rb_default", ["--simulate", "default", "--rows", "1500", "--seed", "
 
 @pytest.fixture(scope="module")
 def plants(workdir, dashboard):
-    agents = start_agents(workdir, dashboard, PLANTS)
-    for name, _ in PLANTS:
-        dashboard.wait_status(name, ("online",))
-    yield agents
-    for a in agents:
-        a.stop()
+    with plants_online(workdir, dashboard, PLANTS) as agents:
+        yield agents
 
 
 def run(dashboard, factories, **body):

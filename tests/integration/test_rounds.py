@@ -1,16 +1,13 @@
 """Federated rounds driven by a real dashboard over three real PySyft datasites."""
 
 import signal
-import subprocess
-import sys
 import time
 
-import pandas as pd
 import pytest
 
 from shared.data.simulator import simulate
-from tests.integration.conftest import start_agents
-from tests.integration.harness import ROOT, Dashboard
+from tests.integration.conftest import plants_online
+from tests.integration.harness import run_predict
 
 pytestmark = pytest.mark.integration
 PLANTS = [("plant_a", ["--simulate", "default", "--rows", "2500", "--seed", "1"]),
@@ -20,12 +17,8 @@ PLANTS = [("plant_a", ["--simulate", "default", "--rows", "2500", "--seed", "1"]
 
 @pytest.fixture(scope="module")
 def plants(workdir, dashboard):
-    agents = start_agents(workdir, dashboard, PLANTS)
-    for name, _ in PLANTS:
-        dashboard.wait_status(name, ("online",))
-    yield {a.name: a for a in agents}
-    for a in agents:
-        a.stop()
+    with plants_online(workdir, dashboard, PLANTS) as agents:
+        yield {a.name: a for a in agents}
 
 
 def run_experiment(dashboard, **body):
@@ -62,10 +55,7 @@ def test_three_plants_three_rounds_complete_and_beat_the_initial_model(plants, d
     new = workdir / "new.csv"
     simulate("precision", 300, seed=9).to_csv(new, index=False)
     out = workdir / "scores.csv"
-    result = subprocess.run([sys.executable, "-m", "shared.predict", "--model", str(bundle), "--data", str(new),
-                             "--output", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    scores = pd.read_csv(out)
+    scores = run_predict(bundle, new, out)
     assert list(scores.columns) == ["row", "machine_id", "cycle", "probability", "prediction"]
     assert len(scores) == 300
     assert dashboard.api("GET", f"/experiments/{eid}/model?round=1").status_code == 200

@@ -11,7 +11,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from tests.integration.conftest import start_agents
-from tests.integration.harness import ADMIN, API_TOKEN, ENROLL, ROOT, Dashboard, free_port, stop
+from tests.integration.harness import ADMIN, API_TOKEN, ENROLL, ROOT, Dashboard, stop
 from tests.integration.postgres import PostgresCluster
 
 pytestmark = pytest.mark.integration
