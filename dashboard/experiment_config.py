@@ -118,8 +118,12 @@ def parse_experiment(body: object) -> ExperimentConfig:
                                                "hides from the aggregator; use norm_bound or turn secure aggregation off")
     if secure:
         raise ValidationError("secure_aggregation", "is not available in this version yet; set it to false")
-    if mode != "none":
-        raise ValidationError("privacy.mode", f"{mode} is not available in this version yet; use none")
+    if mode == "dp_sgd":
+        raise ValidationError("privacy.mode", "dp_sgd is not available in this version yet; use central or none")
+    privacy = _privacy_options(privacy, mode)
+    if mode == "central" and method not in ("none", "norm_bound"):
+        raise ValidationError("robust.method", f"{method} cannot be combined with central differential privacy: the "
+                                               "noise is calibrated to a sum of clipped updates; use none or norm_bound")
     robust = _robust_options(robust, method, min_factories)
     seed = body.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -155,4 +159,25 @@ def _robust_options(robust: dict, method: str, min_factories: int) -> dict:
     if method == "krum" and min_factories < out["byzantine"] + 3:
         raise ValidationError("min_factories", f"Krum with {out['byzantine']} Byzantine plant(s) needs at least "
                                                f"{out['byzantine'] + 3} plants per round")
+    return out
+
+
+PRIVACY_DEFAULTS = {"epsilon": None, "delta": 1e-5, "max_grad_norm": 1.0, "noise_multiplier": 1.0}
+
+
+def _privacy_options(privacy: dict, mode: str) -> dict:
+    if mode == "none":
+        return {"mode": "none"}
+    unknown = sorted(set(privacy) - {"mode", *PRIVACY_DEFAULTS})
+    if unknown:
+        raise ValidationError(f"privacy.{unknown[0]}", f"unknown option; allowed: {', '.join(sorted(PRIVACY_DEFAULTS))}")
+    out = {"mode": mode, **PRIVACY_DEFAULTS, **{k: v for k, v in privacy.items() if k != "mode"}}
+    try:
+        if out["epsilon"] is not None:
+            out["epsilon"] = _float(out, "epsilon", None, 0.0, 1e6)
+        out["delta"] = _float(out, "delta", 1e-5, 0.0, 0.1)
+        out["max_grad_norm"] = _float(out, "max_grad_norm", 1.0, 0.0, 1e6)
+        out["noise_multiplier"] = _float(out, "noise_multiplier", 1.0, 0.0, 1e6)
+    except ValidationError as exc:
+        raise ValidationError(f"privacy.{exc.field}", exc.message) from exc
     return out

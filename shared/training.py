@@ -39,6 +39,7 @@ class TrainConfig:
     max_grad_norm: float = 5.0  # gradient clipping of each step
     proximal_mu: float = 0.0  # FedProx: mu/2 * ||w - w_global||^2
     feddyn_alpha: float = 0.0  # FedDyn: - <lambda_k, w> + alpha/2 * ||w - w_global||^2, lambda_k kept at the plant
+    clip_update_norm: float | None = None  # central DP / norm bound: the plant clips its update before sending
     seed: int = 0
 
     @classmethod
@@ -163,9 +164,24 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
         np.savez(_feddyn_path(state_key), **updated)
     if not math.isfinite(train_loss):
         raise FederatedLearningError("training diverged (loss is not finite); lower the learning rate")
-    return {"weights": get_weights(model), "num_samples": int(len(examples)), "steps": steps,
+    new_weights = get_weights(model)
+    if config.clip_update_norm:
+        new_weights = clip_weights_update(weights, new_weights, config.clip_update_norm)
+    return {"weights": new_weights, "num_samples": int(len(examples)), "steps": steps,
             "train_loss": train_loss, "pos_weight": pos_weight,
             "train_seconds": time.perf_counter() - started}
+
+
+def clip_weights_update(global_weights: dict, weights: dict, max_norm: float) -> dict:
+    """w_g + clip(w - w_g) over all floating-point parameters together (shared.privacy.central)."""
+    from shared.aggregation.vectors import flatten, float_keys, unflatten
+    from shared.privacy.central import clip_update
+
+    keys = float_keys(global_weights)
+    g = flatten(global_weights, keys)
+    out = dict(weights)
+    out.update(unflatten(g + clip_update(flatten(weights, keys) - g, max_norm), global_weights, keys))
+    return out
 
 
 def _scores(model: nn.Module, arrays: PlantArrays, positions: np.ndarray, spec: ModelSpec) -> np.ndarray:

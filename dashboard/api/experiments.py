@@ -18,6 +18,7 @@ from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
 from shared.errors import ExperimentError
 from shared.models import ModelSpec
+from shared.privacy.accounting import epsilon_spent
 from shared.serialization import weights_from_bytes
 
 bp = Blueprint("experiments_api", __name__, url_prefix="/api")
@@ -40,11 +41,20 @@ def experiment_detail(experiment: Experiment) -> dict:
     live = next((r for r in experiment.rounds if r.status == RoundStatus.RUNNING.value), None)
     versions = db.session.scalars(db.select(ModelVersion.round_number)
                                   .filter_by(experiment_id=experiment.id).order_by(ModelVersion.round_number)).all()
-    return {**experiment.summary(), "config": experiment.config, "privacy_spent": None,
+    return {**experiment.summary(), "config": experiment.config, "privacy_spent": privacy_spent(experiment),
             "baseline": experiment.baseline, "rounds": [r.to_dict() for r in rounds],
             "attempts": [r.to_dict() for r in experiment.rounds if r.status != RoundStatus.COMPLETED.value],
             "running_round": live.to_dict() if live else None, "model_versions": versions,
             "features": FeatureSchema.from_dict(experiment.schema).feature_names if experiment.schema else None}
+
+
+def privacy_spent(experiment: Experiment) -> dict | None:
+    privacy = experiment.config.get("privacy") or {}
+    if privacy.get("mode") != "central":
+        return None
+    history = [tuple(s) for s in (experiment.privacy_history or [])]
+    return {"epsilon": epsilon_spent(history, privacy["delta"]), "delta": privacy["delta"],
+            "target_epsilon": privacy.get("epsilon"), "rounds_accounted": len(history)}
 
 
 def create_experiment(body: dict, actor: str) -> Experiment:

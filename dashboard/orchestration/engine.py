@@ -16,6 +16,7 @@ import threading
 import uuid
 from datetime import timedelta
 
+import numpy as np
 from sqlalchemy import or_, update
 
 from dashboard.extensions import db
@@ -27,7 +28,8 @@ from dashboard.security import decrypt
 from shared.aggregation.pipeline import AggregationState
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, FactoryStatus, RoundStatus
-from shared.errors import FederatedLearningError
+from shared.errors import FederatedLearningError, SecurityError
+from shared.privacy.accounting import epsilon_spent, within_budget
 from shared.models import build_model, get_weights
 from shared.serialization import weights_from_bytes, weights_to_bytes
 
@@ -95,10 +97,11 @@ class RoundEngine:
             renewer.start()
             try:
                 self.advance(experiment_id)
-            except Exception:
+            except Exception as exc:  # a bug, not a plant's failure: stop this experiment loudly, keep the others
                 db.session.rollback()
                 log.exception("experiment %d: round engine error", experiment_id)
-                raise
+                self._fail_experiment(experiment_id, f"internal error in the round engine ({type(exc).__name__}: "
+                                                     f"{exc}); see the dashboard log")
             finally:
                 stop.set()
                 renewer.join()
@@ -108,6 +111,16 @@ class RoundEngine:
     def _record_plant_events(self) -> None:
         for plant, action, detail in self.pool.drain_events():
             record_audit("scheduler", action, plant, **detail)
+        db.session.commit()
+
+    def _fail_experiment(self, experiment_id: int, message: str) -> None:
+        experiment = db.session.get(Experiment, experiment_id)
+        experiment.status, experiment.finished_at, experiment.message = (ExperimentStatus.FAILED.value, utcnow(),
+                                                                         message)
+        for stale in db.session.scalars(db.select(Round).filter_by(experiment_id=experiment_id,
+                                                                   status=RoundStatus.RUNNING.value)):
+            stale.status, stale.finished_at, stale.error = RoundStatus.ABORTED.value, utcnow(), message
+        record_audit("scheduler", "experiment.failed", experiment.name, reason=message)
         db.session.commit()
 
     # --- one step of an experiment ------------------------------------------------------------
@@ -185,8 +198,38 @@ class RoundEngine:
         log.info("experiment %d: %s; initial test_f1=%s", experiment.id, experiment.message,
                  _fmt(metrics.get("test_f1")))
 
+    def _privacy_step(self, experiment: Experiment, participants: int) -> tuple[float, float] | None:
+        """Central DP: this round's (noise multiplier, sampling rate), or None when privacy is off."""
+        privacy = experiment.config.get("privacy") or {}
+        if privacy.get("mode") != "central":
+            return None
+        federation = max(len(self._eligible(experiment)), participants, 1)
+        return privacy["noise_multiplier"], min(1.0, participants / federation)
+
+    def _budget_allows(self, experiment: Experiment, step: tuple[float, float] | None) -> bool:
+        privacy = experiment.config.get("privacy") or {}
+        if step is None or privacy.get("epsilon") is None:
+            return True
+        history = [tuple(s) for s in (experiment.privacy_history or [])]
+        ok, projected = within_budget(history, step, privacy["delta"], privacy["epsilon"])
+        if not ok:
+            spent = epsilon_spent(history, privacy["delta"])
+            reason = SecurityError(f"privacy budget exhausted: round {experiment.current_round + 1} would bring "
+                                   f"epsilon to {projected:.3f} > target {privacy['epsilon']} (spent {spent:.3f} "
+                                   f"at delta {privacy['delta']})")
+            experiment.status, experiment.finished_at = ExperimentStatus.BUDGET_EXHAUSTED.value, utcnow()
+            experiment.message = str(reason)
+            record_audit("scheduler", "privacy.budget_exhausted", experiment.name, epsilon_spent=spent,
+                         target_epsilon=privacy["epsilon"], experiment_id=experiment.id)
+            db.session.commit()
+            log.warning("experiment %d: %s", experiment.id, reason)
+        return ok
+
     def run_round(self, experiment: Experiment, participants) -> None:
         config = experiment.config
+        privacy_step = self._privacy_step(experiment, len(participants))
+        if not self._budget_allows(experiment, privacy_step):
+            return
         number = experiment.current_round + 1
         attempt = 1 + db.session.query(Round).filter_by(experiment_id=experiment.id, number=number).count()
         round_row = Round(experiment_id=experiment.id, number=number, attempt=attempt,
@@ -230,9 +273,10 @@ class RoundEngine:
             return
         federation = len(self._eligible(experiment))
         try:
+            noise = np.random.default_rng([config["seed"], experiment.id, number])  # reproducible draw
             new_weights, agg_state, report = steps.aggregate_updates(
                 steps.aggregation_settings(config, federation), global_weights, train.answers,
-                load_state(experiment))
+                load_state(experiment), noise)
         except FederatedLearningError as exc:
             self._fail_round(experiment, round_row, dropouts, str(exc))
             return
@@ -259,6 +303,15 @@ class RoundEngine:
         round_row.aggregation = {"norms": report.norms, "outliers": report.outliers, "excluded": report.excluded,
                                  "reputation": report.reputation}
         save_state(experiment, agg_state)
+        if privacy_step is not None:
+            # the sampling rate actually realised: plants that trained over the federation
+            step = (privacy_step[0], min(1.0, len(train.answers) / max(federation, len(train.answers))))
+            experiment.privacy_history = [*(experiment.privacy_history or []), list(step)]
+            spent = epsilon_spent([tuple(s) for s in experiment.privacy_history], config["privacy"]["delta"])
+            aggregate["privacy_epsilon"] = spent
+            round_row.metrics = aggregate
+            record_audit("scheduler", "privacy.spent", experiment.name, round=number, epsilon=spent,
+                         delta=config["privacy"]["delta"], noise_multiplier=step[0], sample_rate=step[1])
         for name, answer in train.answers.items():
             db.session.add(RoundResult(round=round_row, factory_name=name, num_samples=int(answer["num_samples"]),
                                        steps=int(answer["steps"]), train_seconds=answer.get("train_seconds"),

@@ -91,6 +91,7 @@ def global_scaler(answers: dict[str, dict]) -> Scaler:
 
 def aggregation_settings(config: dict, federation_size: int) -> AggregationSettings:
     robust = config.get("robust") or {}
+    privacy = config.get("privacy") or {}
     return AggregationSettings(
         algorithm=config["algorithm"], feddyn_alpha=config.get("feddyn_alpha", 0.01),
         server_optimizer=config.get("server_optimizer", "none"), server_lr=config.get("server_lr", 0.01),
@@ -98,23 +99,31 @@ def aggregation_settings(config: dict, federation_size: int) -> AggregationSetti
         krum_byzantine=robust.get("byzantine", 1), multi_krum=robust.get("multi_krum", 1),
         max_norm=robust.get("max_norm"), outlier_method=robust.get("outlier_method", "zscore"),
         exclude_below=robust.get("exclude_below", 0.3), use_reputation=robust.get("method", "none") != "none",
-        federation_size=federation_size)
+        federation_size=federation_size,
+        dp_noise_multiplier=privacy["noise_multiplier"] if privacy.get("mode") == "central" else 0.0,
+        dp_clip=privacy.get("max_grad_norm", 1.0))
 
 
 def aggregate_updates(settings: AggregationSettings, global_weights: dict, answers: dict[str, dict],
-                      state: AggregationState):
+                      state: AggregationState, rng: np.random.Generator):
     updates = [ClientUpdate(factory=name, weights=a["weights"], num_samples=int(a["num_samples"]),
                             steps=int(a.get("steps", 0))) for name, a in sorted(answers.items())]
-    return aggregate(settings, global_weights, updates, state)
+    return aggregate(settings, global_weights, updates, state, rng)
 
 
 def client_training_config(config: dict) -> dict:
     """What each plant's local training needs for the experiment's algorithm."""
+    extra: dict = {}
     if config["algorithm"] == "fedprox":
-        return {"proximal_mu": config["mu"]}
+        extra["proximal_mu"] = config["mu"]
     if config["algorithm"] == "feddyn":
-        return {"feddyn_alpha": config.get("feddyn_alpha", 0.01)}
-    return {}
+        extra["feddyn_alpha"] = config.get("feddyn_alpha", 0.01)
+    privacy, robust = config.get("privacy") or {}, config.get("robust") or {}
+    if privacy.get("mode") == "central":
+        extra["clip_update_norm"] = privacy["max_grad_norm"]  # clipped by the plant, before it sends
+    elif robust.get("method") == "norm_bound" and robust.get("max_norm"):
+        extra["clip_update_norm"] = robust["max_norm"]
+    return extra
 
 
 def _metrics_from(evaluation: dict, threshold_bin: int) -> dict:

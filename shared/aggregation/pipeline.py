@@ -15,6 +15,7 @@ from shared.aggregation.robust import (clip_norm, coordinate_median, multi_krum,
 from shared.aggregation.server_opt import ServerOptimizerConfig, server_step
 from shared.aggregation.vectors import Weights, flatten, float_keys, unflatten
 from shared.errors import AggregationError
+from shared.privacy.central import noisy_mean
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class AggregationSettings:
     exclude_below: float = 0.3  # reputation under which a plant's update is left out
     use_reputation: bool = True  # False: reputation is tracked and reported but changes no weight (plain FedAvg)
     federation_size: int = 0
+    dp_noise_multiplier: float = 0.0  # central DP: > 0 adds N(0, (sigma C)^2) to the sum of clipped updates
+    dp_clip: float = 1.0
 
 
 @dataclass
@@ -52,7 +55,8 @@ class AggregationReport:
 
 
 def aggregate(settings: AggregationSettings, global_weights: Weights, updates: list[ClientUpdate],
-              state: AggregationState) -> tuple[Weights, AggregationState, AggregationReport]:
+              state: AggregationState, rng: np.random.Generator | None = None
+              ) -> tuple[Weights, AggregationState, AggregationReport]:
     check_updates(global_weights, updates)
     keys = float_keys(global_weights)
     w = flatten(global_weights, keys)
@@ -82,7 +86,11 @@ def aggregate(settings: AggregationSettings, global_weights: Weights, updates: l
         deltas = np.stack([clip_norm(d, bound) for d in deltas])
 
     h = state.h
-    if settings.robust_method == "median":
+    if settings.dp_noise_multiplier > 0:  # central DP: equal weights keep the sum's sensitivity at C
+        if rng is None:
+            raise AggregationError("central differential privacy needs a random generator for its noise")
+        change = noisy_mean(deltas, settings.dp_clip, settings.dp_noise_multiplier, rng)
+    elif settings.robust_method == "median":
         change = coordinate_median(deltas)
     elif settings.robust_method == "trimmed_mean":
         change = trimmed_mean(deltas, settings.trim_ratio)

@@ -98,3 +98,14 @@ def test_every_algorithm_server_optimizer_and_robust_method_is_accepted(client, 
 def test_bad_robust_options_name_their_field(client, api, body, field):
     resp = create(client, api, **body)
     assert resp.status_code == 400 and resp.get_json()["detail"]["field"] == field
+
+
+def test_central_privacy_is_accepted_and_contradictions_are_refused(client, api):
+    body = create(client, api, privacy={"mode": "central", "epsilon": 8, "noise_multiplier": 1.2}).get_json()
+    assert body["config"]["privacy"] == {"mode": "central", "epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0,
+                                         "noise_multiplier": 1.2}
+    assert body["privacy_spent"]["epsilon"] == 0.0
+    resp = create(client, api, privacy={"mode": "central"}, robust={"method": "median"})
+    assert resp.status_code == 400 and "noise is calibrated" in resp.get_json()["error"]
+    resp = create(client, api, privacy={"mode": "central", "delta": 0.5})
+    assert resp.get_json()["detail"]["field"] == "privacy.delta"

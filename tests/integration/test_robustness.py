@@ -66,3 +66,19 @@ def test_each_algorithm_runs_on_real_plants(plants, dashboard, body):
     e = run(dashboard, factories, rounds=2, **body)
     assert len(e["rounds"]) == 2
     assert all(r["metrics"]["test_auc"] is not None for r in e["rounds"])
+
+
+def test_central_dp_with_epsilon_8_stops_within_its_budget(plants, dashboard):
+    body = {"privacy": {"mode": "central", "epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0,
+                        "noise_multiplier": 1.2}}  # 3 rounds fit in epsilon 8 (3.84, 5.72, 7.25)
+    resp = dashboard.api("POST", "/experiments", json={"name": "dp", "model_type": "cnn", "rounds": 50,
+                                                       "local_epochs": 1, "factories": HONEST,
+                                                       "min_factories": 3, **body})
+    eid = resp.json()["id"]
+    dashboard.api("POST", f"/experiments/{eid}/start")
+    e = dashboard.wait_experiment(eid, statuses=("budget_exhausted",), timeout=400)
+    spent = e["privacy_spent"]["epsilon"]
+    epsilons = [r["metrics"]["privacy_epsilon"] for r in e["rounds"]]
+    print(f"central DP: {len(e['rounds'])} rounds, epsilon by round {[round(x, 2) for x in epsilons]}")
+    assert 0 < spent <= 8.0 and epsilons == sorted(epsilons) and epsilons[-1] == spent
+    assert "budget exhausted" in e["message"]

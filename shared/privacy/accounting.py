@@ -1,0 +1,24 @@
+"""Privacy accounting with Opacus's RDP accountant: each round of central DP is one step of the
+subsampled Gaussian mechanism with noise multiplier sigma and sampling rate q = plants in the round /
+plants in the federation."""
+
+from __future__ import annotations
+
+from opacus.accountants import RDPAccountant
+
+
+def epsilon_spent(steps: list[tuple[float, float]], delta: float) -> float:
+    """epsilon after the given (noise_multiplier, sample_rate) steps, at delta; 0 before any step."""
+    if not steps:
+        return 0.0
+    accountant = RDPAccountant()
+    for sigma, rate in steps:
+        accountant.step(noise_multiplier=sigma, sample_rate=rate)
+    return float(accountant.get_epsilon(delta))
+
+
+def within_budget(steps: list[tuple[float, float]], next_step: tuple[float, float], delta: float,
+                  target_epsilon: float) -> tuple[bool, float]:
+    """(would one more step stay within the target?, epsilon after it)."""
+    projected = epsilon_spent(steps + [next_step], delta)
+    return projected <= target_epsilon, projected

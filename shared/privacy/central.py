@@ -1,0 +1,20 @@
+"""Central DP for federated averaging (McMahan et al., "Learning Differentially Private Recurrent
+Language Models", ICLR 2018): every plant clips its update to L2 norm C; the aggregator adds
+N(0, (sigma C)^2) to the sum of the m clipped updates and divides by m. Equal weights keep the
+sensitivity of the sum at C."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def clip_update(delta: np.ndarray, max_norm: float) -> np.ndarray:
+    norm = float(np.linalg.norm(delta))
+    return delta * (max_norm / norm) if norm > max_norm else delta
+
+
+def noisy_mean(deltas: np.ndarray, max_norm: float, noise_multiplier: float, rng: np.random.Generator) -> np.ndarray:
+    """(sum_k clip(d_k) + N(0, (sigma C)^2 I)) / m."""
+    clipped = np.stack([clip_update(d, max_norm) for d in deltas])
+    noise = rng.normal(0.0, noise_multiplier * max_norm, size=deltas.shape[1])
+    return (clipped.sum(axis=0) + noise) / len(deltas)
