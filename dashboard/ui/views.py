@@ -88,7 +88,12 @@ class ExperimentForm(FlaskForm):
     min_factories = IntegerField("Minimum plants per round", default=2, validators=[Optional()],
                                  description="A round waits until this many plants are online.")
     secure_aggregation = BooleanField("Secure aggregation", default=False)
-    privacy_mode = SelectField("Differential privacy", choices=[(m, m) for m in ("none", "dp_sgd", "central")])
+    privacy_mode = SelectField("Differential privacy", choices=[(m, m) for m in ("none", "dp_sgd", "central")],
+                               description="central: plants clip their update, the dashboard adds Gaussian noise.")
+    privacy_epsilon = FloatField("Privacy budget (epsilon)", validators=[Optional()],
+                                 description="Stops the experiment before a round would exceed it; empty: no limit.")
+    privacy_noise = FloatField("Noise multiplier", default=1.0, validators=[Optional()])
+    privacy_clip = FloatField("Update clipping norm", default=1.0, validators=[Optional()])
     robust_method = SelectField("Robust aggregation", choices=[(m, m) for m in ("none", "norm_bound", "median",
                                                                                "trimmed_mean", "krum")],
                                 description="Median, trimmed mean and Krum resist malicious plants; every method "
@@ -100,6 +105,10 @@ class ExperimentForm(FlaskForm):
                 "server_optimizer": self.server_optimizer.data,
                 "secure_aggregation": bool(self.secure_aggregation.data),
                 "privacy": {"mode": self.privacy_mode.data}, "robust": {"method": self.robust_method.data}}
+        if self.privacy_mode.data != "none":
+            body["privacy"].update({k: v for k, v in (("epsilon", self.privacy_epsilon.data),
+                                                      ("noise_multiplier", self.privacy_noise.data),
+                                                      ("max_grad_norm", self.privacy_clip.data)) if v is not None})
         for key in ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "mu", "feddyn_alpha",
                     "server_lr", "min_factories"):
             value = getattr(self, key).data
@@ -111,7 +120,8 @@ class ExperimentForm(FlaskForm):
 
 
 FORM_FIELD_OF = {"privacy.mode": "privacy_mode", "robust.method": "robust_method", "privacy": "privacy_mode",
-                 "robust": "robust_method"}
+                 "robust": "robust_method", "privacy.epsilon": "privacy_epsilon",
+                 "privacy.noise_multiplier": "privacy_noise", "privacy.max_grad_norm": "privacy_clip"}
 
 
 def ago(value) -> str:
