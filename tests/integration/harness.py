@@ -132,6 +132,7 @@ class Agent:
 
     def start(self) -> "Agent":
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_offset = len(self.log())  # a restart appends to the same log: look only at what follows
         self.out = open(self.workdir / f"{self.name}.console", "a")
         self.proc = subprocess.Popen(self.command(), cwd=self.workdir, stdout=self.out, stderr=subprocess.STDOUT,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -147,7 +148,7 @@ class Agent:
     def wait_ready(self, timeout: float = 180) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if "ready in" in self.log():
+            if "ready in" in self.log()[self.log_offset:]:
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"agent {self.name} exited {self.proc.returncode}: {self.console()[-3000:]}")

@@ -58,8 +58,8 @@ def test_median_resists_one_malicious_plant_where_fedavg_degrades(plants, dashbo
     assert "rb_evil" in defended["rounds"][0]["aggregation"]["outliers"]
 
 
-@pytest.mark.parametrize("body", [{"algorithm": "fednova"}, {"algorithm": "feddyn", "feddyn_alpha": 0.01},
-                                  {"server_optimizer": "fedadam", "server_lr": 0.01},
+@pytest.mark.parametrize("body", [{"algorithm": "fednova", "server_optimizer": "fedadam", "server_lr": 0.01},
+                                  {"algorithm": "feddyn", "feddyn_alpha": 0.01, "server_optimizer": "fedyogi"},
                                   {"algorithm": "fedprox", "robust": {"method": "krum", "byzantine": 1}}])
 def test_each_algorithm_runs_on_real_plants(plants, dashboard, body):
     factories = HONEST + ["rb_evil"] if "robust" in body else HONEST
