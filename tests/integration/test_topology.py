@@ -60,8 +60,7 @@ def stack(tmp_path_factory, postgres):
     env = production_env(workdir, postgres.url)
     web = Gunicorn(workdir, extra_env=env)
     web.workdir.mkdir(parents=True, exist_ok=True)
-    web.start()
-    schedulers = []
+    schedulers, agents = [], []
 
     def start_scheduler(tag: str):
         log = open(workdir / f"scheduler-{tag}.log", "a")
@@ -70,18 +69,22 @@ def stack(tmp_path_factory, postgres):
         schedulers.append(proc)
         return proc
 
-    start_scheduler("one")
-    agents = start_agents(workdir, web, [(f"topo_{x}", ["--simulate", p, "--rows", "1500", "--seed", str(i)])
-                                         for i, (x, p) in enumerate((("a", "default"), ("b", "heavy_duty"),
-                                                                     ("c", "hot_climate")))])
-    for a in agents:
-        web.wait_status(a.name, ("online",))
-    yield web, start_scheduler, workdir
-    for a in agents:
-        a.stop()
-    for proc in schedulers:
-        stop(proc, timeout=20)
-    stop(web.proc)
+    try:  # whatever fails while starting, everything started so far is stopped by PID
+        web.start()
+        start_scheduler("one")
+        agents = start_agents(workdir, web, [(f"topo_{x}", ["--simulate", p, "--rows", "1500", "--seed", str(i)])
+                                             for i, (x, p) in enumerate((("a", "default"), ("b", "heavy_duty"),
+                                                                         ("c", "hot_climate")))])
+        for a in agents:
+            web.wait_status(a.name, ("online",))
+        yield web, start_scheduler, workdir
+    finally:
+        for a in agents:
+            a.stop()
+        for proc in schedulers:
+            stop(proc, timeout=20)
+        if web.proc:
+            stop(web.proc)
 
 
 def test_gunicorn_workers_and_one_scheduler_complete_an_experiment_on_postgres(stack):
