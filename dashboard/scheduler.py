@@ -13,7 +13,8 @@ from dashboard.orchestration.scheduler import start_scheduler, stop_scheduler
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # force: a library imported above (Opacus) may already have configured the root logger
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     app = create_app()
     with app.app_context():

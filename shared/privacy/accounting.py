@@ -4,13 +4,15 @@ plants in the federation."""
 
 from __future__ import annotations
 
-from opacus.accountants import RDPAccountant
-
 
 def epsilon_spent(steps: list[tuple[float, float]], delta: float) -> float:
     """epsilon after the given (noise_multiplier, sample_rate) steps, at delta; 0 before any step."""
     if not steps:
         return 0.0
+    # imported here: importing opacus configures the root logger (WARNING level, a stderr handler), which
+    # would silence the dashboard's own INFO logs in every process that merely imports this module
+    from opacus.accountants import RDPAccountant
+
     accountant = RDPAccountant()
     for sigma, rate in steps:
         accountant.step(noise_multiplier=sigma, sample_rate=rate)
