@@ -31,10 +31,13 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--heartbeat-interval", type=float, default=5.0)
+    parser.add_argument("--first-plant-port", type=int, default=8081, help="the plants use this port and the next two")
+    parser.add_argument("--workdir", type=Path, default=ROOT, help="where instance/, logs/ and state/ go")
     args = parser.parse_args()
     url = f"http://127.0.0.1:{args.port}"
-    instance = ROOT / "instance"
-    instance.mkdir(exist_ok=True)
+    plants = [(name, profile, args.first_plant_port + i) for i, (name, profile, _) in enumerate(PLANTS)]
+    instance = args.workdir / "instance"
+    instance.mkdir(parents=True, exist_ok=True)
     secrets_file = instance / "demo_credentials"
     if secrets_file.exists():
         password, token = secrets_file.read_text().split()
@@ -42,11 +45,11 @@ def main() -> int:
         password, token = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
         secrets_file.write_text(f"{password} {token}\n")
         os.chmod(secrets_file, 0o600)
-    env = {**os.environ, "DASHBOARD_ADMIN_EMAIL": os.environ.get("DASHBOARD_ADMIN_EMAIL", "admin@factoryfl.org"),
+    env = {**os.environ, "DASHBOARD_INSTANCE_PATH": str(instance), "DASHBOARD_ADMIN_EMAIL": os.environ.get("DASHBOARD_ADMIN_EMAIL", "admin@factoryfl.org"),
            "DASHBOARD_ADMIN_PASSWORD": password, "DASHBOARD_API_TOKEN": token,
            "DASHBOARD_HEARTBEAT_INTERVAL": str(args.heartbeat_interval), "PYTHONUNBUFFERED": "1"}
-    logs = ROOT / "logs"
-    logs.mkdir(exist_ok=True)
+    logs = args.workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen] = []
 
     def stop_all(*_):
@@ -78,18 +81,19 @@ def main() -> int:
     else:
         say("the dashboard did not start; see logs/dashboard.log")
         stop_all()
-    for name, profile, port in PLANTS:
+    for name, profile, port in plants:
         processes.append(subprocess.Popen(
             [sys.executable, "factory_agent/FactoryDatasite.py", "--factory_name", name, "--port", str(port),
              "--dashboard_url", url, "--simulate", profile, "--rows", "3000", "--seed", str(port), "--reset",
-             "--heartbeat-interval", str(args.heartbeat_interval)], cwd=ROOT, env=env,
+             "--heartbeat-interval", str(args.heartbeat_interval), "--log-dir", str(logs),
+             "--state-dir", str(args.workdir / "state" / name)], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         say(f"plant {name} ({profile} profile) starting on port {port} (log: logs/{name}.log)")
     deadline = time.time() + 300
     while time.time() < deadline:
         online = [f["factory_name"] for f in requests.get(f"{url}/factories", timeout=5).json()
                   if f["status"] in ("online", "busy")]
-        if all(name in online for name, _, _ in PLANTS):
+        if all(name in online for name, _, _ in plants):
             break
         if any(p.poll() is not None for p in processes):
             say("a process exited early; see logs/")
