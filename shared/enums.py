@@ -82,9 +82,3 @@ class RoundStatus(StrEnum):
 class DataType(StrEnum):
     TABULAR = "tabular"
     TIME_SERIES = "time_series"
-
-
-class Split(int, Enum):
-    TRAIN = 0
-    VALIDATION = 1
-    TEST = 2

@@ -42,7 +42,7 @@ class PlantData:
 
     features: np.ndarray  # float32 (n, d), unscaled, no NaN
     labels: np.ndarray  # int64 (n,), 0/1
-    split: np.ndarray  # int64 (n,), shared.enums.Split values
+    split: np.ndarray  # int64 (n,): 0 train, 1 validation, 2 test (shared.data.splits)
     groups: np.ndarray  # int64 (n,), 0 when there is no group column
     schema: FeatureSchema
 
