@@ -116,8 +116,13 @@ def parse_experiment(body: object) -> ExperimentConfig:
     if secure and method in ("median", "trimmed_mean", "krum"):
         raise ValidationError("robust.method", f"{method} needs each plant's update, which secure aggregation "
                                                "hides from the aggregator; use norm_bound or turn secure aggregation off")
-    if secure:
-        raise ValidationError("secure_aggregation", "is not available in this version yet; set it to false")
+    if secure and min_factories < 2:
+        raise ValidationError("min_factories", "secure aggregation needs at least 2 plants per round: the sum of "
+                                               "one plant is that plant's update")
+    if secure and method == "norm_bound" and robust.get("max_norm") is None:
+        raise ValidationError("robust.max_norm", "norm_bound under secure aggregation needs a fixed max_norm: the "
+                                                 "default (the median of this round's update norms) needs each "
+                                                 "plant's update")
     if mode == "dp_sgd":
         raise ValidationError("privacy.mode", "dp_sgd is not available in this version yet; use central or none")
     privacy = _privacy_options(privacy, mode)

@@ -229,6 +229,12 @@ def _run_step(features: np.ndarray, labels: np.ndarray, index: np.ndarray, reque
     started = time.perf_counter()
     try:
         op = request["op"]
+        if op == "secagg_reveal":  # needs no data: opens the shares other plants dealt to this one
+            from shared.secagg.plant import reveal_answer
+
+            body = reveal_answer(request)
+            body.update(ok=True, seconds=time.perf_counter() - started)
+            return body
         scaler = Scaler.from_dict(request["scaler"]) if request.get("scaler") else None
         arrays = PlantArrays(np.asarray(features), np.asarray(labels), np.asarray(index),
                              list(request["plant_features"]), list(request["features"]), scaler)
@@ -245,6 +251,10 @@ def _run_step(features: np.ndarray, labels: np.ndarray, index: np.ndarray, reque
                                    state_key=f"experiment-{request.get('experiment', 'none')}")
                 if attack:
                     body["weights"] = corrupt_update(attack, weights, body["weights"], request.get("train", {}))
+                if request.get("secagg"):  # the update leaves this plant masked (shared.secagg)
+                    from shared.secagg.plant import masked_answer
+
+                    body = masked_answer(request["secagg"], weights, body)
             elif op == "evaluate":
                 body = evaluate_local(arrays, spec, weights)
             else:

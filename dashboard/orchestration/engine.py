@@ -25,7 +25,7 @@ from dashboard.models.base import utcnow
 from dashboard.orchestration import rounds as steps
 from dashboard.orchestration.syft_clients import ConnectionPool, PlantAddress
 from dashboard.security import decrypt
-from shared.aggregation.pipeline import AggregationState
+from shared.aggregation.pipeline import AggregationState, aggregate_secure
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, FactoryStatus, RoundStatus
 from shared.errors import FederatedLearningError, SecurityError
@@ -132,7 +132,8 @@ class RoundEngine:
         factories = db.session.scalars(query.order_by(Factory.name)).all()
         eligible = [f for f in factories
                     if config["model_type"] in (f.capabilities or {}).get("supported_models", ["cnn"])
-                    and (f.capabilities or {}).get("schema")]
+                    and (f.capabilities or {}).get("schema")
+                    and (f.secagg_public_key or not config.get("secure_aggregation"))]
         self._unsuited = [f.name for f in factories if f not in eligible]
         return eligible
 
@@ -141,7 +142,8 @@ class RoundEngine:
                                email=factory.orchestrator_email,
                                password=decrypt(factory.orchestrator_password_enc),
                                registered_at=factory.registered_at.isoformat())
-        return steps.Participant(address=address, features=list(factory.capabilities.get("features", [])))
+        return steps.Participant(address=address, features=list(factory.capabilities.get("features", [])),
+                                 public_key=factory.secagg_public_key)
 
     def _wait(self, experiment: Experiment, message: str) -> None:
         if experiment.message != message:
@@ -157,8 +159,9 @@ class RoundEngine:
         config = experiment.config
         factories = self._eligible(experiment)
         if len(factories) < config["min_factories"]:
-            unsuited = (f"; online but without the group/time columns a {config['model_type']} model needs: "
-                        f"{', '.join(self._unsuited)}" if self._unsuited else "")
+            needs = ("a secure-aggregation key or " if config.get("secure_aggregation") else "") + \
+                f"the group/time columns a {config['model_type']} model needs"
+            unsuited = f"; online but without {needs}: {', '.join(self._unsuited)}" if self._unsuited else ""
             self._wait(experiment, f"waiting for plants: {len(factories)} of at least {config['min_factories']} "
                                    f"online ({', '.join(f.name for f in factories) or 'none'}){unsuited}")
             return
@@ -248,6 +251,15 @@ class RoundEngine:
                 "spec": spec.to_dict()}
         order = {p.address.name: i for i, p in enumerate(participants)}
         timeout = self._timeout(experiment)
+        federation = len(self._eligible(experiment))
+        settings = steps.aggregation_settings(config, federation)
+        secagg = None
+        if config.get("secure_aggregation"):
+            try:
+                secagg = steps.secure_setup(config, f"{experiment.id}:{number}:{attempt}", participants, settings)
+            except FederatedLearningError as exc:
+                self._fail_round(experiment, round_row, {}, str(exc))
+                return
 
         def progress(phase: str):
             round_row.progress = {"phase": phase, "answered": [], "failed": []}
@@ -264,19 +276,25 @@ class RoundEngine:
             **base, "op": "train", "plant_features": p.features, "weights": global_weights,
             "train": {"epochs": config["local_epochs"], "batch_size": config["batch_size"],
                       "learning_rate": config["learning_rate"], "max_grad_norm": config["max_grad_norm"],
-                      "seed": config["seed"] * 100_003 + number * 101 + order[p.address.name], **client_extra}},
+                      "seed": config["seed"] * 100_003 + number * 101 + order[p.address.name], **client_extra},
+            **({"secagg": {**secagg, "me": p.address.name}} if secagg else {})},
             timeout, progress("training"))
         dropouts = dict(train.dropouts)
         if len(train.answers) < config["min_factories"]:
             self._fail_round(experiment, round_row, dropouts,
                              f"only {len(train.answers)} of at least {config['min_factories']} plants returned an update")
             return
-        federation = len(self._eligible(experiment))
+        noise = np.random.default_rng([config["seed"], experiment.id, number])  # reproducible draw
         try:
-            noise = np.random.default_rng([config["seed"], experiment.id, number])  # reproducible draw
-            new_weights, agg_state, report = steps.aggregate_updates(
-                steps.aggregation_settings(config, federation), global_weights, train.answers,
-                load_state(experiment), noise)
+            if secagg:
+                summed, reveal = steps.secure_sum(self.pool, participants, secagg, train.answers, timeout,
+                                                  progress("unmasking"))
+                dropouts.update({k: f"unmasking: {v}" for k, v in reveal.dropouts.items()})
+                new_weights, agg_state, report = aggregate_secure(settings, global_weights, summed,
+                                                                  load_state(experiment), noise)
+            else:
+                new_weights, agg_state, report = steps.aggregate_updates(settings, global_weights, train.answers,
+                                                                         load_state(experiment), noise)
         except FederatedLearningError as exc:
             self._fail_round(experiment, round_row, dropouts, str(exc))
             return
@@ -302,6 +320,10 @@ class RoundEngine:
         round_row.threshold = threshold
         round_row.aggregation = {"norms": report.norms, "outliers": report.outliers, "excluded": report.excluded,
                                  "reputation": report.reputation}
+        if secagg:  # what the dashboard saw: masked vectors and their sum; say how it was unmasked
+            round_row.aggregation.update(secure=True, threshold=secagg["threshold"], survivors=sorted(train.answers),
+                                         revealed_by=sorted(reveal.answers), fraction_bits=secagg["fraction_bits"],
+                                         clip=secagg["clip"])
         save_state(experiment, agg_state)
         if privacy_step is not None:
             # the sampling rate actually realised: plants that trained over the federation

@@ -26,10 +26,14 @@ from shared.models import ModelSpec
 log = logging.getLogger(__name__)
 
 
+SECAGG_DEFAULT_CLIP = 100.0  # update norm bound under secure aggregation when no other bound is set
+
+
 @dataclass(frozen=True)
 class Participant:
     address: PlantAddress
     features: list[str]  # the plant's own encoded feature names
+    public_key: str | None = None  # X25519, hex: for secure aggregation
 
 
 @dataclass
@@ -118,12 +122,59 @@ def client_training_config(config: dict) -> dict:
         extra["proximal_mu"] = config["mu"]
     if config["algorithm"] == "feddyn":
         extra["feddyn_alpha"] = config.get("feddyn_alpha", 0.01)
+    clip = update_clip(config)
+    if clip is not None:
+        extra["clip_update_norm"] = clip  # clipped by the plant, before it sends (or masks)
+    return extra
+
+
+def update_clip(config: dict) -> float | None:
+    """The L2 bound plants clip their update to: central DP's C, the norm bound, or under secure aggregation
+    a generous default (fixed point needs some bound; 100 only stops absurd updates)."""
     privacy, robust = config.get("privacy") or {}, config.get("robust") or {}
     if privacy.get("mode") == "central":
-        extra["clip_update_norm"] = privacy["max_grad_norm"]  # clipped by the plant, before it sends
-    elif robust.get("method") == "norm_bound" and robust.get("max_norm"):
-        extra["clip_update_norm"] = robust["max_norm"]
-    return extra
+        return privacy["max_grad_norm"]
+    if robust.get("method") == "norm_bound" and robust.get("max_norm"):
+        return robust["max_norm"]
+    return SECAGG_DEFAULT_CLIP if config.get("secure_aggregation") else None
+
+
+# --- secure aggregation (shared.secagg): the dashboard relays, it never sees a single plant's update ---------
+
+def secure_setup(config: dict, context: str, participants: list[Participant], settings: AggregationSettings) -> dict:
+    """The part of every plant's training request that asks for a masked update."""
+    from shared.aggregation.pipeline import secure_weighting
+    from shared.secagg.quantize import fraction_bits
+    from shared.secagg.shamir import default_threshold
+
+    clip = update_clip(config)
+    return {"context": context, "participants": {p.address.name: p.public_key for p in participants},
+            "threshold": default_threshold(len(participants)), "fraction_bits": fraction_bits(len(participants), clip),
+            "weighting": secure_weighting(settings), "clip": clip}
+
+
+def secure_sum(pool: ConnectionPool, participants: list[Participant], setup: dict, answers: dict[str, dict],
+               timeout: float, on_answer=None):
+    """Ask the survivors (plants that sent a masked update) to reveal shares, then remove the masks.
+    Returns (SecureSum, PhaseResult of the reveal); AggregationError when too few plants reveal."""
+    from shared.aggregation.pipeline import SecureSum
+    from shared.secagg.protocol import RevealedShares, unmask
+
+    survivors = sorted(answers)
+    if len(survivors) < setup["threshold"]:
+        raise AggregationError(f"secure aggregation: {len(survivors)} plant(s) sent a masked update, "
+                               f"{setup['threshold']} are needed to remove the masks")
+    holders = [p for p in participants if p.address.name in answers]
+    phase = dispatch(pool, holders, lambda p: {
+        "op": "secagg_reveal", "secagg": {**setup, "me": p.address.name}, "survivors": survivors,
+        "sealed": {u: answers[u]["sealed"][p.address.name] for u in survivors}}, timeout, on_answer)
+    revealed = [RevealedShares.from_dict(answer["revealed"]) for answer in phase.answers.values()]
+    total = unmask(sorted(setup["participants"]), {u: np.asarray(answers[u]["masked"]) for u in survivors}, revealed,
+                   setup["threshold"], setup["fraction_bits"])
+    summed = SecureSum(total=total, weights={u: float(answers[u]["weight"]) for u in survivors},
+                       samples={u: int(answers[u]["num_samples"]) for u in survivors},
+                       steps={u: int(answers[u].get("steps", 0)) for u in survivors})
+    return summed, phase
 
 
 def _metrics_from(evaluation: dict, threshold_bin: int) -> dict:

@@ -15,7 +15,8 @@ from shared.aggregation.robust import (clip_norm, coordinate_median, multi_krum,
 from shared.aggregation.server_opt import ServerOptimizerConfig, server_step
 from shared.aggregation.vectors import Weights, flatten, float_keys, unflatten
 from shared.errors import AggregationError
-from shared.privacy.central import noisy_mean
+from shared.secagg.quantize import MAX_WEIGHT
+from shared.privacy.central import noisy_mean, noisy_mean_of_sum
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,15 @@ def aggregate(settings: AggregationSettings, global_weights: Weights, updates: l
     else:  # fedavg, fedprox
         change = weighted_delta(deltas, weights)
 
+    out, m, v = _apply(settings, global_weights, keys, w, change, state)
+    report = AggregationReport(used=used, excluded=excluded, norms=dict(zip(names, map(float, norms))),
+                               outliers=[n for n, f in zip(names, flags) if f], reputation=reputation)
+    return out, AggregationState(m=m, v=v, h=h, reputation=reputation), report
+
+
+def _apply(settings: AggregationSettings, global_weights: Weights, keys: list[str], w: np.ndarray,
+           change: np.ndarray, state: AggregationState) -> tuple[Weights, np.ndarray | None, np.ndarray | None]:
+    """The server optimiser (or plain addition) on the round's change."""
     m, v = state.m, state.v
     if settings.server_optimizer in ("fedadam", "fedyogi"):
         new, m, v = server_step(ServerOptimizerConfig(settings.server_optimizer, eta=settings.server_lr), w, change,
@@ -116,6 +126,57 @@ def aggregate(settings: AggregationSettings, global_weights: Weights, updates: l
         new = w + change
     out = dict(global_weights)
     out.update(unflatten(new, global_weights, keys))
-    report = AggregationReport(used=used, excluded=excluded, norms=dict(zip(names, map(float, norms))),
-                               outliers=[n for n, f in zip(names, flags) if f], reputation=reputation)
-    return out, AggregationState(m=m, v=v, h=h, reputation=reputation), report
+    return out, m, v
+
+
+def secure_weighting(settings: AggregationSettings) -> str:
+    """How plants weight their clipped delta before masking (shared.secagg.plant.aggregation_weight)."""
+    if settings.dp_noise_multiplier > 0 or settings.algorithm == "feddyn":
+        return "equal"
+    return "samples_per_step" if settings.algorithm == "fednova" else "samples"
+
+
+@dataclass(frozen=True)
+class SecureSum:
+    """What secure aggregation yields: sum_k a_k clip(d_k) over the survivors, and their public metadata."""
+
+    total: np.ndarray
+    weights: dict[str, float]  # a_k, as the plants applied them
+    samples: dict[str, int]
+    steps: dict[str, int]
+
+
+def aggregate_secure(settings: AggregationSettings, global_weights: Weights, summed: SecureSum,
+                     state: AggregationState, rng: np.random.Generator | None = None
+                     ) -> tuple[Weights, AggregationState, AggregationReport]:
+    """The same algorithms from the sum alone: FedAvg/FedProx sum/sum(a) with a = n; FedNova tau_eff * sum / n
+    with a = n/tau; FedDyn and central DP with a = 1. Per-plant norms, outliers and reputation need single
+    updates, which secure aggregation hides: reputation is carried over unchanged."""
+    keys = float_keys(global_weights)
+    w = flatten(global_weights, keys)
+    names = sorted(summed.weights)
+    count = len(names)
+    if not count or len(summed.total) != len(w):
+        raise AggregationError(f"secure sum of length {len(summed.total)} from {count} plants does not fit the "
+                               f"model's {len(w)} parameters")
+    if not np.all(np.isfinite(summed.total)):
+        raise AggregationError("the secure sum contains NaN or infinity")
+    h = state.h
+    samples = np.minimum(np.array([summed.samples[n] for n in names], dtype=np.float64), MAX_WEIGHT)
+    if settings.dp_noise_multiplier > 0:
+        if rng is None:
+            raise AggregationError("central differential privacy needs a random generator for its noise")
+        change = noisy_mean_of_sum(summed.total, count, settings.dp_clip, settings.dp_noise_multiplier, rng)
+    elif settings.algorithm == "feddyn":
+        h = (np.zeros_like(w) if h is None else h) - settings.feddyn_alpha * summed.total / max(
+            settings.federation_size, count)
+        change = summed.total / count - h / settings.feddyn_alpha
+    elif settings.algorithm == "fednova":
+        p = samples / samples.sum()
+        tau = np.maximum(np.array([summed.steps[n] for n in names], dtype=np.float64), 1.0)
+        change = float((p * tau).sum()) * summed.total / samples.sum()
+    else:
+        change = summed.total / sum(summed.weights.values())
+    out, m, v = _apply(settings, global_weights, keys, w, change, state)
+    report = AggregationReport(used=names, excluded={}, norms={}, outliers=[], reputation=dict(state.reputation))
+    return out, AggregationState(m=m, v=v, h=h, reputation=dict(state.reputation)), report

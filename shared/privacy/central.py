@@ -16,5 +16,11 @@ def clip_update(delta: np.ndarray, max_norm: float) -> np.ndarray:
 def noisy_mean(deltas: np.ndarray, max_norm: float, noise_multiplier: float, rng: np.random.Generator) -> np.ndarray:
     """(sum_k clip(d_k) + N(0, (sigma C)^2 I)) / m."""
     clipped = np.stack([clip_update(d, max_norm) for d in deltas])
-    noise = rng.normal(0.0, noise_multiplier * max_norm, size=deltas.shape[1])
-    return (clipped.sum(axis=0) + noise) / len(deltas)
+    return noisy_mean_of_sum(clipped.sum(axis=0), len(deltas), max_norm, noise_multiplier, rng)
+
+
+def noisy_mean_of_sum(total: np.ndarray, count: int, max_norm: float, noise_multiplier: float,
+                      rng: np.random.Generator) -> np.ndarray:
+    """(sum + N(0, (sigma C)^2 I)) / m for a sum of m updates each clipped to C by its plant (the form secure
+    aggregation delivers)."""
+    return (total + rng.normal(0.0, noise_multiplier * max_norm, size=total.shape)) / count

@@ -27,6 +27,10 @@ def test_create_answers_201_with_id_and_defaults(client, api):
     ({"factories": []}, "factories"),
     ({"factories": ["a"], "min_factories": 2}, "min_factories"),
     ({"secure_aggregation": True, "robust": {"method": "median"}}, "robust.method"),
+    ({"secure_aggregation": True, "robust": {"method": "trimmed_mean"}}, "robust.method"),
+    ({"secure_aggregation": True, "robust": {"method": "krum"}, "min_factories": 4}, "robust.method"),
+    ({"secure_aggregation": True, "robust": {"method": "norm_bound"}}, "robust.max_norm"),
+    ({"secure_aggregation": True, "min_factories": 1}, "min_factories"),
     ({"privacy": {"mode": "quantum"}}, "privacy.mode"),
     ({"colour": "blue"}, "colour"),
     ({"name": ""}, "name"),
@@ -41,6 +45,18 @@ def test_invalid_settings_are_400_naming_the_field(client, api, body, field):
 def test_median_with_secure_aggregation_explains_why(client, api):
     resp = create(client, api, secure_aggregation=True, robust={"method": "median"})
     assert "secure aggregation hides" in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize("body", [
+    {"secure_aggregation": True},
+    {"secure_aggregation": True, "algorithm": "fednova", "server_optimizer": "fedadam"},
+    {"secure_aggregation": True, "robust": {"method": "norm_bound", "max_norm": 5.0}},
+    {"secure_aggregation": True, "privacy": {"mode": "central", "noise_multiplier": 1.0, "epsilon": 8}},
+])
+def test_what_secure_aggregation_can_be_combined_with_is_accepted(client, api, body):
+    resp = create(client, api, **body)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["config"]["secure_aggregation"] is True
 
 
 def test_the_api_needs_a_session_or_a_bearer_token(client):

@@ -102,3 +102,31 @@ def test_krum_still_aggregates_when_exclusions_leave_few_plants():
     for _ in range(3):  # the attacker ends up excluded: three plants remain for Krum with f = 1
         new, state, report = aggregate(AggregationSettings(robust_method="krum", krum_byzantine=1), g, updates, state)
     assert "evil" not in report.used and np.abs(new["w"] - 1.0).mean() < 0.2
+
+
+@pytest.mark.parametrize("algorithm,optimizer,sigma", [("fedavg", "none", 0.0), ("fedprox", "fedadam", 0.0),
+                                                       ("fednova", "none", 0.0), ("feddyn", "fedyogi", 0.0),
+                                                       ("fedavg", "none", 1.0)])
+def test_the_secure_sum_gives_the_same_model_as_plaintext_aggregation(algorithm, optimizer, sigma):
+    """What plants mask (a_k * clip(d_k), shared.secagg.plant) summed, then aggregate_secure == aggregate."""
+    from shared.aggregation.pipeline import SecureSum, aggregate_secure, secure_weighting
+    from shared.secagg.plant import aggregation_weight, contribution
+
+    rng = np.random.default_rng(3)
+    global_weights = {"a": rng.normal(size=(3, 2)).astype(np.float32), "b": rng.normal(size=4).astype(np.float32),
+                      "count": np.array(5, dtype=np.int64)}
+    updates = [ClientUpdate(factory=f"p{i}", num_samples=100 * (i + 1), steps=10 + 5 * i,
+                            weights={k: (v + rng.normal(0, 0.1, v.shape)).astype(v.dtype) if k != "count" else v
+                                     for k, v in global_weights.items()}) for i in range(3)]
+    settings = AggregationSettings(algorithm=algorithm, server_optimizer=optimizer, use_reputation=False,
+                                   federation_size=4, dp_noise_multiplier=sigma, dp_clip=10.0, feddyn_alpha=0.1)
+    weights = {u.factory: aggregation_weight(secure_weighting(settings), u.num_samples, u.steps) for u in updates}
+    total = sum(contribution(global_weights, u.weights, 10.0, weights[u.factory]) for u in updates)
+    summed = SecureSum(total=total, weights=weights, samples={u.factory: u.num_samples for u in updates},
+                       steps={u.factory: u.steps for u in updates})
+    state = AggregationState(h=np.full(10, 0.01), m=None, v=None)
+    plain, plain_state, _ = aggregate(settings, global_weights, updates, state, np.random.default_rng(9))
+    secure, secure_state, report = aggregate_secure(settings, global_weights, summed, state, np.random.default_rng(9))
+    for k in global_weights:
+        assert np.allclose(plain[k], secure[k], atol=1e-6), k
+    assert report.norms == {} and report.used == ["p0", "p1", "p2"]
