@@ -29,6 +29,7 @@ class ExperimentConfig:
     batch_size: int = 64
     learning_rate: float = 0.005
     sequence_length: int = 10
+    hidden_size: int = 64
     factories: list[str] | str = "all"
     min_factories: int = 2
     secure_aggregation: bool = False
@@ -138,9 +139,11 @@ def parse_experiment(body: object) -> ExperimentConfig:
         rounds=_int(body, "rounds", 5, 1, 1000), local_epochs=_int(body, "local_epochs", 2, 1, 100),
         batch_size=_int(body, "batch_size", 64, 1, 65536),
         learning_rate=_float(body, "learning_rate", 0.005, 0.0, 1.0),
-        sequence_length=_int(body, "sequence_length", 10, 2, 512), factories=factories,
+        sequence_length=_int(body, "sequence_length", 10, 2, 512), hidden_size=_int(body, "hidden_size", 64, 4, 2048),
+        factories=factories,
         min_factories=min_factories, secure_aggregation=secure, privacy={"mode": mode, **privacy},
         robust={"method": method, **robust}, mu=_float(body, "mu", 0.01, -1e-12, 100.0), seed=seed,
+        feddyn_alpha=_float(body, "feddyn_alpha", 0.01, 0.0, 100.0), server_lr=_float(body, "server_lr", 0.01, 0.0, 10.0),
         round_timeout=_float(body, "round_timeout", None, 0.0, 86400.0, allow_none=True),
         max_grad_norm=_float(body, "max_grad_norm", 5.0, 0.0, 1e6))
 

@@ -223,4 +223,5 @@ def evaluation_metrics(evaluations: dict[str, dict], train_answers: dict[str, di
 def model_spec(config: dict, num_features: int) -> ModelSpec:
     sequence = config["model_type"] != "cnn"
     return ModelSpec(model_type=config["model_type"], num_features=num_features,
-                     sequence_length=config["sequence_length"] if sequence else 1)
+                     sequence_length=config["sequence_length"] if sequence else 1,
+                     hidden_size=config.get("hidden_size", 64))

@@ -80,6 +80,8 @@ class ExperimentForm(FlaskForm):
     learning_rate = FloatField("Learning rate", default=0.005, validators=[Optional()], description="Adam, per plant.")
     sequence_length = IntegerField("Sequence length", default=10, validators=[Optional()],
                                    description="Cycles per window (LSTM, CNN-LSTM).")
+    hidden_size = IntegerField("Hidden units", default=64, validators=[Optional()],
+                               description="Width of the model's hidden layer (4 to 2048).")
     mu = FloatField("FedProx mu", default=0.01, validators=[Optional()])
     feddyn_alpha = FloatField("FedDyn alpha", default=0.01, validators=[Optional()])
     server_lr = FloatField("Server learning rate", default=0.01, validators=[Optional()],
@@ -98,6 +100,9 @@ class ExperimentForm(FlaskForm):
                                                                                "trimmed_mean", "krum")],
                                 description="Median, trimmed mean and Krum resist malicious plants; every method "
                                             "also tracks each plant's reputation from its update norms.")
+    robust_max_norm = FloatField("Norm bound", validators=[Optional()],
+                                 description="norm_bound: the largest update norm kept; empty: the round's median "
+                                             "(needed under secure aggregation).")
     start_now = BooleanField("Start now", default=True)
 
     def to_body(self) -> dict:
@@ -105,11 +110,14 @@ class ExperimentForm(FlaskForm):
                 "server_optimizer": self.server_optimizer.data,
                 "secure_aggregation": bool(self.secure_aggregation.data),
                 "privacy": {"mode": self.privacy_mode.data}, "robust": {"method": self.robust_method.data}}
+        if self.robust_method.data == "norm_bound" and self.robust_max_norm.data is not None:
+            body["robust"]["max_norm"] = self.robust_max_norm.data
         if self.privacy_mode.data != "none":
             body["privacy"].update({k: v for k, v in (("epsilon", self.privacy_epsilon.data),
                                                       ("noise_multiplier", self.privacy_noise.data),
                                                       ("max_grad_norm", self.privacy_clip.data)) if v is not None})
-        for key in ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "mu", "feddyn_alpha",
+        for key in ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "hidden_size", "mu",
+                    "feddyn_alpha",
                     "server_lr", "min_factories"):
             value = getattr(self, key).data
             if value is not None:
@@ -121,7 +129,8 @@ class ExperimentForm(FlaskForm):
 
 FORM_FIELD_OF = {"privacy.mode": "privacy_mode", "robust.method": "robust_method", "privacy": "privacy_mode",
                  "robust": "robust_method", "privacy.epsilon": "privacy_epsilon",
-                 "privacy.noise_multiplier": "privacy_noise", "privacy.max_grad_norm": "privacy_clip"}
+                 "privacy.noise_multiplier": "privacy_noise", "privacy.max_grad_norm": "privacy_clip",
+                 "robust.max_norm": "robust_max_norm"}
 
 
 def ago(value) -> str:
