@@ -44,6 +44,7 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python bench/rounds.py
+	$(BIN)/python bench/secagg.py
 	$(BIN)/python bench/pages.py
 
 clean:

@@ -14,6 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -29,7 +30,9 @@ def rss_mb(pid: int) -> float:
     return (proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))) / 2**20
 
 
-def run(n_plants: int, rounds: int, rows: int, workdir: Path) -> dict:
+@contextmanager
+def federation(n_plants: int, rows: int, workdir: Path):
+    """A dashboard and n simulated plants, all online; yields (dashboard, agents, seconds until all registered)."""
     dashboard = Dashboard(workdir / f"dash{n_plants}").start()
     agents = []
     try:
@@ -42,21 +45,7 @@ def run(n_plants: int, rounds: int, rows: int, workdir: Path) -> dict:
         for a in agents:
             dashboard.wait_status(a.name, ("online",), timeout=300)
             registered.append(time.monotonic() - started)
-        memory = [rss_mb(a.proc.pid) for a in agents]
-        body = {"name": f"bench {n_plants}", "model_type": "cnn", "rounds": rounds, "local_epochs": 2,
-                "min_factories": n_plants}
-        eid = dashboard.api("POST", "/experiments", json=body).json()["id"]
-        dashboard.api("POST", f"/experiments/{eid}/start")
-        e = dashboard.wait_experiment(eid, timeout=1200)
-        ratios, walls, slowest = [], [], []
-        for r in e["rounds"]:
-            train = max(m.get("train_seconds") or 0 for m in r["per_factory"].values())
-            walls.append(r["duration_s"])
-            slowest.append(train)
-            ratios.append(r["duration_s"] / train if train else float("nan"))
-        return {"plants": n_plants, "registered_s": max(registered), "rss_mb": statistics.mean(memory),
-                "round_s": statistics.median(walls), "slowest_train_s": statistics.median(slowest),
-                "ratio": statistics.median(ratios), "test_f1": e["rounds"][-1]["metrics"]["test_f1"]}
+        yield dashboard, agents, max(registered)
     finally:
         for a in agents:
             a.stop()
@@ -65,16 +54,58 @@ def run(n_plants: int, rounds: int, rows: int, workdir: Path) -> dict:
             dashboard.proc.wait(timeout=30)
 
 
+def experiment(dashboard: Dashboard, body: dict) -> dict:
+    """Run one experiment to completion; median round wall time, slowest plant's training, their ratio."""
+    eid = dashboard.api("POST", "/experiments", json=body).json()["id"]
+    dashboard.api("POST", f"/experiments/{eid}/start")
+    e = dashboard.wait_experiment(eid, timeout=1200)
+    ratios, walls, slowest = [], [], []
+    for r in e["rounds"]:
+        train = max(m.get("train_seconds") or 0 for m in r["per_factory"].values())
+        walls.append(r["duration_s"])
+        slowest.append(train)
+        ratios.append(r["duration_s"] / train if train else float("nan"))
+    return {"round_s": statistics.median(walls), "slowest_train_s": statistics.median(slowest),
+            "ratio": statistics.median(ratios), "test_f1": e["rounds"][-1]["metrics"]["test_f1"]}
+
+
+def run(n_plants: int, rounds: int, rows: int, workdir: Path) -> dict:
+    with federation(n_plants, rows, workdir) as (dashboard, agents, registered):
+        memory = [rss_mb(a.proc.pid) for a in agents]
+        result = experiment(dashboard, {"name": f"bench {n_plants}", "model_type": "cnn", "rounds": rounds,
+                                        "local_epochs": 2, "min_factories": n_plants})
+        return {"plants": n_plants, "registered_s": registered, "rss_mb": statistics.mean(memory), **result}
+
+
+def run_secure(n_plants: int, rounds: int, rows: int, hidden: int, workdir: Path) -> list[dict]:
+    """The same seeded experiment with secure aggregation off, then on, on the same plants."""
+    from shared.models import ModelSpec, build_model
+
+    params = sum(p.numel() for p in build_model(ModelSpec("cnn", 12, hidden_size=hidden)).parameters())
+    out = []
+    with federation(n_plants, rows, workdir / "secure") as (dashboard, _, _):
+        for secure in (False, True):
+            result = experiment(dashboard, {"name": f"secagg {secure}", "model_type": "cnn", "rounds": rounds,
+                                            "local_epochs": 2, "min_factories": n_plants, "hidden_size": hidden,
+                                            "secure_aggregation": secure, "seed": 1})
+            out.append({"plants": n_plants, "params": params, "secure": secure, **result})
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--plants", type=int, nargs="+", default=[3, 6])
+    parser.add_argument("--plants", type=int, nargs="*", default=[3, 6])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--secure-plants", type=int, default=5, help="plants for secure aggregation on/off (0: skip)")
+    parser.add_argument("--secure-hidden", type=int, default=256, help="hidden units (256: about 87k parameters)")
     args = parser.parse_args()
-    rows = []
+    rows, secure = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.plants:
             rows.append(run(n, args.rounds, args.rows, Path(tmp)))
+        if args.secure_plants:
+            secure = run_secure(args.secure_plants, args.rounds, args.rows, args.secure_hidden, Path(tmp))
     print(f"\nFactoryFL round benchmark: {psutil.cpu_count()} CPU(s), CNN, 2 local epochs, {args.rows} rows per plant,"
           f" median over {args.rounds} rounds")
     header = ("plants", "all registered (s)", "agent RSS (MB)", "round wall (s)", "slowest plant train (s)",
@@ -84,6 +115,15 @@ def main() -> int:
     for r in rows:
         print(f"| {r['plants']} | {r['registered_s']:.1f} | {r['rss_mb']:.0f} | {r['round_s']:.2f} | "
               f"{r['slowest_train_s']:.2f} | {r['ratio']:.1f} | {r['test_f1']:.3f} |")
+    if secure:
+        print(f"\nSecure aggregation off / on: same seeded experiment, same plants, median over {args.rounds} rounds")
+        header = ("plants", "parameters", "secure aggregation", "round wall (s)", "slowest plant train (s)",
+                  "final test F1", "wall vs off")
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for r in secure:
+            print(f"| {r['plants']} | {r['params']:,} | {'on' if r['secure'] else 'off'} | {r['round_s']:.2f} | "
+                  f"{r['slowest_train_s']:.2f} | {r['test_f1']:.3f} | {r['round_s'] / secure[0]['round_s']:.2f}x |")
     return 0
 
 
