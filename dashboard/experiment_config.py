@@ -124,8 +124,12 @@ def parse_experiment(body: object) -> ExperimentConfig:
         raise ValidationError("robust.max_norm", "norm_bound under secure aggregation needs a fixed max_norm: the "
                                                  "default (the median of this round's update norms) needs each "
                                                  "plant's update")
-    if mode == "dp_sgd":
-        raise ValidationError("privacy.mode", "dp_sgd is not available in this version yet; use central or none")
+    if mode == "dp_sgd" and model_type != "cnn":
+        raise ValidationError("privacy.mode", f"dp_sgd trains the CNN only: Opacus's per-sample gradients do not "
+                                              f"cover torch's LSTM layer used by {model_type}; use central")
+    if mode == "dp_sgd" and algorithm in ("fedprox", "feddyn"):
+        raise ValidationError("privacy.mode", f"dp_sgd clips per-sample gradients of the data loss; {algorithm}'s "
+                                              "regulariser is not per sample: use fedavg or fednova")
     privacy = _privacy_options(privacy, mode)
     if mode == "central" and method not in ("none", "norm_bound"):
         raise ValidationError("robust.method", f"{method} cannot be combined with central differential privacy: the "

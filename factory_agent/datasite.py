@@ -174,11 +174,11 @@ class Datasite:
         return creds
 
     def upload(self, data: PlantData) -> str:
-        """Upload the split data as a private dataset with a mock of the same shape; keep an identical
+        """Upload the split data as a private dataset without a mock; keep an identical
         dataset that is already there (restarts without --reset), replace a different one."""
         import syft as sy
 
-        fingerprint = data_fingerprint(data)
+        fingerprint = data_fingerprint(data) + "-nomock"  # datasets uploaded with mocks by older agents are replaced
         root = self.root()
         for dataset in root.datasets.get_all():
             if dataset.name != DATASET_NAME:
@@ -189,19 +189,19 @@ class Datasite:
             with quiet(log):
                 root.api.services.dataset.delete(uid=dataset.id)
             log.info("replaced the previous dataset %s (the data changed)", DATASET_NAME)
-        rng = np.random.default_rng(self.config.seed + 1)
         index = np.stack([data.split, data.groups], axis=1).astype(np.int64)
-        mock_features = rng.normal(size=data.features.shape).astype(np.float32)
-        mock_labels = (rng.random(data.labels.shape) < max(data.positive_rate(), 0.01)).astype(np.int64)
-        mock_index = np.stack([data.split, rng.integers(0, max(1, int(data.groups.max()) + 1),
-                                                        len(data.groups))], axis=1).astype(np.int64)
         description = (f"Private sensor data of {self.config.factory_name}: {data.num_samples} rows, "
                        f"{len(data.schema.feature_names)} features, splits {data.split_counts()}. "
-                       f"Mocks are random values of the same shape. fingerprint {fingerprint}")
-        dataset = sy.Dataset(name=DATASET_NAME, description=description, asset_list=[
-            sy.Asset(name="features", data=data.features, mock=mock_features),
-            sy.Asset(name="labels", data=data.labels, mock=mock_labels),
-            sy.Asset(name="index", data=index, mock=mock_index)])
+                       f"No mock. fingerprint {fingerprint}")
+        assets = []
+        for name, values in (("features", data.features), ("labels", data.labels), ("index", index)):
+            # No mock: PySyft 0.9.5 runs approved code a second time on the mock inputs whenever assets have a
+            # mock (ActionService._user_code_execute), which doubled every round's training and let the mock
+            # run overwrite the plant's FedDyn and DP-SGD state. With an empty mock that second run is skipped.
+            asset = sy.Asset(name=name, data=values, mock=values[:0])
+            asset.no_mock()
+            assets.append(asset)
+        dataset = sy.Dataset(name=DATASET_NAME, description=description, asset_list=assets)
         with quiet(log):
             root.upload_dataset(dataset)
         return fingerprint

@@ -40,6 +40,10 @@ class TrainConfig:
     proximal_mu: float = 0.0  # FedProx: mu/2 * ||w - w_global||^2
     feddyn_alpha: float = 0.0  # FedDyn: - <lambda_k, w> + alpha/2 * ||w - w_global||^2, lambda_k kept at the plant
     clip_update_norm: float | None = None  # central DP / norm bound: the plant clips its update before sending
+    dp_noise_multiplier: float = 0.0  # > 0: record-level DP-SGD with Opacus (shared.privacy.dp_sgd)
+    dp_max_grad_norm: float = 1.0
+    dp_delta: float = 1e-5
+    dp_target_epsilon: float | None = None
     seed: int = 0
 
     @classmethod
@@ -99,13 +103,17 @@ def compute_stats(arrays: PlantArrays) -> dict:
             "positives_train": int(arrays.y[train].sum())}
 
 
-def _feddyn_path(state_key: str) -> str:
-    import os
-    import tempfile
+def _state_root():
+    """The plant's state folder (set by its agent), where per-experiment state lives between rounds."""
+    from shared.secagg.plant import state_directory
 
-    root = os.environ.get("FACTORYFL_STATE_DIR") or os.path.join(tempfile.gettempdir(), "factoryfl")
-    os.makedirs(os.path.join(root, "feddyn"), exist_ok=True)
-    return os.path.join(root, "feddyn", f"{state_key}.npz")
+    return state_directory()
+
+
+def _feddyn_path(state_key: str) -> str:
+    folder = _state_root() / "feddyn"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / f"{state_key}.npz")
 
 
 def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], config: TrainConfig,
@@ -135,15 +143,24 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     pos_weight = min(MAX_POS_WEIGHT, (len(labels) - positives) / positives) if positives else 1.0
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    model.train()
+    private = _private_training(model, optimizer, len(examples), config, state_key) \
+        if config.dp_noise_multiplier > 0 else None
+    trained = private.model if private else model
+    trained.train()
     steps, loss_sum, seen = 0, 0.0, 0
     started = time.perf_counter()
     for _ in range(config.epochs):
-        order = examples[torch.randperm(len(examples), generator=generator).numpy()]
-        for start in range(0, len(order), config.batch_size):
-            x, y = arrays.batch(order[start:start + config.batch_size], spec)
-            optimizer.zero_grad()
-            loss = loss_fn(model(x), y)
+        if private:  # Poisson-sampled batches of example positions (Opacus)
+            batches = (examples[idx.numpy()] for (idx,) in private.loader)
+        else:
+            order = examples[torch.randperm(len(examples), generator=generator).numpy()]
+            batches = (order[start:start + config.batch_size] for start in range(0, len(order), config.batch_size))
+        for positions in batches:
+            if len(positions) == 0:  # an empty Poisson sample releases nothing: skip it
+                continue
+            x, y = arrays.batch(positions, spec)
+            (private.optimizer if private else optimizer).zero_grad()
+            loss = loss_fn(trained(x), y)
             if config.proximal_mu > 0:
                 prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
                 loss = loss + config.proximal_mu / 2 * prox
@@ -152,8 +169,11 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
                 prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
                 loss = loss - linear + config.feddyn_alpha / 2 * prox
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
+            if private:
+                private.optimizer.step()  # per-sample clipping and noise
+            else:
+                nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
             steps += 1
             loss_sum += float(loss.detach()) * len(y)
             seen += len(y)
@@ -167,9 +187,39 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     new_weights = get_weights(model)
     if config.clip_update_norm:
         new_weights = clip_weights_update(weights, new_weights, config.clip_update_norm)
-    return {"weights": new_weights, "num_samples": int(len(examples)), "steps": steps,
-            "train_loss": train_loss, "pos_weight": pos_weight,
-            "train_seconds": time.perf_counter() - started}
+    result = {"weights": new_weights, "num_samples": int(len(examples)), "steps": steps,
+              "train_loss": train_loss, "pos_weight": pos_weight, "train_seconds": time.perf_counter() - started}
+    if private:
+        history = [list(h) for h in private.engine.accountant.history]
+        private.ledger.save(history)
+        result["dp"] = {"epsilon": private.engine.get_epsilon(config.dp_delta), "delta": config.dp_delta,
+                        "history": history}
+    return result
+
+
+@dataclass
+class _Private:
+    engine: object
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loader: object
+    ledger: object
+
+
+def _private_training(model: nn.Module, optimizer, num_examples: int, config: TrainConfig, state_key: str) -> _Private:
+    """Opacus around the model and optimiser, with the plant's accountant history for this experiment; refuses
+    (SecurityError) a round that would take the plant past its target epsilon."""
+    from shared.privacy.dp_sgd import DPSGDConfig, PrivacyLedger, check_budget, make_private
+
+    dp = DPSGDConfig(noise_multiplier=config.dp_noise_multiplier, max_grad_norm=config.dp_max_grad_norm,
+                     delta=config.dp_delta, target_epsilon=config.dp_target_epsilon)
+    ledger = PrivacyLedger(_state_root() / "dp_sgd" / f"{state_key}.json")
+    history = ledger.load()
+    batches = math.ceil(num_examples / min(config.batch_size, num_examples))
+    check_budget(dp, history, 1.0 / batches, config.epochs * batches)  # Opacus samples at q = 1 / batches per epoch
+    engine, private_model, private_optimizer, loader = make_private(model, optimizer, num_examples, config.batch_size,
+                                                                    dp, history, config.seed)
+    return _Private(engine, private_model, private_optimizer, loader, ledger)
 
 
 def clip_weights_update(global_weights: dict, weights: dict, max_norm: float) -> dict:

@@ -50,6 +50,12 @@ def experiment_detail(experiment: Experiment) -> dict:
 
 def privacy_spent(experiment: Experiment) -> dict | None:
     privacy = experiment.config.get("privacy") or {}
+    if privacy.get("mode") == "dp_sgd":  # record-level DP: each plant's own accountant; the worst plant counts
+        from shared.privacy.dp_sgd import epsilon_of
+
+        by_plant = {name: epsilon_of(h, privacy["delta"]) for name, h in (experiment.privacy_history or {}).items()}
+        return {"epsilon": max(by_plant.values(), default=0.0), "delta": privacy["delta"],
+                "target_epsilon": privacy.get("epsilon"), "by_factory": by_plant, "mode": "dp_sgd"}
     if privacy.get("mode") != "central":
         return None
     history = [tuple(s) for s in (experiment.privacy_history or [])]

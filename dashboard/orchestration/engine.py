@@ -30,6 +30,7 @@ from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, FactoryStatus, RoundStatus
 from shared.errors import FederatedLearningError, SecurityError
 from shared.privacy.accounting import epsilon_spent, within_budget
+from shared.privacy.dp_sgd import epsilon_of as dp_epsilon_of
 from shared.models import build_model, get_weights
 from shared.serialization import weights_from_bytes, weights_to_bytes
 
@@ -217,21 +218,59 @@ class RoundEngine:
         ok, projected = within_budget(history, step, privacy["delta"], privacy["epsilon"])
         if not ok:
             spent = epsilon_spent(history, privacy["delta"])
-            reason = SecurityError(f"privacy budget exhausted: round {experiment.current_round + 1} would bring "
-                                   f"epsilon to {projected:.3f} > target {privacy['epsilon']} (spent {spent:.3f} "
-                                   f"at delta {privacy['delta']})")
-            experiment.status, experiment.finished_at = ExperimentStatus.BUDGET_EXHAUSTED.value, utcnow()
-            experiment.message = str(reason)
-            record_audit("scheduler", "privacy.budget_exhausted", experiment.name, epsilon_spent=spent,
-                         target_epsilon=privacy["epsilon"], experiment_id=experiment.id)
-            db.session.commit()
-            log.warning("experiment %d: %s", experiment.id, reason)
+            self._exhaust(experiment, SecurityError(
+                f"privacy budget exhausted: round {experiment.current_round + 1} would bring epsilon to "
+                f"{projected:.3f} > target {privacy['epsilon']} (spent {spent:.3f} at delta {privacy['delta']})"), spent)
         return ok
+
+    def _dp_sgd_budget_allows(self, experiment: Experiment) -> bool:
+        """DP-SGD: would one more round like the last take any plant past the target? (Each plant also refuses
+        such a round itself; this stops the experiment before plants spend anything on a round that cannot
+        count.)"""
+        privacy = experiment.config.get("privacy") or {}
+        if privacy.get("mode") != "dp_sgd" or privacy.get("epsilon") is None:
+            return True
+        epochs = experiment.config["local_epochs"]
+        for plant, history in sorted((experiment.privacy_history or {}).items()):
+            sigma, rate = history[-1][0], history[-1][1]
+            projected = dp_epsilon_of(history + [[sigma, rate, epochs * round(1 / rate)]], privacy["delta"])
+            if projected > privacy["epsilon"]:
+                spent = dp_epsilon_of(history, privacy["delta"])
+                self._exhaust(experiment, SecurityError(
+                    f"privacy budget exhausted: round {experiment.current_round + 1} would bring {plant}'s epsilon "
+                    f"to {projected:.3f} > target {privacy['epsilon']} (spent {spent:.3f} at delta {privacy['delta']})"),
+                    spent)
+                return False
+        return True
+
+    def _exhaust(self, experiment: Experiment, reason: SecurityError, spent: float) -> None:
+        privacy = experiment.config["privacy"]
+        experiment.status, experiment.finished_at = ExperimentStatus.BUDGET_EXHAUSTED.value, utcnow()
+        experiment.message = str(reason)
+        record_audit("scheduler", "privacy.budget_exhausted", experiment.name, epsilon_spent=spent,
+                     target_epsilon=privacy["epsilon"], experiment_id=experiment.id)
+        db.session.commit()
+        log.warning("experiment %d: %s", experiment.id, reason)
+
+    def _record_dp_sgd(self, experiment: Experiment, number: int, answers: dict[str, dict], per_factory: dict,
+                       aggregate: dict) -> None:
+        """Each plant's accountant history and epsilon (it reports them; the plant's own ledger is the truth)."""
+        histories = dict(experiment.privacy_history or {})
+        for name, answer in answers.items():
+            if "dp" in answer:
+                histories[name] = answer["dp"]["history"]
+                per_factory.setdefault(name, {})["dp_epsilon"] = answer["dp"]["epsilon"]
+        experiment.privacy_history = histories
+        delta = experiment.config["privacy"]["delta"]
+        by_plant = {name: dp_epsilon_of(h, delta) for name, h in histories.items()}
+        aggregate["privacy_epsilon"] = max(by_plant.values(), default=0.0)
+        record_audit("scheduler", "privacy.spent", experiment.name, round=number, mode="dp_sgd", delta=delta,
+                     epsilon_by_plant=by_plant)
 
     def run_round(self, experiment: Experiment, participants) -> None:
         config = experiment.config
         privacy_step = self._privacy_step(experiment, len(participants))
-        if not self._budget_allows(experiment, privacy_step):
+        if not self._budget_allows(experiment, privacy_step) or not self._dp_sgd_budget_allows(experiment):
             return
         number = experiment.current_round + 1
         attempt = 1 + db.session.query(Round).filter_by(experiment_id=experiment.id, number=number).count()
@@ -334,6 +373,9 @@ class RoundEngine:
             round_row.metrics = aggregate
             record_audit("scheduler", "privacy.spent", experiment.name, round=number, epsilon=spent,
                          delta=config["privacy"]["delta"], noise_multiplier=step[0], sample_rate=step[1])
+        if (config.get("privacy") or {}).get("mode") == "dp_sgd":
+            self._record_dp_sgd(experiment, number, train.answers, per_factory, aggregate)
+            round_row.metrics = dict(aggregate)
         for name, answer in train.answers.items():
             db.session.add(RoundResult(round=round_row, factory_name=name, num_samples=int(answer["num_samples"]),
                                        steps=int(answer["steps"]), train_seconds=answer.get("train_seconds"),

@@ -125,6 +125,10 @@ def client_training_config(config: dict) -> dict:
     clip = update_clip(config)
     if clip is not None:
         extra["clip_update_norm"] = clip  # clipped by the plant, before it sends (or masks)
+    privacy = config.get("privacy") or {}
+    if privacy.get("mode") == "dp_sgd":  # record-level DP at the plant (shared.privacy.dp_sgd)
+        extra.update(dp_noise_multiplier=privacy["noise_multiplier"], dp_max_grad_norm=privacy["max_grad_norm"],
+                     dp_delta=privacy["delta"], dp_target_epsilon=privacy.get("epsilon"))
     return extra
 
 

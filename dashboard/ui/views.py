@@ -91,11 +91,14 @@ class ExperimentForm(FlaskForm):
                                  description="A round waits until this many plants are online.")
     secure_aggregation = BooleanField("Secure aggregation", default=False)
     privacy_mode = SelectField("Differential privacy", choices=[(m, m) for m in ("none", "dp_sgd", "central")],
-                               description="central: plants clip their update, the dashboard adds Gaussian noise.")
+                               description="dp_sgd: each plant trains with Opacus (per-sample clipping and noise) and "
+                                           "accounts its own epsilon; central: plants clip their update, the "
+                                           "dashboard adds Gaussian noise.")
     privacy_epsilon = FloatField("Privacy budget (epsilon)", validators=[Optional()],
                                  description="Stops the experiment before a round would exceed it; empty: no limit.")
     privacy_noise = FloatField("Noise multiplier", default=1.0, validators=[Optional()])
-    privacy_clip = FloatField("Update clipping norm", default=1.0, validators=[Optional()])
+    privacy_clip = FloatField("Clipping norm", default=1.0, validators=[Optional()],
+                              description="dp_sgd: per-sample gradient norm; central: plant update norm.")
     robust_method = SelectField("Robust aggregation", choices=[(m, m) for m in ("none", "norm_bound", "median",
                                                                                "trimmed_mean", "krum")],
                                 description="Median, trimmed mean and Krum resist malicious plants; every method "

@@ -128,6 +128,20 @@ def test_secure_aggregation_reaches_the_plaintext_model_and_stores_no_single_upd
     assert_no_single_plant_update_stored(dashboard) if (dashboard.workdir / "dashboard.sqlite").exists() else None
 
 
+def test_dp_sgd_at_the_plants_spends_within_the_budget_and_stops_before_exceeding_it(plants, dashboard):
+    eid = run_experiment(dashboard, rounds=6, local_epochs=1, secure_aggregation=True,
+                         privacy={"mode": "dp_sgd", "noise_multiplier": 0.8, "max_grad_norm": 1.0, "epsilon": 4.5})
+    e = dashboard.wait_experiment(eid, statuses=("budget_exhausted", "completed"), timeout=300)
+    assert e["status"] == "budget_exhausted" and 1 <= len(e["rounds"]) < 6, e["message"]
+    spent = e["privacy_spent"]
+    assert 0 < spent["epsilon"] <= 4.5 and spent["mode"] == "dp_sgd"
+    assert set(spent["by_factory"]) == {"plant_a", "plant_b", "plant_c"}
+    last = e["rounds"][-1]
+    assert last["metrics"]["privacy_epsilon"] == pytest.approx(spent["epsilon"])
+    assert all(0 < m["dp_epsilon"] <= 4.5 for m in last["per_factory"].values())
+    assert "privacy budget exhausted" in e["message"]
+
+
 def test_secure_aggregation_recovers_a_plant_killed_mid_round(plants, dashboard):
     eid = run_experiment(dashboard, secure_aggregation=True, rounds=2, local_epochs=4,
                          factories=["plant_a", "plant_b", "plant_c"])

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,37 @@ def test_a_byzantine_plant_corrupts_its_update_on_purpose(plant, monkeypatch, mo
         np.testing.assert_allclose(d_evil, 5 * d_honest, rtol=1e-3, atol=1e-5)
     else:
         assert not np.allclose(d_evil, d_honest)
+
+
+def test_dp_sgd_reports_the_epsilon_of_opacus_accountant_over_all_rounds_and_stops_at_the_budget(
+        plant, tmp_path, monkeypatch):
+    from opacus.accountants import RDPAccountant
+
+    monkeypatch.setenv("FACTORYFL_STATE_DIR", str(tmp_path))
+    data, index = plant
+    names = data.schema.feature_names
+    spec = ModelSpec("cnn", len(names))
+    weights = get_weights(build_model(spec, seed=0))
+    dp = {"dp_noise_multiplier": 1.1, "dp_max_grad_norm": 1.0, "dp_delta": 1e-5, "dp_target_epsilon": 8.0}
+    request = {"features": names, "plant_features": names, "op": "train", "spec": spec.to_dict(), "weights": weights,
+               "experiment": 5, "train": {"epochs": 1, "batch_size": 128, "learning_rate": 0.01, **dp}}
+    reported, outcomes = [], []
+    for r in range(40):
+        out = run_step(data.features, data.labels, index, {**request, "train": {**request["train"], "seed": r}})
+        outcomes.append(out["ok"])
+        if not out["ok"]:
+            assert "privacy budget exhausted" in out["error"]
+            break
+        reported.append(out["dp"]["epsilon"])
+        assert all(np.isfinite(w).all() for w in out["weights"].values())
+    assert outcomes[-1] is False and len(reported) >= 2  # stopped by the budget, after some rounds
+    assert reported == sorted(reported) and reported[-1] <= 8.0
+    # the same parameters in Opacus's own accountant: q = 1 / ceil(n / 128) (Opacus's Poisson rate for a batch
+    # size of 128), one step per sampled batch, every round
+    n = int((index[:, 0] == 0).sum())
+    accountant = RDPAccountant()
+    steps = [h[2] for h in json.loads((tmp_path / "dp_sgd" / "experiment-5.json").read_text())]
+    for count in steps:
+        for _ in range(count):
+            accountant.step(noise_multiplier=1.1, sample_rate=1 / -(-n // 128))
+    assert accountant.get_epsilon(1e-5) == pytest.approx(reported[-1], rel=1e-9)
