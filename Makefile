@@ -45,6 +45,7 @@ test: install system-deps
 bench: install
 	$(BIN)/python bench/rounds.py
 	$(BIN)/python bench/secagg.py
+	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/pages.py
 
 clean:

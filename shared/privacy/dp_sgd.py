@@ -18,6 +18,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from shared.errors import SecurityError
 
 log = logging.getLogger(__name__)
+# Opacus's hooks on a model whose inputs need no gradient: torch warns at every backward; nothing is wrong
+warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
 
 
 @dataclass(frozen=True)
