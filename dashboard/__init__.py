@@ -14,7 +14,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from dashboard import cli
     from dashboard.api import errors, experiments, factories, openapi
     from dashboard.config import Config
-    from dashboard.extensions import csrf, db, login_manager, migrate
+    from dashboard.extensions import csrf, db, limiter, login_manager, migrate
     from dashboard.ui import views
 
     app = Flask(__name__, instance_path=os.environ.get("DASHBOARD_INSTANCE_PATH") or os.path.abspath("instance"),
@@ -24,6 +24,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     app.register_blueprint(factories.bp)
     app.register_blueprint(experiments.bp)
     app.register_blueprint(openapi.bp)

@@ -64,6 +64,12 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = env("SESSION_COOKIE_SECURE", "false").lower() == "true"
         self.WTF_CSRF_TIME_LIMIT = None
+        # Flask-Limiter: per client address; memory:// counts per process (per gunicorn worker); a shared
+        # store such as redis://host:6379 makes the limit exact across workers
+        self.LOGIN_RATE_LIMIT = env("DASHBOARD_LOGIN_RATE_LIMIT", "10 per minute")
+        self.REGISTER_RATE_LIMIT = env("DASHBOARD_REGISTER_RATE_LIMIT", "60 per minute")
+        self.RATELIMIT_STORAGE_URI = env("DASHBOARD_RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_HEADERS_ENABLED = True
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

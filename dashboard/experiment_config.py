@@ -135,9 +135,7 @@ def parse_experiment(body: object) -> ExperimentConfig:
         raise ValidationError("robust.method", f"{method} cannot be combined with central differential privacy: the "
                                                "noise is calibrated to a sum of clipped updates; use none or norm_bound")
     robust = _robust_options(robust, method, min_factories)
-    seed = body.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValidationError("seed", f"must be a whole number, got {seed!r}")
+    seed = _int(body, "seed", 0, 0, 2 ** 31 - 1)
     return ExperimentConfig(
         name=name.strip(), model_type=model_type, algorithm=algorithm, server_optimizer=server_optimizer,
         rounds=_int(body, "rounds", 5, 1, 1000), local_epochs=_int(body, "local_epochs", 2, 1, 100),

@@ -29,8 +29,11 @@ class NotFound(ExperimentError):
     status_code = 404
 
 
+MAX_ID = 2 ** 63 - 1  # the database's integer range: larger ids in a URL cannot exist
+
+
 def get_experiment(experiment_id: int) -> Experiment:
-    experiment = db.session.get(Experiment, experiment_id)
+    experiment = db.session.get(Experiment, experiment_id) if 0 < experiment_id <= MAX_ID else None
     if experiment is None:
         raise NotFound(f"no experiment with id {experiment_id}")
     return experiment

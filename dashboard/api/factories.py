@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify
 
 from dashboard.api.validation import json_body, require
 from dashboard.experiment_config import ValidationError
-from dashboard.extensions import csrf, db
+from dashboard.extensions import csrf, db, limiter, register_limit
 from dashboard.models import Factory, Heartbeat, record_audit
 from dashboard.models.base import utcnow
 from dashboard.models.operators import token_digest
@@ -49,6 +49,7 @@ def _load(body: dict, key: str, name: str) -> float | None:
 
 
 @bp.post("/register_factory")
+@limiter.limit(register_limit)  # enrollment-token guessing
 def register_factory():
     _check_enrollment()
     body = json_body()

@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Email, Optional
 
 from dashboard.api.experiments import change_status, create_experiment, experiment_detail, get_experiment
 from dashboard.experiment_config import ValidationError
-from dashboard.extensions import db, login_manager
+from dashboard.extensions import db, limiter, login_limit, login_manager
 from dashboard.models import (ApiToken, AuditEvent, Experiment, Factory, Heartbeat, Operator, Round,
                               RoundResult, record_audit)
 from dashboard.models.base import utcnow
@@ -160,6 +160,7 @@ def num_filter(value, digits: int = 3):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])  # password guessing
 def login():
     form = LoginForm()
     if form.validate_on_submit():
@@ -279,7 +280,7 @@ def tokens():
 @bp.post("/tokens/<int:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
-    row = db.session.get(ApiToken, token_id)
+    row = db.session.get(ApiToken, token_id) if 0 < token_id < 2 ** 63 else None
     if row is None or row.operator_id != current_user.id:
         abort(404)
     row.revoked = True

@@ -142,6 +142,79 @@ def test_dp_sgd_at_the_plants_spends_within_the_budget_and_stops_before_exceedin
     assert "privacy budget exhausted" in e["message"]
 
 
+class SilentPlant:
+    """A 'plant' that is registered, heartbeats, and accepts TCP connections on its datasite port but never
+    answers a byte: network trouble between the dashboard and a plant."""
+
+    def __init__(self, dashboard, name="silent_plant"):
+        import socket
+        import threading
+
+        from shared.data.csv_loader import load_frame
+        from shared.data.simulator import FAILURE_MODE_COLUMNS
+        from tests.integration.harness import ENROLL
+
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.accepted = []
+        self.stop = threading.Event()
+        schema = load_frame(simulate("default", 200, seed=1), "machine_failure", FAILURE_MODE_COLUMNS,
+                            "machine_id", "cycle").schema
+        body = {"factory_name": name, "factory_hostname": "127.0.0.1", "factory_port": self.server.getsockname()[1],
+                "device": "cpu", "status": "online", "agent_version": "0.3.0", "secagg_public_key": "ab" * 32,
+                "capabilities": {"supported_models": ["cnn"], "data_type": "tabular", "num_samples": 200,
+                                 "features": schema.feature_names, "schema": schema.to_dict()},
+                "orchestrator": {"email": "orchestrator@factoryfl.org", "password": "whatever-Pass1"}}
+        resp = requests.post(f"{dashboard.url}/register_factory", json=body,
+                             headers={"Authorization": f"Bearer {ENROLL}"}, timeout=10)
+        assert resp.status_code == 201, resp.text
+        token = resp.json()["heartbeat_token"]
+
+        def accept():
+            self.server.settimeout(0.5)
+            while not self.stop.is_set():
+                try:
+                    self.accepted.append(self.server.accept()[0])  # keep it open, say nothing
+                except OSError:
+                    pass
+
+        def beat():
+            while not self.stop.wait(1.0):
+                requests.post(f"{dashboard.url}/heartbeat", timeout=5, headers={"Authorization": f"Bearer {token}"},
+                              json={"factory_name": name, "status": "online", "current_load": {},
+                                    "active_experiments": []})
+
+        self.threads = [threading.Thread(target=accept, daemon=True), threading.Thread(target=beat, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+        for c in self.accepted:
+            c.close()
+        self.server.close()
+
+
+def test_a_plant_that_accepts_connections_but_never_answers_is_a_dropout_within_the_timeout(plants, dashboard):
+    silent = SilentPlant(dashboard)
+    try:
+        dashboard.wait_status("silent_plant", ("online",))
+        eid = run_experiment(dashboard, rounds=1, local_epochs=1, round_timeout=8,
+                             factories=["plant_a", "plant_b", "silent_plant"])
+        e = dashboard.wait_experiment(eid, timeout=200)
+        first = e["rounds"][0]
+        assert sorted(first["participants"]) == ["plant_a", "plant_b"]
+        assert "no answer within 8 s" in first["dropout_reasons"]["silent_plant"]
+        assert first["duration_s"] < 8 + 30  # the silent plant cost at most the timeout
+        assert silent.accepted  # the dashboard did connect: the plant just never answered
+    finally:
+        silent.close()
+        dashboard.wait_status("silent_plant", ("offline",))  # out of the later experiments on "all" plants
+
+
 def test_secure_aggregation_recovers_a_plant_killed_mid_round(plants, dashboard):
     eid = run_experiment(dashboard, secure_aggregation=True, rounds=2, local_epochs=4,
                          factories=["plant_a", "plant_b", "plant_c"])
