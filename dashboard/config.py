@@ -19,11 +19,16 @@ def _instance_secret(instance: Path, name: str, make) -> str:
     path = instance / name
     if path.exists():
         return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
     value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+    except OSError as exc:
+        raise ConfigurationError(f"{name.upper()} is not set and the instance folder {str(instance)!r} is not "
+                                 f"writable ({exc.strerror}): set {name.upper()} in the environment or fix the "
+                                 "folder (DASHBOARD_INSTANCE_PATH)") from exc
     log.warning("%s was not set: generated one in %s (set it in the environment in production)",
                 name.upper(), path)
     return value
@@ -58,6 +63,7 @@ class Config:
         self.OFFLINE_AFTER_MISSED = 3
         self.ROUND_TIMEOUT = float(env("DASHBOARD_ROUND_TIMEOUT", "600"))
         self.APPROVAL_TIMEOUT = float(env("DASHBOARD_APPROVAL_TIMEOUT", "60"))
+        self.LEASE_SECONDS = float(env("DASHBOARD_LEASE_SECONDS", "60"))  # a dead scheduler's round is re-run after this
         self.SCHEDULER_TICK = float(env("DASHBOARD_SCHEDULER_TICK", "2"))
         self.MAX_CONTENT_LENGTH = int(env("DASHBOARD_MAX_BODY", str(1024 * 1024)))
         self.SESSION_COOKIE_HTTPONLY = True

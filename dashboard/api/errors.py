@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from dashboard.experiment_config import ValidationError
@@ -52,6 +53,20 @@ def register_error_handlers(app) -> None:
         if wants_json():
             return json_error(exc.code or 500, exc.name, exc.description)
         return exc
+
+    @app.errorhandler(OperationalError)
+    def on_database_unavailable(exc: OperationalError):
+        """A read-only, full or unreachable database: the transaction is rolled back (nothing half-written) and
+        the caller is told what is wrong, with 503 so clients retry later."""
+        from dashboard.extensions import db
+
+        db.session.rollback()
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        log.error("database unavailable on %s %s: %s", request.method, request.path, reason)
+        message = f"the dashboard's database cannot be written or reached: {reason}"
+        if wants_json():
+            return json_error(503, message, "retry later; the operator has been told in the dashboard log")
+        return f"Service unavailable: {message}", 503
 
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception):

@@ -3,8 +3,8 @@
 
 A claim is a lease (claim_owner, claim_until) taken with one conditional UPDATE, atomic on SQLite and
 Postgres alike, and renewed while the round runs; a scheduler that dies loses its lease within
-LEASE_SECONDS and another (or the restarted one) aborts the half-done round and runs it again. Rounds
-are recorded only on completion, so no round is ever counted twice.
+DASHBOARD_LEASE_SECONDS (default 60) and another (or the restarted one) aborts the half-done round and runs
+it again. Rounds are recorded only on completion, so no round is ever counted twice.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from shared.models import build_model, get_weights
 from shared.serialization import weights_from_bytes, weights_to_bytes
 
 log = logging.getLogger(__name__)
-LEASE_SECONDS = 60
 MAX_ATTEMPTS = 3
 
 
@@ -44,6 +43,7 @@ class RoundEngine:
         self.app = app
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.pool = ConnectionPool(app.config["APPROVAL_TIMEOUT"])
+        self.lease = app.config["LEASE_SECONDS"]
         self._unsuited: list[str] = []
 
     # --- claiming -----------------------------------------------------------------------------
@@ -54,7 +54,7 @@ class RoundEngine:
             .where(Experiment.id == experiment_id, Experiment.status == ExperimentStatus.RUNNING.value,
                    or_(Experiment.claim_owner.is_(None), Experiment.claim_until < now,
                        Experiment.claim_owner == self.owner))
-            .values(claim_owner=self.owner, claim_until=now + timedelta(seconds=LEASE_SECONDS)))
+            .values(claim_owner=self.owner, claim_until=now + timedelta(seconds=self.lease)))
         db.session.commit()
         return result.rowcount == 1
 
@@ -66,10 +66,10 @@ class RoundEngine:
 
     def _renew_lease(self, experiment_id: int, stop: threading.Event) -> None:
         with self.app.app_context():
-            while not stop.wait(LEASE_SECONDS / 4):
+            while not stop.wait(self.lease / 4):
                 db.session.execute(update(Experiment).where(Experiment.id == experiment_id,
                                                             Experiment.claim_owner == self.owner)
-                                   .values(claim_until=utcnow() + timedelta(seconds=LEASE_SECONDS)))
+                                   .values(claim_until=utcnow() + timedelta(seconds=self.lease)))
                 db.session.commit()
 
     def abort_stale_rounds(self) -> None:

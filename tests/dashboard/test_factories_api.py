@@ -119,3 +119,36 @@ def test_a_credentials_key_that_is_not_a_fernet_key_stops_the_app_at_start(tmp_p
     monkeypatch.setenv("DASHBOARD_INSTANCE_PATH", str(tmp_path))
     with pytest.raises(ConfigurationError, match="CREDENTIALS_KEY is not a Fernet key"):
         create_app()
+
+
+def test_a_read_only_database_is_a_clear_503_and_nothing_is_half_written(app, client, tmp_path):
+    """The same SQLite file opened read-only (as after a disk turned read-only): registration fails with 503
+    naming the cause, and the database still holds exactly what it held."""
+    import sqlite3
+
+    from dashboard import create_app
+    from tests.dashboard.conftest import ENROLL, register
+
+    assert register(client, "plant_a").status_code == 201
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    before = sqlite3.connect(path).execute("select count(*) from factories").fetchone()[0]
+    readonly = create_app({"TESTING": True, "FACTORY_ENROLLMENT_TOKEN": ENROLL,
+                           "SQLALCHEMY_DATABASE_URI": f"sqlite:///file:{path}?mode=ro&uri=true"})
+    resp = register(readonly.test_client(), "plant_b")
+    assert resp.status_code == 503 and resp.is_json
+    assert "readonly" in resp.get_json()["error"]
+    assert sqlite3.connect(path).execute("select count(*) from factories").fetchone()[0] == before
+    assert sqlite3.connect(path).execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+def test_an_unwritable_instance_folder_is_a_configuration_error(tmp_path, monkeypatch):
+    import pytest
+
+    from dashboard.config import Config
+    from shared.errors import ConfigurationError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="instance folder"):
+        Config(str(blocker / "instance"))

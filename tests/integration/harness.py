@@ -56,7 +56,7 @@ class Dashboard:
                "FACTORY_ENROLLMENT_TOKEN": ENROLL, "DASHBOARD_API_TOKEN": API_TOKEN,
                "DASHBOARD_ADMIN_EMAIL": ADMIN[0], "DASHBOARD_ADMIN_PASSWORD": ADMIN[1],
                "DASHBOARD_HEARTBEAT_INTERVAL": "1", "DASHBOARD_SCHEDULER_TICK": "0.5",
-               "DASHBOARD_ROUND_TIMEOUT": "120", "PYTHONUNBUFFERED": "1"}
+               "DASHBOARD_ROUND_TIMEOUT": "120", "DASHBOARD_LEASE_SECONDS": "8", "PYTHONUNBUFFERED": "1"}
         env["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{self.workdir / 'dashboard.sqlite'}"
         env.update(self.extra_env)
         return env

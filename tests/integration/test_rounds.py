@@ -4,6 +4,7 @@ import signal
 import time
 
 import pytest
+import requests
 
 from shared.data.simulator import simulate
 from tests.integration.conftest import plants_online
