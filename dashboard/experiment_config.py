@@ -191,3 +191,13 @@ def _privacy_options(privacy: dict, mode: str) -> dict:
     except ValidationError as exc:
         raise ValidationError(f"privacy.{exc.field}", exc.message) from exc
     return out
+
+
+def model_spec(config: dict, num_features: int):
+    """The model an experiment trains (and its bundles hold), from its stored settings."""
+    from shared.models import ModelSpec
+
+    sequence = config["model_type"] != "cnn"
+    return ModelSpec(model_type=config["model_type"], num_features=num_features,
+                     sequence_length=config["sequence_length"] if sequence else 1,
+                     hidden_size=config.get("hidden_size", 64))

@@ -7,7 +7,7 @@ import io
 from flask import Blueprint, g, jsonify, request, send_file
 
 from dashboard.api.validation import json_body
-from dashboard.experiment_config import parse_experiment
+from dashboard.experiment_config import model_spec, parse_experiment
 from dashboard.extensions import csrf, db
 from dashboard.models import Experiment, ModelVersion, Round, record_audit
 from dashboard.models.base import isoformat, utcnow
@@ -17,7 +17,6 @@ from shared.data.scaler import Scaler
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
 from shared.errors import ExperimentError
-from shared.models import ModelSpec
 from shared.privacy.accounting import epsilon_spent
 from shared.serialization import weights_from_bytes
 
@@ -112,8 +111,7 @@ def build_bundle(experiment: Experiment, round_number: int | None) -> tuple[byte
                        (f" for round {round_number}" if round_number is not None else " yet"))
     schema = FeatureSchema.from_dict(experiment.schema)
     config = experiment.config
-    spec = ModelSpec(model_type=config["model_type"], num_features=len(schema.feature_names),
-                     sequence_length=config["sequence_length"] if config["model_type"] != "cnn" else 1)
+    spec = model_spec(config, len(schema.feature_names))  # the very spec the rounds trained
     round_row = db.session.scalar(db.select(Round).filter_by(experiment_id=experiment.id,
                                                              number=version.round_number,
                                                              status=RoundStatus.COMPLETED.value))
@@ -156,7 +154,7 @@ def act(experiment_id: int, action: str):
 def download_model(experiment_id: int):
     experiment = get_experiment(experiment_id)
     raw = request.args.get("round")
-    if raw is not None and not raw.isdigit():
+    if raw is not None and (not raw.isdigit() or int(raw) > MAX_ID):
         raise ExperimentError("round must be a non-negative whole number")
     blob, number = build_bundle(experiment, int(raw) if raw is not None else None)
     return send_file(io.BytesIO(blob), mimetype="application/octet-stream", as_attachment=True,

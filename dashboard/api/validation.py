@@ -10,7 +10,10 @@ from dashboard.experiment_config import ValidationError
 def json_body() -> dict:
     if not request.is_json:
         raise ValidationError("body", "send JSON with 'Content-Type: application/json'")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the JSON parser recursing through thousands of nested brackets
+        raise ValidationError("body", "is nested too deeply") from None
     if body is None:
         raise ValidationError("body", "is not valid JSON")
     if not isinstance(body, dict):

@@ -19,6 +19,7 @@ from datetime import timedelta
 import numpy as np
 from sqlalchemy import or_, update
 
+from dashboard.experiment_config import model_spec
 from dashboard.extensions import db
 from dashboard.models import Experiment, Factory, ModelVersion, Round, RoundResult, record_audit
 from dashboard.models.base import utcnow
@@ -184,7 +185,7 @@ class RoundEngine:
                                    f"dropouts: {phase.dropouts}")
             return
         scaler = steps.global_scaler(phase.answers)
-        spec = steps.model_spec(experiment.config, len(names))
+        spec = model_spec(experiment.config, len(names))
         weights = get_weights(build_model(spec, seed=experiment.config["seed"]))
         # the initial model's scores: the baseline every round is compared with
         baseline = steps.dispatch(self.pool, participants, lambda p: {
@@ -284,7 +285,7 @@ class RoundEngine:
                                                                       round_number=number - 1))
         global_weights = weights_from_bytes(version.weights)
         names = FeatureSchema.from_dict(experiment.schema).feature_names
-        spec = steps.model_spec(config, len(names))
+        spec = model_spec(config, len(names))
         client_extra = steps.client_training_config(config)
         base = {"experiment": experiment.id, "features": names, "scaler": experiment.scaler,
                 "spec": spec.to_dict()}

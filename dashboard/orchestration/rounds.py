@@ -21,7 +21,6 @@ from shared.data.scaler import FeatureStats, Scaler, combine_stats
 from shared.data.schema import FeatureSchema
 from shared.errors import AggregationError, FederatedLearningError
 from shared.metrics import best_threshold_bin, confusion_at, rates, threshold_of_bin
-from shared.models import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -222,10 +221,3 @@ def evaluation_metrics(evaluations: dict[str, dict], train_answers: dict[str, di
         weight_key = "train_samples" if key.startswith("train") else f"{key.split('_')[0]}_samples"
         aggregate[key] = weighted_mean([(m.get(key), m.get(weight_key, 0)) for m in per_factory.values()])
     return threshold_of_bin(threshold_bin), aggregate, per_factory
-
-
-def model_spec(config: dict, num_features: int) -> ModelSpec:
-    sequence = config["model_type"] != "cnn"
-    return ModelSpec(model_type=config["model_type"], num_features=num_features,
-                     sequence_length=config["sequence_length"] if sequence else 1,
-                     hidden_size=config.get("hidden_size", 64))

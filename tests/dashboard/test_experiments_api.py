@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from dashboard.extensions import db
@@ -125,3 +126,36 @@ def test_central_privacy_is_accepted_and_contradictions_are_refused(client, api)
     assert resp.status_code == 400 and "noise is calibrated" in resp.get_json()["error"]
     resp = create(client, api, privacy={"mode": "central", "delta": 0.5})
     assert resp.get_json()["detail"]["field"] == "privacy.delta"
+
+
+def test_the_bundle_holds_the_model_the_experiment_trained_including_its_width(app, client, api):
+    """hidden_size reaches the bundle's spec (a bundle of a wide model must load in shared.predict)."""
+    from dashboard.api.experiments import build_bundle
+    from dashboard.extensions import db
+    from dashboard.models import Experiment, ModelVersion
+    from shared.bundle import ModelBundle
+    from shared.data.scaler import Scaler
+    from shared.data.schema import FeatureSchema
+    from shared.models import ModelSpec, build_model, get_weights, set_weights
+    from shared.serialization import weights_to_bytes
+
+    eid = create(client, api, hidden_size=128).get_json()["id"]
+    with app.app_context():
+        experiment = db.session.get(Experiment, eid)
+        experiment.schema = FeatureSchema(label_column="y", numeric_columns=("a", "b")).to_dict()
+        experiment.scaler = Scaler(np.zeros(2), np.ones(2)).to_dict()
+        weights = get_weights(build_model(ModelSpec("cnn", 2, hidden_size=128)))
+        db.session.add(ModelVersion(experiment_id=eid, round_number=0, weights=weights_to_bytes(weights)))
+        db.session.commit()
+        blob, _ = build_bundle(experiment, None)
+    bundle = ModelBundle.from_bytes(blob)
+    assert bundle.spec.hidden_size == 128
+    set_weights(build_model(bundle.spec), bundle.weights)  # what shared.predict does
+
+
+def test_deeply_nested_json_and_huge_round_numbers_are_400_not_500(client, api):
+    resp = client.post("/api/experiments", data="[" * 5000 + "]" * 5000, headers=api, content_type="application/json")
+    assert resp.status_code == 400 and "nested" in resp.get_json()["error"]
+    eid = create(client, api).get_json()["id"]
+    resp = client.get(f"/api/experiments/{eid}/model?round={'9' * 30}", headers=api)
+    assert resp.status_code in (400, 409) and resp.is_json
