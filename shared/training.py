@@ -24,6 +24,7 @@ from shared.data.scaler import Scaler, feature_stats
 from shared.errors import DataError, FederatedLearningError
 from shared.metrics import score_histograms
 from shared.models import ModelSpec, build_model, get_weights, set_weights
+from shared.plant_state import state_directory
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +104,8 @@ def compute_stats(arrays: PlantArrays) -> dict:
             "positives_train": int(arrays.y[train].sum())}
 
 
-def _state_root():
-    """The plant's state folder (set by its agent), where per-experiment state lives between rounds."""
-    from shared.secagg.plant import state_directory
-
-    return state_directory()
-
-
 def _feddyn_path(state_key: str) -> str:
-    folder = _state_root() / "feddyn"
+    folder = state_directory() / "feddyn"
     folder.mkdir(parents=True, exist_ok=True)
     return str(folder / f"{state_key}.npz")
 
@@ -213,7 +207,7 @@ def _private_training(model: nn.Module, optimizer, num_examples: int, config: Tr
 
     dp = DPSGDConfig(noise_multiplier=config.dp_noise_multiplier, max_grad_norm=config.dp_max_grad_norm,
                      delta=config.dp_delta, target_epsilon=config.dp_target_epsilon)
-    ledger = PrivacyLedger(_state_root() / "dp_sgd" / f"{state_key}.json")
+    ledger = PrivacyLedger(state_directory() / "dp_sgd" / f"{state_key}.json")
     history = ledger.load()
     batches = math.ceil(num_examples / min(config.batch_size, num_examples))
     check_budget(dp, history, 1.0 / batches, config.epochs * batches)  # Opacus samples at q = 1 / batches per epoch

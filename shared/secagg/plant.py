@@ -4,14 +4,11 @@ the agent's state folder (FACTORYFL_STATE_DIR, mode 0700, inherited by the datas
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
 from shared.aggregation.vectors import flatten, float_keys
 from shared.errors import SecurityError
+from shared.plant_state import state_directory
 from shared.privacy.central import clip_update
 from shared.secagg.keys import load_private_key
 from shared.secagg.protocol import RevealLedger, RevealedShares, RoundSetup, mask_and_share, reveal
@@ -19,10 +16,6 @@ from shared.secagg.quantize import MAX_WEIGHT
 
 KEY_FILE = "secagg_x25519.pem"
 WEIGHTINGS = ("samples", "samples_per_step", "equal")
-
-
-def state_directory() -> Path:
-    return Path(os.environ.get("FACTORYFL_STATE_DIR") or Path(tempfile.gettempdir()) / "factoryfl")
 
 
 def private_key():
