@@ -172,7 +172,8 @@ def _robust_options(robust: dict, method: str, min_factories: int) -> dict:
     return out
 
 
-PRIVACY_DEFAULTS = {"epsilon": None, "delta": 1e-5, "max_grad_norm": 1.0, "noise_multiplier": 1.0}
+PRIVACY_DEFAULTS = {"epsilon": None, "delta": 1e-5, "max_grad_norm": 1.0, "noise_multiplier": 1.0,
+                    "mechanism": "gaussian", "round_epsilon": 1.0}
 
 
 def _privacy_options(privacy: dict, mode: str) -> dict:
@@ -188,8 +189,17 @@ def _privacy_options(privacy: dict, mode: str) -> dict:
         out["delta"] = _float(out, "delta", 1e-5, 0.0, 0.1)
         out["max_grad_norm"] = _float(out, "max_grad_norm", 1.0, 0.0, 1e6)
         out["noise_multiplier"] = _float(out, "noise_multiplier", 1.0, 0.0, 1e6)
+        out["round_epsilon"] = _float(out, "round_epsilon", 1.0, 0.0, 1e6)
     except ValidationError as exc:
         raise ValidationError(f"privacy.{exc.field}", exc.message) from exc
+    if out["mechanism"] not in ("gaussian", "laplace"):
+        raise ValidationError("privacy.mechanism", f"must be gaussian or laplace, got {out['mechanism']!r}")
+    if out["mechanism"] == "laplace" and mode != "central":
+        raise ValidationError("privacy.mechanism", "laplace is a central mechanism (noise on the sum); dp_sgd is "
+                                                   "Gaussian per step")
+    if out["mechanism"] == "laplace" and out["epsilon"] is not None and out["round_epsilon"] > out["epsilon"]:
+        raise ValidationError("privacy.round_epsilon", f"{out['round_epsilon']} per round exceeds the whole budget "
+                                                       f"{out['epsilon']}: not even one round would fit")
     return out
 
 

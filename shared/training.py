@@ -41,6 +41,7 @@ class TrainConfig:
     proximal_mu: float = 0.0  # FedProx: mu/2 * ||w - w_global||^2
     feddyn_alpha: float = 0.0  # FedDyn: - <lambda_k, w> + alpha/2 * ||w - w_global||^2, lambda_k kept at the plant
     clip_update_norm: float | None = None  # central DP / norm bound: the plant clips its update before sending
+    clip_update_ord: int = 2  # 1 for the Laplace mechanism (L1 sensitivity)
     dp_noise_multiplier: float = 0.0  # > 0: record-level DP-SGD with Opacus (shared.privacy.dp_sgd)
     dp_max_grad_norm: float = 1.0
     dp_delta: float = 1e-5
@@ -180,7 +181,7 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
         raise FederatedLearningError("training diverged (loss is not finite); lower the learning rate")
     new_weights = get_weights(model)
     if config.clip_update_norm:
-        new_weights = clip_weights_update(weights, new_weights, config.clip_update_norm)
+        new_weights = clip_weights_update(weights, new_weights, config.clip_update_norm, config.clip_update_ord)
     result = {"weights": new_weights, "num_samples": int(len(examples)), "steps": steps,
               "train_loss": train_loss, "pos_weight": pos_weight, "train_seconds": time.perf_counter() - started}
     if private:
@@ -216,7 +217,7 @@ def _private_training(model: nn.Module, optimizer, num_examples: int, config: Tr
     return _Private(engine, private_model, private_optimizer, loader, ledger)
 
 
-def clip_weights_update(global_weights: dict, weights: dict, max_norm: float) -> dict:
+def clip_weights_update(global_weights: dict, weights: dict, max_norm: float, ord: int = 2) -> dict:
     """w_g + clip(w - w_g) over all floating-point parameters together (shared.privacy.central)."""
     from shared.aggregation.vectors import flatten, float_keys, unflatten
     from shared.privacy.central import clip_update
@@ -224,7 +225,7 @@ def clip_weights_update(global_weights: dict, weights: dict, max_norm: float) ->
     keys = float_keys(global_weights)
     g = flatten(global_weights, keys)
     out = dict(weights)
-    out.update(unflatten(g + clip_update(flatten(weights, keys) - g, max_norm), global_weights, keys))
+    out.update(unflatten(g + clip_update(flatten(weights, keys) - g, max_norm, ord), global_weights, keys))
     return out
 
 

@@ -61,7 +61,8 @@ def privacy_spent(experiment: Experiment) -> dict | None:
     if privacy.get("mode") != "central":
         return None
     history = [tuple(s) for s in (experiment.privacy_history or [])]
-    return {"epsilon": epsilon_spent(history, privacy["delta"]), "delta": privacy["delta"],
+    return {"epsilon": epsilon_spent(history, privacy["delta"]), "mechanism": privacy.get("mechanism", "gaussian"),
+            "delta": 0.0 if privacy.get("mechanism") == "laplace" else privacy["delta"],
             "target_epsilon": privacy.get("epsilon"), "rounds_accounted": len(history)}
 
 

@@ -203,11 +203,14 @@ class RoundEngine:
         log.info("experiment %d: %s; initial test_f1=%s", experiment.id, experiment.message,
                  _fmt(metrics.get("test_f1")))
 
-    def _privacy_step(self, experiment: Experiment, participants: int) -> tuple[float, float] | None:
-        """Central DP: this round's (noise multiplier, sampling rate), or None when privacy is off."""
+    def _privacy_step(self, experiment: Experiment, participants: int) -> tuple | None:
+        """Central DP: this round's (noise multiplier, sampling rate), or ("laplace", epsilon per round), or None
+        when central DP is off."""
         privacy = experiment.config.get("privacy") or {}
         if privacy.get("mode") != "central":
             return None
+        if privacy.get("mechanism") == "laplace":
+            return "laplace", privacy["round_epsilon"]
         federation = max(len(self._eligible(experiment)), participants, 1)
         return privacy["noise_multiplier"], min(1.0, participants / federation)
 
@@ -367,13 +370,15 @@ class RoundEngine:
         save_state(experiment, agg_state)
         if privacy_step is not None:
             # the sampling rate actually realised: plants that trained over the federation
-            step = (privacy_step[0], min(1.0, len(train.answers) / max(federation, len(train.answers))))
+            step = privacy_step if privacy_step[0] == "laplace" else (
+                privacy_step[0], min(1.0, len(train.answers) / max(federation, len(train.answers))))
             experiment.privacy_history = [*(experiment.privacy_history or []), list(step)]
             spent = epsilon_spent([tuple(s) for s in experiment.privacy_history], config["privacy"]["delta"])
             aggregate["privacy_epsilon"] = spent
             round_row.metrics = aggregate
             record_audit("scheduler", "privacy.spent", experiment.name, round=number, epsilon=spent,
-                         delta=config["privacy"]["delta"], noise_multiplier=step[0], sample_rate=step[1])
+                         delta=config["privacy"]["delta"], mechanism=config["privacy"].get("mechanism", "gaussian"),
+                         step=list(step))
         if (config.get("privacy") or {}).get("mode") == "dp_sgd":
             self._record_dp_sgd(experiment, number, train.answers, per_factory, aggregate)
             round_row.metrics = dict(aggregate)

@@ -103,8 +103,11 @@ def aggregation_settings(config: dict, federation_size: int) -> AggregationSetti
         max_norm=robust.get("max_norm"), outlier_method=robust.get("outlier_method", "zscore"),
         exclude_below=robust.get("exclude_below", 0.3), use_reputation=robust.get("method", "none") != "none",
         federation_size=federation_size,
-        dp_noise_multiplier=privacy["noise_multiplier"] if privacy.get("mode") == "central" else 0.0,
-        dp_clip=privacy.get("max_grad_norm", 1.0))
+        dp_noise_multiplier=privacy["noise_multiplier"] if privacy.get("mode") == "central"
+        and privacy.get("mechanism", "gaussian") == "gaussian" else 0.0,
+        dp_clip=privacy.get("max_grad_norm", 1.0),
+        dp_mechanism=privacy.get("mechanism", "gaussian") if privacy.get("mode") == "central" else "gaussian",
+        dp_round_epsilon=privacy.get("round_epsilon", 1.0))
 
 
 def aggregate_updates(settings: AggregationSettings, global_weights: dict, answers: dict[str, dict],
@@ -125,6 +128,8 @@ def client_training_config(config: dict) -> dict:
     if clip is not None:
         extra["clip_update_norm"] = clip  # clipped by the plant, before it sends (or masks)
     privacy = config.get("privacy") or {}
+    if privacy.get("mode") == "central" and privacy.get("mechanism") == "laplace":
+        extra["clip_update_ord"] = 1  # the Laplace mechanism's sensitivity is in L1
     if privacy.get("mode") == "dp_sgd":  # record-level DP at the plant (shared.privacy.dp_sgd)
         extra.update(dp_noise_multiplier=privacy["noise_multiplier"], dp_max_grad_norm=privacy["max_grad_norm"],
                      dp_delta=privacy["delta"], dp_target_epsilon=privacy.get("epsilon"))

@@ -96,6 +96,11 @@ class ExperimentForm(FlaskForm):
                                            "dashboard adds Gaussian noise.")
     privacy_epsilon = FloatField("Privacy budget (epsilon)", validators=[Optional()],
                                  description="Stops the experiment before a round would exceed it; empty: no limit.")
+    privacy_mechanism = SelectField("Central DP mechanism", choices=[("gaussian", "Gaussian (RDP accounting)"),
+                                                                     ("laplace", "Laplace (pure epsilon per round)")],
+                                    default="gaussian", validate_choice=False,  # the API validates it
+                                    description="Laplace: plants clip in L1, each round spends the epsilon below.")
+    privacy_round_epsilon = FloatField("Epsilon per round (Laplace)", default=1.0, validators=[Optional()])
     privacy_noise = FloatField("Noise multiplier", default=1.0, validators=[Optional()])
     privacy_clip = FloatField("Clipping norm", default=1.0, validators=[Optional()],
                               description="dp_sgd: per-sample gradient norm; central: plant update norm.")
@@ -119,6 +124,10 @@ class ExperimentForm(FlaskForm):
             body["privacy"].update({k: v for k, v in (("epsilon", self.privacy_epsilon.data),
                                                       ("noise_multiplier", self.privacy_noise.data),
                                                       ("max_grad_norm", self.privacy_clip.data)) if v is not None})
+            if self.privacy_mode.data == "central" and self.privacy_mechanism.data == "laplace":
+                body["privacy"]["mechanism"] = "laplace"
+                if self.privacy_round_epsilon.data is not None:
+                    body["privacy"]["round_epsilon"] = self.privacy_round_epsilon.data
         for key in ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "hidden_size", "mu",
                     "feddyn_alpha",
                     "server_lr", "min_factories"):
@@ -133,7 +142,8 @@ class ExperimentForm(FlaskForm):
 FORM_FIELD_OF = {"privacy.mode": "privacy_mode", "robust.method": "robust_method", "privacy": "privacy_mode",
                  "robust": "robust_method", "privacy.epsilon": "privacy_epsilon",
                  "privacy.noise_multiplier": "privacy_noise", "privacy.max_grad_norm": "privacy_clip",
-                 "robust.max_norm": "robust_max_norm"}
+                 "robust.max_norm": "robust_max_norm", "privacy.mechanism": "privacy_mechanism",
+                 "privacy.round_epsilon": "privacy_round_epsilon"}
 
 
 def ago(value) -> str:

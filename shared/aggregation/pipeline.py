@@ -16,7 +16,7 @@ from shared.aggregation.server_opt import ServerOptimizerConfig, server_step
 from shared.aggregation.vectors import Weights, flatten, float_keys, unflatten
 from shared.errors import AggregationError
 from shared.secagg.quantize import MAX_WEIGHT
-from shared.privacy.central import noisy_mean, noisy_mean_of_sum
+from shared.privacy.central import clip_update, laplace_mean_of_sum, noisy_mean, noisy_mean_of_sum
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,12 @@ class AggregationSettings:
     federation_size: int = 0
     dp_noise_multiplier: float = 0.0  # central DP: > 0 adds N(0, (sigma C)^2) to the sum of clipped updates
     dp_clip: float = 1.0
+    dp_mechanism: str = "gaussian"  # gaussian | laplace (plants clip in L1; Laplace(C / dp_round_epsilon) noise)
+    dp_round_epsilon: float = 1.0
+
+    @property
+    def central_dp(self) -> bool:
+        return self.dp_noise_multiplier > 0 or self.dp_mechanism == "laplace"
 
 
 @dataclass
@@ -87,10 +93,14 @@ def aggregate(settings: AggregationSettings, global_weights: Weights, updates: l
         deltas = np.stack([clip_norm(d, bound) for d in deltas])
 
     h = state.h
-    if settings.dp_noise_multiplier > 0:  # central DP: equal weights keep the sum's sensitivity at C
+    if settings.central_dp:  # equal weights keep the sum's sensitivity at C
         if rng is None:
             raise AggregationError("central differential privacy needs a random generator for its noise")
-        change = noisy_mean(deltas, settings.dp_clip, settings.dp_noise_multiplier, rng)
+        if settings.dp_mechanism == "laplace":
+            total = np.stack([clip_update(d, settings.dp_clip, ord=1) for d in deltas]).sum(axis=0)
+            change = laplace_mean_of_sum(total, len(deltas), settings.dp_clip, settings.dp_round_epsilon, rng)
+        else:
+            change = noisy_mean(deltas, settings.dp_clip, settings.dp_noise_multiplier, rng)
     elif settings.robust_method == "median":
         change = coordinate_median(deltas)
     elif settings.robust_method == "trimmed_mean":
@@ -131,7 +141,7 @@ def _apply(settings: AggregationSettings, global_weights: Weights, keys: list[st
 
 def secure_weighting(settings: AggregationSettings) -> str:
     """How plants weight their clipped delta before masking (shared.secagg.plant.aggregation_weight)."""
-    if settings.dp_noise_multiplier > 0 or settings.algorithm == "feddyn":
+    if settings.central_dp or settings.algorithm == "feddyn":
         return "equal"
     return "samples_per_step" if settings.algorithm == "fednova" else "samples"
 
@@ -163,10 +173,13 @@ def aggregate_secure(settings: AggregationSettings, global_weights: Weights, sum
         raise AggregationError("the secure sum contains NaN or infinity")
     h = state.h
     samples = np.minimum(np.array([summed.samples[n] for n in names], dtype=np.float64), MAX_WEIGHT)
-    if settings.dp_noise_multiplier > 0:
+    if settings.central_dp:
         if rng is None:
             raise AggregationError("central differential privacy needs a random generator for its noise")
-        change = noisy_mean_of_sum(summed.total, count, settings.dp_clip, settings.dp_noise_multiplier, rng)
+        if settings.dp_mechanism == "laplace":  # the plants clipped in L1 before masking
+            change = laplace_mean_of_sum(summed.total, count, settings.dp_clip, settings.dp_round_epsilon, rng)
+        else:
+            change = noisy_mean_of_sum(summed.total, count, settings.dp_clip, settings.dp_noise_multiplier, rng)
     elif settings.algorithm == "feddyn":
         h = (np.zeros_like(w) if h is None else h) - settings.feddyn_alpha * summed.total / max(
             settings.federation_size, count)

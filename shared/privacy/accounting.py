@@ -5,10 +5,14 @@ plants in the federation."""
 from __future__ import annotations
 
 
-def epsilon_spent(steps: list[tuple[float, float]], delta: float) -> float:
-    """epsilon after the given (noise_multiplier, sample_rate) steps, at delta; 0 before any step."""
+def epsilon_spent(steps: list[tuple], delta: float) -> float:
+    """epsilon after the given steps, at delta; 0 before any step. A step is (noise_multiplier, sample_rate) of
+    the Gaussian mechanism (RDP accounting) or ("laplace", epsilon) of the Laplace mechanism (pure DP, added:
+    sequential composition, Dwork & Roth 2014, Thm 3.16)."""
+    laplace = sum(float(s[1]) for s in steps if s[0] == "laplace")
+    steps = [s for s in steps if s[0] != "laplace"]
     if not steps:
-        return 0.0
+        return laplace
     # imported here: importing opacus configures the root logger (WARNING level, a stderr handler), which
     # would silence the dashboard's own INFO logs in every process that merely imports this module
     from opacus.accountants import RDPAccountant
@@ -16,10 +20,10 @@ def epsilon_spent(steps: list[tuple[float, float]], delta: float) -> float:
     accountant = RDPAccountant()
     for sigma, rate in steps:
         accountant.step(noise_multiplier=sigma, sample_rate=rate)
-    return float(accountant.get_epsilon(delta))
+    return laplace + float(accountant.get_epsilon(delta))
 
 
-def within_budget(steps: list[tuple[float, float]], next_step: tuple[float, float], delta: float,
+def within_budget(steps: list[tuple], next_step: tuple, delta: float,
                   target_epsilon: float) -> tuple[bool, float]:
     """(would one more step stay within the target?, epsilon after it)."""
     projected = epsilon_spent(steps + [next_step], delta)

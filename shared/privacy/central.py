@@ -1,15 +1,20 @@
 """Central DP for federated averaging (McMahan et al., "Learning Differentially Private Recurrent
 Language Models", ICLR 2018): every plant clips its update to L2 norm C; the aggregator adds
 N(0, (sigma C)^2) to the sum of the m clipped updates and divides by m. Equal weights keep the
-sensitivity of the sum at C."""
+sensitivity of the sum at C.
+
+The Laplace mechanism (Dwork & Roth 2014, Thm 3.6) is the pure-DP alternative: plants clip in L1 norm to C,
+the aggregator adds Laplace(C / epsilon) to every coordinate of the sum, and each round costs exactly epsilon
+(delta = 0), composed over rounds by summation."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def clip_update(delta: np.ndarray, max_norm: float) -> np.ndarray:
-    norm = float(np.linalg.norm(delta))
+def clip_update(delta: np.ndarray, max_norm: float, ord: int = 2) -> np.ndarray:
+    """delta scaled down to norm max_norm (L2, or L1 with ord=1) when it is longer."""
+    norm = float(np.linalg.norm(delta, ord=ord))
     return delta * (max_norm / norm) if norm > max_norm else delta
 
 
@@ -24,3 +29,9 @@ def noisy_mean_of_sum(total: np.ndarray, count: int, max_norm: float, noise_mult
     """(sum + N(0, (sigma C)^2 I)) / m for a sum of m updates each clipped to C by its plant (the form secure
     aggregation delivers)."""
     return (total + rng.normal(0.0, noise_multiplier * max_norm, size=total.shape)) / count
+
+
+def laplace_mean_of_sum(total: np.ndarray, count: int, max_norm: float, epsilon: float,
+                        rng: np.random.Generator) -> np.ndarray:
+    """(sum + Laplace(C / epsilon)^d) / m for a sum of m updates each clipped to L1 norm C by its plant."""
+    return (total + rng.laplace(0.0, max_norm / epsilon, size=total.shape)) / count

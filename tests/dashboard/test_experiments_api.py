@@ -33,6 +33,11 @@ def test_create_answers_201_with_id_and_defaults(client, api):
     ({"secure_aggregation": True, "robust": {"method": "norm_bound"}}, "robust.max_norm"),
     ({"secure_aggregation": True, "min_factories": 1}, "min_factories"),
     ({"privacy": {"mode": "quantum"}}, "privacy.mode"),
+    ({"privacy": {"mode": "central", "mechanism": "cauchy"}}, "privacy.mechanism"),
+    ({"privacy": {"mode": "dp_sgd", "mechanism": "laplace"}}, "privacy.mechanism"),
+    ({"privacy": {"mode": "central", "mechanism": "laplace", "epsilon": 1, "round_epsilon": 2}}, "privacy.round_epsilon"),
+    ({"privacy": {"mode": "dp_sgd"}, "model_type": "lstm"}, "privacy.mode"),
+    ({"privacy": {"mode": "dp_sgd"}, "algorithm": "fedprox"}, "privacy.mode"),
     ({"colour": "blue"}, "colour"),
     ({"name": ""}, "name"),
 ])
@@ -120,12 +125,39 @@ def test_bad_robust_options_name_their_field(client, api, body, field):
 def test_central_privacy_is_accepted_and_contradictions_are_refused(client, api):
     body = create(client, api, privacy={"mode": "central", "epsilon": 8, "noise_multiplier": 1.2}).get_json()
     assert body["config"]["privacy"] == {"mode": "central", "epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0,
-                                         "noise_multiplier": 1.2}
+                                         "noise_multiplier": 1.2, "mechanism": "gaussian", "round_epsilon": 1.0}
     assert body["privacy_spent"]["epsilon"] == 0.0
     resp = create(client, api, privacy={"mode": "central"}, robust={"method": "median"})
     assert resp.status_code == 400 and "noise is calibrated" in resp.get_json()["error"]
     resp = create(client, api, privacy={"mode": "central", "delta": 0.5})
     assert resp.get_json()["detail"]["field"] == "privacy.delta"
+    laplace = create(client, api, privacy={"mode": "central", "mechanism": "laplace", "round_epsilon": 0.5,
+                                           "epsilon": 2}).get_json()
+    assert laplace["config"]["privacy"]["mechanism"] == "laplace"
+    assert laplace["privacy_spent"] == {"epsilon": 0.0, "mechanism": "laplace", "delta": 0.0, "target_epsilon": 2.0,
+                                        "rounds_accounted": 0}
+
+
+def test_laplace_rounds_are_accounted_and_the_budget_stops_the_experiment(app, client, api):
+    """The engine's privacy step and budget check for the Laplace mechanism, without plants: four rounds of
+    0.5 fit epsilon 2, a fifth does not."""
+    from dashboard.extensions import db
+    from dashboard.models import Experiment
+    from dashboard.orchestration.engine import RoundEngine
+
+    eid = create(client, api, privacy={"mode": "central", "mechanism": "laplace", "round_epsilon": 0.5,
+                                       "epsilon": 2}).get_json()["id"]
+    with app.app_context():
+        engine = RoundEngine(app)
+        experiment = db.session.get(Experiment, eid)
+        step = engine._privacy_step(experiment, 2)
+        assert step == ("laplace", 0.5)
+        experiment.privacy_history = [list(step)] * 4
+        db.session.commit()
+        assert engine._budget_allows(experiment, step) is False
+        assert experiment.status == "budget_exhausted" and "2.500 > target 2" in experiment.message
+    spent = client.get(f"/api/experiments/{eid}", headers=api).get_json()["privacy_spent"]
+    assert spent["epsilon"] == 2.0 and spent["rounds_accounted"] == 4
 
 
 def test_the_bundle_holds_the_model_the_experiment_trained_including_its_width(app, client, api):

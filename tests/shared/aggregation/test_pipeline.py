@@ -106,7 +106,7 @@ def test_krum_still_aggregates_when_exclusions_leave_few_plants():
 
 @pytest.mark.parametrize("algorithm,optimizer,sigma", [("fedavg", "none", 0.0), ("fedprox", "fedadam", 0.0),
                                                        ("fednova", "none", 0.0), ("feddyn", "fedyogi", 0.0),
-                                                       ("fedavg", "none", 1.0)])
+                                                       ("fedavg", "none", 1.0), ("fedavg", "none", "laplace")])
 def test_the_secure_sum_gives_the_same_model_as_plaintext_aggregation(algorithm, optimizer, sigma):
     """What plants mask (a_k * clip(d_k), shared.secagg.plant) summed, then aggregate_secure == aggregate."""
     from shared.aggregation.pipeline import SecureSum, aggregate_secure, secure_weighting
@@ -118,8 +118,11 @@ def test_the_secure_sum_gives_the_same_model_as_plaintext_aggregation(algorithm,
     updates = [ClientUpdate(factory=f"p{i}", num_samples=100 * (i + 1), steps=10 + 5 * i,
                             weights={k: (v + rng.normal(0, 0.1, v.shape)).astype(v.dtype) if k != "count" else v
                                      for k, v in global_weights.items()}) for i in range(3)]
+    laplace = sigma == "laplace"
     settings = AggregationSettings(algorithm=algorithm, server_optimizer=optimizer, use_reputation=False,
-                                   federation_size=4, dp_noise_multiplier=sigma, dp_clip=10.0, feddyn_alpha=0.1)
+                                   federation_size=4, dp_noise_multiplier=0.0 if laplace else sigma, dp_clip=10.0,
+                                   feddyn_alpha=0.1, dp_mechanism="laplace" if laplace else "gaussian",
+                                   dp_round_epsilon=2.0)
     weights = {u.factory: aggregation_weight(secure_weighting(settings), u.num_samples, u.steps) for u in updates}
     total = sum(contribution(global_weights, u.weights, 10.0, weights[u.factory]) for u in updates)
     summed = SecureSum(total=total, weights=weights, samples={u.factory: u.num_samples for u in updates},
