@@ -63,7 +63,8 @@ class Config:
         self.OFFLINE_AFTER_MISSED = 3
         self.ROUND_TIMEOUT = float(env("DASHBOARD_ROUND_TIMEOUT", "600"))
         self.APPROVAL_TIMEOUT = float(env("DASHBOARD_APPROVAL_TIMEOUT", "60"))
-        self.LEASE_SECONDS = float(env("DASHBOARD_LEASE_SECONDS", "60"))  # a dead scheduler's round is re-run after this
+        # a scheduler's claim on a round: a dead scheduler's round is run again once it expires
+        self.LEASE_SECONDS = float(env("DASHBOARD_LEASE_SECONDS", "60"))
         self.SCHEDULER_TICK = float(env("DASHBOARD_SCHEDULER_TICK", "2"))
         self.MAX_CONTENT_LENGTH = int(env("DASHBOARD_MAX_BODY", str(1024 * 1024)))
         self.SESSION_COOKIE_HTTPONLY = True
@@ -71,7 +72,7 @@ class Config:
         self.SESSION_COOKIE_SECURE = env("SESSION_COOKIE_SECURE", "false").lower() == "true"
         self.WTF_CSRF_TIME_LIMIT = None
         # Flask-Limiter: per client address; memory:// counts per process (per gunicorn worker); a shared
-        # store such as redis://host:6379 makes the limit exact across workers
+        # store such as redis://host:6379 (with the redis package installed) makes the limit exact across workers
         self.LOGIN_RATE_LIMIT = env("DASHBOARD_LOGIN_RATE_LIMIT", "10 per minute")
         self.REGISTER_RATE_LIMIT = env("DASHBOARD_REGISTER_RATE_LIMIT", "60 per minute")
         self.RATELIMIT_STORAGE_URI = env("DASHBOARD_RATELIMIT_STORAGE_URI", "memory://")

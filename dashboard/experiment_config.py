@@ -145,7 +145,8 @@ def parse_experiment(body: object) -> ExperimentConfig:
         factories=factories,
         min_factories=min_factories, secure_aggregation=secure, privacy={"mode": mode, **privacy},
         robust={"method": method, **robust}, mu=_float(body, "mu", 0.01, -1e-12, 100.0), seed=seed,
-        feddyn_alpha=_float(body, "feddyn_alpha", 0.01, 0.0, 100.0), server_lr=_float(body, "server_lr", 0.01, 0.0, 10.0),
+        feddyn_alpha=_float(body, "feddyn_alpha", 0.01, 0.0, 100.0),
+        server_lr=_float(body, "server_lr", 0.01, 0.0, 10.0),
         round_timeout=_float(body, "round_timeout", None, 0.0, 86400.0, allow_none=True),
         max_grad_norm=_float(body, "max_grad_norm", 5.0, 0.0, 1e6))
 
