@@ -152,3 +152,40 @@ def test_an_unwritable_instance_folder_is_a_configuration_error(tmp_path, monkey
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(ConfigurationError, match="instance folder"):
         Config(str(blocker / "instance"))
+
+
+def test_a_full_disk_is_a_clear_503_and_every_accepted_heartbeat_is_kept(app, client):
+    """SQLite's max_page_count caps the file at its current size: the next write fails with SQLITE_FULL, the
+    same error as a full disk. Heartbeats then get 503 naming the cause; every heartbeat answered 200 is in
+    the database, and the file passes an integrity check."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    from dashboard.extensions import db
+    from tests.dashboard.conftest import register
+
+    token = register(client, "plant_a").get_json()["heartbeat_token"]
+    with app.app_context():
+        engine = db.engine
+        pages = db.session.execute(text("pragma page_count")).scalar_one()
+
+        @event.listens_for(engine, "connect")
+        def cap(dbapi_connection, _):
+            dbapi_connection.execute(f"pragma max_page_count = {pages + 2}")
+
+        db.session.remove()
+        engine.dispose()
+    codes = []
+    for _ in range(3000):
+        resp = client.post("/heartbeat", json={"factory_name": "plant_a", "status": "online"},
+                           headers={"Authorization": f"Bearer {token}"})
+        codes.append(resp.status_code)
+        if resp.status_code != 200:
+            break
+    assert codes[-1] == 503 and "full" in resp.get_json()["error"], resp.get_json()
+    assert codes.count(200) >= 1
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    check = sqlite3.connect(path)
+    assert check.execute("pragma integrity_check").fetchone()[0] == "ok"
+    assert check.execute("select count(*) from heartbeats").fetchone()[0] == codes.count(200)

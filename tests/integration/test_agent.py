@@ -211,14 +211,28 @@ def test_port_in_use_exits_non_zero_with_one_clear_line(workdir, dashboard):
     assert "already in use" in out and "--port" in out
 
 
-def test_bad_csv_exits_before_launching_anything(workdir, dashboard):
-    bad = workdir / "bad.csv"
-    bad.write_text("temp,failure\n1,0\n2,0\n")
-    code, out = run_agent_expecting_failure(workdir, dashboard, "plant_badcsv",
-                                            ["--data", str(bad), "--label-column", "failure"])
+BAD_CSVS = {
+    "empty": ("", "is empty"),
+    "one class": ("temp,failure\n1,0\n2,0\n", "one class only"),
+    "missing label": ("temp,failure\n1,0\n2,\n3,1\n", "is empty at row 1"),
+    "text in a numeric column": ("speed,failure\n" + "".join(f"{i},{i % 2}\n" for i in range(40)) + "fast,1\n",
+                                 "'fast' is not a number"),
+    "duplicate headers": ("temp,temp,failure\n1,2,0\n3,4,1\n", "duplicate column name"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CSVS))
+def test_a_bad_csv_is_one_clear_error_before_anything_is_launched_or_uploaded(workdir, dashboard, case):
+    content, message = BAD_CSVS[case]
+    bad = workdir / f"bad-{case.replace(' ', '_')}.csv"
+    bad.write_text(content)
+    name = "plant_bad_" + case.replace(" ", "_")
+    code, out = run_agent_expecting_failure(workdir, dashboard, name, ["--data", str(bad), "--label-column",
+                                                                       "failure"])
     assert code != 0
-    assert "step 'load data' failed" in out and "one class only" in out
-    assert "launch datasite" not in out
+    assert "step 'load data' failed" in out and message in out, out[-2000:]
+    assert "launch datasite" not in out and "upload data" not in out
+    assert name not in dashboard.factories()
 
 
 def test_wrong_dashboard_url_exits_non_zero(workdir, dashboard):

@@ -82,3 +82,32 @@ def test_central_dp_with_epsilon_8_stops_within_its_budget(plants, dashboard):
     print(f"central DP: {len(e['rounds'])} rounds, epsilon by round {[round(x, 2) for x in epsilons]}")
     assert 0 < spent <= 8.0 and epsilons == sorted(epsilons) and epsilons[-1] == spent
     assert "budget exhausted" in e["message"]
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "secure_aggregation"])
+def test_one_of_four_plants_killed_mid_round_is_a_dropout_and_rejoins_after_restart(plants, dashboard, secure):
+    """Kill 1 of 4 plants while a round trains: that round completes without it (with secure aggregation its
+    pairwise masks are recovered: 3 survivors, threshold 3); restarted, it takes part again; every round is
+    recorded exactly once."""
+    import signal
+
+    victim = plants[2]
+    names = [p.name for p in plants]
+    resp = dashboard.api("POST", "/experiments", json={
+        "name": f"kill 1 of 4 ({'secure' if secure else 'plain'})", "model_type": "cnn", "rounds": 3,
+        "local_epochs": 4, "factories": names, "min_factories": 3, "secure_aggregation": secure, "seed": 3})
+    eid = resp.json()["id"]
+    dashboard.api("POST", f"/experiments/{eid}/start")
+    dashboard.wait_for(lambda: dashboard.experiment(eid)["running_round"], 200, "round 1 to be running")
+    victim.stop(signal.SIGKILL)
+    dashboard.wait_for(lambda: dashboard.experiment(eid)["current_round"] >= 1, 200, "round 1 to complete")
+    dashboard.api("POST", f"/experiments/{eid}/pause")  # takes effect between rounds
+    victim.start().wait_ready()
+    dashboard.wait_status(victim.name, ("online",))
+    assert dashboard.api("POST", f"/experiments/{eid}/resume").json()["status"] == "running"
+    e = dashboard.wait_experiment(eid, timeout=400)
+    assert [r["number"] for r in e["rounds"]] == [1, 2, 3]
+    first, last = e["rounds"][0], e["rounds"][-1]
+    assert victim.name in first["dropouts"] and victim.name not in first["participants"]
+    assert len(first["participants"]) == 3 and sorted(last["participants"]) == sorted(names)
+    assert bool((first["aggregation"] or {}).get("secure")) is secure
