@@ -43,10 +43,14 @@ test: install system-deps
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python bench/rounds.py
-	$(BIN)/python bench/secagg.py
-	$(BIN)/python bench/quality.py
-	$(BIN)/python bench/pages.py
+	mkdir -p bench/results
+	$(BIN)/python bench/rounds.py | tee bench/results/rounds.md
+	$(BIN)/python bench/secagg.py | tee bench/results/secagg.md
+	$(BIN)/python bench/quality.py | tee bench/results/quality.md
+	$(BIN)/python bench/heartbeats.py | tee bench/results/heartbeats.md
+	$(BIN)/python bench/fuzz.py | tee bench/results/fuzz.md
+	$(BIN)/python bench/pages.py | tee bench/results/pages.md
+	$(BIN)/python bench/summary.py bench/results
 
 clean:
 	rm -rf $(VENV) node_modules dashboard/ui/static/vendor instance logs state artifacts .pytest_cache

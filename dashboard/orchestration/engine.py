@@ -323,6 +323,16 @@ class RoundEngine:
             **({"secagg": {**secagg, "me": p.address.name}} if secagg else {})},
             timeout, progress("training"))
         dropouts = dict(train.dropouts)
+        refused = sorted(n for n, why in dropouts.items() if "privacy budget exhausted" in why)
+        if len(train.answers) < config["min_factories"] and refused:  # DP-SGD: the plants' own ledgers said no
+            round_row.status, round_row.finished_at = RoundStatus.FAILED.value, utcnow()
+            round_row.dropouts, round_row.error, round_row.participants = dropouts, dropouts[refused[0]], []
+            delta = config["privacy"]["delta"]
+            histories = experiment.privacy_history if isinstance(experiment.privacy_history, dict) else {}
+            spent = max((dp_epsilon_of(h, delta) for h in histories.values()), default=0.0)
+            self._exhaust(experiment, SecurityError(f"{', '.join(refused)} refused round {number}: "
+                                                    f"{dropouts[refused[0]]}"), spent)
+            return
         if len(train.answers) < config["min_factories"]:
             self._fail_round(experiment, round_row, dropouts,
                              f"only {len(train.answers)} of at least {config['min_factories']} plants returned an update")

@@ -220,7 +220,8 @@ def test_pause_resume_and_cancel_take_effect_between_rounds(plants, dashboard):
     eid = run_experiment(dashboard, rounds=20, local_epochs=1)
     dashboard.wait_for(lambda: dashboard.experiment(eid)["current_round"] >= 1, 200, "a first round")
     assert dashboard.api("POST", f"/experiments/{eid}/pause").json()["status"] == "paused"
-    time.sleep(4)  # a round that was running finishes; no new one starts
+    # a round that was running finishes; then no new one starts
+    dashboard.wait_for(lambda: not dashboard.experiment(eid)["running_round"], 200, "the running round to end")
     paused_at = dashboard.experiment(eid)["current_round"]
     time.sleep(4)
     assert dashboard.experiment(eid)["current_round"] == paused_at
