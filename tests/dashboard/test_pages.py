@@ -52,3 +52,23 @@ def test_form_validation_message_sits_next_to_the_field(client):
                                              "server_optimizer": "none", "rounds": "2", "privacy_mode": "none",
                                              "robust_method": "median", "secure_aggregation": "y"})
     assert 'data-field="robust_method"' in resp.text and "secure aggregation hides" in resp.text
+
+
+def test_hostile_text_in_every_operator_and_plant_supplied_field_is_rendered_escaped(app, client, api):
+    """SQL, HTML and unicode in experiment names, token names and plant-reported dropout reasons: stored as
+    text, shown escaped on every page that shows them."""
+    login(client)
+    register(client, "plant_x")
+    hostile = "Robert'); DROP TABLE experiments;-- <img src=x onerror=alert(1)> 工場 \u202e ✓"
+    eid = client.post("/api/experiments", json={"name": hostile, "rounds": 2}, headers=api).get_json()["id"]
+    client.post("/tokens", data={"name": hostile})
+    with app.app_context():
+        db.session.add(Round(experiment_id=eid, number=1, status="completed", participants=["plant_x"],
+                             metrics={}, dropouts={"plant_y": "<script>alert('reason')</script>"}))
+        db.session.get(Experiment, eid).current_round = 1
+        db.session.commit()
+    for path in (f"/experiments/{eid}", "/experiments", "/tokens", "/audit", "/factories/plant_x"):
+        page = client.get(path).text
+        assert "<img src=x" not in page and "<script>alert(" not in page, path
+    assert "&lt;img src=x onerror=alert(1)&gt; 工場" in client.get(f"/experiments/{eid}").text
+    assert client.get("/api/experiments", headers=api).get_json()[0]["name"] == hostile  # stored exactly
