@@ -27,6 +27,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.table import print_table  # noqa: E402
 from tests.integration.harness import free_port, stop  # noqa: E402
 from tests.integration.postgres import PostgresCluster  # noqa: E402
 
@@ -149,11 +150,9 @@ def main() -> int:
           f"{psutil.cpu_count()} CPU(s); goal >= 1000/s, p99 <= 100 ms")
     header = ("registered plants", "requests", "req/s", "p50 (ms)", "p99 (ms)", "200 OK", "other answers",
               "heartbeats recorded", "all recorded")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for r in rows:
-        print(f"| {r['plants']:,} | {r['requests']:,} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-              f"{r['ok']:,} | {r['other'] or '-'} | {r['recorded']:,} | {'yes' if r['recorded'] == r['ok'] else 'NO'} |")
+    print_table(header, [[f"{r['plants']:,}", f"{r['requests']:,}", f"{r['rps']:.0f}", f"{r['p50_ms']:.1f}",
+                          f"{r['p99_ms']:.1f}", f"{r['ok']:,}", str(r["other"] or "-"), f"{r['recorded']:,}",
+                          "yes" if r["recorded"] == r["ok"] else "NO"] for r in rows])
     return 0
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.table import print_table  # noqa: E402
 from tests.integration.harness import Agent, Dashboard  # noqa: E402
 
 PROFILES = ("default", "heavy_duty", "hot_climate", "precision")
@@ -110,20 +111,15 @@ def main() -> int:
           f" median over {args.rounds} rounds")
     header = ("plants", "all registered (s)", "agent RSS (MB)", "round wall (s)", "slowest plant train (s)",
               "wall / train", "final test F1")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for r in rows:
-        print(f"| {r['plants']} | {r['registered_s']:.1f} | {r['rss_mb']:.0f} | {r['round_s']:.2f} | "
-              f"{r['slowest_train_s']:.2f} | {r['ratio']:.1f} | {r['test_f1']:.3f} |")
+    print_table(header, [[str(r["plants"]), f"{r['registered_s']:.1f}", f"{r['rss_mb']:.0f}", f"{r['round_s']:.2f}",
+                          f"{r['slowest_train_s']:.2f}", f"{r['ratio']:.1f}", f"{r['test_f1']:.3f}"] for r in rows])
     if secure:
         print(f"\nSecure aggregation off / on: same seeded experiment, same plants, median over {args.rounds} rounds")
         header = ("plants", "parameters", "secure aggregation", "round wall (s)", "slowest plant train (s)",
                   "final test F1", "wall vs off")
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for r in secure:
-            print(f"| {r['plants']} | {r['params']:,} | {'on' if r['secure'] else 'off'} | {r['round_s']:.2f} | "
-                  f"{r['slowest_train_s']:.2f} | {r['test_f1']:.3f} | {r['round_s'] / secure[0]['round_s']:.2f}x |")
+        print_table(header, [[str(r["plants"]), f"{r['params']:,}", "on" if r["secure"] else "off",
+                              f"{r['round_s']:.2f}", f"{r['slowest_train_s']:.2f}", f"{r['test_f1']:.3f}",
+                              f"{r['round_s'] / secure[0]['round_s']:.2f}x"] for r in secure])
     return 0
 
 

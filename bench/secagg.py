@@ -20,6 +20,7 @@ import psutil
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.table import print_table  # noqa: E402
 from shared.secagg.keys import public_hex  # noqa: E402
 from shared.secagg.protocol import RevealLedger, RoundSetup, mask_and_share, reveal, unmask  # noqa: E402
 from shared.secagg.quantize import fraction_bits  # noqa: E402
@@ -74,11 +75,9 @@ def main() -> int:
           "ChaCha20 masks, Shamir over GF(2^521-1), t = n/2 + 1")
     header = ("plants", "params", "dropouts", "mask+share per plant (s)", "reveal per holder (s)", "unmask (s)",
               "plaintext sum (s)", "masked upload (MiB)", "max error vs float sum")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for r in rows:
-        print(f"| {r['n']} | {r['d']:,} | {r['dropouts']} | {r['mask_s']:.3f} | {r['reveal_s']:.4f} | "
-              f"{r['unmask_s']:.3f} | {r['plain_s']:.4f} | {r['upload_mb']:.2f} | {r['error']:.1e} |")
+    print_table(header, [[str(r["n"]), f"{r['d']:,}", str(r["dropouts"]), f"{r['mask_s']:.3f}", f"{r['reveal_s']:.4f}",
+                          f"{r['unmask_s']:.3f}", f"{r['plain_s']:.4f}", f"{r['upload_mb']:.2f}", f"{r['error']:.1e}"]
+                         for r in rows])
     return 0
 
 
