@@ -2,9 +2,10 @@
 budget of local epochs, trained centrally (the union of all data), locally (each plant alone), and
 federated with each algorithm; then record-level DP-SGD at several epsilons; then attacks x defenses.
 
-The rounds run in one process through the same code paths as the real system (the plant-side
-shared.training.run_step, the dashboard's aggregation pipeline and its threshold and metrics), without
-PySyft transport, which changes timing but not the numbers.
+The rounds run in one process through the same code paths as the real system (the plant's request handlers
+with typed requests, factory_agent.plant.handlers, under a policy that caps nothing; the dashboard's
+aggregation pipeline and its threshold and metrics), without PySyft transport, which changes timing but not
+the numbers.
 
     .venv/bin/python bench/quality.py [--rounds 4] [--epochs 2] [--rows 2000]
 """
@@ -26,14 +27,23 @@ from dashboard.orchestration.rounds import evaluation_metrics  # noqa: E402
 from shared.aggregation import ClientUpdate  # noqa: E402
 from shared.aggregation.pipeline import AggregationSettings, AggregationState, aggregate  # noqa: E402
 from shared.data.csv_loader import load_frame  # noqa: E402
+from factory_agent.plant.handlers import handle  # noqa: E402
+from factory_agent.plant.policy import PlantPolicy  # noqa: E402
+from factory_agent.plant.state import BYZANTINE_ENV, PlantState  # noqa: E402
 from shared.data.scaler import FeatureStats, Scaler, combine_stats  # noqa: E402
 from shared.data.schema import merge_schemas  # noqa: E402
 from shared.data.simulator import FAILURE_MODE_COLUMNS, simulate  # noqa: E402
 from shared.models import ModelSpec, build_model, get_weights  # noqa: E402
-from shared.training import run_step  # noqa: E402
+from shared.protocol import (EvaluateRequest, ModelPart, RoundRef, ScalerMsg, StatsRequest, TrainRequest,  # noqa: E402
+                             TrainSettings, parse_reply)
 
 PROFILES = [("default", 1), ("heavy_duty", 2), ("hot_climate", 3), ("precision", 4)]
 STATE_ROOT = Path(tempfile.mkdtemp(prefix="factoryfl-quality-"))
+# a benchmark measures learning, not the data owner's limits: nothing capped
+UNCAPPED = PlantPolicy(max_calls_per_hour=10 ** 9, lifetime_epsilon=1e9, max_epsilon=1e9, min_noise_multiplier=0.0,
+                       max_local_epochs=10 ** 6, max_attempts=10 ** 6)
+CALLS = iter(range(1, 10 ** 9))  # every call its own round: the plant answers each (experiment, round) once
+SCORING = iter(range(10 ** 6, 10 ** 9))  # experiment ids of statistics and scoring, apart from main()'s runs
 
 
 class Plant:
@@ -45,18 +55,22 @@ class Plant:
         self.features = self.data.schema.feature_names
         self.byzantine: str | None = None
 
-    def step(self, request: dict) -> dict:
+    def state(self) -> PlantState:
+        state = PlantState(STATE_ROOT / self.name)  # each plant keeps its own ledgers and FedDyn term
+        state.save_policy(UNCAPPED)
+        state.save_profile(self.name, self.features)
+        return state
+
+    def step(self, request):
         if self.byzantine:
-            os.environ["FACTORYFL_BYZANTINE"] = self.byzantine
-        os.environ["FACTORYFL_STATE_DIR"] = str(STATE_ROOT / self.name)  # each plant keeps its own DP ledger
+            os.environ[BYZANTINE_ENV] = self.byzantine
         try:
-            out = run_step(self.data.features, self.data.labels, self.index,
-                           {**request, "plant_features": self.features})
+            out = handle(self.data.features, self.data.labels, self.index, request.to_wire(), self.state())
         finally:
-            os.environ.pop("FACTORYFL_BYZANTINE", None)
+            os.environ.pop(BYZANTINE_ENV, None)
         if not out["ok"]:
             raise RuntimeError(f"{self.name}: {out['error']}")
-        return out
+        return parse_reply(request, out)
 
 
 def union(plants: list[Plant]) -> Plant:
@@ -90,21 +104,25 @@ class Federation:
     def __init__(self, plants: list[Plant], seed: int = 0):
         self.plants = plants
         self.names = merge_schemas([p.data.schema for p in plants]).feature_names
-        stats = [p.step({"op": "stats", "features": self.names})["stats"] for p in plants]
-        self.scaler = Scaler.from_stats(combine_stats([FeatureStats.from_dict(s) for s in stats])).to_dict()
+        stats = [p.step(StatsRequest(next(SCORING), tuple(self.names))) for p in plants]
+        scaler = Scaler.from_stats(combine_stats([FeatureStats(s.count, s.sum, s.sum_sq) for s in stats]))
+        self.scaler = ScalerMsg(scaler.mean, scaler.scale)
         self.spec = ModelSpec("cnn", len(self.names))
         self.initial = get_weights(build_model(self.spec, seed=seed))
 
-    def base(self, experiment: int) -> dict:
-        return {"features": self.names, "scaler": self.scaler, "spec": self.spec.to_dict(), "experiment": experiment}
+    def model(self, weights: dict) -> ModelPart:
+        return ModelPart(features=tuple(self.names), scaler=self.scaler, spec=self.spec, weights=weights)
 
     def evaluate(self, weights: dict, plants: list[Plant]) -> dict:
-        evaluations = {p.name: p.step({**self.base(0), "op": "evaluate", "weights": weights}) for p in plants}
+        ref = RoundRef(next(SCORING), 1)
+        evaluations = {p.name: p.step(EvaluateRequest(ref, self.model(weights))) for p in plants}
         _, metrics, _ = evaluation_metrics(evaluations, {})
         return metrics
 
-    def train(self, plant: Plant, weights: dict, train: dict, experiment: int) -> dict:
-        return plant.step({**self.base(experiment), "op": "train", "weights": weights, "train": train})
+    def train(self, plant: Plant, weights: dict, train: dict, experiment: int):
+        """`experiment` keys the plant's FedDyn term and DP ledger for one run of an algorithm."""
+        return plant.step(TrainRequest(RoundRef(experiment, next(CALLS)), self.model(weights),
+                                       TrainSettings.from_wire(train)))
 
     def run(self, settings: AggregationSettings, rounds: int, train: dict, experiment: int,
             participants: list[Plant] | None = None) -> dict:
@@ -114,7 +132,7 @@ class Federation:
         for r in range(1, rounds + 1):
             answers = {p.name: self.train(p, weights, {**train, "seed": 1000 * r + i}, experiment)
                        for i, p in enumerate(plants)}
-            updates = [ClientUpdate(factory=n, weights=a["weights"], num_samples=a["num_samples"], steps=a["steps"])
+            updates = [ClientUpdate(factory=n, weights=a.weights, num_samples=a.num_samples, steps=a.steps)
                        for n, a in sorted(answers.items())]
             weights, state, report = aggregate(settings, weights, updates, state, rng)
         return {"weights": weights, "reputation": state.reputation, "answers": answers}
@@ -145,8 +163,8 @@ def main() -> int:
     print(f"| initial model (no training; DP rows below start here) | {fmt(fed.evaluate(fed.initial, plants))} |")
     merged = union(plants)
     central = fed.train(merged, fed.initial, {**train, "epochs": budget}, next(experiment))
-    print(f"| centralized (union of all plants' data) | {fmt(fed.evaluate(central['weights'], plants))} |")
-    local = [fed.evaluate(fed.train(p, fed.initial, {**train, "epochs": budget}, next(experiment))["weights"], plants)
+    print(f"| centralized (union of all plants' data) | {fmt(fed.evaluate(central.weights, plants))} |")
+    local = [fed.evaluate(fed.train(p, fed.initial, {**train, "epochs": budget}, next(experiment)).weights, plants)
              for p in plants]
     print(f"| local only (mean over plants, each model scored on all plants) | "
           f"{np.mean([m['test_f1'] for m in local]):.3f} | {np.mean([m['test_auc'] for m in local]):.3f} |")
@@ -178,7 +196,7 @@ def main() -> int:
                                      steps=budget * round(1 / rate), accountant="rdp")
         dp = {"dp_noise_multiplier": sigma, "dp_max_grad_norm": 1.0, "dp_delta": 1e-5}
         result = fed.run(AggregationSettings(use_reputation=False), args.rounds, {**train, **dp}, next(experiment))
-        spent = max(a["dp"]["epsilon"] for a in result["answers"].values())
+        spent = max(a.dp.epsilon for a in result["answers"].values())
         print(f"| {target:g} | {sigma:.2f} | {fmt(fed.evaluate(result['weights'], plants))} | {spent:.2f} |")
 
     attacker = Plant("attacker", "default", args.rows, 99)

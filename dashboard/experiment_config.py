@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from shared.enums import Algorithm, ModelType, PrivacyMode, RobustMethod, ServerOptimizer
-from shared.errors import ExperimentError
+from shared.errors import ExperimentError, SecurityError
 
 ROBUST_DEFAULTS = {"trim_ratio": 0.2, "byzantine": 1, "multi_krum": 1, "max_norm": None, "outlier_method": "zscore",
                    "exclude_below": 0.3}
@@ -32,6 +33,7 @@ class ExperimentConfig:
     hidden_size: int = 64
     factories: list[str] | str = "all"
     min_factories: int = 2
+    sampling_rate: float = 1.0  # q < 1: each round, each eligible plant takes part with probability q
     secure_aggregation: bool = False
     privacy: dict = field(default_factory=lambda: {"mode": PrivacyMode.NONE.value})
     robust: dict = field(default_factory=lambda: {"method": RobustMethod.NONE.value})
@@ -130,7 +132,10 @@ def parse_experiment(body: object) -> ExperimentConfig:
     if mode == "dp_sgd" and algorithm in ("fedprox", "feddyn"):
         raise ValidationError("privacy.mode", f"dp_sgd clips per-sample gradients of the data loss; {algorithm}'s "
                                               "regulariser is not per sample: use fedavg or fednova")
-    privacy = _privacy_options(privacy, mode)
+    rounds = _int(body, "rounds", 5, 1, 1000)
+    sampling_rate = _float(body, "sampling_rate", 1.0, 0.0, 1.0)
+    privacy = _privacy_options(privacy, mode, planned_steps(rounds, sampling_rate, min_factories, factories),
+                               sampling_rate)
     if mode == "central" and method not in ("none", "norm_bound"):
         raise ValidationError("robust.method", f"{method} cannot be combined with central differential privacy: the "
                                                "noise is calibrated to a sum of clipped updates; use none or norm_bound")
@@ -138,12 +143,13 @@ def parse_experiment(body: object) -> ExperimentConfig:
     seed = _int(body, "seed", 0, 0, 2 ** 31 - 1)
     return ExperimentConfig(
         name=name.strip(), model_type=model_type, algorithm=algorithm, server_optimizer=server_optimizer,
-        rounds=_int(body, "rounds", 5, 1, 1000), local_epochs=_int(body, "local_epochs", 2, 1, 100),
+        rounds=rounds, local_epochs=_int(body, "local_epochs", 2, 1, 100),
         batch_size=_int(body, "batch_size", 64, 1, 65536),
         learning_rate=_float(body, "learning_rate", 0.005, 0.0, 1.0),
         sequence_length=_int(body, "sequence_length", 10, 2, 512), hidden_size=_int(body, "hidden_size", 64, 4, 2048),
         factories=factories,
-        min_factories=min_factories, secure_aggregation=secure, privacy={"mode": mode, **privacy},
+        min_factories=min_factories, sampling_rate=sampling_rate, secure_aggregation=secure,
+        privacy={"mode": mode, **privacy},
         robust={"method": method, **robust}, mu=_float(body, "mu", 0.01, -1e-12, 100.0), seed=seed,
         feddyn_alpha=_float(body, "feddyn_alpha", 0.01, 0.0, 100.0),
         server_lr=_float(body, "server_lr", 0.01, 0.0, 10.0),
@@ -177,7 +183,19 @@ PRIVACY_DEFAULTS = {"epsilon": None, "delta": 1e-5, "max_grad_norm": 1.0, "noise
                     "mechanism": "gaussian", "round_epsilon": 1.0}
 
 
-def _privacy_options(privacy: dict, mode: str) -> dict:
+def planned_steps(rounds: int, sampling_rate: float, min_factories: int, factories: list[str] | str) -> int:
+    """The central-DP steps an experiment plans for: its rounds at q = 1; at q < 1 its draws of plants, on
+    average rounds / P(a draw reaches min_factories) when the plants are listed (with "all" their number is not
+    known in advance: one draw per round)."""
+    if sampling_rate >= 1.0 or factories == "all":
+        return rounds
+    from shared.privacy.sampling import probability_of_at_least
+
+    reach = probability_of_at_least(min_factories, len(factories), sampling_rate)
+    return min(math.ceil(rounds / max(reach, 1e-9)), 10 ** 9)
+
+
+def _privacy_options(privacy: dict, mode: str, steps: int, sampling_rate: float) -> dict:
     if mode == "none":
         return {"mode": "none"}
     unknown = sorted(set(privacy) - {"mode", *PRIVACY_DEFAULTS})
@@ -201,7 +219,29 @@ def _privacy_options(privacy: dict, mode: str) -> dict:
     if out["mechanism"] == "laplace" and out["epsilon"] is not None and out["round_epsilon"] > out["epsilon"]:
         raise ValidationError("privacy.round_epsilon", f"{out['round_epsilon']} per round exceeds the whole budget "
                                                        f"{out['epsilon']}: not even one round would fit")
+    out["noise_multiplier_source"] = "operator" if "noise_multiplier" in privacy else "default"
+    if "noise_multiplier" not in privacy and out["epsilon"] is not None and out["mechanism"] == "gaussian":
+        out["noise_multiplier_source"] = "target_epsilon"
+        if mode == "dp_sgd":  # each plant derives it from epsilon over its own steps (Opacus, at the plant)
+            out["noise_multiplier"] = None
+        else:
+            out["noise_multiplier"] = _central_noise_multiplier(out, steps, sampling_rate)
     return out
+
+
+def _central_noise_multiplier(privacy: dict, steps: int, sampling_rate: float) -> float:
+    """The noise multiplier that keeps the planned steps (planned_steps) within the target epsilon. Draws are
+    random: with q < 1 more of them may fall short than planned, and the budget then ends the experiment a
+    round or two early (status budget_exhausted)."""
+    from shared.privacy.accounting import noise_multiplier_for
+
+    what = f"{steps} round(s)" if sampling_rate >= 1.0 else f"{steps} draw(s) of plants"
+    try:
+        sigma = noise_multiplier_for(privacy["epsilon"], privacy["delta"], steps, sampling_rate)
+        return math.ceil(sigma * 1e6) / 1e6  # rounded up: more noise, never more epsilon
+    except SecurityError as exc:
+        raise ValidationError("privacy.epsilon", f"{privacy['epsilon']} is too small for {what} at "
+                                                 f"delta {privacy['delta']}: {exc}") from exc
 
 
 def model_spec(config: dict, num_features: int):

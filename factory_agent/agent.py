@@ -22,14 +22,14 @@ from factory_agent.config import AgentConfig
 from factory_agent.dashboard_client import (DashboardClient, Heartbeat, Registration, RegistrationAnswer,
                                             UnknownFactory)
 from factory_agent.datasite import Datasite
-from factory_agent.state import AgentState
+from factory_agent.plant.policy import load_policy
+from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, STATE_DIR_ENV, PlantState
 from shared.data.csv_loader import PlantData, load_csv, load_frame
 from shared.data.simulator import FAILURE_MODE_COLUMNS, GROUP_COLUMN, LABEL_COLUMN, TIME_COLUMN, simulate
 from shared.enums import DataType, FactoryStatus, ModelType
 from shared.errors import CommunicationError, FederatedLearningError
 
 log = logging.getLogger(__name__)
-BUSY_FILE_ENV = "FACTORYFL_BUSY_FILE"
 MAX_BACKOFF = 60.0
 
 
@@ -62,7 +62,7 @@ def current_load() -> dict:
 class Agent:
     def __init__(self, config: AgentConfig):
         self.config = config
-        self.state = AgentState(config.state_dir)
+        self.state = PlantState(config.state_dir)
         self.datasite = Datasite(config, self.state)
         self.client = DashboardClient(config.dashboard_url, config.enrollment_token)
         self.stop_event = threading.Event()
@@ -89,16 +89,21 @@ class Agent:
         data = self._step("load data", load_plant_data, c)
         log.info("data: %d rows, %d features, splits %s, failure rate %.2f %%", data.num_samples,
                  len(data.schema.feature_names), data.split_counts(), 100 * data.positive_rate())
+        policy = self._step("load the plant's policy", load_policy, c.state_dir, c.policy_overrides)
+        log.info("policy: %s", policy.describe())
+        self.state.save_policy(policy)
+        self.state.save_profile(c.factory_name, data.schema.feature_names)
         device = self._step("detect device", detect_device)
         log.info("device: %s", device)
         os.environ[BUSY_FILE_ENV] = str(self.busy_file.resolve())  # inherited by the datasite's process
-        os.environ["FACTORYFL_STATE_DIR"] = str(self.state.directory.resolve())  # e.g. FedDyn's per-plant state
+        os.environ[STATE_DIR_ENV] = str(self.state.directory.resolve())  # PlantState inside the datasite
+        os.environ[LOG_FILE_ENV] = str(c.log_file.resolve())  # the datasite's refusals land in the agent's log
         if c.byzantine:
-            os.environ["FACTORYFL_BYZANTINE"] = c.byzantine
+            os.environ[BYZANTINE_ENV] = c.byzantine
             log.warning("!!! BYZANTINE MODE %r: this plant will send corrupted updates ON PURPOSE (tests and "
                         "demos only); it says so in its registration !!!", c.byzantine)
         else:
-            os.environ.pop("FACTORYFL_BYZANTINE", None)
+            os.environ.pop(BYZANTINE_ENV, None)
         self.busy_file.unlink(missing_ok=True)
         self._write_status(FactoryStatus.ONLINE.value)
         self._step("launch datasite", self.datasite.launch)
@@ -107,7 +112,7 @@ class Agent:
         fingerprint = self._step("upload data", self.datasite.upload, data)
         log.info("dataset uploaded (fingerprint %s)", fingerprint)
         self._step("publish factory.status endpoint", self.datasite.publish_status_endpoint)
-        self.approval = ApprovalPolicy(self.datasite.root, c.approval_interval)
+        self.approval = ApprovalPolicy(self.datasite.root, c.approval_interval, creds.orchestrator_email)
         self.approval.start()
         sequence_ready = bool(c.group_column or c.time_column or not c.data)
         self.registration = Registration(
@@ -122,7 +127,7 @@ class Agent:
                 "source": c.data and os.path.basename(c.data) or f"simulator:{c.simulate}",
                 **({"byzantine": c.byzantine} if c.byzantine else {})},
             orchestrator={"email": creds.orchestrator_email, "password": creds.orchestrator_password},
-            secagg_public_key=self.state.secagg_public_key(), agent_version=AGENT_VERSION)
+            secagg_public_key=self.state.secagg_public_key(), agent_version=AGENT_VERSION, policy=policy.to_dict())
         self._step("register with dashboard", self._register_first)
         self.heartbeat_thread = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         self.heartbeat_thread.start()
@@ -167,7 +172,8 @@ class Agent:
         self._write_status(status, load)
         beat = Heartbeat(factory_name=self.config.factory_name, timestamp=datetime.now(timezone.utc).isoformat(),
                          status=status, current_load=load,
-                         active_experiments=[e for e in experiments if e is not None])
+                         active_experiments=[e for e in experiments if e is not None],
+                         pending_code_requests=self.approval.reported() if self.approval else [])
         try:
             self.client.heartbeat(self.answer.heartbeat_token, beat)
         except UnknownFactory as exc:

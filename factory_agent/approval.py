@@ -1,61 +1,363 @@
-"""The approval policy: approve a code request only when its source is one of this version's vetted
-functions (shared.vetted); leave everything else pending for a human and say so once in the log."""
+"""Exact approval (DESIGN §9): the agent approves a PySyft code request only when approving it can do nothing but
+let this plant's orchestrator run the shipped `fl_step` on this plant's three assets. Anything else stays
+pending for the data owner, is logged once with the check it failed, and is reported in heartbeats.
+
+Why a hash of the source is not enough (PySyft 0.9.5, verified):
+- PySyft executes `parsed_code`, built server-side from the source *and* the declared function name: the wrapper
+  ends with `result = <service_func_name>(**inputs)`, so the shipped source declared as `dict` returns the rows.
+- `request.approve()` applies every change of a request, so an extra change (read permission on an asset) rides
+  along with the vetted code.
+- The code-status change names the code (`linked_user_code`, what an admin is shown) and, separately, the status
+  object it sets to approved (`linked_obj`): a hand-built request can show `fl_step` and approve another code.
+
+`vet_request` is the whole decision, a pure function over a snapshot of the request (`CodeRequestView`) and
+what this plant expects (`ExpectedCode`); `ApprovalPolicy` polls the datasite, builds both, and acts.
+PySyft is imported inside functions only: it reads settings from the environment at import (datasite.py).
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import logging
 import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
 
 from shared.quiet import quiet
-from shared.vetted import source_hash, vetted_hashes
+from shared.vetted import ASSET_NAMES, DATASET_NAME, fl_step
 
 log = logging.getLogger(__name__)
 
+FUNCTION_NAME = "fl_step"
+ARGUMENTS = (*ASSET_NAMES, "request")  # fl_step's parameters, in order; `request` is the orchestrator's dict
+MAX_REPORTED = 20  # pending requests in one heartbeat
+FIELD_LIMITS = {"id": 64, "requester": 200, "function": 120, "submitted_at": 40, "reason": 300}
+
+
+def shipped_source() -> str:
+    """The exact text the dashboard submits: `sy.syft_function(...)(fl_step)` sends `dedent(getsource(fl_step))`,
+    which for a module-level function is `getsource` itself. Read once, when the policy starts (the file on
+    disk may change under a running agent; the function it imported does not)."""
+    return inspect.getsource(fl_step)
+
+
+@dataclass(frozen=True)
+class PendingCodeRequest:
+    """A code request left for the data owner, as reported in heartbeats (DESIGN §4)."""
+
+    id: str
+    requester: str
+    function: str
+    submitted_at: str
+    reason: str
+
+    def bounded(self) -> PendingCodeRequest:
+        return PendingCodeRequest(**{k: _clip(getattr(self, k), n) for k, n in FIELD_LIMITS.items()})
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ExpectedCode:
+    """What this plant approves: server-side facts read as root, never values taken from the request."""
+
+    source: str  # shipped_source()
+    server_id: Any  # UID of this datasite
+    server_verify_key: Any  # SyftVerifyKey of this datasite
+    asset_ids: dict  # {asset name: action UID} of DATASET_NAME on this datasite
+    orchestrator_id: Any  # UID of the orchestrator's user account
+    orchestrator_email: str
+
+
+@dataclass(frozen=True)
+class CodeRequestView:
+    """One pending request as the datasite stores it, with the objects it links to fetched by uid as root."""
+
+    id: str
+    changes: tuple  # the stored Change objects
+    requester_key: Any  # request.requesting_user_verify_key (set by the server from the caller's login)
+    requester: Any  # the server's user record (UserView: id, email) for requester_key; None if unknown
+    code: Any  # the stored UserCode the code-status change links to; None if none or not found
+    submitted_at: str
+
+
+@functools.cache
+def _syft():
+    """The PySyft classes the checks compare against, imported on first use."""
+    from types import SimpleNamespace
+
+    from syft.client.api import ServerIdentity
+    from syft.service.code.status_service import UserCodeStatusService
+    from syft.service.code.user_code import UserCode, UserCodeStatus, UserCodeStatusCollection, parse_user_code
+    from syft.service.code.user_code_service import UserCodeService
+    from syft.service.policy.policy import Matches, MixedInputPolicy, OutputPolicyExecuteOnce, UserOwned
+    from syft.service.request.request import UserCodeStatusChange
+
+    return SimpleNamespace(**locals())
+
+
+def vet_request(view: CodeRequestView, expected: ExpectedCode) -> str | None:
+    """None when the request may be approved; otherwise why not (the first check that fails)."""
+    sy = _syft()
+    if len(view.changes) != 1:
+        kinds = ", ".join(type(c).__name__ for c in view.changes) or "none"
+        return (f"holds {len(view.changes)} changes ({kinds}); only a request with exactly one change, the code "
+                "status, is approved automatically")
+    (change,) = view.changes
+    if type(change) is not sy.UserCodeStatusChange:
+        return f"its change is a {type(change).__name__}, not a code-status change"
+    if change.value != sy.UserCodeStatus.APPROVED:
+        return f"it asks for code status {change.value}, not APPROVED"
+    if view.requester is None:
+        return "requested by an account this datasite does not know"
+    if view.requester.id != expected.orchestrator_id or view.requester.email != expected.orchestrator_email:
+        return (f"requested by {view.requester.email}, not by this plant's orchestrator account "
+                f"{expected.orchestrator_email}")
+    code_link, code = change.linked_user_code, view.code
+    if (code is None or code_link.object_type is not sy.UserCode or code_link.service_type is not sy.UserCodeService
+            or code_link.object_uid != code.id):
+        return f"the code it links to ({code_link.object_uid}) is not a code object on this datasite"
+    if code.user_verify_key != view.requester_key:
+        return "the code was submitted by another account than the one asking for its approval"
+    status_link, own_status = change.linked_obj, code.status_link
+    if (status_link.object_type is not sy.UserCodeStatusCollection
+            or status_link.service_type is not sy.UserCodeStatusService
+            or own_status.object_type is not sy.UserCodeStatusCollection
+            or own_status.service_type is not sy.UserCodeStatusService
+            or status_link.object_uid != own_status.object_uid):
+        return (f"it would approve status {status_link.object_uid}, not the status of the code it shows "
+                f"({code.service_func_name!r}, status {own_status.object_uid})")
+    return _vet_code(code, expected, sy) or _vet_policies(code, expected, sy)
+
+
+def _vet_code(code, expected: ExpectedCode, sy) -> str | None:
+    """The code PySyft will execute is exactly the shipped fl_step, wrapped by PySyft under the name fl_step."""
+    if code.service_func_name != FUNCTION_NAME:
+        return (f"declared function name {code.service_func_name!r} is not {FUNCTION_NAME!r} (PySyft runs "
+                f"`result = {code.service_func_name}(**inputs)` after the source)")
+    if code.raw_code != expected.source:
+        difference = _first_difference(code.raw_code, expected.source)
+        return f"its source is not byte-for-byte the shipped {FUNCTION_NAME} ({difference})"
+    code_hash = hashlib.sha256(f"{code.raw_code}{code.user_verify_key}".encode()).hexdigest()
+    executed_name = f"user_func_{FUNCTION_NAME}_{code.user_verify_key}_{code_hash}"  # generate_unique_func_name
+    if code.code_hash != code_hash or code.unique_func_name != executed_name:
+        return "its stored hash or executed function name does not derive from its source"
+    parameters = tuple(getattr(code.signature, "parameters", {}))
+    if tuple(code.input_kwargs) != ARGUMENTS or parameters != ARGUMENTS:
+        return f"its arguments {tuple(code.input_kwargs)} / {parameters} are not {ARGUMENTS}"
+    if code.nested_codes or code.uses_datasite:
+        return "it calls other code on the datasite (nested codes or the datasite argument)"
+    wrapper = sy.parse_user_code(raw_code=expected.source, func_name=code.unique_func_name,
+                                 original_func_name=FUNCTION_NAME, function_input_kwargs=list(ARGUMENTS))
+    if code.parsed_code != wrapper:
+        return f"the code PySyft would execute is not PySyft's wrapper of the shipped {FUNCTION_NAME}"
+    return None
+
+
+def _vet_policies(code, expected: ExpectedCode, sy) -> str | None:
+    """Inputs bound to this plant's three assets plus the caller's own `request` dict; single-execution output."""
+    if code.input_policy_type is not sy.MixedInputPolicy or code.input_policy_state:
+        return f"its input policy is {_name(code.input_policy_type)}, not a fresh MixedInputPolicy"
+    servers = code.input_policy_init_kwargs or {}
+    if len(servers) != 1:
+        return f"its input policy names {len(servers)} datasites, not this one alone"
+    ((server, rules),) = servers.items()
+    if (type(server) is not sy.ServerIdentity or server.server_id != expected.server_id
+            or server.verify_key != expected.server_verify_key):
+        return f"its input policy binds inputs on another datasite ({getattr(server, 'server_id', server)})"
+    if not isinstance(rules, dict) or set(rules) != set(ARGUMENTS):
+        bound = sorted(map(str, rules)) if isinstance(rules, dict) else type(rules).__name__
+        return f"its input policy binds {bound}, not {list(ARGUMENTS)}"
+    for name in ASSET_NAMES:
+        rule = rules[name]
+        if (type(rule) is not sy.Matches or rule.kw != name or rule.requires_input is not True
+                or rule.val != expected.asset_ids[name]):
+            return f"its input {name!r} is not bound to this plant's {name} asset of {DATASET_NAME!r}"
+    rule = rules["request"]
+    if (type(rule) is not sy.UserOwned or rule.kw != "request" or rule.requires_input is not True
+            or rule.type is not dict):
+        return "its input 'request' is not a dict owned by the caller"
+    if code.output_policy_type is not sy.OutputPolicyExecuteOnce or code.output_policy_state:
+        return f"its output policy is {_name(code.output_policy_type)}, not a fresh SingleExecutionExactOutput"
+    if set(code.output_policy_init_kwargs or {}) - {"id"}:
+        return f"its output policy carries settings {sorted(set(code.output_policy_init_kwargs) - {'id'})}"
+    return None
+
+
+def _name(policy_type) -> str:
+    return getattr(policy_type, "__name__", type(policy_type).__name__)
+
+
+def _first_difference(got: str, want: str) -> str:
+    got_lines, want_lines = got.splitlines(keepends=True), want.splitlines(keepends=True)
+    for number, (a, b) in enumerate(zip(got_lines, want_lines), start=1):
+        if a != b:
+            return f"first difference at line {number}"
+    if len(got_lines) != len(want_lines):
+        return f"{len(got_lines)} lines where the shipped text has {len(want_lines)}"
+    return "a different line ending"
+
+
+def _isoformat(value) -> str:
+    timestamp = getattr(value, "utc_timestamp", None)  # syft DateTime
+    if timestamp is None:
+        return str(value or "")
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
+
 
 class ApprovalPolicy:
-    def __init__(self, login_root, interval: float):
+    """Polls the datasite's pending requests as root; approves the exact ones, reports the others."""
+
+    def __init__(self, login_root, interval: float, orchestrator_email: str):
         self._login_root = login_root
         self.interval = interval
-        self.allow_list = vetted_hashes()
-        self._reported: set[str] = set()
+        self.orchestrator_email = orchestrator_email
+        self.source = shipped_source()
+        self.approved = 0
+        self._expected: ExpectedCode | None = None
+        self._refused: dict[str, PendingCodeRequest] = {}  # request id -> why, for requests still pending
+        self._logged: set[str] = set()
+        # the heartbeat thread reads this; the approval thread replaces it whole (no lock needed)
+        self.pending: tuple[PendingCodeRequest, ...] = ()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="approval", daemon=True)
-        self.approved = 0
 
     def start(self) -> None:
-        log.info("code approval policy: auto-approve %d vetted function(s): %s", len(self.allow_list),
-                 ", ".join(sorted(set(self.allow_list.values()))))
+        log.info("code approval policy: auto-approve only the shipped %s (sha256 of its source %s…) on this "
+                 "plant's %s assets, requested by %s; everything else waits for the data owner", FUNCTION_NAME,
+                 hashlib.sha256(self.source.encode()).hexdigest()[:12], DATASET_NAME, self.orchestrator_email)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def reported(self) -> list[PendingCodeRequest]:
+        """The newest pending requests, bounded for a heartbeat."""
+        return [p.bounded() for p in self.pending[:MAX_REPORTED]]
+
+    # --- one pass ------------------------------------------------------------------------------
+    def expected(self, root) -> ExpectedCode:
+        from syft.server.credentials import SyftVerifyKey
+
+        datasets = [d for d in root.datasets.get_all() if d.name == DATASET_NAME]
+        if len(datasets) != 1:
+            raise LookupError(f"expected one dataset {DATASET_NAME!r} on this datasite, found {len(datasets)}")
+        orchestrators = [u for u in root.users.get_all() if u.email == self.orchestrator_email]
+        if len(orchestrators) != 1:
+            raise LookupError(f"expected one orchestrator account {self.orchestrator_email}, "
+                              f"found {len(orchestrators)}")
+        assets = datasets[0].assets
+        return ExpectedCode(source=self.source, server_id=root.api.server_uid,
+                            server_verify_key=SyftVerifyKey.from_string(root.metadata.verify_key),
+                            asset_ids={name: assets[name].action_id for name in ASSET_NAMES},
+                            orchestrator_id=orchestrators[0].id, orchestrator_email=self.orchestrator_email)
+
     def review_pending(self, root) -> None:
-        for request in root.requests:
-            if not str(request.status).endswith("PENDING"):
-                continue
-            code = request.code
-            digest = source_hash(code.raw_code)
-            requester = getattr(request, "requesting_user_email", "?")
-            if digest in self.allow_list:
-                with quiet(log):
-                    request.approve()
-                self.approved += 1
-                log.info("approved vetted code %s (sha256 %s…) requested by %s", code.service_func_name,
-                         digest[:12], requester)
-            elif str(request.id) not in self._reported:
-                self._reported.add(str(request.id))
-                log.warning("code request %s for %r by %s is NOT on the vetted list (sha256 %s…): left "
-                            "pending for a human to review", request.id, code.service_func_name, requester,
-                            digest[:12])
+        if self._expected is None:
+            self._expected = self.expected(root)
+        with quiet(log):
+            requests = root.api.services.request.get_all_pending()  # newest first
+        still_pending, verdicts, users = [], {}, {}  # users: verify key -> the server's user record, this pass
+        for request in requests:
+            request_id = str(request.id)
+            refused = self._refused.get(request_id)
+            if refused is None:
+                view, reason = self._check(root, request, users)
+                if reason is None:
+                    failure = self._approve(root, request.id, view)
+                    if failure is None:
+                        continue
+                    still_pending.append(self._refuse(view, failure))  # not a verdict: tried again next pass
+                    continue
+                refused = self._refuse(view, reason)
+            verdicts[request_id] = refused
+            still_pending.append(refused)
+        # a request the data owner decided leaves the datasite's pending list for good: forget it
+        self._refused = verdicts
+        self._logged.intersection_update(str(r.id) for r in requests)
+        self.pending = tuple(still_pending)
+
+    def _check(self, root, request, users: dict) -> tuple[CodeRequestView, str | None]:
+        """The request's view and why it is refused (None: approve). A request that cannot even be read or
+        checked is refused, so a hand-built one can neither get through nor stop the check of the others."""
+        view = CodeRequestView(id=str(request.id), changes=(), requester_key=None, requester=None, code=None,
+                               submitted_at="")
+        try:
+            view = self._view(root, request, users)
+            return view, vet_request(view, self._expected)
+        except Exception as exc:  # any failure on hostile input means "not approved", never a stopped policy
+            log.debug("request %s could not be checked", view.id, exc_info=True)
+            return view, f"it could not be checked ({type(exc).__name__}: {str(exc)[:120]})"
+
+    def _view(self, root, request, users: dict) -> CodeRequestView:
+        from syft.service.request.request import UserCodeStatusChange
+
+        changes = tuple(request.changes)
+        code = None
+        links = [c.linked_user_code for c in changes if isinstance(c, UserCodeStatusChange)]
+        if links:
+            code = self._fetch(lambda: root.api.services.code.get_by_id(uid=links[0].object_uid), "code")
+        key = request.requesting_user_verify_key
+        if str(key) not in users:
+            users[str(key)] = self._fetch(lambda: root.api.services.user.get_by_verify_key(verify_key=key),
+                                          "requesting user")
+        return CodeRequestView(id=str(request.id), changes=changes, requester_key=key, requester=users[str(key)],
+                               code=code,
+                               submitted_at=_isoformat(request.request_time))
+
+    @staticmethod
+    def _fetch(get, what: str):
+        """A linked object by uid as root, or None when it is not there (a hand-built request may link anything)."""
+        from syft.types.errors import SyftException
+
+        try:
+            with quiet(log):
+                found = get()
+        except SyftException as exc:
+            log.debug("%s of a pending request not found: %s", what, exc)
+            return None
+        return None if type(found).__name__ == "SyftError" else found
+
+    def _approve(self, root, request_uid, view: CodeRequestView) -> str | None:
+        from syft.types.errors import SyftException
+
+        try:
+            with quiet(log):
+                # by uid: the server applies the stored request, which the requester cannot change
+                root.api.services.request.apply(uid=request_uid)
+        except SyftException as exc:
+            return f"approving it failed on the datasite: {exc.public_message}"
+        self.approved += 1
+        log.info("approved code request %s: the shipped %s requested by %s", view.id, FUNCTION_NAME,
+                 view.requester.email)
+        return None
+
+    def _refuse(self, view: CodeRequestView, reason: str) -> PendingCodeRequest:
+        requester = getattr(view.requester, "email", None) or f"unknown account {str(view.requester_key)[:16]}"
+        function = getattr(view.code, "service_func_name", None) or "(no code)"
+        refused = PendingCodeRequest(id=view.id, requester=requester, function=function,
+                                     submitted_at=view.submitted_at, reason=reason)
+        if view.id not in self._logged:
+            self._logged.add(view.id)
+            log.warning("code request %s for %r by %s is NOT approved automatically: %s. It stays pending for "
+                        "the plant's data owner", view.id, function, requester, reason)
+        return refused
 
     def _loop(self) -> None:
-        root = None
+        root, last_failure = None, None
         while not self._stop.wait(self.interval):
             try:
                 root = root or self._login_root()
                 self.review_pending(root)
-            except Exception:  # keep the policy alive: a failed check is retried next interval
-                log.exception("checking code requests failed; retrying in %.0f s", self.interval)
-                root = None
+                last_failure = None
+            except Exception as exc:  # keep the policy alive: a failed check is retried next interval
+                failure = f"{type(exc).__name__}: {exc}"
+                if failure != last_failure:  # once per distinct failure, not every interval
+                    log.exception("checking code requests failed; retrying every %.1f s", self.interval)
+                last_failure, root, self._expected = failure, None, None

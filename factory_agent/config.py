@@ -43,6 +43,7 @@ class AgentConfig:
     orchestrator_password: str
     approval_interval: float
     byzantine: str | None
+    policy_overrides: dict  # the plant policy settings given as flags or FACTORY_* variables (None: not given)
 
     @property
     def log_file(self) -> Path:
@@ -131,7 +132,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--byzantine", default=env("FACTORY_BYZANTINE"),
                    help="FOR TESTS AND DEMOS ONLY: make this plant malicious on purpose: sign_flip, scale:F, "
                         "noise:SIGMA or label_flip [FACTORY_BYZANTINE]")
+    _add_policy_flags(p)
     return p
+
+
+# The plant's policy (factory_agent.plant.policy, DESIGN §9): flag, FACTORY_<NAME> variable, else policy.yaml in
+# the state folder, else the default.
+POLICY_FLAGS = {
+    "require_secure_aggregation": "release no unmasked update", "require_dp": "train only with DP-SGD",
+    "min_noise_multiplier": "the least DP-SGD noise multiplier accepted",
+    "max_epsilon": "the largest target epsilon one experiment may ask",
+    "lifetime_epsilon": "the plant's DP-SGD budget across all experiments",
+    "dp_delta": "the delta the lifetime budget is accounted at",
+    "min_cohort": "fewest plants in a secure-aggregation round",
+    "min_threshold": "smallest secure-aggregation threshold (always > half the cohort)",
+    "max_model_parameters": "largest model trained here", "max_local_epochs": "most local epochs per round",
+    "max_attempts": "attempts per round", "min_release_rows": "fewest rows behind any released number",
+    "scaler_tolerance": "how far a global scaler may be from this plant's statistics (factor)",
+    "max_calls_per_hour": "calls to fl_step per hour"}
+
+
+def _add_policy_flags(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("the plant's policy (default: policy.yaml in the state folder, else built in)")
+    for name, text in POLICY_FLAGS.items():
+        var = "FACTORY_" + name.upper()
+        switch = name.startswith("require_")  # `--require-dp` alone means yes; `--require-dp no` is allowed
+        group.add_argument("--" + name.replace("_", "-"), dest="policy_" + name, default=os.environ.get(var),
+                           nargs="?" if switch else None, const="true" if switch else None,
+                           metavar="yes|no" if switch else "N", help=f"{text} [{var}]")
 
 
 def parse_config(argv: list[str] | None = None) -> AgentConfig:
@@ -158,4 +186,5 @@ def parse_config(argv: list[str] | None = None) -> AgentConfig:
         state_dir=Path(a.state_dir or Path("state") / a.factory_name), log_dir=Path(a.log_dir),
         admin_email=a.admin_email or f"admin@{domain_name}.factoryfl.org", admin_password=a.admin_password,
         orchestrator_email=a.orchestrator_email, orchestrator_password=a.orchestrator_password or "",
-        approval_interval=a.approval_interval, byzantine=a.byzantine)
+        approval_interval=a.approval_interval, byzantine=a.byzantine,
+        policy_overrides={name: getattr(a, "policy_" + name) for name in POLICY_FLAGS})

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import requests
 
+from factory_agent.approval import PendingCodeRequest
 from shared.errors import CommunicationError, ConfigurationError, SecurityError
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class Registration:
     orchestrator: dict
     secagg_public_key: str
     agent_version: str
+    policy: dict = field(default_factory=dict)  # the plant's own policy (DESIGN §9), for operators to see
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Heartbeat:
     status: str
     current_load: dict
     active_experiments: list = field(default_factory=list)
+    # code requests the approval policy left for the data owner (at most approval.MAX_REPORTED, fields bounded)
+    pending_code_requests: list[PendingCodeRequest] = field(default_factory=list)
 
 
 class DashboardClient:

@@ -13,7 +13,7 @@ import numpy as np
 
 from factory_agent.config import AgentConfig
 from shared.quiet import quiet
-from factory_agent.state import AgentState, new_password
+from factory_agent.plant.state import PlantState, new_password
 from shared.data.csv_loader import PlantData
 from shared.errors import ConfigurationError, DataSiteError
 from shared.vetted import DATASET_NAME
@@ -67,7 +67,7 @@ def data_fingerprint(data: PlantData) -> str:
 
 
 class Datasite:
-    def __init__(self, config: AgentConfig, state: AgentState):
+    def __init__(self, config: AgentConfig, state: PlantState):
         self.config = config
         self.state = state
         self.handle = None

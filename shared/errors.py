@@ -39,3 +39,11 @@ class SecurityError(FederatedLearningError):
 
 class DataError(FederatedLearningError):
     """Input data is unusable; the message names the column and row where it can."""
+
+
+class ProtocolError(SecurityError):
+    """A message between the dashboard and a plant is malformed or breaks the closed protocol."""
+
+
+class PolicyRefusal(SecurityError):
+    """A plant's own policy refuses a request (DESIGN §9): the message says which rule and why."""

@@ -1,9 +1,11 @@
-"""The code that runs inside a plant's datasite, called by the vetted syft function (shared.vetted).
+"""The learning that runs inside a plant's datasite, as functions over a plant's arrays.
 
-Three operations, each returning only aggregates (never rows):
-- `stats`: feature statistics of the training split (for the global scaler);
-- `train`: local epochs from the global weights; returns the new weights, sample and step counts, loss;
-- `evaluate`: loss, ROC-AUC and score histograms on the validation and test splits.
+Nothing here reads a file, a request or the environment: the plant's request handlers
+(factory_agent.plant.handlers) check the request against the plant's policy, load and save state, and call
+these. What they compute is what a plant may release: aggregates over many records, never a row.
+- `compute_stats`: count, sum and sum of squares per feature of the training split (for the global scaler);
+- `train_local`: local epochs from the global weights (plain, FedProx, FedDyn, DP-SGD with Opacus);
+- `evaluate_local`: loss, ROC-AUC and coarse score histograms on the validation and test splits.
 
 Class imbalance: the loss weights failures by the plant's own negative/positive ratio (capped), and
 the decision threshold is chosen on the pooled validation histograms by the dashboard (shared.metrics).
@@ -14,43 +16,22 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from shared.data.scaler import Scaler, feature_stats
+from shared.data.scaler import Scaler
 from shared.errors import DataError, FederatedLearningError
-from shared.metrics import score_histograms
+from shared.metrics import coarsen_histograms, score_histograms
 from shared.models import ModelSpec, build_model, get_weights, set_weights
-from shared.plant_state import state_directory
+from shared.protocol import SplitEvaluation, TrainSettings
 
 log = logging.getLogger(__name__)
 
 MAX_POS_WEIGHT = 50.0
 EVAL_BATCH = 4096
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 1
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    max_grad_norm: float = 5.0  # gradient clipping of each step
-    proximal_mu: float = 0.0  # FedProx: mu/2 * ||w - w_global||^2
-    feddyn_alpha: float = 0.0  # FedDyn: - <lambda_k, w> + alpha/2 * ||w - w_global||^2, lambda_k kept at the plant
-    clip_update_norm: float | None = None  # central DP / norm bound: the plant clips its update before sending
-    clip_update_ord: int = 2  # 1 for the Laplace mechanism (L1 sensitivity)
-    dp_noise_multiplier: float = 0.0  # > 0: record-level DP-SGD with Opacus (shared.privacy.dp_sgd)
-    dp_max_grad_norm: float = 1.0
-    dp_delta: float = 1e-5
-    dp_target_epsilon: float | None = None
-    seed: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 class PlantArrays:
@@ -69,6 +50,10 @@ class PlantArrays:
         self.y = np.asarray(labels, dtype=np.float32)
         self.split = np.asarray(index)[:, 0]
         self.groups = np.asarray(index)[:, 1]
+
+    def scale(self, scaler: Scaler) -> None:
+        """Apply the global scaler (after the plant has checked it against its own statistics)."""
+        self.x = scaler.transform(self.x)
 
     def rows(self, split: int) -> np.ndarray:
         return np.flatnonzero(self.split == split)
@@ -97,26 +82,48 @@ class PlantArrays:
         return self.window_ends(split, spec.sequence_length) if spec.is_sequence else self.rows(split)
 
 
-def compute_stats(arrays: PlantArrays) -> dict:
-    train = arrays.rows(0)
-    return {"stats": feature_stats(arrays.x[train]).to_dict(),
-            "num_samples": {"train": int(len(train)), "validation": int(len(arrays.rows(1))),
-                            "test": int(len(arrays.rows(2)))},
-            "positives_train": int(arrays.y[train].sum())}
+def compute_stats(arrays: PlantArrays) -> tuple[int, np.ndarray, np.ndarray]:
+    """(n, sum, sum of squares) per feature of the (unscaled, aligned) training split: no minimum or maximum,
+    which would be single records' values."""
+    x = np.asarray(arrays.x[arrays.rows(0)], dtype=np.float64)
+    return len(x), x.sum(0), (x * x).sum(0)
 
 
-def _feddyn_path(state_key: str) -> str:
-    folder = state_directory() / "feddyn"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / f"{state_key}.npz")
+@dataclass(frozen=True)
+class PrivateTraining:
+    """DP-SGD for one round: the noise multiplier the plant settled on and its own random sources, seeded
+    from `secrets` (never from the experiment's seed, which the dashboard chooses)."""
+
+    noise_multiplier: float
+    max_grad_norm: float
+    noise_seed: int
+    sampling_seed: int
 
 
-def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], config: TrainConfig,
-                state_key: str = "default") -> dict:
-    """Local epochs of Adam on the weighted BCE loss; returns the new weights and what aggregation needs.
+@dataclass
+class TrainOutcome:
+    weights: dict[str, np.ndarray]
+    num_samples: int
+    steps: int
+    train_loss: float
+    pos_weight: float
+    train_seconds: float
+    feddyn_term: dict[str, np.ndarray] = field(default_factory=dict)
 
-    FedDyn (Acar et al., ICLR 2021): the plant's linear term lambda_k lives in its state folder between
-    rounds and is updated after training: lambda_k <- lambda_k - alpha * (w_k - w_global)."""
+
+def dp_steps(num_examples: int, batch_size: int, epochs: int) -> tuple[float, int]:
+    """(sample rate q, steps) of Opacus's Poisson sampling: q = 1 / batches per epoch."""
+    batches = math.ceil(num_examples / min(batch_size, num_examples))
+    return 1.0 / batches, epochs * batches
+
+
+def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], config: TrainSettings,
+                feddyn_term: dict[str, np.ndarray] | None = None, private: PrivateTraining | None = None) -> TrainOutcome:
+    """Local epochs of Adam on the weighted BCE loss from the global weights.
+
+    FedProx (Li et al. 2020): + mu/2 ||w - w_g||^2. FedDyn (Acar et al., ICLR 2021): - <lambda_k, w> +
+    alpha/2 ||w - w_g||^2, and after training lambda_k <- lambda_k - alpha (w_k - w_g), returned for the plant
+    to keep. DP-SGD (Abadi et al. 2016) through Opacus when `private` is given."""
     examples = arrays.examples(0, spec)
     if len(examples) == 0:
         raise DataError(f"no training example (rows or windows of {spec.sequence_length}) on this plant")
@@ -128,25 +135,23 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     names = [n for n, _ in model.named_parameters()]
     dyn = None
     if config.feddyn_alpha > 0:
-        import os
-
-        path = _feddyn_path(state_key)
-        saved = dict(np.load(path)) if os.path.exists(path) else {}
-        dyn = [torch.as_tensor(saved[n]) if n in saved else torch.zeros_like(g) for n, g in zip(names, global_params)]
+        saved = feddyn_term or {}
+        dyn = [torch.as_tensor(saved[n]) if n in saved and np.shape(saved[n]) == tuple(g.shape) else torch.zeros_like(g)
+               for n, g in zip(names, global_params)]
     labels = arrays.y[examples]
     positives = float(labels.sum())
     pos_weight = min(MAX_POS_WEIGHT, (len(labels) - positives) / positives) if positives else 1.0
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    private = _private_training(model, optimizer, len(examples), config, state_key) \
-        if config.dp_noise_multiplier > 0 else None
-    trained = private.model if private else model
+    dp = _make_private(model, optimizer, len(examples), config.batch_size, private) if private else None
+    trained = dp[0] if dp else model
+    step_optimizer = dp[1] if dp else optimizer
     trained.train()
     steps, loss_sum, seen = 0, 0.0, 0
     started = time.perf_counter()
     for _ in range(config.epochs):
-        if private:  # Poisson-sampled batches of example positions (Opacus)
-            batches = (examples[idx.numpy()] for (idx,) in private.loader)
+        if dp:  # Poisson-sampled batches of example positions (Opacus)
+            batches = (examples[idx.numpy()] for (idx,) in dp[2])
         else:
             order = examples[torch.randperm(len(examples), generator=generator).numpy()]
             batches = (order[start:start + config.batch_size] for start in range(0, len(order), config.batch_size))
@@ -154,7 +159,7 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
             if len(positions) == 0:  # an empty Poisson sample releases nothing: skip it
                 continue
             x, y = arrays.batch(positions, spec)
-            (private.optimizer if private else optimizer).zero_grad()
+            step_optimizer.zero_grad()
             loss = loss_fn(trained(x), y)
             if config.proximal_mu > 0:
                 prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
@@ -164,57 +169,32 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
                 prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
                 loss = loss - linear + config.feddyn_alpha / 2 * prox
             loss.backward()
-            if private:
-                private.optimizer.step()  # per-sample clipping and noise
-            else:
+            if not dp:
                 nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
+            step_optimizer.step()  # under DP-SGD: per-sample clipping and noise
             steps += 1
             loss_sum += float(loss.detach()) * len(y)
             seen += len(y)
     train_loss = loss_sum / max(seen, 1)
-    if dyn is not None:
-        updated = {n: (lam - config.feddyn_alpha * (p.detach() - g)).numpy()
-                   for n, lam, p, g in zip(names, dyn, model.parameters(), global_params)}
-        np.savez(_feddyn_path(state_key), **updated)
     if not math.isfinite(train_loss):
         raise FederatedLearningError("training diverged (loss is not finite); lower the learning rate")
+    term = {}
+    if dyn is not None:
+        term = {n: (lam - config.feddyn_alpha * (p.detach() - g)).numpy()
+                for n, lam, p, g in zip(names, dyn, model.parameters(), global_params)}
     new_weights = get_weights(model)
     if config.clip_update_norm:
         new_weights = clip_weights_update(weights, new_weights, config.clip_update_norm, config.clip_update_ord)
-    result = {"weights": new_weights, "num_samples": int(len(examples)), "steps": steps,
-              "train_loss": train_loss, "pos_weight": pos_weight, "train_seconds": time.perf_counter() - started}
-    if private:
-        history = [list(h) for h in private.engine.accountant.history]
-        private.ledger.save(history)
-        result["dp"] = {"epsilon": private.engine.get_epsilon(config.dp_delta), "delta": config.dp_delta,
-                        "history": history}
-    return result
+    return TrainOutcome(weights=new_weights, num_samples=int(len(examples)), steps=steps, train_loss=train_loss,
+                        pos_weight=pos_weight, train_seconds=time.perf_counter() - started, feddyn_term=term)
 
 
-@dataclass
-class _Private:
-    engine: object
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    loader: object
-    ledger: object
+def _make_private(model: nn.Module, optimizer, num_examples: int, batch_size: int, private: PrivateTraining):
+    """(private model, private optimizer, Poisson loader of example positions) from Opacus."""
+    from shared.privacy.dp_sgd import make_private
 
-
-def _private_training(model: nn.Module, optimizer, num_examples: int, config: TrainConfig, state_key: str) -> _Private:
-    """Opacus around the model and optimiser, with the plant's accountant history for this experiment; refuses
-    (SecurityError) a round that would take the plant past its target epsilon."""
-    from shared.privacy.dp_sgd import DPSGDConfig, PrivacyLedger, check_budget, make_private
-
-    dp = DPSGDConfig(noise_multiplier=config.dp_noise_multiplier, max_grad_norm=config.dp_max_grad_norm,
-                     delta=config.dp_delta, target_epsilon=config.dp_target_epsilon)
-    ledger = PrivacyLedger(state_directory() / "dp_sgd" / f"{state_key}.json")
-    history = ledger.load()
-    batches = math.ceil(num_examples / min(config.batch_size, num_examples))
-    check_budget(dp, history, 1.0 / batches, config.epochs * batches)  # Opacus samples at q = 1 / batches per epoch
-    engine, private_model, private_optimizer, loader = make_private(model, optimizer, num_examples, config.batch_size,
-                                                                    dp, history, config.seed)
-    return _Private(engine, private_model, private_optimizer, loader, ledger)
+    return make_private(model, optimizer, num_examples, batch_size, private.noise_multiplier, private.max_grad_norm,
+                        private.noise_seed, private.sampling_seed)
 
 
 def clip_weights_update(global_weights: dict, weights: dict, max_norm: float, ord: int = 2) -> dict:
@@ -238,130 +218,28 @@ def _scores(model: nn.Module, arrays: PlantArrays, positions: np.ndarray, spec: 
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
-def evaluate_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray]) -> dict:
-    """Unweighted BCE loss, ROC-AUC and score histograms on validation and test."""
+def evaluate_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray],
+                   min_rows: int) -> tuple[SplitEvaluation, SplitEvaluation]:
+    """Unweighted BCE loss, ROC-AUC and score histograms on validation and test. Histogram bins are merged
+    until every released group holds at least `min_rows` examples, and a split smaller than that releases
+    nothing (n = 0), so no released number describes a handful of rows."""
     from sklearn.metrics import roc_auc_score
 
     model = build_model(spec)
     set_weights(model, weights)
     model.eval()
-    result: dict = {}
-    for prefix, split in (("val", 1), ("test", 2)):
+    out = []
+    for split in (1, 2):
         positions = arrays.examples(split, spec)
         labels = arrays.y[positions]
+        pos, neg = score_histograms(np.zeros(0), np.zeros(0))
+        if len(positions) < max(min_rows, 1):
+            out.append(SplitEvaluation(n=0, loss=None, auc=None, hist_pos=pos, hist_neg=neg))
+            continue
         logits = _scores(model, arrays, positions, spec)
-        if len(positions):
-            loss = float(nn.functional.binary_cross_entropy_with_logits(
-                torch.from_numpy(logits), torch.from_numpy(labels)))
-        else:
-            loss = None
+        loss = float(nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels)))
         probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         auc = float(roc_auc_score(labels, probabilities)) if 0 < labels.sum() < len(labels) else None
-        pos, neg = score_histograms(probabilities, labels)
-        result[prefix] = {"n": int(len(positions)), "loss": loss, "auc": auc,
-                          "hist_pos": pos.astype(np.int64), "hist_neg": neg.astype(np.int64)}
-    return result
-
-
-def run_step(features: np.ndarray, labels: np.ndarray, index: np.ndarray, request: dict) -> dict:
-    """Entry point of the vetted syft function. Errors come back as {"ok": False, "error": ...}
-    because PySyft hides exception messages from the data scientist."""
-    with busy_marker(request.get("experiment")):
-        return _run_step(features, labels, index, request)
-
-
-def _run_step(features: np.ndarray, labels: np.ndarray, index: np.ndarray, request: dict) -> dict:
-    started = time.perf_counter()
-    try:
-        op = request["op"]
-        if op == "secagg_reveal":  # needs no data: opens the shares other plants dealt to this one
-            from shared.secagg.plant import reveal_answer
-
-            body = reveal_answer(request)
-            body.update(ok=True, seconds=time.perf_counter() - started)
-            return body
-        scaler = Scaler.from_dict(request["scaler"]) if request.get("scaler") else None
-        arrays = PlantArrays(np.asarray(features), np.asarray(labels), np.asarray(index),
-                             list(request["plant_features"]), list(request["features"]), scaler)
-        if op == "stats":
-            body = compute_stats(arrays)
-        else:
-            spec = ModelSpec.from_dict(request["spec"])
-            weights = {k: np.asarray(v) for k, v in request["weights"].items()}
-            if op == "train":
-                attack = byzantine_mode()
-                if attack == "label_flip":
-                    arrays.y = 1.0 - arrays.y
-                body = train_local(arrays, spec, weights, TrainConfig.from_dict(request.get("train", {})),
-                                   state_key=f"experiment-{request.get('experiment', 'none')}")
-                if attack:
-                    body["weights"] = corrupt_update(attack, weights, body["weights"], request.get("train", {}))
-                if request.get("secagg"):  # the update leaves this plant masked (shared.secagg)
-                    from shared.secagg.plant import masked_answer
-
-                    body = masked_answer(request["secagg"], weights, body)
-            elif op == "evaluate":
-                body = evaluate_local(arrays, spec, weights)
-            else:
-                raise FederatedLearningError(f"unknown operation {op!r}")
-        body.update(ok=True, seconds=time.perf_counter() - started)
-        return body
-    except (FederatedLearningError, KeyError, ValueError, RuntimeError) as exc:
-        log.exception("training step failed")
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-
-
-def byzantine_mode() -> str | None:
-    """Set by the agent's --byzantine flag (tests and demos only): this plant attacks on purpose."""
-    import os
-
-    return os.environ.get("FACTORYFL_BYZANTINE") or None
-
-
-def corrupt_update(mode: str, global_weights: dict, weights: dict, train: dict) -> dict:
-    """sign_flip: w_g - (w - w_g); scale:F: w_g + F (w - w_g); noise:S: w + N(0, S^2); label_flip is applied to
-    the labels before training instead."""
-    rng = np.random.default_rng(int(train.get("seed", 0)))
-    out = {}
-    for k, w in weights.items():
-        g = np.asarray(global_weights[k])
-        if not np.issubdtype(np.asarray(w).dtype, np.floating):
-            out[k] = w
-        elif mode == "sign_flip":
-            out[k] = (g - (w - g)).astype(w.dtype)
-        elif mode.startswith("scale:"):
-            out[k] = (g + float(mode.split(":", 1)[1]) * (w - g)).astype(w.dtype)
-        elif mode.startswith("noise:"):
-            out[k] = (w + rng.normal(0, float(mode.split(":", 1)[1]), np.shape(w))).astype(w.dtype)
-        else:
-            out[k] = w
-    return out
-
-
-class busy_marker:
-    """While a step runs, a file named by FACTORYFL_BUSY_FILE (set by the agent, inherited by its
-    datasite) holds the experiment id, so the agent's heartbeat reports the plant as busy."""
-
-    def __init__(self, experiment):
-        import os
-
-        self.path = os.environ.get("FACTORYFL_BUSY_FILE")
-        self.experiment = experiment
-
-    def __enter__(self):
-        if self.path:
-            import json
-
-            with open(self.path, "w") as fh:
-                json.dump({"experiment": self.experiment}, fh)
-        return self
-
-    def __exit__(self, *exc):
-        if self.path:
-            import os
-
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
-        return False
+        pos, neg = coarsen_histograms(*score_histograms(probabilities, labels), min_rows)
+        out.append(SplitEvaluation(n=int(len(positions)), loss=loss, auc=auc, hist_pos=pos, hist_neg=neg))
+    return out[0], out[1]

@@ -17,7 +17,7 @@ from shared.data.scaler import Scaler
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
 from shared.errors import ExperimentError
-from shared.privacy.accounting import epsilon_spent
+from shared.privacy.accounting import epsilon_spent, plant_level_steps
 from shared.serialization import weights_from_bytes
 
 bp = Blueprint("experiments_api", __name__, url_prefix="/api")
@@ -57,13 +57,21 @@ def privacy_spent(experiment: Experiment) -> dict | None:
 
         by_plant = {name: epsilon_of(h, privacy["delta"]) for name, h in (experiment.privacy_history or {}).items()}
         return {"epsilon": max(by_plant.values(), default=0.0), "delta": privacy["delta"],
-                "target_epsilon": privacy.get("epsilon"), "by_factory": by_plant, "mode": "dp_sgd"}
+                "target_epsilon": privacy.get("epsilon"), "by_factory": by_plant, "mode": "dp_sgd", "level": "record"}
     if privacy.get("mode") != "central":
         return None
-    history = [tuple(s) for s in (experiment.privacy_history or [])]
+    history = plant_level_steps(experiment.privacy_history)
+    laplace = privacy.get("mechanism") == "laplace"
+    rate = experiment.config.get("sampling_rate", 1.0)
     return {"epsilon": epsilon_spent(history, privacy["delta"]), "mechanism": privacy.get("mechanism", "gaussian"),
-            "delta": 0.0 if privacy.get("mechanism") == "laplace" else privacy["delta"],
-            "target_epsilon": privacy.get("epsilon"), "rounds_accounted": len(history)}
+            "delta": 0.0 if laplace else privacy["delta"], "target_epsilon": privacy.get("epsilon"),
+            "level": "plant", "sampling_rate": rate,
+            # Poisson sampling of plants lowers epsilon for the Gaussian mechanism only (shared.privacy.accounting)
+            "amplified_by_sampling": rate < 1.0 and not laplace,
+            "noise_multiplier": None if laplace else privacy.get("noise_multiplier"),
+            "noise_multiplier_source": None if laplace else privacy.get("noise_multiplier_source", "operator"),
+            "rounds_accounted": sum(1 for s in history if s[0] != "draw"),
+            "draws_accounted": sum(1 for s in history if s[0] == "draw")}
 
 
 def create_experiment(body: dict, actor: str) -> Experiment:

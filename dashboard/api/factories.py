@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 
 from flask import Blueprint, current_app, jsonify
@@ -24,6 +25,10 @@ csrf.exempt(bp)
 SUPPORTED_AGENT_MAJOR = "0"
 HEARTBEAT_STATUSES = {FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value, FactoryStatus.ERROR.value,
                       FactoryStatus.STOPPING.value}
+MAX_PENDING_CODE_REQUESTS = 20  # more are cut, not refused: the agent sends the newest first
+PENDING_CODE_REQUEST_FIELDS = {"id": 64, "requester": 200, "function": 120, "submitted_at": 40, "reason": 300}
+MAX_POLICY_SETTINGS = 30
+MAX_POLICY_NAME, MAX_POLICY_TEXT = 64, 200
 
 
 class VersionConflict(ConfigurationError):
@@ -48,6 +53,48 @@ def _load(body: dict, key: str, name: str) -> float | None:
     return float(value)
 
 
+def _pending_code_requests(body: dict) -> list[dict] | None:
+    """The agent's pending code requests, bounded: at most 20 entries of five text fields, each truncated.
+    None when the heartbeat does not carry the field (an older agent)."""
+    reported = body.get("pending_code_requests")
+    if reported is None:
+        return None
+    if not isinstance(reported, list):
+        raise ValidationError("pending_code_requests", f"must be a list, got {type(reported).__name__}")
+    entries = []
+    for i, item in enumerate(reported[:MAX_PENDING_CODE_REQUESTS]):
+        if not isinstance(item, dict):
+            raise ValidationError(f"pending_code_requests[{i}]", f"must be an object, got {type(item).__name__}")
+        entry = {}
+        for key, limit in PENDING_CODE_REQUEST_FIELDS.items():
+            value = item.get(key) if item.get(key) is not None else ""
+            if not isinstance(value, str):
+                raise ValidationError(f"pending_code_requests[{i}].{key}", f"must be text, got {type(value).__name__}")
+            entry[key] = value[:limit]
+        entries.append(entry)
+    return entries
+
+
+def _policy(body: dict) -> dict | None:
+    """The plant's own policy (DESIGN §9) as it reports it: a flat object of at most 30 scalar settings."""
+    policy = require(body, "policy", dict, optional=True)
+    if policy is None:
+        return None
+    if len(policy) > MAX_POLICY_SETTINGS:
+        raise ValidationError("policy", f"must hold at most {MAX_POLICY_SETTINGS} settings, got {len(policy)}")
+    for name, value in policy.items():
+        if len(name) > MAX_POLICY_NAME:
+            raise ValidationError("policy", f"setting names are at most {MAX_POLICY_NAME} characters: {name[:40]!r}…")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"policy.{name}", f"must be a finite number, got {value!r}")
+        if isinstance(value, str) and len(value) > MAX_POLICY_TEXT:
+            raise ValidationError(f"policy.{name}", f"must be at most {MAX_POLICY_TEXT} characters")
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise ValidationError(f"policy.{name}", f"must be a number, text, true/false or null, got "
+                                                    f"{type(value).__name__}")
+    return policy
+
+
 @bp.post("/register_factory")
 @limiter.limit(register_limit)  # enrollment-token guessing
 def register_factory():
@@ -70,6 +117,7 @@ def register_factory():
     password = require(orchestrator, "password", str, max_len=1024)
     public_key = require(body, "secagg_public_key", str, optional=True, max_len=128)
     version = require(body, "agent_version", str, optional=True, max_len=32) or "0"
+    policy = _policy(body)
     if version.split(".")[0] != SUPPORTED_AGENT_MAJOR:
         raise VersionConflict(f"agent version {version} cannot be driven by this dashboard (supports "
                               f"{SUPPORTED_AGENT_MAJOR}.x); install the matching FactoryFL release")
@@ -89,6 +137,8 @@ def register_factory():
     factory.orchestrator_password_enc = encrypt(password)
     factory.secagg_public_key = public_key
     factory.agent_version = version
+    factory.policy = policy
+    factory.pending_code_requests = None  # this agent reports its own with its first heartbeat
     factory.heartbeat_token_hash = token_digest(token)
     factory.heartbeat_interval = current_app.config["HEARTBEAT_INTERVAL"]
     factory.registered_at = factory.last_heartbeat = utcnow()
@@ -109,8 +159,8 @@ def heartbeat():
     body = json_body()
     name = require(body, "factory_name", str, max_len=120)
     # the hot path of the registry (one call per plant per interval): Core statements, no ORM unit of work
-    factory = db.session.execute(db.select(Factory.id, Factory.heartbeat_token_hash, Factory.heartbeat_interval)
-                                 .where(Factory.name == name)).first()
+    factory = db.session.execute(db.select(Factory.id, Factory.heartbeat_token_hash, Factory.heartbeat_interval,
+                                           Factory.pending_code_requests).where(Factory.name == name)).first()
     if factory is None:
         return jsonify({"error": f"unknown factory {name!r}: register first", "detail": None}), 404
     if not constant_time_equal(token_digest(token), factory.heartbeat_token_hash):
@@ -121,11 +171,13 @@ def heartbeat():
     load = require(body, "current_load", dict, optional=True) or {}
     cpu, mem, disk = (_load(load, k, k) for k in ("cpu_usage", "memory_usage", "disk_usage"))
     experiments = require(body, "active_experiments", list, optional=True) or []
+    pending = _pending_code_requests(body)
+    changed = {} if pending is None or pending == factory.pending_code_requests else {"pending_code_requests": pending}
     now = utcnow()
     db.session.execute(db.update(Factory).where(Factory.id == factory.id).values(
         last_heartbeat=now, status=FactoryStatus.OFFLINE.value if status == FactoryStatus.STOPPING.value else status,
         current_load={"cpu_usage": cpu, "memory_usage": mem, "disk_usage": disk},
-        active_experiments=experiments[:50]))
+        active_experiments=experiments[:50], **changed))
     db.session.execute(db.insert(Heartbeat).values(factory_id=factory.id, received_at=now, status=status,
                                                    cpu_usage=cpu, memory_usage=mem, disk_usage=disk))
     db.session.commit()

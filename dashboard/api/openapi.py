@@ -24,6 +24,9 @@ def _experiment_schema() -> dict:
             "oneOf": [{"type": "string", "enum": ["all"]}, {"type": "array", "items": {"type": "string"}}]}
     props["model_type"]["enum"] = ["cnn", "lstm", "hybrid"]
     props["algorithm"]["enum"] = ["fedavg", "fedprox", "fednova", "feddyn"]
+    props["sampling_rate"].update(minimum=0, exclusiveMinimum=True, maximum=1, default=1.0,
+                                  description="each round, each eligible plant takes part with this probability "
+                                              "(Poisson sampling); under central DP the accountant counts every draw")
     return {"type": "object", "required": ["name"], "properties": props, "additionalProperties": False}
 
 

@@ -31,7 +31,9 @@ class Experiment(db.Model):
     # aggregation state carried between rounds: server optimiser moments, FedDyn's h (safetensors), reputation
     server_state: Mapped[bytes | None] = mapped_column(LargeBinary)
     reputation: Mapped[dict | None] = mapped_column(JSON)
-    privacy_history: Mapped[list | None] = mapped_column(JSON)  # central DP: [noise multiplier, sample rate] per round; dp_sgd: {plant: Opacus accountant history}
+    # central DP: the accountant's steps (shared.privacy.accounting): [sigma, 1.0] or ["laplace", epsilon] per round,
+    # ["draw", sigma, q] per draw of plants; dp_sgd: {plant: Opacus accountant history}
+    privacy_history: Mapped[list | None] = mapped_column(JSON)
     # claim of the round in progress, so that two schedulers never run the same round
     claim_owner: Mapped[str | None] = mapped_column(String(120))
     claim_until: Mapped[datetime | None]

@@ -31,6 +31,10 @@ class Factory(db.Model):
     last_heartbeat: Mapped[datetime | None]
     current_load: Mapped[dict] = mapped_column(JSON, default=dict)
     active_experiments: Mapped[list] = mapped_column(JSON, default=list)
+    # [{id, requester, function, submitted_at, reason}] the plant's agent left for its data owner (DESIGN §9);
+    # None until an agent reports it
+    pending_code_requests: Mapped[list | None] = mapped_column(JSON)
+    policy: Mapped[dict | None] = mapped_column(JSON)  # the plant's own policy as it registered it (flat scalars)
 
     heartbeats: Mapped[list[Heartbeat]] = relationship(back_populates="factory", cascade="all, delete-orphan",
                                                        passive_deletes=True)
@@ -41,7 +45,8 @@ class Factory(db.Model):
                 "factory_port": self.port, "device": self.device, "status": self.status,
                 "last_heartbeat": isoformat(self.last_heartbeat), "current_load": self.current_load or {},
                 "active_experiments": self.active_experiments or [], "registered_at": isoformat(self.registered_at),
-                "agent_version": self.agent_version,
+                "agent_version": self.agent_version, "pending_code_requests": self.pending_code_requests,
+                "policy": self.policy,
                 "capabilities": {k: caps.get(k) for k in ("supported_models", "data_type", "num_samples",
                                                           "features", "splits", "source", "byzantine")}}
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+import secrets
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import numpy as np
@@ -30,8 +33,12 @@ from shared.aggregation.pipeline import AggregationState, aggregate_secure
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, FactoryStatus, RoundStatus
 from shared.errors import FederatedLearningError, SecurityError
-from shared.privacy.accounting import epsilon_spent, within_budget
+from shared.privacy.accounting import epsilon_spent, gaussian_step, plant_level_steps, within_budget
 from shared.privacy.dp_sgd import epsilon_of as dp_epsilon_of
+from shared.privacy.noise import NoiseSource, SystemRandomNoise
+from shared.privacy.sampling import poisson_sample, probability_of_at_least
+from shared.protocol import (EvaluateRequest, ModelPart, RoundRef, ScalerMsg, StatsRequest, TrainRequest,
+                             TrainSettings)
 from shared.models import build_model, get_weights
 from shared.serialization import weights_from_bytes, weights_to_bytes
 
@@ -40,8 +47,13 @@ MAX_ATTEMPTS = 3
 
 
 class RoundEngine:
-    def __init__(self, app, owner: str | None = None):
+    def __init__(self, app, owner: str | None = None, *, dp_noise=SystemRandomNoise,
+                 plant_sampler: random.Random | None = None):
         self.app = app
+        # what protects plants (central DP noise, the draw of plants) comes from the operating system's CSPRNG,
+        # never from the experiment's seed (STYLE habit 16); a test may pass its own
+        self.dp_noise: Callable[[], NoiseSource] = dp_noise
+        self.plant_sampler = plant_sampler or secrets.SystemRandom()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.pool = ConnectionPool(app.config["APPROVAL_TIMEOUT"])
         self.lease = app.config["LEASE_SECONDS"]
@@ -167,19 +179,48 @@ class RoundEngine:
             self._wait(experiment, f"waiting for plants: {len(factories)} of at least {config['min_factories']} "
                                    f"online ({', '.join(f.name for f in factories) or 'none'}){unsuited}")
             return
-        participants = [self._participant(f) for f in factories]
         if experiment.scaler is None:
-            self.prepare(experiment, factories, participants)
+            self.prepare(experiment, factories, [self._participant(f) for f in factories])
             return
-        self.run_round(experiment, participants)
+        drawn = self._draw(experiment, factories)
+        if drawn is not None:
+            self.run_round(experiment, [self._participant(f) for f in drawn])
+
+    def _draw(self, experiment: Experiment, factories: list[Factory]) -> list[Factory] | None:
+        """This round's plants: every eligible one, or at sampling_rate q < 1 a Poisson draw (each plant
+        independently with probability q, from the CSPRNG); None when no round runs this tick."""
+        config = experiment.config
+        rate = config.get("sampling_rate", 1.0)
+        if rate >= 1.0:
+            return factories
+        step = self._privacy_step(experiment)
+        accounted = step is not None and step[0] == "draw"
+        if accounted:
+            if not self._budget_allows(experiment, step):
+                return None
+            # Every draw is accounted, before anyone trains, whether a round follows or not: its bound
+            # (shared.privacy.accounting) covers a round that runs only when min_factories plants were drawn,
+            # which a bound for the rounds alone would not. For a draw that falls short it is an over-count
+            # (nothing was released), and an over-count is always valid.
+            experiment.privacy_history = [*(experiment.privacy_history or []), list(step)]
+            db.session.commit()
+        drawn = poisson_sample(factories, rate, self.plant_sampler)
+        if len(drawn) < config["min_factories"]:
+            chance = probability_of_at_least(config["min_factories"], len(factories), rate)
+            self._wait(experiment, f"drew {len(drawn)} of {len(factories)} eligible plants at sampling rate {rate} "
+                                   f"({', '.join(f.name for f in drawn) or 'none'}), fewer than min_factories "
+                                   f"{config['min_factories']}: no round this tick, a new draw at the next "
+                                   f"(a draw reaches {config['min_factories']} with probability {chance:.0%})"
+                                   + ("; every draw counts against the privacy budget" if accounted else ""))
+            return None
+        return drawn
 
     def prepare(self, experiment: Experiment, factories: list[Factory], participants) -> None:
         """Round 0: the merged feature schema, federated feature statistics -> global scaler, initial model."""
         schema = steps.merged_schema([f.capabilities for f in factories])
         names = schema.feature_names
-        phase = steps.dispatch(self.pool, participants, lambda p: {
-            "op": "stats", "experiment": experiment.id, "features": names, "plant_features": p.features},
-            self._timeout(experiment))
+        phase = steps.dispatch(self.pool, participants, lambda p: StatsRequest(experiment.id, tuple(names)),
+                               self._timeout(experiment))
         if len(phase.answers) < experiment.config["min_factories"]:
             self._wait(experiment, f"feature statistics: only {len(phase.answers)} plant(s) answered; "
                                    f"dropouts: {phase.dropouts}")
@@ -188,42 +229,46 @@ class RoundEngine:
         spec = model_spec(experiment.config, len(names))
         weights = get_weights(build_model(spec, seed=experiment.config["seed"]))
         # the initial model's scores: the baseline every round is compared with
-        baseline = steps.dispatch(self.pool, participants, lambda p: {
-            "op": "evaluate", "experiment": experiment.id, "features": names, "plant_features": p.features,
-            "scaler": scaler.to_dict(), "spec": spec.to_dict(), "weights": weights}, self._timeout(experiment))
+        initial = ModelPart(features=tuple(names), scaler=ScalerMsg(scaler.mean, scaler.scale), spec=spec,
+                            weights=weights)
+        baseline = steps.dispatch(self.pool, participants,
+                                  lambda p: EvaluateRequest(RoundRef(experiment.id, 0), initial), self._timeout(experiment))
         threshold, metrics = 0.5, {}
         if baseline.answers:
             threshold, metrics, _ = steps.evaluation_metrics(baseline.answers, {})
         experiment.schema, experiment.scaler, experiment.baseline = schema.to_dict(), scaler.to_dict(), metrics
         db.session.add(ModelVersion(experiment_id=experiment.id, round_number=0, weights=weights_to_bytes(weights),
                                     threshold=threshold))
-        experiment.message = (f"global scaler from {sum(a['stats']['count'] for a in phase.answers.values())} "
+        experiment.message = (f"global scaler from {sum(a.count for a in phase.answers.values())} "
                               f"training rows of {len(phase.answers)} plants; {len(names)} features")
         db.session.commit()
         log.info("experiment %d: %s; initial test_f1=%s", experiment.id, experiment.message,
                  _fmt(metrics.get("test_f1")))
 
-    def _privacy_step(self, experiment: Experiment, participants: int) -> tuple | None:
-        """Central DP: this round's (noise multiplier, sampling rate), or ("laplace", epsilon per round), or None
-        when central DP is off."""
+    def _privacy_step(self, experiment: Experiment) -> tuple | None:
+        """Central DP: what the accountant records (shared.privacy.accounting), or None without central DP.
+        (sigma, 1.0) for each round when every eligible plant is asked: a dropout is not sampling, whatever
+        share of the plants it leaves. ("draw", sigma, q) for each Poisson draw of plants at sampling_rate
+        q < 1. ("laplace", epsilon) for each round: a draw lowers no pure-DP epsilon, and a draw that falls
+        short releases nothing."""
         privacy = experiment.config.get("privacy") or {}
         if privacy.get("mode") != "central":
             return None
         if privacy.get("mechanism") == "laplace":
             return "laplace", privacy["round_epsilon"]
-        federation = max(len(self._eligible(experiment)), participants, 1)
-        return privacy["noise_multiplier"], min(1.0, participants / federation)
+        return gaussian_step(privacy["noise_multiplier"], experiment.config.get("sampling_rate", 1.0))
 
-    def _budget_allows(self, experiment: Experiment, step: tuple[float, float] | None) -> bool:
+    def _budget_allows(self, experiment: Experiment, step: tuple | None) -> bool:
         privacy = experiment.config.get("privacy") or {}
         if step is None or privacy.get("epsilon") is None:
             return True
-        history = [tuple(s) for s in (experiment.privacy_history or [])]
+        history = plant_level_steps(experiment.privacy_history)
         ok, projected = within_budget(history, step, privacy["delta"], privacy["epsilon"])
         if not ok:
             spent = epsilon_spent(history, privacy["delta"])
+            what = "the next draw of plants" if step[0] == "draw" else f"round {experiment.current_round + 1}"
             self._exhaust(experiment, SecurityError(
-                f"privacy budget exhausted: round {experiment.current_round + 1} would bring epsilon to "
+                f"privacy budget exhausted: {what} would bring epsilon to "
                 f"{projected:.3f} > target {privacy['epsilon']} (spent {spent:.3f} at delta {privacy['delta']})"), spent)
         return ok
 
@@ -261,9 +306,11 @@ class RoundEngine:
         """Each plant's accountant history and epsilon (it reports them; the plant's own ledger is the truth)."""
         histories = dict(experiment.privacy_history or {})
         for name, answer in answers.items():
-            if "dp" in answer:
-                histories[name] = answer["dp"]["history"]
-                per_factory.setdefault(name, {})["dp_epsilon"] = answer["dp"]["epsilon"]
+            if answer.dp is not None:
+                histories[name] = answer.dp.history
+                per_factory.setdefault(name, {}).update(dp_epsilon=answer.dp.epsilon,
+                                                        dp_noise_multiplier=answer.dp.noise_multiplier,
+                                                        dp_lifetime_epsilon=answer.dp.lifetime_epsilon)
         experiment.privacy_history = histories
         delta = experiment.config["privacy"]["delta"]
         by_plant = {name: dp_epsilon_of(h, delta) for name, h in histories.items()}
@@ -273,8 +320,11 @@ class RoundEngine:
 
     def run_round(self, experiment: Experiment, participants) -> None:
         config = experiment.config
-        privacy_step = self._privacy_step(experiment, len(participants))
-        if not self._budget_allows(experiment, privacy_step) or not self._dp_sgd_budget_allows(experiment):
+        privacy_step = self._privacy_step(experiment)
+        per_round = privacy_step is not None and privacy_step[0] != "draw"  # a draw was accounted when drawn
+        if per_round and not self._budget_allows(experiment, privacy_step):
+            return
+        if not self._dp_sgd_budget_allows(experiment):
             return
         number = experiment.current_round + 1
         attempt = 1 + db.session.query(Round).filter_by(experiment_id=experiment.id, number=number).count()
@@ -290,8 +340,9 @@ class RoundEngine:
         names = FeatureSchema.from_dict(experiment.schema).feature_names
         spec = model_spec(config, len(names))
         client_extra = steps.client_training_config(config)
-        base = {"experiment": experiment.id, "features": names, "scaler": experiment.scaler,
-                "spec": spec.to_dict()}
+        ref = RoundRef(experiment.id, number, attempt)
+        scaler = ScalerMsg(np.asarray(experiment.scaler["mean"]), np.asarray(experiment.scaler["scale"]))
+        current = ModelPart(features=tuple(names), scaler=scaler, spec=spec, weights=global_weights)
         order = {p.address.name: i for i, p in enumerate(participants)}
         timeout = self._timeout(experiment)
         federation = len(self._eligible(experiment))
@@ -299,7 +350,7 @@ class RoundEngine:
         secagg = None
         if config.get("secure_aggregation"):
             try:
-                secagg = steps.secure_setup(config, f"{experiment.id}:{number}:{attempt}", participants, settings)
+                secagg = steps.secure_setup(config, participants, settings)
             except FederatedLearningError as exc:
                 self._fail_round(experiment, round_row, {}, str(exc))
                 return
@@ -315,13 +366,14 @@ class RoundEngine:
                 db.session.commit()
             return on_answer
 
-        train = steps.dispatch(self.pool, participants, lambda p: {
-            **base, "op": "train", "plant_features": p.features, "weights": global_weights,
-            "train": {"epochs": config["local_epochs"], "batch_size": config["batch_size"],
-                      "learning_rate": config["learning_rate"], "max_grad_norm": config["max_grad_norm"],
-                      "seed": config["seed"] * 100_003 + number * 101 + order[p.address.name], **client_extra},
-            **({"secagg": {**secagg, "me": p.address.name}} if secagg else {})},
-            timeout, progress("training"))
+        def train_request(p: steps.Participant) -> TrainRequest:
+            settings = TrainSettings.from_wire({
+                "epochs": config["local_epochs"], "batch_size": config["batch_size"],
+                "learning_rate": config["learning_rate"], "max_grad_norm": config["max_grad_norm"],
+                "seed": config["seed"] * 100_003 + number * 101 + order[p.address.name], **client_extra})
+            return TrainRequest(ref=ref, model=current, train=settings, secagg=secagg)
+
+        train = steps.dispatch(self.pool, participants, train_request, timeout, progress("training"))
         dropouts = dict(train.dropouts)
         refused = sorted(n for n, why in dropouts.items() if "privacy budget exhausted" in why)
         if len(train.answers) < config["min_factories"] and refused:  # DP-SGD: the plants' own ledgers said no
@@ -337,10 +389,10 @@ class RoundEngine:
             self._fail_round(experiment, round_row, dropouts,
                              f"only {len(train.answers)} of at least {config['min_factories']} plants returned an update")
             return
-        noise = np.random.default_rng([config["seed"], experiment.id, number])  # reproducible draw
+        noise = self.dp_noise()  # the OS's CSPRNG: knowing the experiment's id and seed does not reproduce it
         try:
             if secagg:
-                summed, reveal = steps.secure_sum(self.pool, participants, secagg, train.answers, timeout,
+                summed, reveal = steps.secure_sum(self.pool, participants, ref, secagg, train.answers, timeout,
                                                   progress("unmasking"))
                 dropouts.update({k: f"unmasking: {v}" for k, v in reveal.dropouts.items()})
                 new_weights, agg_state, report = aggregate_secure(settings, global_weights, summed,
@@ -352,9 +404,9 @@ class RoundEngine:
             self._fail_round(experiment, round_row, dropouts, str(exc))
             return
         trained = [p for p in participants if p.address.name in train.answers]
-        evaluation = steps.dispatch(self.pool, trained, lambda p: {
-            **base, "op": "evaluate", "plant_features": p.features, "weights": new_weights}, timeout,
-            progress("evaluating"))
+        scored = ModelPart(features=current.features, scaler=scaler, spec=spec, weights=new_weights)
+        evaluation = steps.dispatch(self.pool, trained, lambda p: EvaluateRequest(ref, scored), timeout,
+                                    progress("evaluating"))
         dropouts.update({k: f"evaluation: {v}" for k, v in evaluation.dropouts.items()})
         if not evaluation.answers:
             self._fail_round(experiment, round_row, dropouts, "no plant could evaluate the new model")
@@ -374,28 +426,20 @@ class RoundEngine:
         round_row.aggregation = {"norms": report.norms, "outliers": report.outliers, "excluded": report.excluded,
                                  "reputation": report.reputation}
         if secagg:  # what the dashboard saw: masked vectors and their sum; say how it was unmasked
-            round_row.aggregation.update(secure=True, threshold=secagg["threshold"], survivors=sorted(train.answers),
-                                         revealed_by=sorted(reveal.answers), fraction_bits=secagg["fraction_bits"],
-                                         clip=secagg["clip"])
+            round_row.aggregation.update(secure=True, threshold=secagg.threshold, survivors=sorted(train.answers),
+                                         revealed_by=sorted(reveal.answers), fraction_bits=secagg.fraction_bits,
+                                         clip=secagg.clip)
         save_state(experiment, agg_state)
         if privacy_step is not None:
-            # the sampling rate actually realised: plants that trained over the federation
-            step = privacy_step if privacy_step[0] == "laplace" else (
-                privacy_step[0], min(1.0, len(train.answers) / max(federation, len(train.answers))))
-            experiment.privacy_history = [*(experiment.privacy_history or []), list(step)]
-            spent = epsilon_spent([tuple(s) for s in experiment.privacy_history], config["privacy"]["delta"])
-            aggregate["privacy_epsilon"] = spent
+            self._record_central_privacy(experiment, number, privacy_step, aggregate)
             round_row.metrics = aggregate
-            record_audit("scheduler", "privacy.spent", experiment.name, round=number, epsilon=spent,
-                         delta=config["privacy"]["delta"], mechanism=config["privacy"].get("mechanism", "gaussian"),
-                         step=list(step))
         if (config.get("privacy") or {}).get("mode") == "dp_sgd":
             self._record_dp_sgd(experiment, number, train.answers, per_factory, aggregate)
             round_row.metrics = dict(aggregate)
         for name, answer in train.answers.items():
-            db.session.add(RoundResult(round=round_row, factory_name=name, num_samples=int(answer["num_samples"]),
-                                       steps=int(answer["steps"]), train_seconds=answer.get("train_seconds"),
-                                       metrics=per_factory.get(name, {"train_loss": answer["train_loss"]})))
+            db.session.add(RoundResult(round=round_row, factory_name=name, num_samples=answer.num_samples,
+                                       steps=answer.steps, train_seconds=answer.train_seconds,
+                                       metrics=per_factory.get(name, {"train_loss": answer.train_loss})))
         db.session.add(ModelVersion(experiment_id=experiment.id, round_number=number,
                                     weights=weights_to_bytes(new_weights), threshold=threshold))
         round_row.status, round_row.finished_at = RoundStatus.COMPLETED.value, utcnow()
@@ -407,6 +451,19 @@ class RoundEngine:
         db.session.commit()
         log.info("experiment %d round %d done in %.1f s: test_f1=%s dropouts=%s", experiment.id, number,
                  round_row.duration_s, _fmt(aggregate.get("test_f1")), sorted(dropouts) or "none")
+
+    def _record_central_privacy(self, experiment: Experiment, number: int, step: tuple, aggregate: dict) -> None:
+        """The accountant's entry for a round that ran, and epsilon so far in the round's metrics. The step does
+        not depend on who dropped out: at q = 1 every plant was asked (a dropout is not sampling); a draw at
+        q < 1 was accounted when it was made."""
+        privacy = experiment.config["privacy"]
+        if step[0] != "draw":
+            experiment.privacy_history = [*(experiment.privacy_history or []), list(step)]
+        spent = epsilon_spent(plant_level_steps(experiment.privacy_history), privacy["delta"])
+        aggregate["privacy_epsilon"] = spent
+        record_audit("scheduler", "privacy.spent", experiment.name, round=number, epsilon=spent,
+                     delta=privacy["delta"], mechanism=privacy.get("mechanism", "gaussian"), step=list(step),
+                     sampling_rate=experiment.config.get("sampling_rate", 1.0))
 
     def _fail_round(self, experiment: Experiment, round_row: Round, dropouts: dict, reason: str) -> None:
         round_row.status, round_row.finished_at = RoundStatus.FAILED.value, utcnow()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from shared.data.scaler import FeatureStats, Scaler, combine_stats
 from shared.data.schema import FeatureSchema
 from shared.errors import AggregationError, FederatedLearningError
 from shared.metrics import best_threshold_bin, confusion_at, rates, threshold_of_bin
+from shared.protocol import (EvaluateReply, Reply, Request, RevealRequest, RoundRef, SecAggRequest, StatsReply,
+                             TrainReply)
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +40,19 @@ class Participant:
 
 @dataclass
 class PhaseResult:
-    answers: dict[str, dict] = field(default_factory=dict)
+    answers: dict[str, Reply] = field(default_factory=dict)
     dropouts: dict[str, str] = field(default_factory=dict)  # name -> reason
     seconds: float = 0.0
 
 
-def dispatch(pool: ConnectionPool, participants: list[Participant], make_request, timeout: float,
-             on_answer=None) -> PhaseResult:
+def dispatch(pool: ConnectionPool, participants: list[Participant], make_request: Callable[[Participant], Request],
+             timeout: float, on_answer=None) -> PhaseResult:
     """Call fl_step on every participant in parallel; a failure or a timeout makes a dropout.
     `on_answer(name, ok)` is called in this thread as each plant answers (for live progress)."""
     started = time.monotonic()
     result = PhaseResult()
 
-    def call(p: Participant) -> dict:
+    def call(p: Participant) -> Reply:
         return pool.get(p.address).call(make_request(p))
 
     executor = ThreadPoolExecutor(max_workers=max(1, len(participants)), thread_name_prefix="round")
@@ -85,11 +88,11 @@ def merged_schema(capabilities: list[dict]) -> FeatureSchema:
     return merge_schemas([FeatureSchema.from_dict(c["schema"]) for c in capabilities])
 
 
-def global_scaler(answers: dict[str, dict]) -> Scaler:
+def global_scaler(answers: dict[str, StatsReply]) -> Scaler:
     """Step 0: the plants' feature statistics, combined into the scaler every plant uses."""
     if not answers:
         raise AggregationError("no plant returned feature statistics")
-    return Scaler.from_stats(combine_stats([FeatureStats.from_dict(a["stats"]) for a in answers.values()]))
+    return Scaler.from_stats(combine_stats([FeatureStats(a.count, a.sum, a.sum_sq) for a in answers.values()]))
 
 
 def aggregation_settings(config: dict, federation_size: int) -> AggregationSettings:
@@ -110,10 +113,10 @@ def aggregation_settings(config: dict, federation_size: int) -> AggregationSetti
         dp_round_epsilon=privacy.get("round_epsilon", 1.0))
 
 
-def aggregate_updates(settings: AggregationSettings, global_weights: dict, answers: dict[str, dict],
+def aggregate_updates(settings: AggregationSettings, global_weights: dict, answers: dict[str, TrainReply],
                       state: AggregationState, rng: np.random.Generator):
-    updates = [ClientUpdate(factory=name, weights=a["weights"], num_samples=int(a["num_samples"]),
-                            steps=int(a.get("steps", 0))) for name, a in sorted(answers.items())]
+    updates = [ClientUpdate(factory=name, weights=a.weights, num_samples=a.num_samples, steps=a.steps)
+               for name, a in sorted(answers.items())]
     return aggregate(settings, global_weights, updates, state, rng)
 
 
@@ -131,8 +134,9 @@ def client_training_config(config: dict) -> dict:
     if privacy.get("mode") == "central" and privacy.get("mechanism") == "laplace":
         extra["clip_update_ord"] = 1  # the Laplace mechanism's sensitivity is in L1
     if privacy.get("mode") == "dp_sgd":  # record-level DP at the plant (shared.privacy.dp_sgd)
-        extra.update(dp_noise_multiplier=privacy["noise_multiplier"], dp_max_grad_norm=privacy["max_grad_norm"],
-                     dp_delta=privacy["delta"], dp_target_epsilon=privacy.get("epsilon"))
+        extra.update(dp_noise_multiplier=privacy.get("noise_multiplier") or 0.0,
+                     dp_max_grad_norm=privacy["max_grad_norm"], dp_delta=privacy["delta"],
+                     dp_target_epsilon=privacy.get("epsilon"), dp_rounds=config["rounds"])
     return extra
 
 
@@ -149,54 +153,54 @@ def update_clip(config: dict) -> float | None:
 
 # --- secure aggregation (shared.secagg): the dashboard relays, it never sees a single plant's update ---------
 
-def secure_setup(config: dict, context: str, participants: list[Participant], settings: AggregationSettings) -> dict:
+def secure_setup(config: dict, participants: list[Participant], settings: AggregationSettings) -> SecAggRequest:
     """The part of every plant's training request that asks for a masked update."""
     from shared.aggregation.pipeline import secure_weighting
     from shared.secagg.quantize import fraction_bits
     from shared.secagg.shamir import default_threshold
 
     clip = update_clip(config)
-    return {"context": context, "participants": {p.address.name: p.public_key for p in participants},
-            "threshold": default_threshold(len(participants)), "fraction_bits": fraction_bits(len(participants), clip),
-            "weighting": secure_weighting(settings), "clip": clip}
+    return SecAggRequest(participants={p.address.name: p.public_key for p in participants},
+                         threshold=default_threshold(len(participants)),
+                         fraction_bits=fraction_bits(len(participants), clip), weighting=secure_weighting(settings),
+                         clip=clip)
 
 
-def secure_sum(pool: ConnectionPool, participants: list[Participant], setup: dict, answers: dict[str, dict],
-               timeout: float, on_answer=None):
+def secure_sum(pool: ConnectionPool, participants: list[Participant], ref: RoundRef, setup: SecAggRequest,
+               answers: dict[str, TrainReply], timeout: float, on_answer=None):
     """Ask the survivors (plants that sent a masked update) to reveal shares, then remove the masks.
     Returns (SecureSum, PhaseResult of the reveal); AggregationError when too few plants reveal."""
     from shared.aggregation.pipeline import SecureSum
     from shared.secagg.protocol import RevealedShares, unmask
 
     survivors = sorted(answers)
-    if len(survivors) < setup["threshold"]:
+    if len(survivors) < setup.threshold:
         raise AggregationError(f"secure aggregation: {len(survivors)} plant(s) sent a masked update, "
-                               f"{setup['threshold']} are needed to remove the masks")
+                               f"{setup.threshold} are needed to remove the masks")
     holders = [p for p in participants if p.address.name in answers]
-    phase = dispatch(pool, holders, lambda p: {
-        "op": "secagg_reveal", "secagg": {**setup, "me": p.address.name}, "survivors": survivors,
-        "sealed": {u: answers[u]["sealed"][p.address.name] for u in survivors}}, timeout, on_answer)
-    revealed = [RevealedShares.from_dict(answer["revealed"]) for answer in phase.answers.values()]
-    total = unmask(sorted(setup["participants"]), {u: np.asarray(answers[u]["masked"]) for u in survivors}, revealed,
-                   setup["threshold"], setup["fraction_bits"])
-    summed = SecureSum(total=total, weights={u: float(answers[u]["weight"]) for u in survivors},
-                       samples={u: int(answers[u]["num_samples"]) for u in survivors},
-                       steps={u: int(answers[u].get("steps", 0)) for u in survivors})
+    phase = dispatch(pool, holders, lambda p: RevealRequest(
+        ref=ref, secagg=setup, survivors=tuple(survivors),
+        sealed={u: answers[u].sealed[p.address.name] for u in survivors}), timeout, on_answer)
+    revealed = [RevealedShares.from_dict(answer.revealed) for answer in phase.answers.values()]
+    total = unmask(sorted(setup.participants), {u: answers[u].masked for u in survivors}, revealed,
+                   setup.threshold, setup.fraction_bits)
+    summed = SecureSum(total=total, weights={u: float(answers[u].weight) for u in survivors},
+                       samples={u: answers[u].num_samples for u in survivors},
+                       steps={u: answers[u].steps for u in survivors})
     return summed, phase
 
 
-def _metrics_from(evaluation: dict, threshold_bin: int) -> dict:
+def _metrics_from(evaluation: EvaluateReply, threshold_bin: int) -> dict:
     metrics: dict = {}
-    for prefix in ("val", "test"):
-        part = evaluation[prefix]
-        if part["n"] == 0:
+    for prefix, part in (("val", evaluation.val), ("test", evaluation.test)):
+        if part.n == 0:  # nothing released: the split is below the plant's minimum
             continue
-        metrics[f"{prefix}_loss"] = part["loss"]
-        metrics[f"{prefix}_auc"] = part["auc"]
-        counts = confusion_at(np.asarray(part["hist_pos"]), np.asarray(part["hist_neg"]), threshold_bin)
+        metrics[f"{prefix}_loss"] = part.loss
+        metrics[f"{prefix}_auc"] = part.auc
+        counts = confusion_at(part.hist_pos, part.hist_neg, threshold_bin)
         for key, value in rates(*counts).items():
             metrics[f"{prefix}_{key}"] = value
-        metrics[f"{prefix}_samples"] = part["n"]
+        metrics[f"{prefix}_samples"] = part.n
     return metrics
 
 
@@ -206,19 +210,20 @@ def weighted_mean(values: list[tuple[float | None, int]]) -> float | None:
     return sum(v * n for v, n in pairs) / total if total else None
 
 
-def evaluation_metrics(evaluations: dict[str, dict], train_answers: dict[str, dict]) -> tuple[float, dict, dict]:
+def evaluation_metrics(evaluations: dict[str, EvaluateReply],
+                       train_answers: dict[str, TrainReply]) -> tuple[float, dict, dict]:
     """Threshold from the pooled validation histograms (max F1), then per-plant metrics at it and their
     sample-weighted means (DESIGN §5)."""
-    pos = sum(np.asarray(e["val"]["hist_pos"]) for e in evaluations.values())
-    neg = sum(np.asarray(e["val"]["hist_neg"]) for e in evaluations.values())
+    pos = sum(e.val.hist_pos for e in evaluations.values())
+    neg = sum(e.val.hist_neg for e in evaluations.values())
     threshold_bin = best_threshold_bin(pos, neg)
     per_factory = {}
     for name, evaluation in evaluations.items():
         m = _metrics_from(evaluation, threshold_bin)
         if name in train_answers:
-            m["train_loss"] = train_answers[name]["train_loss"]
-            m["train_samples"] = train_answers[name]["num_samples"]
-            m["train_seconds"] = train_answers[name].get("train_seconds")
+            m["train_loss"] = train_answers[name].train_loss
+            m["train_samples"] = train_answers[name].num_samples
+            m["train_seconds"] = train_answers[name].train_seconds
         per_factory[name] = m
     aggregate: dict = {}
     keys = {k for m in per_factory.values() for k in m if not k.endswith(("_samples", "_seconds"))}

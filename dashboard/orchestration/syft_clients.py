@@ -6,6 +6,7 @@ The orchestrator logs in with the plant's DATA_SCIENTIST account, submits the ve
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from shared.quiet import quiet
 from shared.errors import CommunicationError, DataSiteError
+from shared.protocol import Reply, Request, parse_reply
 from shared.vetted import ASSET_NAMES, DATASET_NAME, VETTED_FUNCTIONS
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,12 @@ class PlantConnection:
         self._ensure_code(approval_timeout)
 
     def _find_code(self):
-        codes = [c for c in self.client.code.get_all() if c.service_func_name == "fl_step"]
-        return codes[-1] if codes else None
+        """Our own submission of the shipped fl_step: chosen by its exact text, never by name alone (anyone with
+        this login can submit other code named fl_step, and PySyft's `client.code.fl_step` calls the last one)."""
+        shipped = inspect.getsource(VETTED_FUNCTIONS["fl_step"])
+        codes = [c for c in self.client.code.get_all() if c.service_func_name == "fl_step" and c.raw_code == shipped]
+        approved = [c for c in codes if c.status.approved]
+        return (approved or codes or [None])[-1]
 
     def _ensure_code(self, approval_timeout: float) -> None:
         import syft as sy
@@ -81,16 +87,22 @@ class PlantConnection:
                                     "(its agent approves only vetted code of the same FactoryFL version)")
             time.sleep(1.0)
             code = self._find_code()
+        # PySyft names user code by function name and keeps the last of a name: bind the call to our code's id
+        self.fl_step = self.client.code.fl_step.model_copy(
+            update={"pre_kwargs": {"uid": code.id}, "signature": code.signature})
         if self.events:
             self.events.append(("code.approved", {"function": "fl_step", "by": "the plant's vetted-code policy"}))
 
-    def call(self, request: dict) -> dict:
+    def call(self, request: Request) -> Reply:
+        """One fl_step call: the typed request on the wire, the plant's answer validated into its typed reply
+        (a plant is not trusted to answer well-formed data either); a refusal is a DataSiteError with the
+        plant's reason."""
         from syft.types.errors import SyftException
 
         try:
             with quiet(log):
-                result = self.client.code.fl_step(features=self.assets["features"], labels=self.assets["labels"],
-                                                  index=self.assets["index"], request=request)
+                result = self.fl_step(features=self.assets["features"], labels=self.assets["labels"],
+                                      index=self.assets["index"], request=request.to_wire())
                 value = result.get() if hasattr(result, "get") else result
         except SyftException as exc:
             raise CommunicationError(f"{self.address.name}: {exc.public_message}") from exc
@@ -99,8 +111,8 @@ class PlantConnection:
         if not isinstance(value, dict):
             raise CommunicationError(f"{self.address.name} answered {type(value).__name__}, not a result")
         if not value.get("ok"):
-            raise DataSiteError(f"{self.address.name}: {value.get('error', 'unknown error')}")
-        return value
+            raise DataSiteError(f"{self.address.name}: {str(value.get('error', 'unknown error'))[:2000]}")
+        return parse_reply(request, value)
 
 
 class ConnectionPool:

@@ -89,6 +89,10 @@ class ExperimentForm(FlaskForm):
     factories = StringField("Plants", description="Comma-separated names; empty for all online plants.")
     min_factories = IntegerField("Minimum plants per round", default=2, validators=[Optional()],
                                  description="A round waits until this many plants are online.")
+    sampling_rate = FloatField("Sampling rate", default=1.0, validators=[Optional()],
+                               description="Each round, each plant takes part with this probability (Poisson "
+                                           "sampling); 1: every plant every round. Under central DP (Gaussian) "
+                                           "it lowers epsilon.")
     secure_aggregation = BooleanField("Secure aggregation", default=False)
     privacy_mode = SelectField("Differential privacy", choices=[(m, m) for m in ("none", "dp_sgd", "central")],
                                description="dp_sgd: each plant trains with Opacus (per-sample clipping and noise) and "
@@ -101,7 +105,9 @@ class ExperimentForm(FlaskForm):
                                     default="gaussian", validate_choice=False,  # the API validates it
                                     description="Laplace: plants clip in L1, each round spends the epsilon below.")
     privacy_round_epsilon = FloatField("Epsilon per round (Laplace)", default=1.0, validators=[Optional()])
-    privacy_noise = FloatField("Noise multiplier", default=1.0, validators=[Optional()])
+    privacy_noise = FloatField("Noise multiplier", validators=[Optional()],
+                               description="Empty with a privacy budget: derived from it over the rounds (central: "
+                                           "by the dashboard; dp_sgd: by each plant). Empty without one: 1.0.")
     privacy_clip = FloatField("Clipping norm", default=1.0, validators=[Optional()],
                               description="dp_sgd: per-sample gradient norm; central: plant update norm.")
     robust_method = SelectField("Robust aggregation", choices=[(m, m) for m in ("none", "norm_bound", "median",
@@ -130,7 +136,7 @@ class ExperimentForm(FlaskForm):
                     body["privacy"]["round_epsilon"] = self.privacy_round_epsilon.data
         for key in ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "hidden_size", "mu",
                     "feddyn_alpha",
-                    "server_lr", "min_factories"):
+                    "server_lr", "min_factories", "sampling_rate"):
             value = getattr(self, key).data
             if value is not None:
                 body[key] = value

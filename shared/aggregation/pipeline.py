@@ -17,6 +17,7 @@ from shared.aggregation.vectors import Weights, flatten, float_keys, unflatten
 from shared.errors import AggregationError
 from shared.secagg.quantize import MAX_WEIGHT
 from shared.privacy.central import clip_update, laplace_mean_of_sum, noisy_mean, noisy_mean_of_sum
+from shared.privacy.noise import NoiseSource
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class AggregationReport:
 
 
 def aggregate(settings: AggregationSettings, global_weights: Weights, updates: list[ClientUpdate],
-              state: AggregationState, rng: np.random.Generator | None = None
+              state: AggregationState, rng: NoiseSource | None = None
               ) -> tuple[Weights, AggregationState, AggregationReport]:
     check_updates(global_weights, updates)
     keys = float_keys(global_weights)
@@ -157,7 +158,7 @@ class SecureSum:
 
 
 def aggregate_secure(settings: AggregationSettings, global_weights: Weights, summed: SecureSum,
-                     state: AggregationState, rng: np.random.Generator | None = None
+                     state: AggregationState, rng: NoiseSource | None = None
                      ) -> tuple[Weights, AggregationState, AggregationReport]:
     """The same algorithms from the sum alone: FedAvg/FedProx sum/sum(a) with a = n; FedNova tau_eff * sum / n
     with a = n/tau; FedDyn and central DP with a = 1. Per-plant norms, outliers and reputation need single

@@ -1,3 +1,4 @@
-"""Differential privacy: central DP on the aggregate (plants clip, the dashboard adds Gaussian noise) and
-its privacy accounting with Opacus's RDP accountant (Mironov 2017; Abadi et al. 2016 for the subsampled
-Gaussian mechanism)."""
+"""Differential privacy: central DP on the aggregate (plants clip, the dashboard adds Gaussian or Laplace noise
+from the operating system's CSPRNG), Poisson sampling of plants, and the privacy accounting with Opacus's RDP
+analysis (Mironov 2017; Mironov, Talwar and Zhang 2019 for the subsampled Gaussian mechanism); DP-SGD at the
+plants (dp_sgd)."""

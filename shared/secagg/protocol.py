@@ -7,7 +7,7 @@ typed messages. Our adaptation to a dashboard that reaches plants only through P
    with AES-GCM for that holder. The aggregator keeps y_u and the sealed shares, which it cannot open.
 2. reveal (at each survivor): given who survived (sent y_u) and who dropped, a holder opens the shares
    addressed to it and reveals the b-shares of survivors and the s-shares between survivors and dropouts,
-   never both kinds for one plant; a plant answers one survivor list per round (RevealLedger).
+   never both kinds for one plant; a plant answers one survivor list per round attempt (its ledger).
 3. unmask (at the aggregator): sum of y_u minus the reconstructed self masks of survivors and the pairwise
    masks survivors shared with dropouts = the sum of the survivors' quantized updates, exactly.
 
@@ -19,10 +19,9 @@ others reconstruct. The aggregator is trusted to relay messages but not to see s
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -121,39 +120,19 @@ def mask_and_share(setup: RoundSetup, private_key: X25519PrivateKey, contributio
     return MaskedUpdate(masked=masked, sealed=sealed)
 
 
-class RevealLedger:
-    """The plant's memory of which survivor list it answered per round attempt (a file per context), so
-    that it never reveals the self-mask share and the pairwise shares of the same plant."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-
-    def _path(self, context: str) -> Path:
-        return self.directory / ("reveal-" + "".join(c if c.isalnum() else "_" for c in context) + ".json")
-
-    def record(self, context: str, survivors: list[str]) -> None:
-        path = self._path(context)
-        if path.exists():
-            before = json.loads(path.read_text())
-            if before != sorted(survivors):
-                raise SecurityError(f"asked to reveal shares for {context!r} with survivors {sorted(survivors)} after "
-                                    f"answering for {before}: refused (it could unmask a single plant)")
-            return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(sorted(survivors)))
-
-
 def reveal(setup: RoundSetup, private_key: X25519PrivateKey, survivors: list[str], sealed: dict[str, bytes],
-           ledger: RevealLedger) -> RevealedShares:
+           record_reveal: Callable[[str, list[str]], None]) -> RevealedShares:
     """Stage 2 at holder `setup.me`: open the shares survivors dealt to it; reveal b-shares of survivors and
-    s-shares of (survivor, dropout) pairs."""
+    s-shares of (survivor, dropout) pairs. `record_reveal(context, survivors)` is the holder's memory: it
+    raises when the holder already answered another survivor list for this context (a plant answers one
+    list per round attempt, so it never reveals the self-mask share and the pairwise shares of one plant)."""
     survivor_set = set(survivors)
     if not survivor_set <= set(setup.participants) or len(survivor_set) != len(survivors):
         raise SecurityError("the survivor list names plants that were not asked this round, or one twice")
     if len(survivor_set) < setup.threshold:
         raise SecurityError(f"only {len(survivor_set)} survivors for threshold {setup.threshold}")
     dropouts = sorted(set(setup.participants) - survivor_set)
-    ledger.record(setup.context, survivors)
+    record_reveal(setup.context, sorted(survivors))
     me, x = setup.me, setup.x_of(setup.me)
     self_shares, pair_shares = {}, {}
     for dealer in sorted(survivor_set):

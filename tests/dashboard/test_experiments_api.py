@@ -125,7 +125,8 @@ def test_bad_robust_options_name_their_field(client, api, body, field):
 def test_central_privacy_is_accepted_and_contradictions_are_refused(client, api):
     body = create(client, api, privacy={"mode": "central", "epsilon": 8, "noise_multiplier": 1.2}).get_json()
     assert body["config"]["privacy"] == {"mode": "central", "epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0,
-                                         "noise_multiplier": 1.2, "mechanism": "gaussian", "round_epsilon": 1.0}
+                                         "noise_multiplier": 1.2, "mechanism": "gaussian", "round_epsilon": 1.0,
+                                         "noise_multiplier_source": "operator"}
     assert body["privacy_spent"]["epsilon"] == 0.0
     resp = create(client, api, privacy={"mode": "central"}, robust={"method": "median"})
     assert resp.status_code == 400 and "noise is calibrated" in resp.get_json()["error"]
@@ -135,7 +136,9 @@ def test_central_privacy_is_accepted_and_contradictions_are_refused(client, api)
                                            "epsilon": 2}).get_json()
     assert laplace["config"]["privacy"]["mechanism"] == "laplace"
     assert laplace["privacy_spent"] == {"epsilon": 0.0, "mechanism": "laplace", "delta": 0.0, "target_epsilon": 2.0,
-                                        "rounds_accounted": 0}
+                                        "level": "plant", "sampling_rate": 1.0, "amplified_by_sampling": False,
+                                        "noise_multiplier": None, "noise_multiplier_source": None,
+                                        "rounds_accounted": 0, "draws_accounted": 0}
 
 
 def test_laplace_rounds_are_accounted_and_the_budget_stops_the_experiment(app, client, api):
@@ -150,7 +153,7 @@ def test_laplace_rounds_are_accounted_and_the_budget_stops_the_experiment(app, c
     with app.app_context():
         engine = RoundEngine(app)
         experiment = db.session.get(Experiment, eid)
-        step = engine._privacy_step(experiment, 2)
+        step = engine._privacy_step(experiment)
         assert step == ("laplace", 0.5)
         experiment.privacy_history = [list(step)] * 4
         db.session.commit()

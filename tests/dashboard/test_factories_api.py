@@ -111,6 +111,82 @@ def test_a_stopping_heartbeat_turns_the_plant_offline_at_once(client):
     assert client.get("/factories").get_json()[0]["status"] == "offline"
 
 
+def pending(i=0, **overrides):
+    entry = {"id": f"{i:032x}", "requester": "orchestrator@factoryfl.org", "function": "dict",
+             "submitted_at": "2026-01-01T00:00:00+00:00",
+             "reason": "declared function name 'dict' is not 'fl_step'"}
+    entry.update(overrides)
+    return entry
+
+
+def test_pending_code_requests_from_heartbeats_are_listed_bounded_and_truncated(client):
+    token = register(client).get_json()["heartbeat_token"]
+    assert client.get("/factories").get_json()[0]["pending_code_requests"] is None  # not reported yet
+    reported = [pending(i, reason="r" * 1000, extra="dropped") for i in range(500)]
+    assert beat(client, token, pending_code_requests=reported).status_code == 200
+    listed = client.get("/factories").get_json()[0]["pending_code_requests"]
+    assert len(listed) == 20 and listed[0]["id"] == f"{0:032x}"
+    assert set(listed[0]) == {"id", "requester", "function", "submitted_at", "reason"}
+    assert len(listed[0]["reason"]) == 300
+    assert beat(client, token).status_code == 200  # a heartbeat without the field keeps what was reported
+    assert len(client.get("/factories").get_json()[0]["pending_code_requests"]) == 20
+    assert beat(client, token, pending_code_requests=[]).status_code == 200  # the data owner decided them
+    assert client.get("/factories").get_json()[0]["pending_code_requests"] == []
+
+
+def test_a_new_registration_forgets_the_previous_agents_pending_requests(client):
+    token = register(client).get_json()["heartbeat_token"]
+    beat(client, token, pending_code_requests=[pending()])
+    register(client)
+    assert client.get("/factories").get_json()[0]["pending_code_requests"] is None
+
+
+@pytest.mark.parametrize("value,field", [
+    ("dict(features)", "pending_code_requests"),
+    ({"id": "x"}, "pending_code_requests"),
+    ([pending(), "not an object"], "pending_code_requests[1]"),
+    ([pending(reason=["a", "list"])], "pending_code_requests[0].reason"),
+    ([pending(id=12345)], "pending_code_requests[0].id"),
+    ([pending(requester={"nested": {"deep": 1}})], "pending_code_requests[0].requester"),
+])
+def test_hostile_pending_code_requests_are_400_naming_the_field(client, value, field):
+    token = register(client).get_json()["heartbeat_token"]
+    resp = beat(client, token, pending_code_requests=value)
+    assert resp.status_code == 400 and resp.get_json()["detail"]["field"] == field
+
+
+def test_the_plants_policy_from_its_registration_is_stored_and_listed(client):
+    policy = {"require_secure_aggregation": True, "min_plants": 3, "lifetime_epsilon": 8.0, "note": None,
+              "dp_mechanism": "gaussian"}
+    assert register(client, policy=policy).status_code == 201
+    assert client.get("/factories").get_json()[0]["policy"] == policy
+    assert register(client).status_code == 200  # an agent that reports no policy
+    assert client.get("/factories").get_json()[0]["policy"] is None
+
+
+@pytest.mark.parametrize("policy,field", [
+    ("strict", "policy"),
+    ([1, 2], "policy"),
+    ({f"setting_{i}": i for i in range(31)}, "policy"),
+    ({"x" * 65: 1}, "policy"),
+    ({"nested": {"a": 1}}, "policy.nested"),
+    ({"listed": [1, 2]}, "policy.listed"),
+    ({"note": "n" * 201}, "policy.note"),
+])
+def test_a_policy_that_is_not_a_flat_object_of_at_most_30_scalars_is_400(client, policy, field):
+    resp = register(client, policy=policy)
+    assert resp.status_code == 400 and resp.get_json()["detail"]["field"] == field
+
+
+def test_a_policy_with_a_non_finite_number_is_400(client):
+    import json
+
+    body = json.dumps(registration(policy={"epsilon": 1.0})).replace("1.0", "NaN")
+    resp = client.post("/register_factory", data=body, headers={"Authorization": f"Bearer {ENROLL}",
+                                                                "Content-Type": "application/json"})
+    assert resp.status_code == 400 and resp.get_json()["detail"]["field"] == "policy.epsilon"
+
+
 def test_a_credentials_key_that_is_not_a_fernet_key_stops_the_app_at_start(tmp_path, monkeypatch):
     from dashboard import create_app
     from shared.errors import ConfigurationError

@@ -72,3 +72,24 @@ def test_hostile_text_in_every_operator_and_plant_supplied_field_is_rendered_esc
         assert "<img src=x" not in page and "<script>alert(" not in page, path
     assert "&lt;img src=x onerror=alert(1)&gt; 工場" in client.get(f"/experiments/{eid}").text
     assert client.get("/api/experiments", headers=api).get_json()[0]["name"] == hostile  # stored exactly
+
+
+def test_the_plant_page_shows_code_requests_waiting_for_the_data_owner_and_the_plants_policy_escaped(client):
+    login(client)
+    hostile = "<script>alert('x')</script> 工場"
+    token = register(client, "plant_x", policy={"require_secure_aggregation": True, "min_plants": 3,
+                                                hostile: hostile}).get_json()["heartbeat_token"]
+    page = client.get("/factories/plant_x").text
+    assert "Code requests waiting for the data owner" in page and "has not reported its code requests" in page
+    client.post("/heartbeat", headers={"Authorization": f"Bearer {token}"}, json={
+        "factory_name": "plant_x", "status": "online", "pending_code_requests": [
+            {"id": "0a1b", "requester": f"{hostile}@pdm-factory.com", "function": hostile,
+             "submitted_at": "2026-01-01T00:00:00+00:00", "reason": f"declared function name {hostile}"}]})
+    page = client.get("/factories/plant_x").text
+    assert "<script>alert(" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; 工場@pdm-factory.com" in page
+    assert "declared function name &lt;script&gt;" in page and "2026-01-01T00:00:00+00:00" in page
+    assert "This plant's policy" in page and "require_secure_aggregation" in page and "<td>yes</td>" in page
+    client.post("/heartbeat", headers={"Authorization": f"Bearer {token}"},
+                json={"factory_name": "plant_x", "status": "online", "pending_code_requests": []})
+    assert "nothing is waiting for this plant" in client.get("/factories/plant_x").text

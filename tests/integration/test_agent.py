@@ -157,7 +157,7 @@ def test_code_that_is_not_vetted_stays_pending_and_is_logged(plant):
     root = login(plant, "info@openmined.org", creds["root_password"])
     request = [r for r in root.requests if r.code.service_func_name == "leak_rows"][0]
     assert str(request.status).endswith("PENDING")
-    assert "NOT on the vetted list" in plant.log()
+    assert "NOT approved automatically: declared function name 'leak_rows' is not 'fl_step'" in plant.log()
 
 
 def test_killed_agent_turns_offline_and_comes_back_with_its_accounts_and_data(plant, dashboard):

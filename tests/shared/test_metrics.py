@@ -21,13 +21,27 @@ def test_metrics_from_histograms_match_scikit_learn_at_a_bin_edge():
 def test_best_threshold_maximises_f1_and_falls_back_without_positives():
     pos = np.zeros(BINS, dtype=int)
     neg = np.zeros(BINS, dtype=int)
-    neg[:300] = 10
-    pos[700:] = 1
+    neg[:BINS * 3 // 10] = 10
+    pos[BINS * 7 // 10:] = 1
     best = best_threshold_bin(pos, neg)
-    assert 300 <= best <= 700
+    assert BINS * 3 // 10 <= best <= BINS * 7 // 10
     assert rates(*confusion_at(pos, neg, best))["f1"] == 1.0
     assert threshold_of_bin(best_threshold_bin(np.zeros(BINS), neg)) == 0.5
 
 
 def test_rates_are_zero_where_undefined():
     assert rates(0, 0, 10, 0) == {"accuracy": 1.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+
+
+def test_coarsened_histograms_keep_every_count_and_no_group_below_the_minimum():
+    from shared.metrics import coarsen_histograms
+
+    rng = np.random.default_rng(4)
+    probs, labels = rng.beta(0.5, 3, 300), rng.random(300) < 0.1
+    pos, neg = score_histograms(probs, labels)
+    cpos, cneg = coarsen_histograms(pos, neg, 10)
+    assert cpos.sum() == pos.sum() and cneg.sum() == neg.sum()
+    totals = cpos + cneg
+    assert totals[totals > 0].min() >= 10
+    assert (totals > 0).sum() < ((pos + neg) > 0).sum()  # sparse bins were merged
+    assert coarsen_histograms(np.array([0, 3, 0]), np.array([1, 0, 0]), 10)[0].tolist() == [3, 0, 0]  # one group

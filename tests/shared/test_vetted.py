@@ -1,14 +1,17 @@
 import inspect
 
-from shared.vetted import fl_step, source_hash, vetted_hashes
+from shared.vetted import ASSET_NAMES, VETTED_FUNCTIONS, fl_step
 
 
-def test_the_decorated_source_as_submitted_hashes_like_the_vetted_function():
-    source = inspect.getsource(fl_step)
-    submitted = "@sy.syft_function(input_policy=policy)\n" + source + "\n\n"
-    assert source_hash(submitted) in vetted_hashes()
+def test_fl_step_takes_the_three_assets_then_the_request():
+    assert tuple(inspect.signature(fl_step).parameters) == (*ASSET_NAMES, "request")
 
 
-def test_any_change_to_the_body_is_not_vetted():
-    source = inspect.getsource(fl_step).replace("run_step(features", "__import__('os').system('id') or run_step(features")
-    assert source_hash(source) not in vetted_hashes()
+def test_the_dashboard_submits_the_source_of_fl_step_byte_for_byte():
+    """The plant approves only this exact text (factory_agent.approval): PySyft's decorator, as the dashboard
+    applies it (dashboard.orchestration.syft_clients), must not reformat it."""
+    import syft as sy
+
+    submitted = sy.syft_function(output_policy=sy.SingleExecutionExactOutput())(VETTED_FUNCTIONS["fl_step"])
+    assert submitted.code == inspect.getsource(fl_step)
+    assert submitted.func_name == "fl_step"

@@ -6,7 +6,8 @@ from shared.errors import AggregationError, SecurityError
 from shared.secagg import shamir
 from shared.secagg.keys import CHANNEL, MASK, pairwise_key, public_hex
 from shared.secagg.masking import expand, pair_sign
-from shared.secagg.protocol import RevealedShares, RevealLedger, RoundSetup, mask_and_share, reveal, unmask
+from factory_agent.plant.state import PlantState
+from shared.secagg.protocol import RevealedShares, RoundSetup, mask_and_share, reveal, unmask
 from shared.secagg.quantize import dequantize, fraction_bits, quantize
 
 
@@ -30,7 +31,7 @@ def run_round(n, d, dropped_before=(), dropped_after=(), seed=0, tmp_path=None):
     sent = {me: mask_and_share(s[me], keys[me], updates[me]) for me in names if me not in dropped_before}
     survivors = sorted(sent)
     revealed = [reveal(s[h], keys[h], survivors, {u: sent[u].sealed[h] for u in survivors},
-                       RevealLedger(tmp_path / h)) for h in survivors if h not in dropped_after]
+                       PlantState(tmp_path / h).record_reveal) for h in survivors if h not in dropped_after]
     total = unmask(names, {u: sent[u].masked for u in survivors}, revealed, s[names[0]].threshold, 24)
     expected = dequantize(sum((quantize(updates[u], 24) for u in survivors), np.zeros(d, dtype=np.uint64)), 24)
     return total, expected, updates, sent, s, keys
@@ -74,7 +75,7 @@ def test_a_dropped_plants_late_update_cannot_be_unmasked(tmp_path):
     x = {me: np.random.default_rng(i).normal(0, 1, 50) for i, me in enumerate(names)}
     sent = {me: mask_and_share(s[me], keys[me], x[me]) for me in names}
     late, survivors = names[2], [n_ for n_ in names if n_ != names[2]]
-    revealed = [reveal(s[h], keys[h], survivors, {u: sent[u].sealed[h] for u in survivors}, RevealLedger(tmp_path / h))
+    revealed = [reveal(s[h], keys[h], survivors, {u: sent[u].sealed[h] for u in survivors}, PlantState(tmp_path / h).record_reveal)
                 for h in survivors]
     t = s[names[0]].threshold
     # best effort of the aggregator: remove every pairwise mask of the late plant, which it can reconstruct
@@ -90,7 +91,7 @@ def test_a_dropped_plants_late_update_cannot_be_unmasked(tmp_path):
     # and a holder asked again with the late plant among the survivors refuses
     holder = survivors[0]
     with pytest.raises(SecurityError, match="refused"):
-        reveal(s[holder], keys[holder], names, {u: sent[u].sealed[holder] for u in names}, RevealLedger(tmp_path / holder))
+        reveal(s[holder], keys[holder], names, {u: sent[u].sealed[holder] for u in names}, PlantState(tmp_path / holder).record_reveal)
 
 
 def test_the_same_survivor_list_may_be_asked_again(tmp_path):
@@ -98,7 +99,7 @@ def test_the_same_survivor_list_may_be_asked_again(tmp_path):
     s = setups(keys, public)
     names = sorted(keys)
     sent = {me: mask_and_share(s[me], keys[me], np.ones(4)) for me in names}
-    ledger = RevealLedger(tmp_path)
+    ledger = PlantState(tmp_path).record_reveal
     first = reveal(s[names[0]], keys[names[0]], names, {u: sent[u].sealed[names[0]] for u in names}, ledger)
     again = reveal(s[names[0]], keys[names[0]], names, {u: sent[u].sealed[names[0]] for u in names}, ledger)
     assert first == again
@@ -112,7 +113,7 @@ def test_a_share_replayed_from_another_round_is_rejected(tmp_path):
     old_sent = {me: mask_and_share(old[me], keys[me], np.ones(4)) for me in names}
     with pytest.raises(SecurityError, match="does not authenticate"):
         reveal(new[names[0]], keys[names[0]], names, {u: old_sent[u].sealed[names[0]] for u in names},
-               RevealLedger(tmp_path))
+               PlantState(tmp_path).record_reveal)
 
 
 def test_a_share_forwarded_to_the_wrong_holder_is_rejected(tmp_path):
@@ -121,7 +122,7 @@ def test_a_share_forwarded_to_the_wrong_holder_is_rejected(tmp_path):
     a, b, c = sorted(keys)
     sent = {me: mask_and_share(s[me], keys[me], np.ones(4)) for me in (a, b, c)}
     with pytest.raises(SecurityError):
-        reveal(s[a], keys[a], [a, b, c], {u: sent[u].sealed[b] for u in (a, b, c)}, RevealLedger(tmp_path))
+        reveal(s[a], keys[a], [a, b, c], {u: sent[u].sealed[b] for u in (a, b, c)}, PlantState(tmp_path).record_reveal)
 
 
 def test_a_plant_refuses_a_setup_that_holds_another_public_key_for_it():

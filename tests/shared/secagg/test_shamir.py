@@ -17,12 +17,34 @@ def test_any_t_shares_reconstruct_and_fewer_do_not(n, t):
         shamir.reconstruct(shares[:t - 1], t)
 
 
-def test_t_minus_one_shares_say_nothing_about_the_secret():
-    # for any candidate secret there is a polynomial through the t-1 shares: interpolating them with a
-    # chosen f(0) succeeds for two different secrets
-    shares = shamir.split(12345, 5, 3)[:2]
+def _interpolate(points: list[tuple[int, int]], x: int) -> int:
+    """f(x) of the polynomial of degree len(points) - 1 through points, over the field."""
+    total = 0
+    for i, (xi, yi) in enumerate(points):
+        num, den = 1, 1
+        for j, (xj, _) in enumerate(points):
+            if i != j:
+                num = num * (x - xj) % shamir.PRIME
+                den = den * (xi - xj) % shamir.PRIME
+        total = (total + yi * num * pow(den, -1, shamir.PRIME)) % shamir.PRIME
+    return total
+
+
+def test_t_minus_one_shares_are_consistent_with_every_secret():
+    # Perfect secrecy: for any candidate secret s there is a polynomial of degree t-1 through the t-1 shares
+    # and (0, s). Build it, then check that it predicts the real shares the attacker does NOT hold: the real
+    # polynomial does so for the true secret only, so the test fails if the shares leak (or if a wrong
+    # candidate reproduced them).
+    secret = 12345
+    shares = shamir.split(secret, 5, 3)
+    seen, hidden = shares[:2], shares[2:]
+    true_curve = seen + [(0, secret)]
+    assert all(_interpolate(true_curve, x) == y for x, y in hidden)
     for candidate in (0, 99999):
-        assert shamir.reconstruct(shares + [(0, candidate)], 3) == candidate
+        curve = seen + [(0, candidate)]
+        assert all(_interpolate(curve, x) == y for x, y in seen)  # the t-1 shares fit candidate too...
+        assert _interpolate(curve, 0) == candidate
+        assert any(_interpolate(curve, x) != y for x, y in hidden)  # ...and only a t-th share tells them apart
 
 
 def test_a_majority_threshold():

@@ -1,0 +1,164 @@
+"""The plant's own policy (DESIGN §9): what this data owner allows, whatever the dashboard asks.
+
+The agent resolves it once at start-up (flag > FACTORY_* variable > `policy.yaml` in the state folder >
+default), prints it, reports it at registration and writes the effective policy into the state folder,
+where the datasite's `fl_step` reads it before every call. The checks are pure functions of the policy and
+a typed request; the ledgers they need (masks, calls, privacy budget) live in `PlantState`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from shared.errors import ConfigurationError, PolicyRefusal
+from shared.protocol import SecAggRequest, TrainRequest
+
+log = logging.getLogger(__name__)
+
+POLICY_FILE = "policy.yaml"
+
+
+@dataclass(frozen=True)
+class PlantPolicy:
+    require_secure_aggregation: bool = False  # refuse to release an update that is not masked
+    require_dp: bool = False  # refuse training without record-level DP-SGD at this plant
+    min_noise_multiplier: float = 0.5  # the least DP-SGD noise accepted (a smaller ask is raised to it)
+    max_epsilon: float = 10.0  # the largest target epsilon one experiment may ask of this plant (DP-SGD)
+    lifetime_epsilon: float = 20.0  # every DP-SGD release this plant ever makes, composed (RDP), at most this
+    dp_delta: float = 1e-5  # the delta the lifetime budget is accounted at; no experiment may ask a larger one
+    min_cohort: int = 2  # the fewest plants in a secure-aggregation round
+    min_threshold: int = 2  # the smallest Shamir threshold accepted (and always more than half the cohort)
+    max_model_parameters: int = 2_000_000
+    max_local_epochs: int = 20
+    max_attempts: int = 5  # attempts of one round; each attempt trains (and masks) at most once
+    min_release_rows: int = 10  # no statistic, and no histogram group, over fewer rows than this
+    scaler_tolerance: float = 10.0  # a global scaler may differ from this plant's own statistics by this factor
+    max_calls_per_hour: int = 3600
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.min_threshold < 2:
+            problems.append("min_threshold must be at least 2")
+        if self.min_cohort < 2:
+            problems.append("min_cohort must be at least 2 (a cohort of one is that plant's own update)")
+        for name in ("max_model_parameters", "max_local_epochs", "max_attempts", "min_release_rows",
+                     "max_calls_per_hour"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        if not 0 < self.dp_delta < 1:
+            problems.append("dp_delta must be between 0 and 1")
+        for name in ("min_noise_multiplier", "max_epsilon", "lifetime_epsilon"):
+            if not getattr(self, name) >= 0:
+                problems.append(f"{name} must not be negative")
+        if not self.scaler_tolerance >= 1:
+            problems.append("scaler_tolerance must be at least 1")
+        if problems:
+            raise ConfigurationError("plant policy: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "policy") -> "PlantPolicy":
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(d) - set(known)
+        if unknown:
+            raise ConfigurationError(f"{source}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        values = {}
+        for name, value in d.items():
+            kind = known[name].type
+            try:
+                values[name] = _coerce(value, kind)
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(f"{source}: {name}={value!r} is not a {kind}") from exc
+        return cls(**values)
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.to_dict().items())
+
+
+def _coerce(value, kind: str):
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(value)
+    if isinstance(value, bool):
+        raise TypeError(value)
+    return int(value) if kind == "int" else float(value)
+
+
+def load_policy(state_dir: Path, overrides: dict) -> PlantPolicy:
+    """Defaults, then `policy.yaml` in the state folder, then explicit flags / FACTORY_* variables."""
+    import yaml
+
+    values: dict = {}
+    path = state_dir / POLICY_FILE
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigurationError(f"{path}: expected a mapping of policy settings")
+        values.update(loaded)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return PlantPolicy.from_dict(values, source=str(path) if path.exists() else "policy flags")
+
+
+# --- checks: each returns nothing or raises PolicyRefusal naming the rule ------------------------------
+
+def check_secagg(policy: PlantPolicy, secagg: SecAggRequest, me: str, my_public_key: str) -> None:
+    """The cohort this plant masks for, as the plant sees it: itself with its own key, enough plants, and a
+    threshold above half the cohort, so that no minority of holders can open a single plant's masks."""
+    n = len(secagg.participants)
+    if secagg.participants.get(me) != my_public_key:
+        raise PolicyRefusal(f"the round's participant list does not hold this plant ({me}) with its own key")
+    if n < policy.min_cohort:
+        raise PolicyRefusal(f"secure aggregation over {n} plants; this plant's policy needs at least "
+                            f"{policy.min_cohort}")
+    if not n // 2 < secagg.threshold <= n:
+        raise PolicyRefusal(f"threshold {secagg.threshold} of {n}: it must be more than half the cohort "
+                            f"({n // 2 + 1} or more) and at most {n}")
+    if secagg.threshold < policy.min_threshold:
+        raise PolicyRefusal(f"threshold {secagg.threshold} is below this plant's minimum {policy.min_threshold}")
+
+
+def check_train(policy: PlantPolicy, request: TrainRequest, parameters: int) -> None:
+    if policy.require_secure_aggregation and request.secagg is None:
+        raise PolicyRefusal("this plant's policy requires secure aggregation: it releases no unmasked update")
+    if request.ref.attempt > policy.max_attempts:
+        raise PolicyRefusal(f"attempt {request.ref.attempt} of round {request.ref.round}: this plant allows "
+                            f"{policy.max_attempts} attempts per round")
+    if request.train.epochs > policy.max_local_epochs:
+        raise PolicyRefusal(f"{request.train.epochs} local epochs; this plant allows at most {policy.max_local_epochs}")
+    check_model_size(policy, parameters)
+    train = request.train
+    if policy.require_dp and not train.dp_sgd:
+        raise PolicyRefusal("this plant's policy requires record-level DP (DP-SGD) for every training round")
+    if train.dp_sgd and train.dp_delta > policy.dp_delta:
+        raise PolicyRefusal(f"delta {train.dp_delta} is above this plant's {policy.dp_delta}")
+    if train.dp_sgd and train.dp_target_epsilon is not None and train.dp_target_epsilon > policy.max_epsilon:
+        raise PolicyRefusal(f"target epsilon {train.dp_target_epsilon} is above this plant's maximum "
+                            f"{policy.max_epsilon}")
+    if train.dp_sgd and train.dp_target_epsilon is None and train.dp_noise_multiplier < policy.min_noise_multiplier:
+        raise PolicyRefusal(f"noise multiplier {train.dp_noise_multiplier} is below this plant's minimum "
+                            f"{policy.min_noise_multiplier}")
+
+
+def check_model_size(policy: PlantPolicy, parameters: int) -> None:
+    if parameters > policy.max_model_parameters:
+        raise PolicyRefusal(f"the model has {parameters} parameters; this plant allows at most "
+                            f"{policy.max_model_parameters}")
+
+
+def check_rows(policy: PlantPolicy, rows: int, what: str) -> None:
+    if rows < policy.min_release_rows:
+        raise PolicyRefusal(f"{what} has {rows} rows; this plant releases nothing over fewer than "
+                            f"{policy.min_release_rows}")

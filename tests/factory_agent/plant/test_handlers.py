@@ -1,0 +1,231 @@
+"""The plant's request handlers against hostile requests, in process (the same attacks run against a real
+datasite in tests/integration/test_attacks.py)."""
+
+import logging
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from factory_agent.plant.handlers import handle
+from factory_agent.plant.policy import PlantPolicy
+from factory_agent.plant.state import PlantState
+from shared.data.csv_loader import load_frame
+from shared.data.scaler import Scaler, feature_stats
+from shared.data.simulator import FAILURE_MODE_COLUMNS, simulate
+from shared.models import ModelSpec, build_model, get_weights
+from shared.protocol import (EvaluateRequest, ModelPart, RevealRequest, RoundRef, ScalerMsg, SecAggRequest,
+                             StatsRequest, TrainRequest, TrainSettings, parse_reply)
+from shared.secagg.keys import public_hex
+from shared.secagg.quantize import fraction_bits
+
+NAME = "plant_a"
+
+
+@pytest.fixture(scope="module")
+def data():
+    d = load_frame(simulate("default", 800, seed=3), "machine_failure", FAILURE_MODE_COLUMNS, "machine_id", "cycle")
+    return d, np.stack([d.split, d.groups], 1)
+
+
+@pytest.fixture
+def plant(data, tmp_path):
+    d, index = data
+    state = PlantState(tmp_path / "state")
+    state.save_profile(NAME, d.schema.feature_names)
+    state.save_policy(PlantPolicy())
+
+    class Plant:
+        names = tuple(d.schema.feature_names)
+        x = d.features[index[:, 0] == 0]
+        scaler = Scaler.from_stats(feature_stats(x))
+        spec = ModelSpec("cnn", len(d.schema.feature_names))
+        weights = get_weights(build_model(spec, seed=0))
+
+        @staticmethod
+        def call(request, raw=None):
+            return handle(d.features, d.labels, index, raw if raw is not None else request.to_wire(), state)
+
+        @staticmethod
+        def policy(**changes):
+            state.save_policy(PlantPolicy(**changes))
+
+        def model(self, scaler=None, weights=None):
+            s = scaler or self.scaler
+            return ModelPart(self.names, ScalerMsg(s.mean, s.scale), self.spec, weights or self.weights)
+
+    Plant.state = state
+    return Plant()
+
+
+def secagg(state, others=2, threshold=None):
+    keys = {NAME: state.secagg_public_key()}
+    keys.update({f"peer_{i}": public_hex(X25519PrivateKey.generate()) for i in range(others)})
+    n = len(keys)
+    return SecAggRequest(participants=keys, threshold=threshold or n // 2 + 1, fraction_bits=fraction_bits(n, 100.0),
+                         weighting="samples", clip=100.0)
+
+
+def refused(answer: dict, *words: str) -> None:
+    assert answer["ok"] is False, answer
+    for word in words:
+        assert word in answer["error"], answer["error"]
+
+
+def test_statistics_are_sums_only_never_a_minimum_or_a_maximum(plant):
+    answer = plant.call(StatsRequest(1, plant.names))
+    assert answer["ok"], answer
+    assert {"count", "sum", "sum_sq"} <= set(answer) and not {"min", "max"} & set(answer)
+    assert answer["count"] == len(plant.x)
+
+
+def test_a_path_in_the_experiment_id_is_refused_before_any_work(plant, caplog):
+    wire = StatsRequest(1, plant.names).to_wire()
+    with caplog.at_level(logging.WARNING):
+        refused(plant.call(None, {**wire, "experiment": "../../etc"}), "experiment must be an integer")
+        refused(plant.call(None, {**wire, "experiment": -3}), "experiment")
+    assert "experiment must be an integer" in caplog.text
+    assert not list(plant.state.directory.parent.glob("etc*"))
+
+
+def test_unknown_operations_and_fields_are_refused(plant):
+    refused(plant.call(None, {"op": "dump_rows"}), "unknown operation")
+    refused(plant.call(None, {**StatsRequest(1, plant.names).to_wire(), "plant_features": ["x"]}), "unknown field")
+    refused(plant.call(None, {**TrainRequest(RoundRef(1, 1), plant.model(), TrainSettings()).to_wire(),
+                              "train": {"epochs": 1, "shell": "rm -rf /"}}), "unknown setting")
+
+
+def test_a_crafted_scaler_that_turns_the_update_into_a_counting_query_is_refused(plant, caplog):
+    crafted = Scaler(mean=plant.scaler.mean.copy(), scale=plant.scaler.scale.copy())
+    crafted.mean[0] = float(np.median(plant.x[:, 0]))
+    crafted.scale[0] = 1e-6  # after clipping to +-10: the indicator x_0 > median
+    with caplog.at_level(logging.WARNING):
+        refused(plant.call(TrainRequest(RoundRef(1, 1), plant.model(crafted), TrainSettings())),
+                "scaler does not fit", "feature #0")
+    assert "REFUSED train" in caplog.text
+
+
+def test_an_experiment_cannot_change_its_scaler_after_its_first_call(plant):
+    assert plant.call(EvaluateRequest(RoundRef(4, 0), plant.model()))["ok"]
+    other = Scaler(mean=plant.scaler.mean * 1.01, scale=plant.scaler.scale)
+    refused(plant.call(EvaluateRequest(RoundRef(4, 1), plant.model(other))), "changed its features, scaler")
+
+
+def test_each_attempt_trains_once(plant):
+    request = TrainRequest(RoundRef(2, 1), plant.model(), TrainSettings())
+    assert plant.call(request)["ok"]
+    refused(plant.call(request), "already called 1 time")
+
+
+def test_a_second_masking_under_one_context_is_refused(plant):
+    setup = secagg(plant.state)
+    first = plant.call(TrainRequest(RoundRef(3, 1), plant.model(), TrainSettings(), setup))
+    assert first["ok"] and "weights" not in first and first["masked"].dtype == np.uint64
+    # the same context with a learning rate near 0: the difference would unmask the first update
+    again = TrainRequest(RoundRef(3, 1), plant.model(), TrainSettings(learning_rate=1e-9), setup)
+    refused(plant.call(again), "train was already called")
+    plant.state.record_call  # the mask ledger refuses even when the call cap would not (say after a policy change)
+    plant.policy(max_calls_per_hour=10 ** 6)
+    with pytest.raises(Exception, match="already masked"):
+        plant.state.claim_mask("3:1:1", setup.to_wire())
+
+
+def test_an_unmasked_update_is_refused_when_the_policy_requires_secure_aggregation(plant):
+    plant.policy(require_secure_aggregation=True)
+    refused(plant.call(TrainRequest(RoundRef(5, 1), plant.model(), TrainSettings())), "requires secure aggregation")
+    assert plant.call(TrainRequest(RoundRef(5, 1, 2), plant.model(), TrainSettings(), secagg(plant.state)))["ok"]
+
+
+@pytest.mark.parametrize("others,threshold,words", [
+    (3, 2, "more than half"),  # 2 of 4: two colluding holders could open one plant's masks
+    (2, 1, "more than half"),
+    (2, 4, "at most 3"),
+])
+def test_a_threshold_at_or_below_half_the_cohort_is_refused(plant, others, threshold, words):
+    setup = secagg(plant.state, others, threshold)
+    refused(plant.call(TrainRequest(RoundRef(6, 1), plant.model(), TrainSettings(), setup)), words)
+
+
+def test_a_cohort_below_the_plants_minimum_is_refused(plant):
+    plant.policy(min_cohort=4)
+    refused(plant.call(TrainRequest(RoundRef(7, 1), plant.model(), TrainSettings(), secagg(plant.state, 2))),
+            "at least 4")
+
+
+def test_a_participant_list_that_holds_another_key_for_this_plant_is_refused(plant):
+    setup = secagg(plant.state)
+    forged = SecAggRequest({**setup.participants, NAME: public_hex(X25519PrivateKey.generate())}, setup.threshold,
+                           setup.fraction_bits, setup.weighting, setup.clip)
+    refused(plant.call(TrainRequest(RoundRef(8, 1), plant.model(), TrainSettings(), forged)), "its own key")
+
+
+def test_a_reveal_is_only_for_an_attempt_the_plant_masked_under_the_same_setup(plant):
+    setup = secagg(plant.state)
+    names = sorted(setup.participants)
+    refused(plant.call(RevealRequest(RoundRef(9, 1), setup, tuple(names), {})), "did not mask")
+    assert plant.call(TrainRequest(RoundRef(9, 1), plant.model(), TrainSettings(), setup))["ok"]
+    smaller = SecAggRequest({k: v for k, v in setup.participants.items() if k != names[-1]}, 2, setup.fraction_bits,
+                            setup.weighting, setup.clip)
+    refused(plant.call(RevealRequest(RoundRef(9, 1), smaller, tuple(sorted(smaller.participants)), {})),
+            "other participants")
+
+
+def test_a_model_larger_than_the_policy_allows_is_refused(plant):
+    plant.policy(max_model_parameters=100)
+    refused(plant.call(TrainRequest(RoundRef(10, 1), plant.model(), TrainSettings())), "at most 100")
+    plant.policy(max_local_epochs=2)
+    refused(plant.call(TrainRequest(RoundRef(10, 1, 2), plant.model(), TrainSettings(epochs=3))), "at most 2")
+
+
+def test_the_hourly_call_cap_holds(plant):
+    plant.policy(max_calls_per_hour=2)
+    assert plant.call(StatsRequest(11, plant.names))["ok"]
+    assert plant.call(StatsRequest(12, plant.names))["ok"]
+    refused(plant.call(StatsRequest(13, plant.names)), "in the last hour")
+
+
+def test_training_without_dp_is_refused_when_the_policy_requires_it(plant):
+    plant.policy(require_dp=True)
+    refused(plant.call(TrainRequest(RoundRef(14, 1), plant.model(), TrainSettings())), "requires record-level DP")
+
+
+def test_the_noise_multiplier_comes_from_the_target_epsilon_when_only_epsilon_is_given(plant):
+    settings = TrainSettings(epochs=1, batch_size=64, dp_target_epsilon=4.0, dp_rounds=5)
+    answer = plant.call(TrainRequest(RoundRef(15, 1), plant.model(), settings))
+    assert answer["ok"], answer
+    reply = parse_reply(TrainRequest(RoundRef(15, 1), plant.model(), settings), answer)
+    assert reply.dp.noise_multiplier > PlantPolicy().min_noise_multiplier
+    from shared.privacy.dp_sgd import epsilon_of
+
+    # the noise is the least that keeps all five planned rounds like this one within epsilon 4
+    assert epsilon_of(reply.dp.history * 5, 1e-5) == pytest.approx(4.0, rel=0.02)
+    assert 0 < reply.dp.epsilon < 4.0
+
+
+def test_a_new_experiment_does_not_reset_the_plants_lifetime_privacy_budget(plant):
+    plant.policy(lifetime_epsilon=3.0, max_epsilon=100.0)
+    settings = TrainSettings(epochs=1, batch_size=64, dp_noise_multiplier=1.5, dp_target_epsilon=100.0)
+    spent, experiment = [], 20
+    while True:
+        answer = plant.call(TrainRequest(RoundRef(experiment, 1), plant.model(), settings))
+        if not answer["ok"]:
+            break
+        spent.append(answer["dp"]["lifetime_epsilon"])
+        experiment += 1  # each round under a fresh experiment id, as an attacker would
+    refused(answer, "lifetime epsilon", "budget 3.0")
+    assert spent and spent == sorted(spent) and spent[-1] <= 3.0
+
+
+def test_a_noise_multiplier_below_the_policy_minimum_is_refused(plant):
+    settings = TrainSettings(dp_noise_multiplier=0.1)
+    refused(plant.call(TrainRequest(RoundRef(30, 1), plant.model(), settings)), "below this plant's minimum")
+
+
+def test_an_evaluation_releases_no_bin_of_fewer_rows_than_the_minimum(plant):
+    plant.policy(min_release_rows=25)
+    answer = plant.call(EvaluateRequest(RoundRef(31, 0), plant.model()))
+    assert answer["ok"], answer
+    for split in ("val", "test"):
+        part = answer[split]
+        counts = part["hist_pos"] + part["hist_neg"]
+        assert part["n"] == 0 or counts[counts > 0].min() >= 25

@@ -1,0 +1,362 @@
+"""Attacks on one plant by someone holding its orchestrator's PySyft login (the DATA_SCIENTIST account the
+dashboard keeps), against a real agent and a real dashboard (DESIGN §8–§9).
+
+One dashboard and one plant serve the whole module (`target`); each attack is a test that leaves the plant as
+an attacker would, so attacks added later run against the same plant. The genuine `fl_step`, as the dashboard
+submits it, is approved once (`AttackTarget.vetted_code`) and the attacks build on it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.integration.conftest import start_agents
+from tests.integration.harness import Agent, Dashboard
+
+pytestmark = pytest.mark.integration
+
+PLANT = "plant_attacked"
+VERDICT_TIMEOUT = 30  # the agent checks requests every 0.5 s and heartbeats every 1 s in the harness
+
+
+@dataclass
+class AttackTarget:
+    agent: Agent
+    dashboard: Dashboard
+    port: int
+    orchestrator_email: str
+    orchestrator_password: str
+    root_password: str
+    refused: dict[str, str] = field(default_factory=dict)  # request id -> part of the reason the plant gives
+    _root: object = None
+
+    def login(self, email: str | None = None, password: str | None = None):
+        import syft as sy
+
+        return sy.login(url="localhost", port=self.port, email=email or self.orchestrator_email,
+                        password=password or self.orchestrator_password)
+
+    def root(self):
+        """The plant's root (data owner) client, logged in once."""
+        if self._root is None:
+            self._root = self.login("info@openmined.org", self.root_password)
+        return self._root
+
+    def assets(self, client) -> dict:
+        from shared.vetted import ASSET_NAMES, DATASET_NAME
+
+        (dataset,) = [d for d in client.datasets.get_all() if d.name == DATASET_NAME]
+        return {name: dataset.assets[name] for name in ASSET_NAMES}
+
+    def vetted_code(self, client):
+        """The genuine fl_step, submitted as the dashboard does (syft_clients.PlantConnection), approved."""
+        code = _find(client, lambda c: c.service_func_name == "fl_step" and c.raw_code == _shipped())
+        if code is None:
+            client.code.request_code_execution(submission(client, self.assets(client)))
+        deadline = time.monotonic() + VERDICT_TIMEOUT
+        while not (code := _find(client, lambda c: c.service_func_name == "fl_step"
+                                 and c.raw_code == _shipped())) or not code.status.approved:
+            assert time.monotonic() < deadline, "the plant did not approve the dashboard's own fl_step"
+            time.sleep(0.5)
+        return code
+
+    def verdict(self, request_id: str) -> str:
+        """The plant's log line about this request, once its agent has checked it."""
+        deadline = time.monotonic() + VERDICT_TIMEOUT
+        while time.monotonic() < deadline:
+            lines = [line for line in self.agent.log().splitlines() if f"code request {request_id}" in line]
+            if lines:
+                return lines[-1]
+            time.sleep(0.3)
+        raise AssertionError(f"the plant's log says nothing about request {request_id}")
+
+    def is_pending(self, request_id: str) -> bool:
+        return any(str(r.id) == request_id for r in self.root().api.services.request.get_all_pending())
+
+
+@pytest.fixture(scope="module")
+def target(workdir, dashboard):
+    # the plant's policy requires secure aggregation: the attacks on fl_step below show it holding
+    (agent,) = start_agents(workdir, dashboard, [(PLANT, ["--rows", "300", "--require-secure-aggregation"])])
+    try:
+        dashboard.wait_status(PLANT, ("online",))
+        creds = json.loads((agent.state_dir / "credentials.json").read_text())
+        yield AttackTarget(agent=agent, dashboard=dashboard, port=agent.port,
+                           orchestrator_email=creds["orchestrator_email"],
+                           orchestrator_password=creds["orchestrator_password"], root_password=creds["root_password"])
+    finally:
+        agent.stop()
+
+
+def _shipped() -> str:
+    from factory_agent.approval import shipped_source
+
+    return shipped_source()
+
+
+def _find(client, predicate):
+    codes = [c for c in client.code.get_all() if predicate(c)]
+    return codes[-1] if codes else None
+
+
+def submission(client, assets):
+    """What the dashboard submits: the shipped fl_step bound to the plant's three assets and a `request` dict."""
+    import syft as sy
+    from syft.service.policy.policy import MixedInputPolicy
+
+    from shared.vetted import VETTED_FUNCTIONS
+
+    return sy.syft_function(
+        input_policy=MixedInputPolicy(client=client, features=assets["features"], labels=assets["labels"],
+                                      index=assets["index"], request=dict),
+        output_policy=sy.SingleExecutionExactOutput())(VETTED_FUNCTIONS["fl_step"])
+
+
+def dict_spoof(client, assets, blank_lines: int = 1):
+    """The shipped source declared as `dict`: PySyft would run `result = dict(features=..., ...)`. A blank line
+    makes it a new code object for PySyft (its duplicate check compares the exact text)."""
+    spoof = submission(client, assets)
+    spoof.code += "\n" * blank_lines
+    spoof.func_name = "dict"
+    return spoof
+
+
+def call_code(client, code, assets):
+    """Run a code object on the plant's assets as the orchestrator; the `request` argument is the caller's dict."""
+    import syft as sy
+
+    request = sy.ActionObject.from_obj({"op": "leak"}).send(client)
+    result = client.api.services.code.call(uid=code.id, features=assets["features"], labels=assets["labels"],
+                                           index=assets["index"], request=request)
+    return result.get() if hasattr(result, "get") else result
+
+
+def test_the_dashboards_own_fl_step_is_approved(target):
+    client = target.login()
+    code = target.vetted_code(client)
+    assert code.status.approved and code.service_func_name == "fl_step"
+    assert "approved code request" in target.agent.log()
+
+
+def test_the_shipped_source_declared_as_dict_stays_pending_and_cannot_run(target):
+    from syft.types.errors import SyftException
+
+    client = target.login()
+    assets = target.assets(client)
+    target.vetted_code(client)
+    request = client.code.request_code_execution(dict_spoof(client, assets))
+    request_id = str(request.id)
+    verdict = target.verdict(request_id)
+    assert "NOT approved automatically" in verdict
+    assert "declared function name 'dict' is not 'fl_step'" in verdict
+    target.refused[request_id] = "declared function name 'dict'"
+    time.sleep(1.5)  # several more approval passes: still pending, logged once
+    assert target.is_pending(request_id)
+    assert target.agent.log().count(f"code request {request_id}") == 1
+    spoof = _find(client, lambda c: c.service_func_name == "dict")
+    with pytest.raises(SyftException, match="waiting for approval"):
+        call_code(client, spoof, assets)
+
+
+def test_a_request_that_shows_fl_step_but_approves_the_spoofs_status_stays_pending(target):
+    """The admin sees `request.code` (linked_user_code: the genuine fl_step); approving would set the status it
+    links separately (linked_obj: the spoof's), letting `dict` run on the private rows."""
+    from syft.service.code.user_code import UserCodeStatus
+    from syft.service.request.request import SubmitRequest, UserCodeStatusChange
+    from syft.store.linked_obj import LinkedObject
+    from syft.types.errors import SyftException
+
+    client = target.login()
+    assets = target.assets(client)
+    genuine = target.vetted_code(client)
+    client.api.services.code.submit(dict_spoof(client, assets, blank_lines=2))
+    spoof = _find(client, lambda c: c.service_func_name == "dict" and c.raw_code.endswith("\n\n\n"))
+    change = UserCodeStatusChange(value=UserCodeStatus.APPROVED, linked_obj=spoof.status_link,
+                                  linked_user_code=LinkedObject.from_obj(genuine, server_uid=genuine.server_uid))
+    request = client.api.services.request.submit(SubmitRequest(changes=[change]))
+    request_id = str(request.id)
+    assert "not the status of the code it shows" in target.verdict(request_id)
+    target.refused[request_id] = "not the status of the code it shows"
+    assert target.is_pending(request_id)
+    with pytest.raises(SyftException, match="waiting for approval"):
+        call_code(client, spoof, assets)
+
+
+def test_the_vetted_code_with_an_extra_read_permission_stays_pending_and_nothing_is_applied(target):
+    from syft.service.action.action_object import ActionObject
+    from syft.service.action.action_permissions import ActionPermission
+    from syft.service.action.action_service import ActionService
+    from syft.service.code.user_code import UserCodeStatus
+    from syft.service.request.request import ActionStoreChange, SubmitRequest, UserCodeStatusChange
+    from syft.store.linked_obj import LinkedObject
+    from syft.types.errors import SyftException
+
+    client = target.login()
+    assets = target.assets(client)
+    genuine = target.vetted_code(client)
+    read_features = ActionStoreChange(
+        linked_obj=LinkedObject.from_uid(assets["features"].action_id, ActionObject, ActionService,
+                                         client.api.server_uid),
+        apply_permission_type=ActionPermission.READ)
+    code_status = UserCodeStatusChange(value=UserCodeStatus.APPROVED, linked_obj=genuine.status_link,
+                                       linked_user_code=LinkedObject.from_obj(genuine, server_uid=genuine.server_uid))
+    request = client.api.services.request.submit(SubmitRequest(changes=[code_status, read_features]))
+    request_id = str(request.id)
+    assert "holds 2 changes (UserCodeStatusChange, ActionStoreChange)" in target.verdict(request_id)
+    target.refused[request_id] = "holds 2 changes"
+    assert target.is_pending(request_id)
+    fresh = target.login()
+    features = target.assets(fresh)["features"]
+    assert features.data is None
+    with pytest.raises(SyftException):
+        features.pointer.get()
+
+
+def test_the_dashboard_lists_the_refused_requests_with_their_reasons(target):
+    if not target.refused:  # run alone: make one refused request
+        client = target.login()
+        target.vetted_code(client)
+        request = client.code.request_code_execution(dict_spoof(client, target.assets(client), blank_lines=3))
+        target.verdict(str(request.id))
+        target.refused[str(request.id)] = "declared function name 'dict'"
+
+    def listed():
+        reported = target.dashboard.factories()[PLANT].get("pending_code_requests") or []
+        by_id = {r["id"]: r for r in reported}
+        return by_id if set(target.refused) <= set(by_id) else None
+
+    by_id = target.dashboard.wait_for(listed, timeout=VERDICT_TIMEOUT, what="the refused requests in a heartbeat")
+    for request_id, reason in target.refused.items():
+        entry = by_id[request_id]
+        assert reason in entry["reason"]
+        assert entry["requester"] == target.orchestrator_email and entry["submitted_at"].startswith("20")
+        assert entry["function"] in ("dict", "fl_step")
+
+
+# --- attacks through the approved fl_step itself: the plant's policy and its closed protocol ------------------
+# The plant runs with --require-secure-aggregation (the fixture), so these also show that policy holding.
+
+def fl_step(target, wire: dict) -> dict:
+    """Call the approved fl_step with a request of the attacker's choosing, as the dashboard would."""
+    client = target.login()
+    target.vetted_code(client)
+    assets = target.assets(client)
+    result = client.code.fl_step(features=assets["features"], labels=assets["labels"], index=assets["index"],
+                                 request=wire)
+    return result.get() if hasattr(result, "get") else result
+
+
+def attack_model():
+    """A well-formed model part for this plant: its own features, an honest scaler, the default CNN."""
+    import numpy as np
+
+    from shared.data.simulator import FAILURE_MODE_COLUMNS, GROUP_COLUMN, LABEL_COLUMN, TIME_COLUMN, simulate
+    from shared.data.csv_loader import load_frame
+    from shared.data.scaler import Scaler, feature_stats
+    from shared.models import ModelSpec, build_model, get_weights
+    from shared.protocol import ModelPart, ScalerMsg
+
+    data = load_frame(simulate("default", rows=300, seed=0), LABEL_COLUMN, FAILURE_MODE_COLUMNS, GROUP_COLUMN,
+                      TIME_COLUMN, seed=0)  # the plant's own data, as the simulator makes it (seed 0)
+    scaler = Scaler.from_stats(feature_stats(data.features[data.split == 0]))
+    spec = ModelSpec("cnn", len(data.schema.feature_names))
+    part = ModelPart(tuple(data.schema.feature_names), ScalerMsg(scaler.mean, scaler.scale), spec,
+                     get_weights(build_model(spec, seed=0)))
+    return part, np.asarray(data.features[data.split == 0])
+
+
+def cohort(target):
+    """This plant with its registered key and two invented peers: a cohort of three, threshold two."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from shared.protocol import SecAggRequest
+    from shared.secagg.keys import public_hex
+    from shared.secagg.quantize import fraction_bits
+
+    keys = {PLANT: _own_key(target)}  # the key it registered, read from its state folder
+    keys.update({f"invented_{i}": public_hex(X25519PrivateKey.generate()) for i in range(2)})
+    return SecAggRequest(participants=keys, threshold=2, fraction_bits=fraction_bits(3, 100.0), weighting="samples",
+                         clip=100.0)
+
+
+def _own_key(target) -> str:
+    from factory_agent.plant.state import PlantState
+
+    return PlantState(target.agent.state_dir).secagg_public_key()
+
+
+def refused_at_the_plant(target, answer: dict, words: str) -> None:
+    assert answer["ok"] is False, answer
+    assert words in answer["error"], answer["error"]
+    deadline = time.monotonic() + VERDICT_TIMEOUT
+    while words not in target.agent.log():  # the reason is in the plant's own log too
+        assert time.monotonic() < deadline, f"the plant's log does not say {words!r}"
+        time.sleep(0.3)
+
+
+def test_a_path_in_the_experiment_id_is_refused_at_the_plant(target):
+    from shared.protocol import StatsRequest
+
+    part, _ = attack_model()
+    wire = {**StatsRequest(1, part.features).to_wire(), "experiment": "../../../tmp/owned"}
+    refused_at_the_plant(target, fl_step(target, wire), "experiment must be an integer")
+
+
+def test_an_unmasked_update_is_refused_when_the_plants_policy_requires_secure_aggregation(target):
+    from shared.protocol import RoundRef, TrainRequest, TrainSettings
+
+    part, _ = attack_model()
+    answer = fl_step(target, TrainRequest(RoundRef(101, 1), part, TrainSettings()).to_wire())
+    refused_at_the_plant(target, answer, "requires secure aggregation")
+    assert "weights" not in answer
+
+
+def test_a_crafted_scaler_is_refused_at_the_plant(target):
+    import numpy as np
+
+    from shared.protocol import ModelPart, RoundRef, ScalerMsg, TrainRequest, TrainSettings
+
+    part, train_rows = attack_model()
+    mean, scale = part.scaler.mean.copy(), part.scaler.scale.copy()
+    column = int(np.argmax(train_rows.std(0)))
+    mean[column], scale[column] = float(np.median(train_rows[:, column])), 1e-6  # x > median, as a 0/1 feature
+    crafted = ModelPart(part.features, ScalerMsg(mean, scale), part.spec, part.weights)
+    answer = fl_step(target, TrainRequest(RoundRef(102, 1), crafted, TrainSettings(), cohort(target)).to_wire())
+    refused_at_the_plant(target, answer, "scaler does not fit this plant's own statistics")
+
+
+def test_a_second_masking_under_one_context_is_refused_at_the_plant(target):
+    from shared.protocol import RoundRef, TrainRequest, TrainSettings
+
+    part, _ = attack_model()
+    setup = cohort(target)
+    first = fl_step(target, TrainRequest(RoundRef(103, 1), part, TrainSettings(), setup).to_wire())
+    assert first["ok"], first
+    assert "weights" not in first and len(first["masked"]) > 0
+    # the same context again, learning rate ~0: masked(first) - masked(second) would be the update in the clear
+    again = fl_step(target, TrainRequest(RoundRef(103, 1), part, TrainSettings(learning_rate=1e-9), setup).to_wire())
+    refused_at_the_plant(target, again, "train was already called 1 time(s) for experiment 103 round 1 attempt 1")
+
+
+def test_a_threshold_at_half_the_cohort_is_refused_at_the_plant(target):
+    from shared.protocol import RoundRef, SecAggRequest, TrainRequest, TrainSettings
+
+    part, _ = attack_model()
+    setup = cohort(target)
+    weak = SecAggRequest(setup.participants, 1, setup.fraction_bits, setup.weighting, setup.clip)
+    answer = fl_step(target, TrainRequest(RoundRef(104, 1), part, TrainSettings(), weak).to_wire())
+    refused_at_the_plant(target, answer, "it must be more than half the cohort")
+
+
+def test_statistics_hold_no_minimum_or_maximum(target):
+    from shared.protocol import StatsRequest
+
+    part, train_rows = attack_model()
+    answer = fl_step(target, StatsRequest(105, part.features).to_wire())
+    assert answer["ok"], answer
+    assert not {"min", "max"} & set(answer)
+    assert answer["count"] == len(train_rows)
