@@ -169,6 +169,7 @@ class TrainSettings:
     dp_delta: float = 1e-5
     dp_target_epsilon: float | None = None
     dp_rounds: int = 1  # rounds the experiment plans: what a noise multiplier derived from epsilon must cover
+    pos_weight: float | None = None  # the failure class's loss weight; None: the plant's own ratio (not under DP)
     seed: int = 0  # batch order only; never any privacy-relevant randomness
 
     @property
@@ -187,6 +188,7 @@ class TrainSettings:
             raise ProtocolError(f"train has unknown setting(s) {sorted(unknown)[:5]}")
         clip = d.get("clip_update_norm")
         target = d.get("dp_target_epsilon")
+        pos_weight = d.get("pos_weight")
         return cls(
             epochs=_int(d, "epochs", 1, 1000, 1), batch_size=_int(d, "batch_size", 1, 65536, 64),
             learning_rate=_float(d, "learning_rate", 1e-9, 10.0, 1e-3),
@@ -198,7 +200,9 @@ class TrainSettings:
             dp_max_grad_norm=_float(d, "dp_max_grad_norm", 1e-6, 1e6, 1.0),
             dp_delta=_float(d, "dp_delta", 1e-12, 0.1, 1e-5),
             dp_target_epsilon=None if target is None else _float(d, "dp_target_epsilon", 1e-3, 1e3),
-            dp_rounds=_int(d, "dp_rounds", 1, 100_000, 1), seed=_int(d, "seed", 0, 2 ** 62, 0))
+            dp_rounds=_int(d, "dp_rounds", 1, 100_000, 1),
+            pos_weight=None if pos_weight is None else _float(d, "pos_weight", 1e-3, 1e3),
+            seed=_int(d, "seed", 0, 2 ** 62, 0))
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,8 @@ class ModelPart:
             raise ProtocolError(f"spec is not a model spec: {exc}") from exc
         if spec.num_features != len(features):
             raise ProtocolError(f"spec.num_features {spec.num_features} != {len(features)} features")
-        for key, high in (("sequence_length", 10_000), ("hidden_size", 4096), ("channels", 1024), ("num_layers", 8)):
+        for key, high in (("num_features", MAX_FEATURES), ("sequence_length", 10_000), ("hidden_size", 4096),
+                          ("channels", 1024), ("num_layers", 8)):
             value = getattr(spec, key)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
                 raise ProtocolError(f"spec.{key} = {value!r} is outside [1, {high}]")
@@ -416,7 +421,7 @@ class DPReport:
 class TrainReply:
     num_samples: int
     steps: int
-    train_loss: float
+    train_loss: float | None  # withheld under DP-SGD and secure aggregation: an unprotected function of the rows
     train_seconds: float
     weights: dict[str, np.ndarray] | None = None  # plain rounds only
     masked: np.ndarray | None = None  # secure aggregation: y_u
@@ -448,7 +453,7 @@ class TrainReply:
             if not all(isinstance(v, (bytes, bytearray)) for v in sealed.values()):
                 raise ProtocolError("sealed shares must be byte strings")
         return cls(num_samples=_int(d, "num_samples", 0, 2 ** 40), steps=_int(d, "steps", 0, 2 ** 40),
-                   train_loss=_float(d, "train_loss", -1e12, 1e12),
+                   train_loss=None if d.get("train_loss") is None else _float(d, "train_loss", -1e12, 1e12),
                    train_seconds=_float(d, "train_seconds", 0, 1e7, 0.0), weights=weights, masked=masked,
                    sealed=sealed, weight=_float(d, "weight", 0, 2.0 ** 24) if masked is not None else None,
                    dp=DPReport.from_wire(d["dp"]) if d.get("dp") is not None else None,

@@ -140,7 +140,10 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
                for n, g in zip(names, global_params)]
     labels = arrays.y[examples]
     positives = float(labels.sum())
-    pos_weight = min(MAX_POS_WEIGHT, (len(labels) - positives) / positives) if positives else 1.0
+    if config.pos_weight is not None:  # given: under DP-SGD the loss may not depend on the plant's label counts
+        pos_weight = config.pos_weight
+    else:
+        pos_weight = min(MAX_POS_WEIGHT, (len(labels) - positives) / positives) if positives else 1.0
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     dp = _make_private(model, optimizer, len(examples), config.batch_size, private) if private else None

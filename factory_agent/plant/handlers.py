@@ -6,6 +6,7 @@ protocol allows (DESIGN §9). Every refusal is logged at the plant with its reas
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,7 +24,8 @@ from shared.data.scaler import Scaler, scaler_mismatch
 from shared.errors import FederatedLearningError, PolicyRefusal
 from shared.models import ModelSpec, build_model
 from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, ModelPart, RevealReply, RevealRequest,
-                             RoundRef, StatsReply, StatsRequest, TrainReply, TrainRequest, parse_request, refusal)
+                             OPS, RoundRef, StatsReply, StatsRequest, TrainReply, TrainRequest, parse_request,
+                             refusal)
 from shared.secagg.protocol import RoundSetup, mask_and_share, reveal
 from shared.training import PlantArrays, PrivateTraining, TrainOutcome, compute_stats, dp_steps, evaluate_local, \
     train_local
@@ -78,14 +80,17 @@ def handle(features, labels, index, wire, state: PlantState | None = None) -> di
         with busy_marker(getattr(request, "experiment", None) or request.ref.experiment):
             reply = HANDLERS[type(request)](plant, request)
     except PolicyRefusal as exc:
-        log.warning("REFUSED %s request: %s", str(op)[:20], exc)
+        log.warning("REFUSED %s request: %s", _printable(op), exc)
         return refusal(f"refused by the plant's policy: {exc}")
     except FederatedLearningError as exc:
-        log.warning("rejected %s request: %s", str(op)[:20], exc)
+        log.warning("rejected %s request: %s", _printable(op), exc)
         return refusal(f"{type(exc).__name__}: {exc}")
     except (ValueError, RuntimeError, MemoryError) as exc:  # torch / numpy failures inside the work
-        log.exception("%s step failed", str(op)[:20])
+        log.exception("%s step failed", _printable(op))
         return refusal(f"{type(exc).__name__}: {exc}")
+    except Exception:  # a bug or a lock timeout: the caller gets no detail, the data owner the traceback
+        log.exception("%s step failed unexpectedly", _printable(op))
+        return refusal("internal error at the plant; its data owner has the details in the plant's log")
     wire_reply = reply.to_wire()
     wire_reply["seconds"] = time.perf_counter() - started
     return wire_reply
@@ -93,8 +98,17 @@ def handle(features, labels, index, wire, state: PlantState | None = None) -> di
 
 # --- model inputs ----------------------------------------------------------------------------------------
 
+def _printable(op) -> str:
+    """An operation name for the log: a known one as is, anything else quoted (no forged log lines)."""
+    return op if op in OPS else ascii(op)[:40]
+
+
 def _parameters(spec: ModelSpec) -> int:
-    return sum(p.numel() for p in build_model(spec).parameters())
+    """The model's size without allocating it (torch's meta device): a hostile spec costs nothing to refuse."""
+    import torch
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_model(spec).parameters())
 
 
 def prepared_arrays(plant: Plant, ref: RoundRef, model: ModelPart) -> PlantArrays:
@@ -141,10 +155,12 @@ def handle_evaluate(plant: Plant, request: EvaluateRequest) -> EvaluateReply:
 
 def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
     ref, policy = request.ref, plant.policy
+    plant.state.record_call(policy, "train", ref.experiment, ref.round, ref.attempt, per_key_limit=1)
     rules.check_train(policy, request, _parameters(request.model.spec))
     if request.secagg is not None:
-        rules.check_secagg(policy, request.secagg, plant.name, plant.state.secagg_public_key())
-    plant.state.record_call(policy, "train", ref.experiment, ref.round, ref.attempt, per_key_limit=1)
+        rules.check_secagg(policy, request.secagg, plant.name, plant.state.secagg_public_key(),
+                           plant.state.trusted_peers())
+    plant.state.claim_training(ref.experiment, _digest(request.model.weights))
     if request.secagg is not None:  # claimed before any work: a second call for this attempt never masks
         plant.state.claim_mask(ref.context, request.secagg.to_wire())
     arrays = prepared_arrays(plant, ref, request.model)
@@ -152,6 +168,8 @@ def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
     private, dp_report = None, None
     if train.dp_sgd:
         private, dp_report = _reserve_privacy(plant, request, len(arrays.examples(0, spec)))
+        if train.pos_weight is None:  # the plant's own label ratio would make the loss depend on its rows
+            train = dataclasses.replace(train, pos_weight=1.0)
     attack = os.environ.get(BYZANTINE_ENV) or None
     if attack == "label_flip":
         arrays.y = 1.0 - arrays.y
@@ -161,7 +179,10 @@ def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
         plant.state.save_feddyn_term(ref.experiment, outcome.feddyn_term)
     if attack:
         outcome.weights = corrupt_update(attack, request.model.weights, outcome.weights)
-    reply = dict(num_samples=outcome.num_samples, steps=outcome.steps, train_loss=outcome.train_loss,
+    # under DP-SGD or secure aggregation the exact training loss would be an unprotected function of the rows
+    protected = train.dp_sgd or request.secagg is not None
+    reply = dict(num_samples=outcome.num_samples, steps=outcome.steps,
+                 train_loss=None if protected else outcome.train_loss,
                  train_seconds=outcome.train_seconds, dp=dp_report)
     if request.secagg is None:
         return TrainReply(weights=outcome.weights, **reply)
@@ -170,25 +191,35 @@ def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
 
 def _reserve_privacy(plant: Plant, request: TrainRequest, examples: int) -> tuple[PrivateTraining, DPReport]:
     """The round's noise multiplier (the operator's, or derived from the target epsilon over the planned
-    rounds, never below the policy's minimum), checked against the experiment's target and the plant's
-    lifetime budget and recorded before training."""
-    from shared.privacy.dp_sgd import epsilon_of, noise_for_epsilon
+    rounds, never below the policy's minimum), checked against the experiment's target (never above the
+    policy's max_epsilon) and the plant's lifetime budget, and recorded before training."""
+    from shared.privacy.dp_sgd import noise_for_epsilon
 
     train, policy = request.train, plant.policy
     if examples == 0:
         raise PolicyRefusal("no training example for DP-SGD")
+    target = min(train.dp_target_epsilon if train.dp_target_epsilon is not None else policy.max_epsilon,
+                 policy.max_epsilon)
     rate, steps = dp_steps(examples, train.batch_size, train.epochs)
     sigma = train.dp_noise_multiplier
     if sigma <= 0:
-        sigma = noise_for_epsilon(train.dp_target_epsilon, train.dp_delta, rate, steps * train.dp_rounds)
+        sigma = noise_for_epsilon(target, train.dp_delta, rate, steps * train.dp_rounds)
     sigma = max(sigma, policy.min_noise_multiplier)
-    history, lifetime = plant.state.reserve_dp(policy, request.ref.experiment, (sigma, rate, steps), train.dp_delta,
-                                               train.dp_target_epsilon)
+    history, epsilon, lifetime = plant.state.reserve_dp(policy, request.ref.experiment, (sigma, rate, steps),
+                                                        train.dp_delta, target)
     private = PrivateTraining(noise_multiplier=sigma, max_grad_norm=train.dp_max_grad_norm,
                               noise_seed=secrets.randbits(63), sampling_seed=secrets.randbits(63))
-    report = DPReport(epsilon=epsilon_of(history, train.dp_delta), delta=train.dp_delta, noise_multiplier=sigma,
+    report = DPReport(epsilon=epsilon, delta=train.dp_delta, noise_multiplier=sigma,
                       history=[list(h) for h in history], lifetime_epsilon=lifetime)
     return private, report
+
+
+def _digest(weights: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(weights):
+        array = np.ascontiguousarray(weights[name])
+        h.update(name.encode() + str(array.dtype).encode() + str(array.shape).encode() + array.tobytes())
+    return h.hexdigest()
 
 
 def _masked(plant: Plant, request: TrainRequest, outcome: TrainOutcome) -> dict:
@@ -215,7 +246,8 @@ def handle_reveal(plant: Plant, request: RevealRequest) -> RevealReply:
         raise PolicyRefusal(f"the reveal for {ref.context} names other participants, keys or threshold than the "
                             "masking did")
     plant.state.record_call(plant.policy, "secagg_reveal", ref.experiment, ref.round, ref.attempt, per_key_limit=1)
-    rules.check_secagg(plant.policy, request.secagg, plant.name, plant.state.secagg_public_key())
+    rules.check_secagg(plant.policy, request.secagg, plant.name, plant.state.secagg_public_key(),
+                       plant.state.trusted_peers())
     setup = RoundSetup(context=ref.context, me=plant.name, participants=request.secagg.participants,
                        threshold=request.secagg.threshold, fraction_bits=request.secagg.fraction_bits)
     shares = reveal(setup, plant.state.secagg_private_key(), list(request.survivors), request.sealed,

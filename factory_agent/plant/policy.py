@@ -35,7 +35,7 @@ class PlantPolicy:
     max_attempts: int = 5  # attempts of one round; each attempt trains (and masks) at most once
     min_release_rows: int = 10  # no statistic, and no histogram group, over fewer rows than this
     scaler_tolerance: float = 10.0  # a global scaler may differ from this plant's own statistics by this factor
-    max_calls_per_hour: int = 3600
+    max_calls_per_hour: int = 600
 
     def __post_init__(self) -> None:
         problems = []
@@ -114,12 +114,21 @@ def load_policy(state_dir: Path, overrides: dict) -> PlantPolicy:
 
 # --- checks: each returns nothing or raises PolicyRefusal naming the rule ------------------------------
 
-def check_secagg(policy: PlantPolicy, secagg: SecAggRequest, me: str, my_public_key: str) -> None:
+def check_secagg(policy: PlantPolicy, secagg: SecAggRequest, me: str, my_public_key: str,
+                 trusted_peers: dict[str, str] | None = None) -> None:
     """The cohort this plant masks for, as the plant sees it: itself with its own key, enough plants, and a
-    threshold above half the cohort, so that no minority of holders can open a single plant's masks."""
+    threshold above half the cohort, so that no minority of holders can open a single plant's masks. With the
+    data owner's list of trusted peers, every other participant must be on it with that key: whoever holds
+    the keys of t participants can open this plant's shares, so invented participants are a full unmask."""
     n = len(secagg.participants)
     if secagg.participants.get(me) != my_public_key:
         raise PolicyRefusal(f"the round's participant list does not hold this plant ({me}) with its own key")
+    if trusted_peers is not None:
+        strangers = sorted(name for name, key in secagg.participants.items()
+                           if name != me and trusted_peers.get(name) != key)
+        if strangers:
+            raise PolicyRefusal(f"participant(s) {strangers[:5]} are not on this plant's trusted peers list "
+                                "(trusted_peers.yaml) with the key given")
     if n < policy.min_cohort:
         raise PolicyRefusal(f"secure aggregation over {n} plants; this plant's policy needs at least "
                             f"{policy.min_cohort}")
@@ -144,6 +153,9 @@ def check_train(policy: PlantPolicy, request: TrainRequest, parameters: int) -> 
         raise PolicyRefusal("this plant's policy requires record-level DP (DP-SGD) for every training round")
     if train.dp_sgd and train.dp_delta > policy.dp_delta:
         raise PolicyRefusal(f"delta {train.dp_delta} is above this plant's {policy.dp_delta}")
+    if train.dp_sgd and request.model.spec.is_sequence:
+        raise PolicyRefusal("record-level DP-SGD is for row models: a window of a sequence model holds up to "
+                            f"{request.model.spec.sequence_length} rows, which one example's clipping does not cover")
     if train.dp_sgd and train.dp_target_epsilon is not None and train.dp_target_epsilon > policy.max_epsilon:
         raise PolicyRefusal(f"target epsilon {train.dp_target_epsilon} is above this plant's maximum "
                             f"{policy.max_epsilon}")

@@ -1,11 +1,13 @@
 """`PlantState`: the one owner of the plant's state folder (mode 0700, files 0600).
 
-What lives there: the datasite's generated passwords and identity, the secure-aggregation X25519 key, the
-effective policy and the plant's profile (name, feature names), FedDyn's per-experiment term, and the
-ledgers the policy needs, in one SQLite file so that every check-and-record is one transaction even when
-PySyft runs calls concurrently: calls (rate caps), masks (one masking per experiment:round:attempt, with the
-setup it masked under), reveals (one survivor list per attempt), pinned model inputs per experiment, and the
-DP-SGD ledger across all experiments (the lifetime budget).
+What lives there: the datasite's generated passwords and identity, its TLS key and certificate (with the
+federation CA that signed it), the plant's Ed25519 identity key (signs its registrations), the
+secure-aggregation X25519 key, the effective policy and the plant's profile
+(name, feature names), FedDyn's per-experiment term, and the ledgers the policy needs, in one SQLite file so
+that every check-and-record is one transaction even when PySyft runs calls concurrently: calls (rate caps),
+masks (one masking per experiment:round:attempt, with the setup it masked under), reveals (one survivor list
+per attempt), pinned model inputs per experiment, and the DP-SGD ledger across all experiments (the lifetime
+budget).
 
 The agent creates it from its --state-dir; code inside the datasite finds the same folder through
 FACTORYFL_STATE_DIR, which the agent sets before PySyft forks its server.
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from factory_agent.plant.policy import PlantPolicy
@@ -33,6 +36,7 @@ BUSY_FILE_ENV = "FACTORYFL_BUSY_FILE"  # set by the agent: the datasite marks th
 BYZANTINE_ENV = "FACTORYFL_BYZANTINE"  # --byzantine (tests and demos only)
 LOG_FILE_ENV = "FACTORYFL_LOG_FILE"  # the agent's log: PySyft spawns its server, which inherits no logging set-up
 KEY_FILE = "secagg_x25519.pem"
+IDENTITY_KEY_FILE = "identity_ed25519.pem"  # the plant's long-term identity: signs its registrations (DESIGN §4)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (at REAL NOT NULL, op TEXT NOT NULL, experiment INTEGER, round INTEGER,
                                   attempt INTEGER);
@@ -44,7 +48,14 @@ CREATE TABLE IF NOT EXISTS pinned (experiment INTEGER PRIMARY KEY, digest TEXT N
 CREATE TABLE IF NOT EXISTS dp_ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, experiment INTEGER NOT NULL,
                                       noise_multiplier REAL NOT NULL, sample_rate REAL NOT NULL,
                                       steps INTEGER NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS call_counts (op TEXT NOT NULL, experiment INTEGER NOT NULL, round INTEGER NOT NULL,
+                                        attempt INTEGER NOT NULL, n INTEGER NOT NULL,
+                                        PRIMARY KEY (op, experiment, round, attempt));
+CREATE TABLE IF NOT EXISTS trained_from (experiment INTEGER NOT NULL, digest TEXT NOT NULL,
+                                         PRIMARY KEY (experiment, digest));
+CREATE TABLE IF NOT EXISTS dp_rdp (scope TEXT PRIMARY KEY, rdp TEXT NOT NULL);
 """
+FEDDYN_KEPT = 32  # FedDyn terms of the most recent experiments; older ones are deleted (disk is bounded)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -71,6 +82,7 @@ class PlantState:
             raise ConfigurationError(f"cannot use state folder {str(directory)!r}: {exc.strerror}") from exc
         self.credentials_path = self.directory / "credentials.json"
         self.key_path = self.directory / KEY_FILE
+        self.identity_key_path = self.directory / IDENTITY_KEY_FILE
         self.ledger_path = self.directory / "ledger.sqlite"
 
     @classmethod
@@ -90,16 +102,21 @@ class PlantState:
     def save_credentials(self, creds: dict) -> None:
         _write_private(self.credentials_path, json.dumps(creds, indent=2).encode())
 
-    def _private_key(self) -> X25519PrivateKey:
-        if self.key_path.exists():
-            key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
-            if not isinstance(key, X25519PrivateKey):
-                raise SecurityError(f"{self.key_path} is not an X25519 key")
+    @staticmethod
+    def _key(path: Path, kind):
+        """The private key in `path`, made once (PKCS#8 PEM, mode 0600) when the file does not exist yet."""
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(key, kind):
+                raise SecurityError(f"{path} is not an {kind.__name__.removesuffix('PrivateKey')} key")
             return key
-        key = X25519PrivateKey.generate()
-        _write_private(self.key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption()))
+        key = kind.generate()
+        _write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
         return key
+
+    def _private_key(self) -> X25519PrivateKey:
+        return self._key(self.key_path, X25519PrivateKey)
 
     def secagg_private_key(self) -> X25519PrivateKey:
         """The long-term X25519 key; created once, never leaves this folder."""
@@ -108,6 +125,16 @@ class PlantState:
     def secagg_public_key(self) -> str:
         return self._private_key().public_key().public_bytes(serialization.Encoding.Raw,
                                                              serialization.PublicFormat.Raw).hex()
+
+    def identity_private_key(self) -> Ed25519PrivateKey:
+        """The plant's long-term Ed25519 identity key; created once, never leaves this folder. The dashboard
+        binds the plant's name to its public half at the first registration: losing this file means an
+        operator must approve the new key."""
+        return self._key(self.identity_key_path, Ed25519PrivateKey)
+
+    def identity_public_key(self) -> str:
+        return self.identity_private_key().public_key().public_bytes(serialization.Encoding.Raw,
+                                                                     serialization.PublicFormat.Raw).hex()
 
     def datasite_identity(self) -> tuple[str, str]:
         """(server uid, Ed25519 signing key seed), hex, made once: PySyft 0.9.5 draws both at random on every
@@ -122,6 +149,31 @@ class PlantState:
 
     def status_path(self) -> Path:
         return self.directory / "status.json"
+
+    # --- TLS (factory_agent/tls.py): the datasite's key and certificate, the federation CA ----------------
+    def tls_key_path(self) -> Path:
+        """The datasite's EC P-256 TLS key: made once, never leaves this folder."""
+        return self.directory / "tls_key.pem"
+
+    def tls_certificate_path(self) -> Path:
+        """What the datasite serves: its certificate, then the federation CA's (or one provisional self-signed
+        certificate until the dashboard has signed one)."""
+        return self.directory / "tls_certificate.pem"
+
+    def tls_ca_path(self) -> Path:
+        """The federation CA's certificate, from the last registration's answer."""
+        return self.directory / "federation_ca.pem"
+
+    def tls_trust_path(self) -> Path:
+        """What the agent's own logins to its datasite trust: the federation CA and, while it may still be
+        served, the provisional certificate."""
+        return self.directory / "tls_trust.pem"
+
+    def save_tls_file(self, path: Path, data: bytes) -> None:
+        """Write one of the TLS files above (atomically, mode 0600)."""
+        if path.parent != self.directory or not path.name.startswith(("tls_", "federation_ca")):
+            raise ConfigurationError(f"{path} is not one of this plant's TLS files")
+        _write_private(path, data)
 
     # --- policy and profile (written by the agent, read by fl_step) --------------------------------
     def save_policy(self, policy: PlantPolicy) -> None:
@@ -159,6 +211,22 @@ class PlantState:
         tmp = path.with_name(path.stem + ".tmp.npz")
         np.savez(tmp, **term)
         tmp.replace(path)
+        kept = sorted(path.parent.glob("experiment-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[FEDDYN_KEPT:]:  # any number of experiment ids, a bounded folder
+            old.unlink(missing_ok=True)
+
+    def trusted_peers(self) -> dict[str, str] | None:
+        """The data owner's list of secure-aggregation peers ({plant name: X25519 public key, hex}) from
+        `trusted_peers.yaml` in this folder, or None without the file (then the dashboard's registry decides)."""
+        import yaml
+
+        path = self.directory / "trusted_peers.yaml"
+        if not path.exists():
+            return None
+        peers = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(peers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in peers.items()):
+            raise ConfigurationError(f"{path}: expected a mapping of plant name to X25519 public key (hex)")
+        return {k: v.lower() for k, v in peers.items()}
 
     # --- ledgers ---------------------------------------------------------------------------------
     @contextmanager
@@ -181,23 +249,36 @@ class PlantState:
 
     def record_call(self, policy: PlantPolicy, op: str, experiment: int, round_: int | None = None,
                     attempt: int | None = None, per_key_limit: int | None = None) -> None:
-        """Count this call; PolicyRefusal past the hourly cap or past `per_key_limit` calls of this op for
-        this (experiment, round, attempt)."""
+        """Count this call; PolicyRefusal past the hourly cap, or past `per_key_limit` calls of this op for this
+        (experiment, round, attempt) ever (those counts are never pruned)."""
         now = time.time()
         with self._ledger() as db:
             db.execute("DELETE FROM calls WHERE at < ?", (now - 3600,))
             (recent,) = db.execute("SELECT COUNT(*) FROM calls").fetchone()
             if recent >= policy.max_calls_per_hour:
                 raise PolicyRefusal(f"{recent} calls in the last hour; this plant allows {policy.max_calls_per_hour}")
+            db.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?)", (now, op, experiment, round_, attempt))
             if per_key_limit is not None:
-                (same,) = db.execute("SELECT COUNT(*) FROM calls WHERE op = ? AND experiment = ? AND round IS ? "
-                                     "AND attempt IS ?", (op, experiment, round_, attempt)).fetchone()
-                if same >= per_key_limit:
+                key = (op, experiment, -1 if round_ is None else round_, -1 if attempt is None else attempt)
+                row = db.execute("SELECT n FROM call_counts WHERE op = ? AND experiment = ? AND round = ? "
+                                 "AND attempt = ?", key).fetchone()
+                if row and row[0] >= per_key_limit:
                     where = f"experiment {experiment}" + (f" round {round_}" if round_ is not None else "") + \
                         (f" attempt {attempt}" if attempt is not None else "")
-                    raise PolicyRefusal(f"{op} was already called {same} time(s) for {where}; this plant "
+                    raise PolicyRefusal(f"{op} was already called {row[0]} time(s) for {where}; this plant "
                                         f"allows {per_key_limit}")
-            db.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?)", (now, op, experiment, round_, attempt))
+                db.execute("INSERT INTO call_counts VALUES (?, ?, ?, ?, 1) ON CONFLICT (op, experiment, round, "
+                           "attempt) DO UPDATE SET n = n + 1", key)
+
+    def claim_training(self, experiment: int, weights_digest: str) -> None:
+        """A plant trains from given global weights once per experiment: training twice from the same model
+        under different cohorts would let the aggregator difference two secure sums."""
+        with self._ledger() as db:
+            if db.execute("SELECT 1 FROM trained_from WHERE experiment = ? AND digest = ?",
+                          (experiment, weights_digest)).fetchone():
+                raise PolicyRefusal(f"this plant already trained from these global weights in experiment "
+                                    f"{experiment}; it trains from a model once")
+            db.execute("INSERT INTO trained_from VALUES (?, ?)", (experiment, weights_digest))
 
     def claim_mask(self, context: str, setup: dict) -> None:
         """At most one masking per experiment:round:attempt, ever: masking twice under one context (say once
@@ -215,9 +296,16 @@ class PlantState:
         return json.loads(row[0]) if row else None
 
     def record_reveal(self, context: str, survivors: list[str]) -> None:
-        """One survivor list per attempt: never the self-mask shares and the pairwise shares of one plant."""
+        """One survivor list per attempt (never the self-mask shares and the pairwise shares of one plant), and
+        one attempt per round (never two sums of one round over different cohorts)."""
         listed = json.dumps(sorted(survivors))
+        round_prefix = context.rsplit(":", 1)[0] + ":"
         with self._ledger() as db:
+            other = db.execute("SELECT context FROM reveals WHERE substr(context, 1, ?) = ? AND context != ?",
+                               (len(round_prefix), round_prefix, context)).fetchone()
+            if other:  # two unmasked sums of one round over different cohorts differ by single updates
+                raise PolicyRefusal(f"this plant already revealed shares for {other[0]}: it reveals for one "
+                                    "attempt of a round")
             row = db.execute("SELECT survivors FROM reveals WHERE context = ?", (context,)).fetchone()
             if row and row[0] != listed:
                 raise PolicyRefusal(f"asked to reveal shares for {context} with survivors {sorted(survivors)} after "
@@ -237,27 +325,41 @@ class PlantState:
                 db.execute("INSERT INTO pinned VALUES (?, ?)", (experiment, digest))
 
     def reserve_dp(self, policy: PlantPolicy, experiment: int, step: tuple[float, float, int], delta: float,
-                   target_epsilon: float | None) -> tuple[list, float]:
+                   target_epsilon: float) -> tuple[list, float, float]:
         """Check and record one DP-SGD round before it runs (a failed round stays spent: conservative).
-        Returns (this experiment's history, the lifetime epsilon at the policy's delta), both with the new step."""
-        from shared.privacy.dp_sgd import epsilon_of
 
+        The RDP curves of this experiment and of the plant's whole life are kept as running totals over
+        Opacus's orders, so a check costs the same however long the ledger is (RDP composes by addition:
+        Mironov 2017, Prop. 1). Returns (this experiment's steps, its epsilon at `delta`, the lifetime epsilon
+        at the policy's delta), all including the new step."""
+        from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+
+        from shared.privacy.accounting import ORDERS
+
+        sigma, rate, steps = step
+        added = np.asarray(compute_rdp(q=rate, noise_multiplier=sigma, steps=steps, orders=ORDERS), dtype=np.float64)
+        scopes = ("lifetime", f"experiment:{experiment}")
         with self._ledger() as db:
-            rows = db.execute("SELECT experiment, noise_multiplier, sample_rate, steps FROM dp_ledger "
-                              "ORDER BY id").fetchall()
-            lifetime = [(s, q, n) for _, s, q, n in rows] + [step]
-            mine = [(s, q, n) for e, s, q, n in rows if e == experiment] + [step]
-            total = epsilon_of(lifetime, policy.dp_delta)
+            curves = {}
+            for scope in scopes:
+                row = db.execute("SELECT rdp FROM dp_rdp WHERE scope = ?", (scope,)).fetchone()
+                curves[scope] = (np.asarray(json.loads(row[0])) if row else np.zeros(len(ORDERS))) + added
+            total, _ = get_privacy_spent(orders=ORDERS, rdp=curves["lifetime"], delta=policy.dp_delta)
             if total > policy.lifetime_epsilon:
                 raise PolicyRefusal(f"privacy budget exhausted: this round would bring the plant's lifetime epsilon "
                                     f"to {total:.3f} > its budget {policy.lifetime_epsilon} (all experiments, "
                                     f"delta {policy.dp_delta})")
-            if target_epsilon is not None:
-                projected = epsilon_of(mine, delta)
-                if projected > target_epsilon:
-                    raise PolicyRefusal(f"privacy budget exhausted: this round would bring the plant's epsilon to "
-                                        f"{projected:.3f} > target {target_epsilon} (spent "
-                                        f"{epsilon_of(mine[:-1], delta):.3f} at delta {delta})")
+            projected, _ = get_privacy_spent(orders=ORDERS, rdp=curves[scopes[1]], delta=delta)
+            if projected > target_epsilon:
+                raise PolicyRefusal(f"privacy budget exhausted: this round would bring the plant's epsilon for "
+                                    f"experiment {experiment} to {projected:.3f} > target {target_epsilon} "
+                                    f"(delta {delta})")
+            for scope in scopes:
+                db.execute("INSERT INTO dp_rdp VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET rdp = excluded.rdp",
+                           (scope, json.dumps(curves[scope].tolist())))
             db.execute("INSERT INTO dp_ledger (experiment, noise_multiplier, sample_rate, steps, at) "
-                       "VALUES (?, ?, ?, ?, ?)", (experiment, *step, time.time()))
-        return mine, total
+                       "VALUES (?, ?, ?, ?, ?)", (experiment, sigma, rate, steps, time.time()))
+            mine = [(s_, q, n) for s_, q, n in db.execute(
+                "SELECT noise_multiplier, sample_rate, steps FROM dp_ledger WHERE experiment = ? ORDER BY id",
+                (experiment,))]
+        return mine, float(projected), float(total)

@@ -120,7 +120,8 @@ def test_secure_aggregation_reaches_the_plaintext_model_and_stores_no_single_upd
         assert sorted(r["participants"]) == ["plant_a", "plant_b", "plant_c"]
         assert r["aggregation"]["secure"] is True and r["aggregation"]["norms"] == {}
         assert r["aggregation"]["threshold"] == 2 and len(r["aggregation"]["revealed_by"]) == 3
-        assert r["per_factory"]["plant_a"]["train_loss"] is not None  # per-plant metrics stay visible
+        assert r["per_factory"]["plant_a"]["train_loss"] is None  # withheld: a function of the training rows
+        assert r["per_factory"]["plant_a"]["test_f1"] is not None  # evaluation metrics stay visible
     a, b = bundle_weights(dashboard, plain), bundle_weights(dashboard, secure)
     assert set(a) == set(b)
     gap = max(float(abs(a[k].astype("float64") - b[k]).max()) for k in a)

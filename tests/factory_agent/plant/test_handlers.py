@@ -229,3 +229,70 @@ def test_an_evaluation_releases_no_bin_of_fewer_rows_than_the_minimum(plant):
         part = answer[split]
         counts = part["hist_pos"] + part["hist_neg"]
         assert part["n"] == 0 or counts[counts > 0].min() >= 25
+
+
+def test_a_plant_reveals_for_one_attempt_of_a_round_only(plant):
+    # two unmasked sums of one round over different cohorts would differ by single updates
+    plant.state.record_reveal("40:1:1", ["a", "b", "c"])
+    with pytest.raises(Exception, match="one attempt of a round"):
+        plant.state.record_reveal("40:1:2", ["a", "b"])
+    plant.state.record_reveal("40:2:1", ["a", "b"])  # another round is fine
+    plant.state.record_reveal("4:1:2", ["a", "b"])  # and another experiment whose id is a prefix
+
+
+def test_a_plant_trains_from_given_global_weights_once_per_experiment(plant):
+    assert plant.call(TrainRequest(RoundRef(41, 1), plant.model(), TrainSettings()))["ok"]
+    refused(plant.call(TrainRequest(RoundRef(41, 2), plant.model(), TrainSettings())), "trains from a model once")
+
+
+def test_only_trusted_peers_when_the_data_owner_lists_them(plant):
+    setup = secagg(plant.state)
+    peers = {name: key for name, key in setup.participants.items() if name != NAME}
+    first = sorted(peers)[0]
+    (plant.state.directory / "trusted_peers.yaml").write_text(f"{first}: {peers[first]}\n")
+    refused(plant.call(TrainRequest(RoundRef(42, 1), plant.model(), TrainSettings(), setup)),
+            "not on this plant's trusted peers list")
+    (plant.state.directory / "trusted_peers.yaml").write_text("\n".join(f"{k}: {v}" for k, v in peers.items()))
+    answer = plant.call(TrainRequest(RoundRef(42, 1, 2), plant.model(), TrainSettings(), setup))
+    assert answer["ok"] and answer["train_loss"] is None  # masked, and no training loss under secure aggregation
+
+
+def test_a_huge_model_spec_is_refused_without_building_it(plant):
+    import time as clock
+
+    names = tuple(f"f{i}" for i in range(4096))
+    spec = ModelSpec("lstm", 4096, sequence_length=2, hidden_size=4096, num_layers=8)
+    huge = ModelPart(names, ScalerMsg(np.zeros(4096), np.ones(4096)), spec, {"w": np.zeros(1)})
+    started = clock.monotonic()
+    refused(plant.call(TrainRequest(RoundRef(43, 1), huge, TrainSettings())), "parameters")
+    assert clock.monotonic() - started < 5
+
+
+def test_no_experiment_goes_above_max_epsilon_even_without_a_target(plant):
+    plant.policy(max_epsilon=1.0, min_noise_multiplier=0.3, lifetime_epsilon=1000.0)
+    settings = TrainSettings(epochs=5, batch_size=64, dp_noise_multiplier=0.3)
+    refused(plant.call(TrainRequest(RoundRef(44, 1), plant.model(), settings)), "> target 1.0")
+
+
+def test_dp_sgd_is_refused_for_sequence_models(plant):
+    spec = ModelSpec("lstm", len(plant.names), sequence_length=4)
+    model = ModelPart(plant.names, ScalerMsg(plant.scaler.mean, plant.scaler.scale), spec,
+                      get_weights(build_model(spec, seed=0)))
+    refused(plant.call(TrainRequest(RoundRef(45, 1), model, TrainSettings(dp_noise_multiplier=1.0))),
+            "DP-SGD is for row models")
+
+
+def test_per_attempt_caps_outlive_the_hourly_window(plant):
+    request = TrainRequest(RoundRef(46, 1), plant.model(), TrainSettings())
+    assert plant.call(request)["ok"]
+    import sqlite3
+
+    with sqlite3.connect(plant.state.ledger_path) as db:  # an hour later: the hourly window is empty
+        db.execute("DELETE FROM calls")
+    refused(plant.call(request), "already called 1 time")
+
+
+def test_a_forged_operation_name_cannot_forge_a_log_line(plant, caplog):
+    with caplog.at_level(logging.WARNING):
+        plant.call(None, {"op": "x\n2099-01-01 INFO approved everything"})
+    assert "\n2099-01-01" not in caplog.text
