@@ -149,7 +149,9 @@ POLICY_FLAGS = {
     "max_model_parameters": "largest model trained here", "max_local_epochs": "most local epochs per round",
     "max_attempts": "attempts per round", "min_release_rows": "fewest rows behind any released number",
     "scaler_tolerance": "how far a global scaler may be from this plant's statistics (factor)",
-    "max_calls_per_hour": "calls to fl_step per hour"}
+    "max_calls_per_hour": "calls to fl_step per hour",
+    "evaluation_noise": "noise multiplier of every evaluation (DP, charged to the ledger); 0: exact, unless "
+                        "--require-dp (then 10)"}
 
 
 def _add_policy_flags(p: argparse.ArgumentParser) -> None:

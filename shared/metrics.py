@@ -48,6 +48,16 @@ def coarsen_histograms(pos: np.ndarray, neg: np.ndarray, min_count: int) -> tupl
     return out_pos, out_neg
 
 
+def auc_from_histograms(pos: np.ndarray, neg: np.ndarray) -> float | None:
+    """ROC-AUC from class histograms: P(a positive scores in a higher bin than a negative) + half the ties
+    (the Mann-Whitney statistic with scores binned); None without both classes."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    if pos.sum() <= 0 or neg.sum() <= 0:
+        return None
+    below = np.concatenate([[0.0], np.cumsum(neg)[:-1]])  # negatives in lower bins than each bin
+    return float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
+
+
 def confusion_at(pos: np.ndarray, neg: np.ndarray, threshold_bin: int) -> tuple[int, int, int, int]:
     """(tp, fp, tn, fn) when bins >= threshold_bin are predicted as failures."""
     tp, fp = int(pos[threshold_bin:].sum()), int(neg[threshold_bin:].sum())

@@ -149,7 +149,16 @@ def handle_evaluate(plant: Plant, request: EvaluateRequest) -> EvaluateReply:
         raise PolicyRefusal(f"attempt {ref.attempt}: this plant allows {plant.policy.max_attempts} per round")
     plant.state.record_call(plant.policy, "evaluate", ref.experiment, ref.round, ref.attempt, per_key_limit=1)
     arrays = prepared_arrays(plant, ref, request.model)
-    val, test = evaluate_local(arrays, request.model.spec, request.model.weights, plant.policy.min_release_rows)
+    sigma = plant.policy.effective_evaluation_noise
+    noise = None
+    if sigma > 0:  # one Gaussian release per call (shared.training.evaluate_local), charged before it is made
+        from shared.privacy.noise import SystemRandomNoise
+
+        plant.state.reserve_dp(plant.policy, ref.experiment, (sigma, 1.0, 1), plant.policy.dp_delta,
+                               plant.policy.max_epsilon)
+        noise = SystemRandomNoise()
+    val, test = evaluate_local(arrays, request.model.spec, request.model.weights, plant.policy.min_release_rows,
+                               sigma, noise)
     return EvaluateReply(val=val, test=test)
 
 

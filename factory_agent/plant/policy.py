@@ -18,6 +18,7 @@ from shared.protocol import SecAggRequest, TrainRequest
 log = logging.getLogger(__name__)
 
 POLICY_FILE = "policy.yaml"
+DEFAULT_EVALUATION_NOISE = 10.0  # 20 evaluations cost about epsilon 2 at delta 1e-5
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class PlantPolicy:
     min_release_rows: int = 10  # no statistic, and no histogram group, over fewer rows than this
     scaler_tolerance: float = 10.0  # a global scaler may differ from this plant's own statistics by this factor
     max_calls_per_hour: int = 600
+    # > 0: every evaluation is a Gaussian release with this noise multiplier, charged to the DP ledger; 0 with
+    # require_dp means DEFAULT_EVALUATION_NOISE, 0 without it: exact evaluation (README, Threat model)
+    evaluation_noise: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -49,13 +53,20 @@ class PlantPolicy:
                 problems.append(f"{name} must be at least 1")
         if not 0 < self.dp_delta < 1:
             problems.append("dp_delta must be between 0 and 1")
-        for name in ("min_noise_multiplier", "max_epsilon", "lifetime_epsilon"):
+        for name in ("min_noise_multiplier", "max_epsilon", "lifetime_epsilon", "evaluation_noise"):
             if not getattr(self, name) >= 0:
                 problems.append(f"{name} must not be negative")
         if not self.scaler_tolerance >= 1:
             problems.append("scaler_tolerance must be at least 1")
         if problems:
             raise ConfigurationError("plant policy: " + "; ".join(problems))
+
+    @property
+    def effective_evaluation_noise(self) -> float:
+        """The noise multiplier of every evaluation this plant releases (0: exact)."""
+        if self.evaluation_noise > 0:
+            return self.evaluation_noise
+        return DEFAULT_EVALUATION_NOISE if self.require_dp else 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -45,3 +45,17 @@ def test_coarsened_histograms_keep_every_count_and_no_group_below_the_minimum():
     assert totals[totals > 0].min() >= 10
     assert (totals > 0).sum() < ((pos + neg) > 0).sum()  # sparse bins were merged
     assert coarsen_histograms(np.array([0, 3, 0]), np.array([1, 0, 0]), 10)[0].tolist() == [3, 0, 0]  # one group
+
+
+def test_auc_from_histograms_matches_scikit_learn_on_binned_scores():
+    from sklearn.metrics import roc_auc_score
+
+    from shared.metrics import auc_from_histograms
+
+    rng = np.random.default_rng(7)
+    labels = rng.random(500) < 0.2
+    probs = np.clip(rng.normal(0.3 + 0.3 * labels, 0.15), 0, 0.999)
+    binned = np.floor(probs * BINS) / BINS  # ties within a bin count half, as in the Mann-Whitney statistic
+    pos, neg = score_histograms(probs, labels)
+    assert abs(auc_from_histograms(pos, neg) - roc_auc_score(labels, binned)) < 1e-12
+    assert auc_from_histograms(pos, np.zeros(BINS)) is None

@@ -296,3 +296,27 @@ def test_a_forged_operation_name_cannot_forge_a_log_line(plant, caplog):
     with caplog.at_level(logging.WARNING):
         plant.call(None, {"op": "x\n2099-01-01 INFO approved everything"})
     assert "\n2099-01-01" not in caplog.text
+
+
+def test_a_private_evaluation_is_noisy_and_charged_to_the_plants_ledger(plant):
+    plant.policy(evaluation_noise=5.0)
+    answers = [plant.call(EvaluateRequest(RoundRef(50, 0, attempt), plant.model())) for attempt in (1, 2)]
+    assert all(a["ok"] for a in answers), answers
+    a, b = answers
+    # two releases of the same model on the same rows differ: the noise is fresh each time
+    assert not np.array_equal(a["val"]["hist_neg"], b["val"]["hist_neg"]) or a["val"]["loss"] != b["val"]["loss"]
+    import sqlite3
+
+    with sqlite3.connect(plant.state.ledger_path) as db:
+        steps = db.execute("SELECT noise_multiplier, sample_rate, steps FROM dp_ledger WHERE experiment = 50").fetchall()
+    assert steps == [(5.0, 1.0, 1), (5.0, 1.0, 1)]
+
+
+def test_require_dp_makes_evaluation_private_too(plant):
+    plant.policy(require_dp=True)
+    assert PlantPolicy(require_dp=True).effective_evaluation_noise > 0
+    assert plant.call(EvaluateRequest(RoundRef(51, 0), plant.model()))["ok"]
+    import sqlite3
+
+    with sqlite3.connect(plant.state.ledger_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM dp_ledger WHERE experiment = 51").fetchone()[0] == 1
