@@ -169,7 +169,7 @@ def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
     if request.secagg is not None:
         rules.check_secagg(policy, request.secagg, plant.name, plant.state.secagg_public_key(),
                            plant.state.trusted_peers())
-    plant.state.claim_training(ref.experiment, _digest(request.model.weights))
+    plant.state.claim_training(ref.experiment, ref.round, _digest(request.model.weights))
     if request.secagg is not None:  # claimed before any work: a second call for this attempt never masks
         plant.state.claim_mask(ref.context, request.secagg.to_wire())
     arrays = prepared_arrays(plant, ref, request.model)

@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS dp_ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, expe
 CREATE TABLE IF NOT EXISTS call_counts (op TEXT NOT NULL, experiment INTEGER NOT NULL, round INTEGER NOT NULL,
                                         attempt INTEGER NOT NULL, n INTEGER NOT NULL,
                                         PRIMARY KEY (op, experiment, round, attempt));
-CREATE TABLE IF NOT EXISTS trained_from (experiment INTEGER NOT NULL, digest TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS trained_rounds (experiment INTEGER NOT NULL, digest TEXT NOT NULL, round INTEGER NOT NULL,
                                          PRIMARY KEY (experiment, digest));
 CREATE TABLE IF NOT EXISTS dp_rdp (scope TEXT PRIMARY KEY, rdp TEXT NOT NULL);
 """
@@ -270,15 +270,18 @@ class PlantState:
                 db.execute("INSERT INTO call_counts VALUES (?, ?, ?, ?, 1) ON CONFLICT (op, experiment, round, "
                            "attempt) DO UPDATE SET n = n + 1", key)
 
-    def claim_training(self, experiment: int, weights_digest: str) -> None:
-        """A plant trains from given global weights once per experiment: training twice from the same model
-        under different cohorts would let the aggregator difference two secure sums."""
+    def claim_training(self, experiment: int, round_: int, weights_digest: str) -> None:
+        """A plant trains from given global weights in one round of an experiment only (its attempts may retry):
+        the same model in two rounds, under different cohorts, would let the aggregator difference two secure
+        sums (a second sum of the same round is refused at the reveal)."""
         with self._ledger() as db:
-            if db.execute("SELECT 1 FROM trained_from WHERE experiment = ? AND digest = ?",
-                          (experiment, weights_digest)).fetchone():
-                raise PolicyRefusal(f"this plant already trained from these global weights in experiment "
-                                    f"{experiment}; it trains from a model once")
-            db.execute("INSERT INTO trained_from VALUES (?, ?)", (experiment, weights_digest))
+            row = db.execute("SELECT round FROM trained_rounds WHERE experiment = ? AND digest = ?",
+                             (experiment, weights_digest)).fetchone()
+            if row and row[0] != round_:
+                raise PolicyRefusal(f"this plant already trained from these global weights in round {row[0]} of "
+                                    f"experiment {experiment}; it trains from a model in one round only")
+            if not row:
+                db.execute("INSERT INTO trained_rounds VALUES (?, ?, ?)", (experiment, weights_digest, round_))
 
     def claim_mask(self, context: str, setup: dict) -> None:
         """At most one masking per experiment:round:attempt, ever: masking twice under one context (say once

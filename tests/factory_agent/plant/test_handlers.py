@@ -240,9 +240,10 @@ def test_a_plant_reveals_for_one_attempt_of_a_round_only(plant):
     plant.state.record_reveal("4:1:2", ["a", "b"])  # and another experiment whose id is a prefix
 
 
-def test_a_plant_trains_from_given_global_weights_once_per_experiment(plant):
+def test_a_plant_trains_from_given_global_weights_in_one_round_only(plant):
     assert plant.call(TrainRequest(RoundRef(41, 1), plant.model(), TrainSettings()))["ok"]
-    refused(plant.call(TrainRequest(RoundRef(41, 2), plant.model(), TrainSettings())), "trains from a model once")
+    assert plant.call(TrainRequest(RoundRef(41, 1, 2), plant.model(), TrainSettings()))["ok"]  # a retry
+    refused(plant.call(TrainRequest(RoundRef(41, 2), plant.model(), TrainSettings())), "in one round only")
 
 
 def test_only_trusted_peers_when_the_data_owner_lists_them(plant):
