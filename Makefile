@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHARTJS := dashboard/ui/static/vendor/chart.umd.js
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps secrets demo test bench clean
 
 install: $(STAMP) $(CHARTJS)
 
@@ -35,6 +35,11 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+
+# docker compose reads its secrets from .env: random values, mode 0600, git-ignored; an existing .env is kept
+# (only settings it lacks are added). `make demo` needs none: it makes development secrets under instance/.
+secrets:
+	python3 dashboard/secrets_file.py .env
 
 demo: install
 	$(BIN)/python -m dashboard.demo

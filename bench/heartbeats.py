@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
@@ -99,9 +101,12 @@ def run(plants: int, seconds: float, connections: int, workers: int, threads: in
     postgres = PostgresCluster(workdir / f"pg{plants}").start()
     server = None
     try:
+        # gunicorn is production: fresh, strong secrets, as `make secrets` would make them
         env = {**os.environ, "DATABASE_URL": postgres.url, "DASHBOARD_INSTANCE_PATH": str(workdir / f"inst{plants}"),
-               "DASHBOARD_SCHEDULER": "off", "SECRET_KEY": "bench", "CREDENTIALS_KEY":
-               "pO4Ft0E6jQRbQZbuaUVWSqr8sHmQ0Jc1CeHuF3Ji6uU=", "FACTORY_ENROLLMENT_TOKEN": "bench-enroll"}
+               "DASHBOARD_SCHEDULER": "off", "SECRET_KEY": secrets.token_hex(32),
+               "CREDENTIALS_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+               "FACTORY_ENROLLMENT_TOKEN": secrets.token_urlsafe(32), "DASHBOARD_API_TOKEN": secrets.token_urlsafe(32),
+               "DASHBOARD_ADMIN_PASSWORD": secrets.token_urlsafe(16)}
         subprocess.run([sys.executable, "-m", "flask", "--app", "dashboard", "db", "upgrade"], cwd=ROOT, env=env,
                        check=True, capture_output=True)
         subprocess.run([sys.executable, "-c", SEED, str(plants)], cwd=ROOT, env=env, check=True, capture_output=True)

@@ -6,20 +6,28 @@ import logging
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 log = logging.getLogger(__name__)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
     from dashboard import cli
-    from dashboard.api import errors, experiments, factories, openapi
-    from dashboard.config import Config
+    from dashboard.api import enrolment, errors, experiments, factories, openapi
+    from dashboard.config import Config, refuse_insecure_production
     from dashboard.extensions import csrf, db, limiter, login_manager, migrate
+    from dashboard.security import register_response_headers
+    from dashboard.ui import enrolment as enrolment_pages
+    from dashboard.ui import operators as operator_pages
     from dashboard.ui import views
 
     app = Flask(__name__, instance_path=os.environ.get("DASHBOARD_INSTANCE_PATH") or os.path.abspath("instance"),
                 template_folder="ui/templates", static_folder="ui/static")
     app.config.from_object(Config(app.instance_path, **(overrides or {})))
+    refuse_insecure_production(app.config)
+    if app.config["PROXY_FIX"]:  # client address, scheme and host from the proxies' X-Forwarded-* headers
+        hops = app.config["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     login_manager.init_app(app)
@@ -29,7 +37,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(experiments.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(operator_pages.bp)  # operators and their roles (admins)
+    app.register_blueprint(enrolment.bp)  # plant identity: one-time enrolment tokens (API) ...
+    app.register_blueprint(enrolment_pages.bp)  # ... and their page, re-key approvals
     errors.register_error_handlers(app)
+    register_response_headers(app)
     cli.register(app)
     views.register_lazy_start(app)
     return app

@@ -8,6 +8,7 @@ import logging
 
 from dashboard import create_app
 from dashboard.bootstrap import bootstrap
+from dashboard.config import InsecureConfiguration
 
 
 def main() -> None:
@@ -15,7 +16,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
-    app = create_app()
+    try:
+        app = create_app()
+    except InsecureConfiguration:  # each problem is already logged on its own line
+        raise SystemExit(2) from None
     with app.app_context():
         from flask_migrate import upgrade
 

@@ -9,21 +9,24 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
 from dashboard.models import ApiToken, Operator, record_audit
-from dashboard.models.operators import token_digest
+from dashboard.models.operators import ROLES, token_digest
 
 log = logging.getLogger(__name__)
 
 
-def ensure_operator(email: str, password: str | None) -> Operator:
+def ensure_operator(email: str, password: str | None, role: str = "viewer", actor: str = "system") -> Operator:
+    """The operator `email`, created with `role` when missing (an existing one keeps its role)."""
     operator = db.session.scalar(db.select(Operator).filter_by(email=email))
     if operator is None:
         if not password:
             raise ValueError(f"operator {email} does not exist and no password was given")
-        operator = Operator(email=email)
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        operator = Operator(email=email, role=role)
         operator.set_password(password)
         db.session.add(operator)
-        record_audit("system", "operator.created", email)
-        log.info("created operator %s", email)
+        record_audit(actor, "operator.created", email, role=role)
+        log.info("created operator %s (%s)", email, role)
     return operator
 
 
@@ -34,6 +37,9 @@ def bootstrap(app) -> None:
     except IntegrityError:
         db.session.rollback()
         log.info("first operator already created by another process")
+    from dashboard.federation_ca import ensure_federation_ca
+
+    ensure_federation_ca(app)  # made on first start; every process logs which CA it trusts
     if app.config.get("DASHBOARD_FACTORIES_FILE"):
         from dashboard.configured_plants import import_plants, load_plants
 
@@ -45,8 +51,11 @@ def _bootstrap(app) -> None:
     email, password = app.config["DASHBOARD_ADMIN_EMAIL"], app.config["DASHBOARD_ADMIN_PASSWORD"]
     token = app.config["DASHBOARD_API_TOKEN"]
     if email and (password or token):
-        operator = ensure_operator(email, password or None) if password else db.session.scalar(
+        operator = ensure_operator(email, password or None, role="admin") if password else db.session.scalar(
             db.select(Operator).filter_by(email=email))
+        if operator is not None and operator.role != "admin":  # the first operator from the environment is admin
+            record_audit("system", "operator.role_changed", email, previous=operator.role, role="admin")
+            operator.role = "admin"
         if operator is not None and token and db.session.scalar(
                 db.select(ApiToken).filter_by(token_hash=token_digest(token))) is None:
             db.session.add(ApiToken.issue(operator, "DASHBOARD_API_TOKEN", token)[0])

@@ -13,6 +13,88 @@ from shared.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
+# Values that have been published (docker-compose.yml, the README, the demo) and so protect nothing.
+KNOWN_DEFAULT_SECRETS = frozenset({
+    "change-me-secret-key", "change-me-enrollment", "change-me-admin", "change-me-api-token",
+    "ZmFjdG9yeWZsLWRlbW8tY3JlZGVudGlhbHMta2V5ITE=",  # the Fernet key docker-compose.yml used to ship
+    "topology-secret", "bench", "secret", "password", "admin", "changeme", "change-me",
+})
+MIN_SECRET_KEY, MIN_TOKEN, MIN_PASSWORD = 32, 24, 12
+HOW_TO_MAKE = {
+    "SECRET_KEY": "python -c 'import secrets; print(secrets.token_hex(32))'",
+    "CREDENTIALS_KEY": "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
+    "DASHBOARD_API_TOKEN": "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+    "DASHBOARD_ADMIN_PASSWORD": "python -c 'import secrets; print(secrets.token_urlsafe(16))'",
+    "FACTORY_ENROLLMENT_TOKEN": "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+}
+
+
+class InsecureConfiguration(ConfigurationError):
+    """The dashboard refuses to run in production with a missing, published or weak secret."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("the dashboard refuses to start in production (DASHBOARD_ENV=production or gunicorn):\n"
+                         + "\n".join(problems))
+        self.problems = problems
+
+
+def is_production() -> bool:
+    """Production: DASHBOARD_ENV=production, or served by gunicorn (its arbiter sets SERVER_SOFTWARE)."""
+    return (os.environ.get("DASHBOARD_ENV", "").strip().lower() == "production"
+            or os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"))
+
+
+def _is_known_default(value: str) -> bool:
+    return value in KNOWN_DEFAULT_SECRETS or value.lower().startswith(("change-me", "changeme"))
+
+
+def insecure_settings(config) -> list[str]:
+    """One line per secret that must not be used in production, each saying how to make a good one.
+    `config` is the app's config (a mapping)."""
+    rules = (("SECRET_KEY", MIN_SECRET_KEY, True), ("CREDENTIALS_KEY", 0, True),
+             ("DASHBOARD_API_TOKEN", MIN_TOKEN, True), ("DASHBOARD_ADMIN_PASSWORD", MIN_PASSWORD, True),
+             ("FACTORY_ENROLLMENT_TOKEN", MIN_TOKEN, False))  # empty: open enrolment, the identity settings' call
+    problems = []
+    for name, shortest, required in rules:
+        value = config.get(name) or ""
+        fix = f"make one with `make secrets` (writes .env) or {HOW_TO_MAKE[name]}"
+        if not value:
+            if required:
+                problems.append(f"{name} is not set: {fix}")
+        elif _is_known_default(value):
+            problems.append(f"{name} is a published default value: {fix}")
+        elif len(value) < shortest:
+            problems.append(f"{name} is too short ({len(value)} characters, at least {shortest}): {fix}")
+    return problems
+
+
+def refuse_insecure_production(config) -> None:
+    """Raise InsecureConfiguration (logging one line per problem first) when a production dashboard would run
+    with a missing, published or short secret; in development, warn about published values."""
+    problems = insecure_settings(config)
+    if config.get("PRODUCTION"):
+        if problems:
+            for line in problems:
+                log.critical("%s", line)
+            raise InsecureConfiguration(problems)
+        return
+    for line in problems:
+        if "published default" in line:
+            log.warning("%s (refused in production)", line)
+
+
+def _parse_proxy_fix(value: str) -> int:
+    """DASHBOARD_PROXY_FIX: how many reverse proxies in front of the dashboard set X-Forwarded-* headers."""
+    text = value.strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return 0
+    if text in ("true", "yes", "on"):
+        return 1
+    if text.isdigit() and int(text) <= 10:
+        return int(text)
+    raise ConfigurationError(f"DASHBOARD_PROXY_FIX must be 0/false, 1/true or the number of proxies in front of "
+                             f"the dashboard (at most 10), got {value!r}")
+
 
 def _instance_secret(instance: Path, name: str, make) -> str:
     """A development secret kept under instance/ so restarts keep sessions and decryptable credentials."""
@@ -44,11 +126,19 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        self.SECRET_KEY = env("SECRET_KEY") or _instance_secret(instance, "secret_key", lambda: secrets.token_hex(32))
-        self.CREDENTIALS_KEY = env("CREDENTIALS_KEY") or _instance_secret(
-            instance, "credentials_key", lambda: Fernet.generate_key().decode())
+        # production never makes its own secrets: a missing one is refused by create_app (insecure_settings)
+        self.PRODUCTION = overrides.pop("PRODUCTION", None)
+        if self.PRODUCTION is None:
+            self.PRODUCTION = is_production()
+        self.DASHBOARD_ENV = "production" if self.PRODUCTION else "development"
+        self.SECRET_KEY = env("SECRET_KEY") or overrides.get("SECRET_KEY") or (
+            None if self.PRODUCTION else _instance_secret(instance, "secret_key", lambda: secrets.token_hex(32)))
+        self.CREDENTIALS_KEY = env("CREDENTIALS_KEY") or overrides.get("CREDENTIALS_KEY") or (
+            None if self.PRODUCTION else _instance_secret(instance, "credentials_key",
+                                                          lambda: Fernet.generate_key().decode()))
         try:
-            Fernet(self.CREDENTIALS_KEY.encode())
+            if self.CREDENTIALS_KEY:
+                Fernet(self.CREDENTIALS_KEY.encode())
         except ValueError as exc:
             raise ConfigurationError("CREDENTIALS_KEY is not a Fernet key (32 url-safe base64 bytes); make one with: "
                                      "python -c 'from cryptography.fernet import Fernet; "
@@ -77,6 +167,24 @@ class Config:
         self.REGISTER_RATE_LIMIT = env("DASHBOARD_REGISTER_RATE_LIMIT", "60 per minute")
         self.RATELIMIT_STORAGE_URI = env("DASHBOARD_RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_HEADERS_ENABLED = True
+        # behind N reverse proxies: trust their X-Forwarded-For/-Proto/-Host (client address for rate limits,
+        # https for cookies and redirects); 0 (the default) ignores those headers, which anyone can send
+        self.PROXY_FIX = _parse_proxy_fix(env("DASHBOARD_PROXY_FIX", "0"))
+        # plants on loopback or private addresses (labs, tests, compose): refused unless this is true, so a
+        # registrant cannot point the dashboard at its own network (SSRF); link-local, multicast,
+        # unspecified and cloud-metadata addresses are refused always
+        self.ALLOW_PRIVATE_PLANTS = env("DASHBOARD_ALLOW_PRIVATE_PLANTS", "false").strip().lower() in (
+            "1", "true", "yes", "on")
+        # TLS to the datasites (DESIGN §4, dashboard/federation_ca.py): the federation CA's folder (its key encrypted
+        # with CREDENTIALS_KEY; share it with the scheduler process), how long a plant's certificate lasts, and
+        # whether plain HTTP to a datasite is refused (the default; false only for development)
+        self.DASHBOARD_CA_DIR = env("DASHBOARD_CA_DIR") or str(instance / "federation_ca")
+        self.DASHBOARD_CERT_VALIDITY_DAYS = float(env("DASHBOARD_CERT_VALIDITY_DAYS", "30"))
+        if not 1 / 24 <= self.DASHBOARD_CERT_VALIDITY_DAYS <= 397:
+            raise ConfigurationError("DASHBOARD_CERT_VALIDITY_DAYS must be between 1/24 (one hour) and 397 days, got "
+                                     f"{self.DASHBOARD_CERT_VALIDITY_DAYS}")
+        self.DASHBOARD_REQUIRE_TLS = env("DASHBOARD_REQUIRE_TLS", "true").strip().lower() not in (
+            "0", "false", "no", "off")
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from flask import current_app
 
 from dashboard.extensions import db
 from dashboard.models import Factory, record_audit
 from dashboard.models.operators import token_digest
+from dashboard.plant_addresses import AddressRefused, check_plant_host
 from dashboard.security import encrypt
 from shared.enums import FactoryStatus
 from shared.errors import ConfigurationError
@@ -82,6 +84,10 @@ def import_plants(plants: list[ConfiguredPlant], actor: str = "config") -> list[
     register and heartbeat through their agent, or a check finds them reachable."""
     names = []
     for plant in plants:
+        try:  # the same address rules as a registering plant: a file is no way around them
+            check_plant_host(plant.host, current_app.config["ALLOW_PRIVATE_PLANTS"])
+        except AddressRefused as exc:
+            raise ConfigurationError(f"plant {plant.name}: host {plant.host!r}: {exc}") from None
         factory = db.session.scalar(db.select(Factory).filter_by(name=plant.name))
         if factory is None:
             factory = Factory(name=plant.name, status=FactoryStatus.OFFLINE.value, capabilities={"source": "configured"},

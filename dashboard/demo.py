@@ -47,6 +47,8 @@ def main() -> int:
         os.chmod(secrets_file, 0o600)
     env = {**os.environ, "DASHBOARD_INSTANCE_PATH": str(instance), "DASHBOARD_ADMIN_EMAIL": os.environ.get("DASHBOARD_ADMIN_EMAIL", "admin@factoryfl.org"),
            "DASHBOARD_ADMIN_PASSWORD": password, "DASHBOARD_API_TOKEN": token,
+           "DASHBOARD_ALLOW_PRIVATE_PLANTS": "true",  # the demo's plants listen on this machine's loopback
+           "DASHBOARD_ENV": "development",  # secrets of its own under instance/ (a shell's production setting aside)
            "DASHBOARD_HEARTBEAT_INTERVAL": str(args.heartbeat_interval), "PYTHONUNBUFFERED": "1"}
     logs = args.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,7 @@ def main() -> int:
     say(f"dashboard starting at {url} (log: logs/dashboard.log)")
     for _ in range(120):
         try:
-            requests.get(f"{url}/factories", timeout=2)
+            requests.get(f"{url}/login", timeout=2)
             break
         except requests.RequestException:
             time.sleep(0.5)
@@ -89,9 +91,10 @@ def main() -> int:
              "--state-dir", str(args.workdir / "state" / name)], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         say(f"plant {name} ({profile} profile) starting on port {port} (log: logs/{name}.log)")
+    headers = {"Authorization": f"Bearer {token}"}  # GET /factories is for operators
     deadline = time.time() + 300
     while time.time() < deadline:
-        online = [f["factory_name"] for f in requests.get(f"{url}/factories", timeout=5).json()
+        online = [f["factory_name"] for f in requests.get(f"{url}/factories", headers=headers, timeout=5).json()
                   if f["status"] in ("online", "busy")]
         if all(name in online for name, _, _ in plants):
             break
@@ -100,7 +103,6 @@ def main() -> int:
             stop_all()
         time.sleep(1)
     say("all three plants are online")
-    headers = {"Authorization": f"Bearer {token}"}
     body = {"name": "demo: CNN on three plants", "model_type": "cnn", "rounds": args.rounds, "local_epochs": 2,
             "min_factories": 2}
     experiment = requests.post(f"{url}/api/experiments", json=body, headers=headers, timeout=10).json()

@@ -9,6 +9,7 @@ import threading
 
 from dashboard import create_app
 from dashboard.bootstrap import bootstrap
+from dashboard.config import InsecureConfiguration
 from dashboard.orchestration.scheduler import start_scheduler, stop_scheduler
 
 
@@ -16,7 +17,10 @@ def main() -> None:
     # force: a library imported above (Opacus) may already have configured the root logger
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    app = create_app()
+    try:
+        app = create_app()
+    except InsecureConfiguration:  # each problem is already logged on its own line
+        raise SystemExit(2) from None
     with app.app_context():
         bootstrap(app)
     start_scheduler(app)

@@ -1,11 +1,14 @@
 """The agent's start-up sequence and serve loop (DESIGN §3).
 
-load data -> detect device -> launch datasite -> replace root password -> create accounts -> upload
-data -> status endpoint -> approval policy -> register -> heartbeats -> serve until SIGINT/SIGTERM.
+load data -> detect device -> TLS certificate -> launch datasite (HTTPS) -> replace root password -> create
+accounts -> upload data -> status endpoint -> approval policy -> register (the federation CA signs the datasite's
+certificate) -> heartbeats (and a new certificate when a third of its validity is left) -> serve until
+SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -13,24 +16,28 @@ import signal
 import threading
 import time
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import psutil
 
 from factory_agent import AGENT_VERSION
 from factory_agent.approval import ApprovalPolicy
 from factory_agent.config import AgentConfig
-from factory_agent.dashboard_client import (DashboardClient, Heartbeat, Registration, RegistrationAnswer,
-                                            UnknownFactory)
+from factory_agent.dashboard_client import (DashboardClient, Heartbeat, RekeyPending, Registration,
+                                            RegistrationAnswer, UnknownFactory)
 from factory_agent.datasite import Datasite
 from factory_agent.plant.policy import load_policy
 from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, STATE_DIR_ENV, PlantState
+from factory_agent.tls import PlantTLS, common_name, san_names
 from shared.data.csv_loader import PlantData, load_csv, load_frame
 from shared.data.simulator import FAILURE_MODE_COLUMNS, GROUP_COLUMN, LABEL_COLUMN, TIME_COLUMN, simulate
 from shared.enums import DataType, FactoryStatus, ModelType
-from shared.errors import CommunicationError, FederatedLearningError
+from shared.errors import CommunicationError, ConfigurationError, FederatedLearningError
+from shared.identity import fingerprint as key_fingerprint
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 60.0
+RENEWAL_RETRY_S = 300.0  # after a failed certificate renewal (the current certificate is still good for days)
 
 
 class StepFailed(FederatedLearningError):
@@ -54,6 +61,15 @@ def load_plant_data(config: AgentConfig) -> PlantData:
     return load_frame(frame, LABEL_COLUMN, FAILURE_MODE_COLUMNS, GROUP_COLUMN, TIME_COLUMN, seed=config.seed)
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
 def current_load() -> dict:
     return {"cpu_usage": psutil.cpu_percent(interval=None), "memory_usage": psutil.virtual_memory().percent,
             "disk_usage": psutil.disk_usage(os.getcwd()).percent}
@@ -63,8 +79,13 @@ class Agent:
     def __init__(self, config: AgentConfig):
         self.config = config
         self.state = PlantState(config.state_dir)
-        self.datasite = Datasite(config, self.state)
-        self.client = DashboardClient(config.dashboard_url, config.enrollment_token)
+        # the name the dashboard reaches the datasite by: its certificate's SAN; --dev_mode serves plain HTTP
+        self.server_name = config.public_hostname or Datasite.login_host_of(config)
+        self.tls = None if config.dev_mode else PlantTLS(self.state, config.factory_name, self.server_name)
+        self.datasite = Datasite(config, self.state, self.tls)
+        self.next_renewal = 0.0
+        self.client = DashboardClient(config.dashboard_url, config.enrollment_token, self.state.identity_private_key())
+        self.rekey_reported = False  # the dashboard holds our registration for an operator: said once
         self.stop_event = threading.Event()
         self.registration: Registration | None = None
         self.answer: RegistrationAnswer | None = None
@@ -86,6 +107,9 @@ class Agent:
     # --- start-up -----------------------------------------------------------------------------
     def start(self) -> None:
         c = self.config
+        if urlsplit(c.dashboard_url).scheme == "http" and not _is_loopback(urlsplit(c.dashboard_url).hostname):
+            log.warning("the dashboard is at %s: plain HTTP, so the registration (with the orchestrator's password) "
+                        "crosses the network in clear; serve the dashboard over HTTPS (README: TLS)", c.dashboard_url)
         data = self._step("load data", load_plant_data, c)
         log.info("data: %d rows, %d features, splits %s, failure rate %.2f %%", data.num_samples,
                  len(data.schema.feature_names), data.split_counts(), 100 * data.positive_rate())
@@ -106,8 +130,12 @@ class Agent:
             os.environ.pop(BYZANTINE_ENV, None)
         self.busy_file.unlink(missing_ok=True)
         self._write_status(FactoryStatus.ONLINE.value)
+        if self.tls is not None:
+            log.info("TLS: the datasite serves %s", self._step("prepare TLS certificate", self.tls.prepare))
+        else:
+            log.warning("--dev_mode: the datasite serves plain HTTP; a dashboard that requires TLS refuses this plant")
         self._step("launch datasite", self.datasite.launch)
-        log.info("datasite %s serving on %s:%d", c.factory_name, c.hostname, c.port)
+        log.info("datasite %s serving on %s (bound to %s:%d)", c.factory_name, self.datasite.url, c.hostname, c.port)
         creds = self._step("secure accounts", self.datasite.secure_accounts)
         fingerprint = self._step("upload data", self.datasite.upload, data)
         log.info("dataset uploaded (fingerprint %s)", fingerprint)
@@ -116,8 +144,7 @@ class Agent:
         self.approval.start()
         sequence_ready = bool(c.group_column or c.time_column or not c.data)
         self.registration = Registration(
-            factory_name=c.factory_name, factory_hostname=c.public_hostname or self.datasite.login_host,
-            factory_port=c.port,
+            factory_name=c.factory_name, factory_hostname=self.server_name, factory_port=c.port,
             device=device, status=FactoryStatus.ONLINE.value,
             capabilities={
                 "supported_models": ModelType.values() if sequence_ready else [ModelType.CNN.value],
@@ -127,7 +154,11 @@ class Agent:
                 "source": c.data and os.path.basename(c.data) or f"simulator:{c.simulate}",
                 **({"byzantine": c.byzantine} if c.byzantine else {})},
             orchestrator={"email": creds.orchestrator_email, "password": creds.orchestrator_password},
-            secagg_public_key=self.state.secagg_public_key(), agent_version=AGENT_VERSION, policy=policy.to_dict())
+            secagg_public_key=self.state.secagg_public_key(), identity_public_key=self.state.identity_public_key(),
+            agent_version=AGENT_VERSION, policy=policy.to_dict(),
+            certificate_request=self.tls.certificate_request() if self.tls else None)
+        log.info("identity key fingerprint %s (%s): the dashboard binds the name %s to it",
+                 key_fingerprint(self.registration.identity_public_key), self.state.identity_key_path, c.factory_name)
         self._step("register with dashboard", self._register_first)
         self.heartbeat_thread = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         self.heartbeat_thread.start()
@@ -138,13 +169,49 @@ class Agent:
         dashboard that refuses us is."""
         try:
             self._register()
+        except RekeyPending as exc:
+            self._report_rekey(exc)
         except CommunicationError as exc:
             log.warning("%s; serving anyway and retrying in the background", exc)
 
+    def _report_rekey(self, exc: RekeyPending) -> None:
+        """One line while the dashboard holds this plant's new key for an operator; the agent serves and
+        registers again with growing pauses (at most MAX_BACKOFF)."""
+        if not self.rekey_reported:
+            self.rekey_reported = True
+            log.warning("%s; serving, and registering again every %.0f s at most until it is approved", exc,
+                        MAX_BACKOFF)
+
     def _register(self) -> None:
         self.answer = self.client.register(self.registration)
+        self.rekey_reported = False
         log.info("registered with %s as factory #%d (heartbeat every %.0f s)", self.config.dashboard_url,
                  self.answer.factory_id, self.answer.heartbeat_interval)
+        if self.tls is not None:
+            self._serve_signed_certificate(self.answer.certificate_chain)
+
+    # --- TLS: the certificate the federation CA signed (factory_agent.tls) ---------------------------------
+    def _serve_signed_certificate(self, chain: str | None) -> None:
+        if chain is None:
+            raise ConfigurationError("the dashboard registered this plant without signing its certificate "
+                                     "(no certificate_chain): it is older than this agent or admits plain HTTP; "
+                                     "update it, or start this agent with --dev_mode (plain HTTP)")
+        leaf = self.tls.install(chain)
+        served = self.tls.wait_until_served(self.datasite.login_host, self.config.port, leaf)
+        log.info("the datasite %s the certificate signed by the federation CA: CN=%s, SAN=%s, valid until %s UTC",
+                 "serves" if served else "will serve (not picked up yet)", common_name(leaf),
+                 ",".join(san_names(leaf)), f"{leaf.not_valid_after_utc:%Y-%m-%d %H:%M}")
+
+    def _renew_certificate_if_due(self) -> None:
+        """Register again for a new certificate once less than a third of the current one's validity is left."""
+        if self.tls is None or time.monotonic() < self.next_renewal or not self.tls.needs_renewal():
+            return
+        log.info("the datasite's certificate is due for renewal: registering again for a new one")
+        try:
+            self._register()
+        except (FederatedLearningError, OSError) as exc:  # the heartbeats go on: never end their thread here
+            self.next_renewal = time.monotonic() + RENEWAL_RETRY_S
+            log.warning("certificate renewal failed: %s; next try in %.0f s", exc, RENEWAL_RETRY_S)
 
     # --- heartbeats ---------------------------------------------------------------------------
     def _status(self) -> tuple[str, list]:
@@ -187,13 +254,16 @@ class Agent:
         while True:
             try:
                 self.send_heartbeat()
+                self._renew_certificate_if_due()
                 if outage_since is not None:
                     log.info("dashboard reachable again after %.0f s", time.monotonic() - outage_since)
                 outage_since, backoff = None, interval
                 interval = self.answer.heartbeat_interval
                 wait = interval
             except FederatedLearningError as exc:
-                if outage_since is None:
+                if isinstance(exc, RekeyPending):
+                    self._report_rekey(exc)
+                elif outage_since is None:
                     outage_since = time.monotonic()
                     log.warning("heartbeat failed: %s; retrying with backoff (logged once per outage)", exc)
                 wait = backoff

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dashboard_url", default=env("FACTORY_DASHBOARD_URL", "http://localhost:5000"),
                    help="the dashboard's base URL [FACTORY_DASHBOARD_URL]")
     p.add_argument("--dev_mode", action="store_true", default=_env_bool("FACTORY_DEV_MODE", False),
-                   help="PySyft development mode [FACTORY_DEV_MODE]")
+                   help="PySyft development mode: the datasite serves plain HTTP, without a certificate (a "
+                        "dashboard that requires TLS refuses it) [FACTORY_DEV_MODE]")
     p.add_argument("--reset", action="store_true", default=_env_bool("FACTORY_RESET", False),
                    help="wipe the datasite's users, data and approvals at start [FACTORY_RESET]")
     p.add_argument("--verbose", action="store_true", default=_env_bool("FACTORY_VERBOSE", False),
@@ -174,6 +175,8 @@ def parse_config(argv: list[str] | None = None) -> AgentConfig:
         raise ConfigurationError("--heartbeat-interval must be at least 1 second")
     if not a.factory_name.replace("_", "").replace("-", "").isalnum():
         raise ConfigurationError(f"--factory_name {a.factory_name!r}: use letters, digits, '-' and '_' only")
+    if len(a.factory_name) > 64:  # it is the common name of the datasite's TLS certificate (X.509: at most 64)
+        raise ConfigurationError(f"--factory_name {a.factory_name[:20]!r}...: at most 64 characters")
     if not a.dashboard_url.startswith(("http://", "https://")):
         raise ConfigurationError(f"--dashboard_url {a.dashboard_url!r} must start with http:// or https://")
     if a.byzantine and not (a.byzantine in ("sign_flip", "label_flip") or _numeric_suffix(a.byzantine)):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from factory_agent.approval import PendingCodeRequest
 from shared.errors import CommunicationError, ConfigurationError, SecurityError
+from shared.identity import SIGNATURE_HEADER, TIMESTAMP_HEADER, canonical_json, public_key_hex, sign_registration
 
 log = logging.getLogger(__name__)
 TIMEOUT = 10
@@ -16,6 +19,15 @@ TIMEOUT = 10
 
 class UnknownFactory(CommunicationError):
     """The dashboard does not know this factory (404 on heartbeat): register again."""
+
+
+class RekeyPending(CommunicationError):
+    """The dashboard knows this plant's name under another identity key (or could not check this one): it keeps
+    the registration for an operator to approve (HTTP 409, detail.reason "rekey_pending"). Not fatal: the
+    agent serves and registers again slowly until the approval is given."""
+
+
+REKEY_PENDING = "rekey_pending"
 
 
 @dataclass(frozen=True)
@@ -28,8 +40,10 @@ class Registration:
     capabilities: dict
     orchestrator: dict
     secagg_public_key: str
+    identity_public_key: str  # the plant's Ed25519 identity key (hex); the client signs with its private half
     agent_version: str
     policy: dict = field(default_factory=dict)  # the plant's own policy (DESIGN §9), for operators to see
+    certificate_request: str | None = None  # PEM CSR for the datasite's TLS key (factory_agent.tls); None: --dev_mode
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,7 @@ class RegistrationAnswer:
     factory_id: int
     heartbeat_token: str
     heartbeat_interval: float
+    certificate_chain: str | None = None  # the datasite's certificate, then the federation CA's (PEM)
 
 
 @dataclass(frozen=True)
@@ -51,17 +66,36 @@ class Heartbeat:
 
 
 class DashboardClient:
-    def __init__(self, base_url: str, enrollment_token: str):
+    def __init__(self, base_url: str, enrollment_token: str, identity_key: Ed25519PrivateKey):
         self.base_url = base_url
         self.enrollment_token = enrollment_token
+        self.identity_key = identity_key  # signs every registration (shared.identity)
         self.session = requests.Session()
 
-    def _post(self, path: str, token: str, body: dict) -> requests.Response:
+    def _post(self, path: str, token: str, body: dict, signed: bool = False) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        payload = {"json": body}
+        if signed:  # the canonical form (shared.identity) on the wire: byte for byte what is signed
+            headers.update(self.signature_headers(body), **{"Content-Type": "application/json"})
+            payload = {"data": canonical_json(body)}
         try:
-            return self.session.post(f"{self.base_url}{path}", json=body, timeout=TIMEOUT,
-                                     headers={"Authorization": f"Bearer {token}"})
+            return self.session.post(f"{self.base_url}{path}", timeout=TIMEOUT, headers=headers, **payload)
         except requests.RequestException as exc:
             raise CommunicationError(f"dashboard at {self.base_url} is unreachable: {exc.__class__.__name__}") from exc
+
+    def signature_headers(self, body: dict) -> dict:
+        """Proof of the identity key: a signature over this body and the current time, fresh for every call
+        (the dashboard refuses a signature it has seen, and one more than 5 minutes off its clock)."""
+        stamp = f"{time.time():.6f}"
+        return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign_registration(self.identity_key, stamp, body)}
+
+    @staticmethod
+    def _reason(resp: requests.Response) -> str | None:
+        try:
+            detail = resp.json().get("detail")
+        except (ValueError, AttributeError):
+            return None
+        return detail.get("reason") if isinstance(detail, dict) else None
 
     @staticmethod
     def _error(resp: requests.Response) -> str:
@@ -72,12 +106,15 @@ class DashboardClient:
             return resp.text[:200]
 
     def register(self, registration: Registration) -> RegistrationAnswer:
-        resp = self._post("/register_factory", self.enrollment_token, asdict(registration))
+        body = asdict(registration)
+        if body["identity_public_key"] != public_key_hex(self.identity_key):
+            raise ConfigurationError("the registration's identity_public_key is not this client's identity key")
+        resp = self._post("/register_factory", self.enrollment_token, body, signed=True)
         if resp.status_code in (200, 201):
             try:
                 body = resp.json()
                 return RegistrationAnswer(int(body["factory_id"]), body["heartbeat_token"],
-                                          float(body["heartbeat_interval"]))
+                                          float(body["heartbeat_interval"]), body.get("certificate_chain"))
             except (ValueError, KeyError) as exc:
                 raise ConfigurationError(f"{self.base_url} answered registration without a factory id: is "
                                          "--dashboard_url the FactoryFL dashboard?") from exc
@@ -88,6 +125,8 @@ class DashboardClient:
             raise ConfigurationError(f"{self.base_url} has no /register_factory (HTTP 404): is --dashboard_url "
                                      "the FactoryFL dashboard's address?")
         if resp.status_code == 409:
+            if self._reason(resp) == REKEY_PENDING:
+                raise RekeyPending(f"re-keying needs an operator's approval on the dashboard: {self._error(resp)}")
             raise ConfigurationError(f"the dashboard refused this agent: {self._error(resp)}")
         if 400 <= resp.status_code < 500:
             raise ConfigurationError(f"registration rejected (HTTP {resp.status_code}): {self._error(resp)}")

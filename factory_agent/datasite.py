@@ -1,4 +1,5 @@
-"""The plant's PySyft datasite: launch, accounts, the private dataset and the status endpoint."""
+"""The plant's PySyft datasite: launch (over HTTPS, factory_agent.https_datasite), accounts, the private dataset
+and the status endpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from factory_agent import https_datasite
 from factory_agent.config import AgentConfig
+from factory_agent.tls import PlantTLS
+from shared import syft_tls
 from shared.quiet import quiet
 from factory_agent.plant.state import PlantState, new_password
 from shared.data.csv_loader import PlantData
@@ -67,16 +71,21 @@ def data_fingerprint(data: PlantData) -> str:
 
 
 class Datasite:
-    def __init__(self, config: AgentConfig, state: PlantState):
+    def __init__(self, config: AgentConfig, state: PlantState, tls: PlantTLS | None):
         self.config = config
         self.state = state
+        self.tls = tls  # None: --dev_mode, plain HTTP (PySyft's own launcher)
         self.handle = None
         self.credentials: Credentials | None = None
+
+    @staticmethod
+    def login_host_of(config: AgentConfig) -> str:
+        return "localhost" if config.hostname in ("0.0.0.0", "::") else config.hostname
 
     @property
     def login_host(self) -> str:
         """Where clients (this agent, then the dashboard) reach the datasite."""
-        return "localhost" if self.config.hostname in ("0.0.0.0", "::") else self.config.hostname
+        return self.login_host_of(self.config)
 
     def _prepare_environment(self) -> None:
         """Settings PySyft 0.9.5 reads from the environment, some of them once at import time."""
@@ -103,15 +112,26 @@ class Datasite:
             os.register_at_fork(after_in_child=_die_with_parent)  # syft forks its server process
             _fork_hook_installed = True
         with quiet(log):
-            self.handle = sy.orchestra.launch(
-                name=self.config.factory_name, port=self.config.port, host=self.config.hostname,
-                reset=self.config.reset, dev_mode=self.config.dev_mode)
+            if self.tls is None:
+                self.handle = sy.orchestra.launch(
+                    name=self.config.factory_name, port=self.config.port, host=self.config.hostname,
+                    reset=self.config.reset, dev_mode=self.config.dev_mode)
+            else:  # PySyft's server with TLS (factory_agent.https_datasite says how)
+                self.handle = https_datasite.launch(
+                    self.config.factory_name, self.config.hostname, self.config.port, self.config.reset,
+                    self.state.tls_certificate_path(), self.state.tls_key_path(), probe_host=self.login_host,
+                    ca_file=self.state.tls_trust_path(), server_name=self.tls.server_name)
+
+    @property
+    def url(self) -> str:
+        return f"{'http' if self.tls is None else 'https'}://{self.login_host}:{self.config.port}"
 
     def login(self, email: str, password: str):
-        import syft as sy
-
         with quiet(log):
-            return sy.login(url=self.login_host, port=self.config.port, email=email, password=password)
+            if self.tls is None:
+                return syft_tls.plain_login(self.login_host, self.config.port, email, password)
+            return syft_tls.login(self.login_host, self.config.port, email, password,
+                                  ca_file=self.state.tls_trust_path(), server_name=self.tls.server_name)
 
     def root(self):
         if self.credentials is None:

@@ -55,3 +55,64 @@ def test_dockerfiles_copy_existing_paths_pin_torch_and_run_as_non_root():
             if line.startswith("COPY ") and "--from=" not in line:
                 for source in line.split()[1:-1]:
                     assert (ROOT / source).exists(), f"{dockerfile}: {source}"
+
+
+SECRETS = ("SECRET_KEY", "CREDENTIALS_KEY", "FACTORY_ENROLLMENT_TOKEN", "DASHBOARD_ADMIN_PASSWORD",
+           "DASHBOARD_API_TOKEN", "POSTGRES_PASSWORD")
+
+
+def test_compose_ships_no_secret_and_stops_without_the_env_file():
+    import re
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "change-me" not in text.lower() and "ZmFjdG9yeWZs" not in text
+    services = compose()["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    for name in ("dashboard", "scheduler"):
+        env = services[name]["environment"]
+        assert env["DASHBOARD_ENV"] == "production", name  # refuses weak secrets, never makes its own
+        assert env["DASHBOARD_ALLOW_PRIVATE_PLANTS"] == "true", name  # the plants live on compose's network
+        for var in SECRETS[:-1]:
+            assert env[var].startswith(f"${{{var}:?"), (name, var)  # required: no default to fall back on
+        assert "${POSTGRES_PASSWORD:?" in env["DATABASE_URL"]
+    used = set(re.findall(r"\$\{([A-Z_]+):\?", text))
+    assert used == set(SECRETS)
+
+
+def test_make_secrets_writes_a_private_env_file_with_every_secret_compose_needs(tmp_path):
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    from dashboard.config import insecure_settings
+
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nsecrets:\n\tpython3 dashboard/secrets_file.py .env\n" in makefile
+    assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+    path = tmp_path / ".env"
+    run = [sys.executable, str(ROOT / "dashboard" / "secrets_file.py"), str(path)]
+    subprocess.run(run, check=True, capture_output=True, timeout=60)  # the script needs no installed package
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    from dashboard.secrets_file import read_env
+
+    values = read_env(path)
+    assert set(SECRETS) <= set(values)
+    assert insecure_settings(values) == []  # what `make secrets` makes, production accepts
+    from cryptography.fernet import Fernet
+
+    Fernet(values["CREDENTIALS_KEY"].encode())
+    os.chmod(path, 0o644)
+    path.write_text(path.read_text().replace(f"POSTGRES_PASSWORD={values['POSTGRES_PASSWORD']}\n", ""))
+    out = subprocess.run(run, check=True, capture_output=True, text=True, timeout=60).stdout
+    again = read_env(path)
+    assert "POSTGRES_PASSWORD" in out and again["SECRET_KEY"] == values["SECRET_KEY"]  # kept; only the missing added
+    assert again["POSTGRES_PASSWORD"] != values["POSTGRES_PASSWORD"]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_the_dashboard_image_health_check_needs_no_credentials():
+    text = (ROOT / "Dockerfile.dashboard").read_text()
+    health = next(line for line in text.splitlines() if "urlopen(" in line)
+    assert "/login'" in health  # GET /factories is for operators only (401 anonymously)
+    assert "DASHBOARD_ENV=production" in text

@@ -43,7 +43,8 @@ def _status_of(exc: FederatedLearningError) -> int:
 def register_error_handlers(app) -> None:
     @app.errorhandler(FederatedLearningError)
     def on_domain_error(exc: FederatedLearningError):
-        detail = {"field": exc.field, "reason": exc.message} if isinstance(exc, ValidationError) else None
+        detail = {"field": exc.field, "reason": exc.message} if isinstance(exc, ValidationError) else \
+            getattr(exc, "detail", None)  # e.g. a re-keying waiting for approval (dashboard.identity)
         if not wants_json():
             return f"{exc}", _status_of(exc)
         return json_error(_status_of(exc), str(exc), detail)

@@ -133,7 +133,7 @@ def build_bundle(experiment: Experiment, round_number: int | None) -> tuple[byte
 
 
 @bp.post("/experiments")
-@operator_required
+@operator_required(role="operator")
 def create():
     experiment = create_experiment(json_body(), g.actor)
     return jsonify(experiment_detail(experiment)), 201
@@ -153,7 +153,7 @@ def show(experiment_id: int):
 
 
 @bp.post("/experiments/<int:experiment_id>/<any(start, pause, resume, cancel):action>")
-@operator_required
+@operator_required(role="operator")
 def act(experiment_id: int, action: str):
     return jsonify(experiment_detail(change_status(get_experiment(experiment_id), action, g.actor)))
 

@@ -8,13 +8,16 @@ import secrets
 
 from flask import Blueprint, current_app, jsonify
 
-from dashboard.api.validation import json_body, require
+from dashboard import identity
+from dashboard.api.registration_schema import validate_registration
+from dashboard.api.validation import check_factory_name, json_body, require
 from dashboard.experiment_config import ValidationError
 from dashboard.extensions import csrf, db, limiter, register_limit
+from dashboard.federation_ca import certificate_request_of
 from dashboard.models import Factory, Heartbeat, record_audit
 from dashboard.models.base import utcnow
 from dashboard.models.operators import token_digest
-from dashboard.security import Unauthorized, bearer_token, constant_time_equal, encrypt
+from dashboard.security import Unauthorized, bearer_token, constant_time_equal, encrypt, operator_required
 from shared.enums import FactoryStatus
 from shared.errors import ConfigurationError
 
@@ -33,15 +36,6 @@ MAX_POLICY_NAME, MAX_POLICY_TEXT = 64, 200
 
 class VersionConflict(ConfigurationError):
     status_code = 409
-
-
-def _check_enrollment() -> None:
-    expected = current_app.config["FACTORY_ENROLLMENT_TOKEN"]
-    token = bearer_token()
-    if not expected:
-        return  # open enrolment (development): the README says to set a token in production
-    if not token or not constant_time_equal(token, expected):
-        raise Unauthorized("missing or wrong enrollment token: start the agent with --enrollment-token")
 
 
 def _load(body: dict, key: str, name: str) -> float | None:
@@ -98,11 +92,10 @@ def _policy(body: dict) -> dict | None:
 @bp.post("/register_factory")
 @limiter.limit(register_limit)  # enrollment-token guessing
 def register_factory():
-    _check_enrollment()
+    identity.refuse_without_any_credential()
     body = json_body()
-    name = require(body, "factory_name", str, max_len=120)
-    if not name.strip() or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
-        raise ValidationError("factory_name", "use letters, digits, '-', '_' and '.' only")
+    validate_registration(body)  # address (no SSRF), capabilities schema, key formats: registration_schema.py
+    name = check_factory_name(require(body, "factory_name", str, max_len=120))
     hostname = require(body, "factory_hostname", str)
     port = require(body, "factory_port", int)
     if not 1 <= port <= 65535:
@@ -121,16 +114,23 @@ def register_factory():
     if version.split(".")[0] != SUPPORTED_AGENT_MAJOR:
         raise VersionConflict(f"agent version {version} cannot be driven by this dashboard (supports "
                               f"{SUPPORTED_AGENT_MAJOR}.x); install the matching FactoryFL release")
+    # TLS (dashboard.federation_ca): the plant's certificate request, checked before anything changes
+    certificate_request = certificate_request_of(current_app.config, body, name, hostname)
 
-    token = secrets.token_urlsafe(32)
+    # --- identity (dashboard.identity): who may register this name, with which key --------------------
+    claim = identity.IdentityClaim(name, identity.identity_public_key(body), public_key, hostname, port, body)
     factory = db.session.scalar(db.select(Factory).filter_by(name=name))
+    admission = identity.admit(claim, factory)  # 401, or 409 with the request kept for an operator
     created = factory is None
     if created:
         factory = Factory(name=name)
         db.session.add(factory)
-    elif factory.secagg_public_key and public_key and factory.secagg_public_key != public_key:
-        record_audit(f"factory:{name}", "factory.key_changed", name)
-        log.warning("factory %s re-registered with a different public key", name)
+    identity.settle(admission, factory, claim)
+    # --- from here on the caller is this plant -----------------------------------------------------
+    issued = certificate_request.issue() if certificate_request else None  # signed for the admitted plant only
+    capabilities["transport"] = "https" if issued else "http"  # how the dashboard reaches it (never the plant's say)
+
+    token = secrets.token_urlsafe(32)
     factory.hostname, factory.port, factory.device = hostname, port, device
     factory.capabilities = capabilities
     factory.orchestrator_email = email
@@ -144,11 +144,13 @@ def register_factory():
     factory.registered_at = factory.last_heartbeat = utcnow()
     factory.status = FactoryStatus.ONLINE.value
     record_audit(f"factory:{name}", "factory.registered" if created else "factory.re_registered", name,
-                 hostname=hostname, port=port, device=device)
+                 hostname=hostname, port=port, device=device, credential=admission.credential)
     db.session.commit()
     log.info("factory %s %s at %s:%d", name, "registered" if created else "re-registered", hostname, port)
-    return jsonify({"factory_id": factory.id, "heartbeat_token": token,
-                    "heartbeat_interval": factory.heartbeat_interval}), 201 if created else 200
+    answer = {"factory_id": factory.id, "heartbeat_token": token, "heartbeat_interval": factory.heartbeat_interval}
+    if issued is not None:
+        answer["certificate_chain"] = issued.chain_pem  # the plant's certificate, then the federation CA's
+    return jsonify(answer), 201 if created else 200
 
 
 @bp.post("/heartbeat")
@@ -185,6 +187,7 @@ def heartbeat():
 
 
 @bp.get("/factories")
+@operator_required  # operators' view (viewer and up); agents never read it
 def list_factories():
     factories = db.session.scalars(db.select(Factory).order_by(Factory.name)).all()
     return jsonify([f.to_dict() for f in factories])

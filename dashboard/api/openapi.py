@@ -33,7 +33,7 @@ def _experiment_schema() -> dict:
 @bp.get("/openapi.json")
 def openapi():
     action = {"post": {"summary": "change the experiment's status", "parameters": _ID,
-                       "responses": {"200": _JSON, "404": _ERROR, "409": _ERROR}}}
+                       "responses": {"200": _JSON, "403": _ERROR, "404": _ERROR, "409": _ERROR}}}
     spec = {
         "openapi": "3.0.3",
         "info": {"title": "FactoryFL dashboard API", "version": __version__},
@@ -48,7 +48,7 @@ def openapi():
                 "post": {"summary": "create an experiment",
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": {"$ref": "#/components/schemas/ExperimentRequest"}}}},
-                         "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR}}},
+                         "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
             "/api/experiments/{experiment_id}": {"get": {"summary": "an experiment with its rounds",
                                                          "parameters": _ID,
                                                          "responses": {"200": _JSON, "404": _ERROR}}},
@@ -58,8 +58,16 @@ def openapi():
                 "parameters": _ID + [{"name": "round", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
                 "responses": {"200": {"description": "bundle", "content": {"application/octet-stream": {}}},
                               "404": _ERROR}}},
-            "/factories": {"get": {"summary": "every factory and its status", "security": [],
-                                   "responses": {"200": _JSON}}},
+            "/api/enrolment-tokens": {"post": {
+                "summary": "a one-time enrolment token for one plant name (admins; the token is in this answer only)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["factory_name"], "additionalProperties": False,
+                    "properties": {"factory_name": {"type": "string", "maxLength": 120},
+                                   "expires_in_hours": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                                                        "maximum": 720, "default": 24}}}}}},
+                "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
+            "/factories": {"get": {"summary": "every factory and its status (operators: session or bearer token)",
+                                   "responses": {"200": _JSON, "401": _ERROR}}},
         },
     }
     return jsonify(spec)

@@ -3,7 +3,8 @@
 from dashboard.models.audit import AuditEvent, record_audit
 from dashboard.models.experiments import Experiment, ModelVersion, Round, RoundResult
 from dashboard.models.factories import Factory, Heartbeat
+from dashboard.models.identity import EnrolmentToken, FactoryRekey, SeenSignature
 from dashboard.models.operators import ApiToken, Operator
 
-__all__ = ["ApiToken", "AuditEvent", "Experiment", "Factory", "Heartbeat", "ModelVersion", "Operator",
-           "Round", "RoundResult", "record_audit"]
+__all__ = ["ApiToken", "AuditEvent", "EnrolmentToken", "Experiment", "Factory", "FactoryRekey", "Heartbeat",
+           "ModelVersion", "Operator", "Round", "RoundResult", "SeenSignature", "record_audit"]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
 from dashboard.models.base import isoformat, utcnow
+from shared.identity import fingerprint
+
+if TYPE_CHECKING:
+    from dashboard.models.identity import FactoryRekey
 
 
 class Factory(db.Model):
@@ -24,6 +29,9 @@ class Factory(db.Model):
     orchestrator_email: Mapped[str] = mapped_column(String(255))
     orchestrator_password_enc: Mapped[str] = mapped_column(Text)  # Fernet ciphertext
     secagg_public_key: Mapped[str | None] = mapped_column(String(128))
+    # the plant's Ed25519 identity key (hex), bound by its first registration; None for a plant registered
+    # before identities existed or imported from a file: its next registration needs an operator's approval
+    identity_public_key: Mapped[str | None] = mapped_column(String(64))
     agent_version: Mapped[str | None] = mapped_column(String(32))
     heartbeat_token_hash: Mapped[str] = mapped_column(String(64))
     heartbeat_interval: Mapped[float] = mapped_column(default=30.0)
@@ -38,6 +46,9 @@ class Factory(db.Model):
 
     heartbeats: Mapped[list[Heartbeat]] = relationship(back_populates="factory", cascade="all, delete-orphan",
                                                        passive_deletes=True)
+    # registrations under this name that could not prove its identity key, waiting for an operator (identity.py)
+    rekeys: Mapped[list[FactoryRekey]] = relationship(cascade="all, delete-orphan", passive_deletes=True,
+                                                      order_by="FactoryRekey.id")
 
     def to_dict(self) -> dict:
         caps = self.capabilities or {}
@@ -46,7 +57,7 @@ class Factory(db.Model):
                 "last_heartbeat": isoformat(self.last_heartbeat), "current_load": self.current_load or {},
                 "active_experiments": self.active_experiments or [], "registered_at": isoformat(self.registered_at),
                 "agent_version": self.agent_version, "pending_code_requests": self.pending_code_requests,
-                "policy": self.policy,
+                "policy": self.policy, "identity_key_fingerprint": fingerprint(self.identity_public_key),
                 "capabilities": {k: caps.get(k) for k in ("supported_models", "data_type", "num_samples",
                                                           "features", "splits", "source", "byzantine")}}
 

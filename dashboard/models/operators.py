@@ -19,12 +19,24 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# What each role may do, lowest first; a role includes every role before it.
+#   viewer: read pages and the API;  operator: also create and run experiments, check plants;
+#   admin: also manage plants, enrolment tokens, operators and everyone's API tokens.
+ROLES = ("viewer", "operator", "admin")
+
+
+def role_rank(role: str) -> int:
+    return ROLES.index(role) if role in ROLES else -1
+
+
 class Operator(UserMixin, db.Model):
     __tablename__ = "operators"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # new operators see and do nothing but read until an admin gives them more (least privilege)
+    role: Mapped[str] = mapped_column(String(16), default="viewer", server_default="viewer")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="operator", cascade="all, delete-orphan")
 
@@ -33,6 +45,10 @@ class Operator(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    def can(self, role: str) -> bool:
+        """Whether this operator holds `role` or a higher one."""
+        return role_rank(self.role) >= role_rank(role) >= 0
 
 
 class ApiToken(db.Model):

@@ -27,7 +27,7 @@ from dashboard.extensions import db
 from dashboard.models import Experiment, Factory, ModelVersion, Round, RoundResult, record_audit
 from dashboard.models.base import utcnow
 from dashboard.orchestration import rounds as steps
-from dashboard.orchestration.syft_clients import ConnectionPool, PlantAddress
+from dashboard.orchestration.syft_clients import ConnectionPool, DatasiteTrust, PlantAddress, transport_of
 from dashboard.security import decrypt
 from shared.aggregation.pipeline import AggregationState, aggregate_secure
 from shared.data.schema import FeatureSchema
@@ -55,7 +55,7 @@ class RoundEngine:
         self.dp_noise: Callable[[], NoiseSource] = dp_noise
         self.plant_sampler = plant_sampler or secrets.SystemRandom()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.pool = ConnectionPool(app.config["APPROVAL_TIMEOUT"])
+        self.pool = ConnectionPool(app.config["APPROVAL_TIMEOUT"], DatasiteTrust.from_config(app.config))
         self.lease = app.config["LEASE_SECONDS"]
         self._unsuited: list[str] = []
 
@@ -155,7 +155,7 @@ class RoundEngine:
         address = PlantAddress(name=factory.name, hostname=factory.hostname, port=factory.port,
                                email=factory.orchestrator_email,
                                password=decrypt(factory.orchestrator_password_enc),
-                               registered_at=factory.registered_at.isoformat())
+                               registered_at=factory.registered_at.isoformat(), transport=transport_of(factory))
         return steps.Participant(address=address, features=list(factory.capabilities.get("features", [])),
                                  public_key=factory.secagg_public_key)
 

@@ -2,6 +2,11 @@
 
 The orchestrator logs in with the plant's DATA_SCIENTIST account, submits the vetted `fl_step` once
 (the plant's agent approves it by hash) and calls it every round.
+
+Every datasite is reached over HTTPS and verified against the federation CA (dashboard.federation_ca), for the
+hostname the plant registered (shared.syft_tls): a certificate that does not verify stops the login before the
+password is sent. Plain HTTP only with DASHBOARD_REQUIRE_TLS=false, and only to a plant that registered without a
+certificate request (an agent in --dev_mode).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from shared import syft_tls
 from shared.quiet import quiet
 from shared.errors import CommunicationError, DataSiteError
 from shared.protocol import Reply, Request, parse_reply
@@ -28,23 +35,67 @@ class PlantAddress:
     email: str
     password: str
     registered_at: str  # a new registration means a restarted plant: log in again
+    transport: str = "https"  # "http" only for a plant registered without a certificate (see DatasiteTrust)
 
     @property
     def key(self) -> tuple:
         return (self.name, self.hostname, self.port, self.registered_at)
 
 
+def transport_of(factory) -> str:
+    """How the dashboard reaches a plant: "https" unless it registered without a certificate (set at registration)."""
+    return (factory.capabilities or {}).get("transport") or "https"
+
+
+class TLSRefused(CommunicationError):
+    """A datasite's certificate did not verify against the federation CA, or plain HTTP was refused."""
+
+
+@dataclass(frozen=True)
+class DatasiteTrust:
+    """What a datasite must prove: a certificate from the federation CA (`ca_file`) for its registered name."""
+
+    ca_file: Path
+    require_tls: bool = True
+
+    @classmethod
+    def from_config(cls, config) -> "DatasiteTrust":
+        from dashboard.federation_ca import datasite_ca_file
+
+        return cls(datasite_ca_file(config), bool(config["DASHBOARD_REQUIRE_TLS"]))
+
+    def login(self, name: str, hostname: str, port: int, email: str, password: str, transport: str = "https"):
+        """A logged-in client. TLSRefused when the certificate does not verify or plain HTTP is not allowed;
+        PySyft's SyftException for a refused login; requests/socket errors when nobody answers."""
+        import requests
+
+        if transport != "https":
+            if self.require_tls:
+                raise TLSRefused(f"{name}: plain HTTP to a datasite is refused (DASHBOARD_REQUIRE_TLS); the plant "
+                                 "must register again with a certificate request (an agent without --dev_mode)")
+            with quiet(log):
+                return syft_tls.plain_login(hostname, port, email, password)
+        try:
+            with quiet(log):
+                return syft_tls.login(hostname, port, email, password, ca_file=self.ca_file)
+        except requests.exceptions.SSLError as exc:
+            reason = str(exc.__context__ or exc).split("(Caused by ")[-1].rstrip(")")[:300]
+            raise TLSRefused(f"{name} at {hostname}:{port}: TLS verification failed, nothing was sent ({reason}); "
+                             f"its certificate must come from this dashboard's federation CA ({self.ca_file}) and "
+                             f"name {hostname}: let the plant register again") from exc
+
+
 class PlantConnection:
-    def __init__(self, address: PlantAddress, approval_timeout: float):
-        import syft as sy
+    def __init__(self, address: PlantAddress, approval_timeout: float, trust: DatasiteTrust):
         from syft.types.errors import SyftException
 
         self.address = address
         self.events: list[tuple[str, dict]] = []  # (audit action, detail) for the engine to record
         try:
-            with quiet(log):
-                self.client = sy.login(url=address.hostname, port=address.port, email=address.email,
-                                       password=address.password)
+            self.client = trust.login(address.name, address.hostname, address.port, address.email, address.password,
+                                      address.transport)
+        except TLSRefused:
+            raise
         except SyftException as exc:
             raise CommunicationError(f"login to {address.name} refused: {exc.public_message}") from exc
         except Exception as exc:  # requests / socket errors surface as many types inside syft
@@ -116,8 +167,9 @@ class PlantConnection:
 
 
 class ConnectionPool:
-    def __init__(self, approval_timeout: float):
+    def __init__(self, approval_timeout: float, trust: DatasiteTrust):
         self.approval_timeout = approval_timeout
+        self.trust = trust
         self._connections: dict[str, PlantConnection] = {}
         self._lock = threading.Lock()
 
@@ -126,7 +178,7 @@ class ConnectionPool:
             existing = self._connections.get(address.name)
             if existing is not None and existing.address.key == address.key:
                 return existing
-        connection = PlantConnection(address, self.approval_timeout)
+        connection = PlantConnection(address, self.approval_timeout, self.trust)
         with self._lock:
             self._connections[address.name] = connection
         return connection
@@ -145,15 +197,18 @@ class ConnectionPool:
             self._connections.pop(name, None)
 
 
-def check_login(hostname: str, port: int, email: str, password: str) -> tuple[str, str]:
-    """("reachable" | "auth failed" | "unreachable", why) for connectivity checks."""
-    import syft as sy
+def check_login(hostname: str, port: int, email: str, password: str, transport: str = "https") -> tuple[str, str]:
+    """("reachable" | "auth failed" | "TLS refused" | "unreachable", why) for connectivity checks (in an app context:
+    the federation CA and DASHBOARD_REQUIRE_TLS come from the app's config)."""
+    from flask import current_app
     from syft.types.errors import SyftException
 
     try:
-        with quiet(log):
-            sy.login(url=hostname, port=port, email=email, password=password)
-        return "reachable", f"{hostname}:{port} answered and accepted the orchestrator login"
+        DatasiteTrust.from_config(current_app.config).login(hostname, hostname, port, email, password, transport)
+        how = "HTTPS (certificate verified against the federation CA)" if transport == "https" else "plain HTTP"
+        return "reachable", f"{hostname}:{port} answered over {how} and accepted the orchestrator login"
+    except TLSRefused as exc:
+        return "TLS refused", str(exc)
     except SyftException as exc:
         return "auth failed", f"{hostname}:{port} answered but refused the login: {exc.public_message}"
     except Exception as exc:  # connection errors come as several types from inside syft

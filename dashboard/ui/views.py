@@ -8,7 +8,7 @@ import threading
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FloatField, IntegerField, PasswordField, SelectField, StringField
@@ -20,6 +20,7 @@ from dashboard.extensions import db, limiter, login_limit, login_manager
 from dashboard.models import (ApiToken, AuditEvent, Experiment, Factory, Heartbeat, Operator, Round,
                               RoundResult, record_audit)
 from dashboard.models.base import utcnow
+from dashboard.security import role_required, safe_next
 from dashboard.ui.sparkline import sparkline
 from shared.errors import ExperimentError
 
@@ -185,8 +186,7 @@ def login():
             login_user(operator)
             record_audit(operator.email, "operator.login")
             db.session.commit()
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("ui.index"))
+            return redirect(safe_next(request.args.get("next")) or url_for("ui.index"))  # no open redirect
         form.password.errors.append("wrong e-mail or password")
     return render_template("login.html", form=form)
 
@@ -261,15 +261,22 @@ def factory(name: str):
 
 
 @bp.post("/factories/<name>/check")
-@login_required
+@role_required("operator")
 def check_factory(name: str):
     """Connectivity check: log into the plant's datasite with the stored orchestrator account."""
-    from dashboard.orchestration.syft_clients import check_login
+    from dashboard.orchestration.syft_clients import check_login, transport_of
+    from dashboard.plant_addresses import AddressRefused, check_plant_host, check_plant_port
     from dashboard.security import decrypt
 
     plant = _factory_or_404(name)
-    outcome, message = check_login(plant.hostname, plant.port, plant.orchestrator_email,
-                                   decrypt(plant.orchestrator_password_enc))
+    try:  # never a port scanner: the registration's address rules, checked again (DNS may have changed)
+        check_plant_host(plant.hostname, current_app.config["ALLOW_PRIVATE_PLANTS"])
+        check_plant_port(plant.port)
+    except AddressRefused as exc:
+        outcome, message = "refused", str(exc)
+    else:
+        outcome, message = check_login(plant.hostname, plant.port, plant.orchestrator_email,
+                                       decrypt(plant.orchestrator_password_enc), transport_of(plant))
     record_audit(current_user.email, "factory.connectivity_check", name, outcome=outcome, message=message)
     db.session.commit()
     flash(f"{name}: {outcome}: {message}", "ok" if outcome == "reachable" else "error")
@@ -288,8 +295,10 @@ def tokens():
         session["new_token"] = token  # shown once, after the redirect (a reload must not create another)
         return redirect(url_for("ui.tokens"))
     new_token = session.pop("new_token", None)
-    rows = db.session.scalars(db.select(ApiToken).filter_by(operator_id=current_user.id)
-                              .order_by(ApiToken.id.desc())).all()
+    query = db.select(ApiToken).order_by(ApiToken.id.desc())
+    if not current_user.can("admin"):  # a token acts with its operator's role; admins see and revoke them all
+        query = query.filter_by(operator_id=current_user.id)
+    rows = db.session.scalars(query).all()
     return render_template("tokens.html", form=form, tokens=rows, new_token=new_token)
 
 
@@ -297,7 +306,7 @@ def tokens():
 @login_required
 def revoke_token(token_id: int):
     row = db.session.get(ApiToken, token_id) if 0 < token_id < 2 ** 63 else None
-    if row is None or row.operator_id != current_user.id:
+    if row is None or (row.operator_id != current_user.id and not current_user.can("admin")):
         abort(404)
     row.revoked = True
     record_audit(current_user.email, "token.revoked", row.name)
@@ -312,6 +321,9 @@ def experiments():
     form = ExperimentForm()
     status = 200
     if request.method == "POST":
+        if not current_user.can("operator"):
+            abort(403, description=f"Creating experiments needs the operator role; you have the "
+                                   f"{current_user.role} role.")
         if form.validate_on_submit():
             try:
                 experiment = create_experiment(form.to_body(), current_user.email)
@@ -334,7 +346,7 @@ def experiment(experiment_id: int):
 
 
 @bp.post("/experiments/<int:experiment_id>/<any(start, pause, resume, cancel):action>")
-@login_required
+@role_required("operator")
 def experiment_action(experiment_id: int, action: str):
     try:
         change_status(get_experiment(experiment_id), action, current_user.email)
@@ -348,3 +360,4 @@ def experiment_action(experiment_id: int, action: str):
 def audit():
     events = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(200)).all()
     return render_template("audit.html", events=events)
+

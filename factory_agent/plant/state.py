@@ -1,13 +1,12 @@
 """`PlantState`: the one owner of the plant's state folder (mode 0700, files 0600).
 
 What lives there: the datasite's generated passwords and identity, its TLS key and certificate (with the
-federation CA that signed it), the plant's Ed25519 identity key (signs its registrations), the
-secure-aggregation X25519 key, the effective policy and the plant's profile
-(name, feature names), FedDyn's per-experiment term, and the ledgers the policy needs, in one SQLite file so
-that every check-and-record is one transaction even when PySyft runs calls concurrently: calls (rate caps),
-masks (one masking per experiment:round:attempt, with the setup it masked under), reveals (one survivor list
-per attempt), pinned model inputs per experiment, and the DP-SGD ledger across all experiments (the lifetime
-budget).
+federation CA that signed it), the plant's Ed25519 identity key (signs its registrations), the secure-aggregation
+X25519 key, the effective policy and the plant's profile (name, feature names), FedDyn's per-experiment term,
+and the ledgers the policy needs, in one SQLite file so that every check-and-record is one transaction even
+when PySyft runs calls concurrently: calls (rate caps), masks (one masking per experiment:round:attempt, with
+the setup it masked under), reveals (one survivor list per attempt), pinned model inputs per experiment, and
+the DP-SGD ledger across all experiments (the lifetime budget).
 
 The agent creates it from its --state-dir; code inside the datasite finds the same folder through
 FACTORYFL_STATE_DIR, which the agent sets before PySyft forks its server.

@@ -5,7 +5,9 @@ from sqlalchemy import text
 
 from dashboard.extensions import db
 from dashboard.orchestration.liveness import mark_offline
-from tests.dashboard.conftest import ENROLL, register, registration
+from tests.dashboard.conftest import ENROLL, TOKEN, register, registration
+
+OPERATOR = {"Authorization": f"Bearer {TOKEN}"}  # GET /factories is the operators' view
 
 
 def beat(client, token, name="plant_a", **overrides):
@@ -19,10 +21,10 @@ def test_registration_then_heartbeat_changes_what_factories_shows(client):
     resp = register(client)
     assert resp.status_code == 201
     answer = resp.get_json()
-    assert set(answer) == {"factory_id", "heartbeat_token", "heartbeat_interval"}
+    assert set(answer) == {"factory_id", "heartbeat_token", "heartbeat_interval", "certificate_chain"}
     assert beat(client, answer["heartbeat_token"], current_load={"cpu_usage": 55.0, "memory_usage": 1.0,
                                                                 "disk_usage": 2.0}).status_code == 200
-    listed = client.get("/factories").get_json()
+    listed = client.get("/factories", headers=OPERATOR).get_json()
     assert [f["factory_name"] for f in listed] == ["plant_a"]
     plant = listed[0]
     assert plant["status"] == "online" and plant["device"] == "cpu" and plant["factory_port"] == 8081
@@ -100,15 +102,15 @@ def test_offline_after_three_missed_intervals_and_back_on_heartbeat(app, client)
         assert mark_offline() == []
         time.sleep(3.2)  # the test app's interval is 1 s
         assert mark_offline() == ["plant_a"]
-    assert client.get("/factories").get_json()[0]["status"] == "offline"
+    assert client.get("/factories", headers=OPERATOR).get_json()[0]["status"] == "offline"
     beat(client, token)
-    assert client.get("/factories").get_json()[0]["status"] == "online"
+    assert client.get("/factories", headers=OPERATOR).get_json()[0]["status"] == "online"
 
 
 def test_a_stopping_heartbeat_turns_the_plant_offline_at_once(client):
     token = register(client).get_json()["heartbeat_token"]
     assert beat(client, token, status="stopping").status_code == 200
-    assert client.get("/factories").get_json()[0]["status"] == "offline"
+    assert client.get("/factories", headers=OPERATOR).get_json()[0]["status"] == "offline"
 
 
 def pending(i=0, **overrides):
@@ -121,24 +123,24 @@ def pending(i=0, **overrides):
 
 def test_pending_code_requests_from_heartbeats_are_listed_bounded_and_truncated(client):
     token = register(client).get_json()["heartbeat_token"]
-    assert client.get("/factories").get_json()[0]["pending_code_requests"] is None  # not reported yet
+    assert client.get("/factories", headers=OPERATOR).get_json()[0]["pending_code_requests"] is None  # not reported yet
     reported = [pending(i, reason="r" * 1000, extra="dropped") for i in range(500)]
     assert beat(client, token, pending_code_requests=reported).status_code == 200
-    listed = client.get("/factories").get_json()[0]["pending_code_requests"]
+    listed = client.get("/factories", headers=OPERATOR).get_json()[0]["pending_code_requests"]
     assert len(listed) == 20 and listed[0]["id"] == f"{0:032x}"
     assert set(listed[0]) == {"id", "requester", "function", "submitted_at", "reason"}
     assert len(listed[0]["reason"]) == 300
     assert beat(client, token).status_code == 200  # a heartbeat without the field keeps what was reported
-    assert len(client.get("/factories").get_json()[0]["pending_code_requests"]) == 20
+    assert len(client.get("/factories", headers=OPERATOR).get_json()[0]["pending_code_requests"]) == 20
     assert beat(client, token, pending_code_requests=[]).status_code == 200  # the data owner decided them
-    assert client.get("/factories").get_json()[0]["pending_code_requests"] == []
+    assert client.get("/factories", headers=OPERATOR).get_json()[0]["pending_code_requests"] == []
 
 
 def test_a_new_registration_forgets_the_previous_agents_pending_requests(client):
     token = register(client).get_json()["heartbeat_token"]
     beat(client, token, pending_code_requests=[pending()])
     register(client)
-    assert client.get("/factories").get_json()[0]["pending_code_requests"] is None
+    assert client.get("/factories", headers=OPERATOR).get_json()[0]["pending_code_requests"] is None
 
 
 @pytest.mark.parametrize("value,field", [
@@ -159,9 +161,9 @@ def test_the_plants_policy_from_its_registration_is_stored_and_listed(client):
     policy = {"require_secure_aggregation": True, "min_plants": 3, "lifetime_epsilon": 8.0, "note": None,
               "dp_mechanism": "gaussian"}
     assert register(client, policy=policy).status_code == 201
-    assert client.get("/factories").get_json()[0]["policy"] == policy
+    assert client.get("/factories", headers=OPERATOR).get_json()[0]["policy"] == policy
     assert register(client).status_code == 200  # an agent that reports no policy
-    assert client.get("/factories").get_json()[0]["policy"] is None
+    assert client.get("/factories", headers=OPERATOR).get_json()[0]["policy"] is None
 
 
 @pytest.mark.parametrize("policy,field", [
@@ -208,7 +210,7 @@ def test_a_read_only_database_is_a_clear_503_and_nothing_is_half_written(app, cl
     assert register(client, "plant_a").status_code == 201
     path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
     before = sqlite3.connect(path).execute("select count(*) from factories").fetchone()[0]
-    readonly = create_app({"TESTING": True, "FACTORY_ENROLLMENT_TOKEN": ENROLL,
+    readonly = create_app({"TESTING": True, "FACTORY_ENROLLMENT_TOKEN": ENROLL, "ALLOW_PRIVATE_PLANTS": True,
                            "SQLALCHEMY_DATABASE_URI": f"sqlite:///file:{path}?mode=ro&uri=true"})
     resp = register(readonly.test_client(), "plant_b")
     assert resp.status_code == 503 and resp.is_json

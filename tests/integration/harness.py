@@ -51,12 +51,18 @@ class Dashboard:
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {API_TOKEN}"}
 
+    @property
+    def ca_dir(self) -> Path:
+        """The dashboard's federation CA (dashboard.federation_ca): `ca.crt` verifies every datasite."""
+        return self.workdir / "instance" / "federation_ca"
+
     def env(self) -> dict:
         env = {**os.environ, "DASHBOARD_INSTANCE_PATH": str(self.workdir / "instance"),
                "FACTORY_ENROLLMENT_TOKEN": ENROLL, "DASHBOARD_API_TOKEN": API_TOKEN,
                "DASHBOARD_ADMIN_EMAIL": ADMIN[0], "DASHBOARD_ADMIN_PASSWORD": ADMIN[1],
                "DASHBOARD_HEARTBEAT_INTERVAL": "1", "DASHBOARD_SCHEDULER_TICK": "0.5",
-               "DASHBOARD_ROUND_TIMEOUT": "120", "DASHBOARD_LEASE_SECONDS": "8", "PYTHONUNBUFFERED": "1"}
+               "DASHBOARD_ROUND_TIMEOUT": "120", "DASHBOARD_LEASE_SECONDS": "8", "PYTHONUNBUFFERED": "1",
+               "DASHBOARD_ALLOW_PRIVATE_PLANTS": "true"}  # the plants listen on loopback
         env["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{self.workdir / 'dashboard.sqlite'}"
         env.update(self.extra_env)
         return env
@@ -78,7 +84,8 @@ class Dashboard:
         raise RuntimeError("dashboard did not start")
 
     def factories(self) -> dict[str, dict]:
-        return {f["factory_name"]: f for f in requests.get(f"{self.url}/factories", timeout=5).json()}
+        return {f["factory_name"]: f
+                for f in requests.get(f"{self.url}/factories", headers=self.headers, timeout=5).json()}
 
     def wait_for(self, predicate, timeout: float = 120, what: str = "condition"):
         deadline = time.time() + timeout
@@ -157,6 +164,14 @@ class Agent:
 
     def stop(self, sig=signal.SIGINT) -> int:
         return stop(self.proc, sig) if self.proc else 0
+
+    def login(self, email: str, password: str):
+        """A PySyft client of this plant's datasite over HTTPS, verified as the dashboard verifies it: against the
+        federation CA (the copy the plant received when it registered), for the host it registered (localhost)."""
+        from factory_agent.plant.state import PlantState
+        from shared.syft_tls import login
+
+        return login("localhost", self.port, email, password, ca_file=PlantState(self.state_dir).tls_ca_path())
 
 
 def run_predict(bundle: Path, data: Path, out: Path):

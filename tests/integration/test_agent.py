@@ -46,9 +46,7 @@ def credentials(agent):
 
 
 def login(agent, email, password):
-    import syft as sy
-
-    return sy.login(url="localhost", port=agent.port, email=email, password=password)
+    return agent.login(email, password)  # HTTPS, verified against the federation CA
 
 
 def test_agent_registers_and_is_listed_online_with_device_load_and_heartbeat(plant, dashboard):
@@ -71,6 +69,41 @@ def test_agent_registers_and_is_listed_online_with_device_load_and_heartbeat(pla
 def test_state_folder_files_are_private(plant):
     assert oct(os.stat(plant.state_dir / "credentials.json").st_mode & 0o777) == "0o600"
     assert oct(os.stat(plant.state_dir / "secagg_x25519.pem").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(plant.state_dir / "identity_ed25519.pem").st_mode & 0o777) == "0o600"
+
+
+def identity_fingerprint(agent):
+    from factory_agent.plant.state import PlantState
+    from shared.identity import fingerprint
+
+    return fingerprint(PlantState(agent.state_dir).identity_public_key())
+
+
+def test_an_impostor_with_the_shared_token_and_another_key_changes_nothing(plant, dashboard):
+    """The identity issue's attack on a real dashboard: the plant's name, the shared enrolment token, another
+    identity key (correctly signed) and another address. 409, held for an operator; the plant keeps its
+    address, its key and its heartbeats."""
+    import requests
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from shared.identity import public_key_hex
+    from tests.dashboard.conftest import registration, signed_headers
+    from tests.integration.harness import ENROLL, free_port
+
+    before = dashboard.factories()["plant_csv"]
+    assert before["identity_key_fingerprint"] == identity_fingerprint(plant)
+    key = Ed25519PrivateKey.generate()
+    body = registration("plant_csv", factory_hostname="127.0.0.1", factory_port=free_port(),
+                        identity_public_key=public_key_hex(key))
+    resp = requests.post(f"{dashboard.url}/register_factory", json=body, timeout=10,
+                         headers=signed_headers(body, key, ENROLL))
+    assert resp.status_code == 409 and resp.json()["detail"]["reason"] == "rekey_pending", resp.text
+    assert "heartbeat_token" not in resp.json() and "approve-rekey plant_csv" in resp.json()["error"]
+    dashboard.wait_for(lambda: dashboard.factories()["plant_csv"]["last_heartbeat"] != before["last_heartbeat"], 10,
+                       "the plant's next heartbeat (its token still valid)")
+    after = dashboard.factories()["plant_csv"]
+    assert (after["factory_hostname"], after["factory_port"], after["identity_key_fingerprint"], after["status"]) == \
+        (before["factory_hostname"], before["factory_port"], before["identity_key_fingerprint"], "online")
 
 
 def test_default_root_password_no_longer_works_and_the_stored_one_does(plant):
@@ -108,7 +141,7 @@ def test_factory_status_endpoint_answers_the_orchestrator(plant):
     assert "cpu_usage" in status["current_load"]
 
 
-def test_factories_check_reports_reachable_auth_failed_and_unreachable(plant, workdir):
+def test_factories_check_reports_reachable_auth_failed_and_unreachable(plant, workdir, dashboard):
     import subprocess
     import sys
 
@@ -125,7 +158,9 @@ factories:
      orchestrator_password_env: WRONG_PASSWORD}}
 """)
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir}/check.sqlite", "DASHBOARD_INSTANCE_PATH": str(workdir),
-           "GOOD_PASSWORD": creds["orchestrator_password"], "WRONG_PASSWORD": "not-it"}
+           "GOOD_PASSWORD": creds["orchestrator_password"], "WRONG_PASSWORD": "not-it",
+           "DASHBOARD_ALLOW_PRIVATE_PLANTS": "true",  # plants on loopback
+           "DASHBOARD_CA_DIR": str(dashboard.ca_dir)}  # the CA that signed the plant's certificate
     flask = [sys.executable, "-m", "flask", "--app", "dashboard"]
     for args in (["db", "upgrade"], ["factories", "import", str(workdir / "plants.yaml")]):
         subprocess.run(flask + args, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
@@ -161,7 +196,7 @@ def test_code_that_is_not_vetted_stays_pending_and_is_logged(plant):
 
 
 def test_killed_agent_turns_offline_and_comes_back_with_its_accounts_and_data(plant, dashboard):
-    creds_before = credentials(plant)
+    creds_before, key_before = credentials(plant), identity_fingerprint(plant)
     plant.stop(signal.SIGKILL)
     t0 = time.monotonic()
     dashboard.wait_status("plant_csv", ("offline",), timeout=20)
@@ -171,6 +206,9 @@ def test_killed_agent_turns_offline_and_comes_back_with_its_accounts_and_data(pl
     plant.wait_ready()
     dashboard.wait_status("plant_csv", ("online",), timeout=30)
     assert credentials(plant) == creds_before
+    # same state folder, same identity key: it proves the key it is bound to, no operator involved
+    assert identity_fingerprint(plant) == key_before == dashboard.factories()["plant_csv"]["identity_key_fingerprint"]
+    assert "re-keying" not in plant.log()[plant.log_offset:]
     assert "already on the datasite: kept" in plant.log()
     ds = login(plant, creds_before["orchestrator_email"], creds_before["orchestrator_password"])
     assert [d.name for d in ds.datasets.get_all()] == ["plant_sensors"]

@@ -35,10 +35,8 @@ class AttackTarget:
     _root: object = None
 
     def login(self, email: str | None = None, password: str | None = None):
-        import syft as sy
-
-        return sy.login(url="localhost", port=self.port, email=email or self.orchestrator_email,
-                        password=password or self.orchestrator_password)
+        """Over HTTPS, verified against the federation CA, as the dashboard logs in."""
+        return self.agent.login(email or self.orchestrator_email, password or self.orchestrator_password)
 
     def root(self):
         """The plant's root (data owner) client, logged in once."""
@@ -360,3 +358,55 @@ def test_statistics_hold_no_minimum_or_maximum(target):
     assert answer["ok"], answer
     assert not {"min", "max"} & set(answer)
     assert answer["count"] == len(train_rows)
+
+
+# --- TLS (DESIGN §4): the datasite speaks only TLS, with the federation CA's certificate for this plant ---------
+
+def test_only_a_client_trusting_the_federation_ca_logs_in_and_plain_http_gets_no_answer(target, tmp_path):
+    """What the orchestrator's password and every update travel in: a client that trusts the system's CAs, or
+    another federation's CA, fails TLS verification before it sends anything; plain HTTP is not answered; the
+    certificate is the dashboard CA's, for this plant's name and registered host."""
+    import socket
+
+    import requests
+    import syft as sy
+    from cryptography import x509
+    from cryptography.fernet import Fernet
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.x509.verification import PolicyBuilder, Store
+
+    from dashboard.federation_ca import FederationCA
+    from factory_agent.tls import served_certificate_der
+    from shared.syft_tls import login
+
+    email, password, port = target.orchestrator_email, target.orchestrator_password, target.port
+    dashboard_ca = target.dashboard.ca_dir / "ca.crt"
+    assert login("localhost", port, email, password, ca_file=dashboard_ca).datasets.get_all()  # the dashboard's way
+
+    with pytest.raises(requests.exceptions.SSLError, match="certificate verify failed"):  # the system's CAs
+        requests.get(f"https://localhost:{port}/api/v2/metadata", timeout=10)
+    stranger = FederationCA.open(tmp_path / "another_federation", Fernet.generate_key().decode())
+    with pytest.raises(requests.exceptions.SSLError, match="certificate verify failed"):
+        login("localhost", port, email, password, ca_file=stranger.certificate_path)
+    with pytest.raises(requests.exceptions.SSLError, match="127.0.0.1"):  # the right CA, a name not in the SAN
+        login("127.0.0.1", port, email, password, ca_file=dashboard_ca)
+
+    with pytest.raises(requests.exceptions.ConnectionError):  # PySyft's default: plain HTTP
+        sy.login(url="localhost", port=port, email=email, password=password)
+    with socket.create_connection(("localhost", port), timeout=10) as raw:
+        raw.sendall(b"GET /api/v2/metadata HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        try:
+            answer = raw.recv(64)
+        except ConnectionResetError:
+            answer = b""
+    assert not answer.startswith(b"HTTP/")
+
+    leaf = x509.load_der_x509_certificate(served_certificate_der("localhost", port))
+    ca = x509.load_pem_x509_certificate(dashboard_ca.read_bytes())
+    assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == PLANT
+    assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName) == ["localhost"]  # the host the plant registered
+    assert ExtendedKeyUsageOID.SERVER_AUTH in leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert leaf.issuer == ca.subject
+    PolicyBuilder().store(Store([ca])).build_server_verifier(x509.DNSName("localhost")).verify(leaf, [])
+    assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days <= 31

@@ -79,8 +79,12 @@ def test_login_is_required_and_wrong_password_is_refused(browser, dashboard):
 
 
 def test_an_operator_runs_a_whole_experiment_from_the_browser(page, plants, dashboard, workdir):
+    blocked = []  # the Content-Security-Policy allows no inline script: anything it blocks is a bug
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     # factories: three plants online, with device, load and heartbeat age
-    page.wait_for_function("document.querySelectorAll('#factories .badge.online').length === 3", timeout=30_000)
+    # predicates as functions: a string expression is eval'd while polling, which the page's CSP forbids
+    page.wait_for_function("() => document.querySelectorAll('#factories .badge.online').length === 3",
+                           timeout=30_000)
     row = page.locator("tr[data-factory=ui_plant_a]")
     assert "cpu" in row.inner_text() and " ago" in row.inner_text()
     shot(page, "factories")
@@ -102,10 +106,18 @@ def test_an_operator_runs_a_whole_experiment_from_the_browser(page, plants, dash
     page.wait_for_url("**/experiments/*")
     assert page.locator("#status").inner_text() in ("running", "pending")
 
+    # pause and resume through the JSON API from the page's script (session cookie + X-CSRFToken), no reload
+    url = page.url
+    page.click("button[data-action=pause]")
+    page.wait_for_function("() => document.getElementById('status').textContent === 'paused'")
+    page.click("button[data-action=resume]")
+    page.wait_for_function("() => document.getElementById('status').textContent === 'running'")
+    assert page.url == url
+
     # progress updates without a reload, the charts are drawn
-    page.wait_for_function("document.getElementById('progress-text').textContent.includes('Round 1 of 3')",
+    page.wait_for_function("() => document.getElementById('progress-text').textContent.includes('Round 1 of 3')",
                            timeout=240_000)
-    page.wait_for_function("document.getElementById('status').textContent === 'completed'", timeout=300_000)
+    page.wait_for_function("() => document.getElementById('status').textContent === 'completed'", timeout=300_000)
     assert page.locator("#rounds tbody tr").count() == 3
     for chart in ("chart-loss", "chart-f1", "chart-auc", "chart-accuracy", "chart-participants", "chart-duration"):
         assert canvas_has_pixels(page, chart), chart
@@ -127,6 +139,7 @@ def test_an_operator_runs_a_whole_experiment_from_the_browser(page, plants, dash
     shot(page, "factories-tablet")
     page.goto("/experiments")
     shot(page, "experiments-tablet")
+    assert blocked == []
 
 
 def test_tokens_are_created_once_used_as_bearer_and_revoked(page, dashboard):
@@ -141,6 +154,9 @@ def test_tokens_are_created_once_used_as_bearer_and_revoked(page, dashboard):
     assert page.locator("#new-token").count() == 0  # shown once
     page.locator("tr:has-text('ci script') button:has-text('Revoke')").click()
     assert requests.get(api, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 401
+    page.goto("/operators")  # admins see every operator's role (the one from the environment is admin)
+    assert "admin" in page.locator(f"tr[data-operator='{ADMIN[0]}']").inner_text()
+    shot(page, "operators")
 
 
 def test_forms_without_a_csrf_token_are_refused(dashboard):

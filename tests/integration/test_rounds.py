@@ -152,8 +152,12 @@ class SilentPlant:
         import socket
         import threading
 
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         from shared.data.csv_loader import load_frame
         from shared.data.simulator import FAILURE_MODE_COLUMNS
+        from shared.identity import public_key_hex
+        from tests.dashboard.conftest import certificate_request
         from tests.integration.harness import ENROLL
 
         self.server = socket.socket()
@@ -165,6 +169,8 @@ class SilentPlant:
                             "machine_id", "cycle").schema
         body = {"factory_name": name, "factory_hostname": "127.0.0.1", "factory_port": self.server.getsockname()[1],
                 "device": "cpu", "status": "online", "agent_version": "0.3.0", "secagg_public_key": "ab" * 32,
+                "identity_public_key": public_key_hex(Ed25519PrivateKey.generate()),  # a first registration
+                "certificate_request": certificate_request(name, "127.0.0.1"),  # the federation CA signs it
                 "capabilities": {"supported_models": ["cnn"], "data_type": "tabular", "num_samples": 200,
                                  "features": schema.feature_names, "schema": schema.to_dict()},
                 "orchestrator": {"email": "orchestrator@factoryfl.org", "password": "whatever-Pass1"}}

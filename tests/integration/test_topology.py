@@ -2,6 +2,7 @@
 workers that never run rounds, separate scheduler processes, three plant agents."""
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -26,7 +27,8 @@ def postgres(tmp_path_factory):
 
 def production_env(workdir, database_url) -> dict:
     return {**os.environ, "DATABASE_URL": database_url, "DASHBOARD_SCHEDULER": "off",
-            "DASHBOARD_INSTANCE_PATH": str(workdir / "instance"), "SECRET_KEY": "topology-secret",
+            "DASHBOARD_INSTANCE_PATH": str(workdir / "instance"), "SECRET_KEY": secrets.token_hex(32),
+            "DASHBOARD_ALLOW_PRIVATE_PLANTS": "true", "DASHBOARD_ENV": "production",
             "CREDENTIALS_KEY": Fernet.generate_key().decode(),
             "FACTORY_ENROLLMENT_TOKEN": ENROLL, "DASHBOARD_ADMIN_EMAIL": ADMIN[0],
             "DASHBOARD_ADMIN_PASSWORD": ADMIN[1], "DASHBOARD_API_TOKEN": API_TOKEN,
@@ -49,7 +51,7 @@ class Gunicorn(Dashboard):
 
     def _up(self) -> bool:
         try:
-            return requests.get(f"{self.url}/factories", timeout=1).status_code == 200
+            return requests.get(f"{self.url}/factories", headers=self.headers, timeout=1).status_code == 200
         except requests.RequestException:
             return False
 

@@ -84,18 +84,48 @@
     draw(e);
   }
 
+  let polling = false;
+
   async function poll() {
+    polling = true;
     try {
-      const resp = await fetch(api, {headers: {Accept: "application/json"}, credentials: "same-origin"});
+      const resp = await window.factoryfl.api(api);
       if (resp.ok) {
         const e = await resp.json();
         update(e);
-        if (!["running", "pending", "paused"].includes(e.status)) return;  // final: stop polling
+        if (!["running", "pending", "paused"].includes(e.status)) { polling = false; return; }  // final
       }
     } catch (err) {
       document.getElementById("live").textContent = "Connection to the dashboard lost; retrying…";
     }
     setTimeout(poll, 2000);
   }
-  document.addEventListener("DOMContentLoaded", poll);
+
+  // Start / pause / resume / cancel through the JSON API (with the CSRF token), without a page reload;
+  // the forms still work without JavaScript.
+  async function act(event) {
+    event.preventDefault();
+    const action = event.currentTarget.dataset.action;
+    const message = document.getElementById("message");
+    try {
+      const resp = await window.factoryfl.api(`${api}/${action}`, {method: "POST"});
+      const body = await resp.json();
+      if (!resp.ok) {
+        message.hidden = false;
+        message.textContent = body.error || `${action} failed (${resp.status})`;
+        return;
+      }
+      update(body);  // the API answers with the experiment as it now is
+    } catch (err) {
+      message.hidden = false;
+      message.textContent = `${action} failed: the dashboard cannot be reached`;
+      return;
+    }
+    if (!polling) poll();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("form.experiment-action").forEach((form) => form.addEventListener("submit", act));
+    poll();
+  });
 })();

@@ -1,0 +1,34 @@
+"""Operators' roles (viewer, operator, admin), changed the same way from the CLI and the pages."""
+
+from __future__ import annotations
+
+import logging
+
+from dashboard.extensions import db
+from dashboard.models import Operator, record_audit
+from dashboard.models.operators import ROLES
+from shared.errors import SecurityError
+
+log = logging.getLogger(__name__)
+
+
+class RoleChangeRefused(SecurityError):
+    status_code = 409
+
+
+def set_role(operator: Operator, role: str, actor: str) -> Operator:
+    """Give `operator` the role `role`; the last admin cannot be demoted (nobody could then manage roles
+    except from the CLI). Commits."""
+    if role not in ROLES:
+        raise RoleChangeRefused(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    if operator.role == role:
+        return operator
+    if operator.role == "admin":
+        admins = db.session.scalar(db.select(db.func.count()).select_from(Operator).filter_by(role="admin"))
+        if admins <= 1:
+            raise RoleChangeRefused(f"{operator.email} is the only admin: make another operator admin first")
+    previous, operator.role = operator.role, role
+    record_audit(actor, "operator.role_changed", operator.email, previous=previous, role=role)
+    db.session.commit()
+    log.info("%s changed %s from %s to %s", actor, operator.email, previous, role)
+    return operator
