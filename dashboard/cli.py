@@ -126,7 +126,7 @@ def register(app) -> None:
                 failures += 1
                 click.echo(f"{plant.name}: refused - {exc}")
                 continue
-            outcome, why = check_login(plant.hostname, plant.port, plant.orchestrator_email,
+            outcome, why = check_login(plant.name, plant.hostname, plant.port, plant.orchestrator_email,
                                        decrypt(plant.orchestrator_password_enc), transport_of(plant))
             failures += outcome != "reachable"
             click.echo(f"{plant.name}: {outcome} - {why}")

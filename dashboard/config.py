@@ -53,7 +53,7 @@ def insecure_settings(config) -> list[str]:
     `config` is the app's config (a mapping)."""
     rules = (("SECRET_KEY", MIN_SECRET_KEY, True), ("CREDENTIALS_KEY", 0, True),
              ("DASHBOARD_API_TOKEN", MIN_TOKEN, True), ("DASHBOARD_ADMIN_PASSWORD", MIN_PASSWORD, True),
-             ("FACTORY_ENROLLMENT_TOKEN", MIN_TOKEN, False))  # empty: open enrolment, the identity settings' call
+             ("FACTORY_ENROLLMENT_TOKEN", MIN_TOKEN, True))  # empty would be open enrolment: development only
     problems = []
     for name, shortest, required in rules:
         value = config.get(name) or ""

@@ -233,6 +233,9 @@ class FederationCA:
             csr = parse_certificate_request(csr)
         check_common_name(plant_name)
         san = subject_alt_name(hostname)
+        # a second name only this plant's certificate carries: the dashboard verifies it (plant_dns_name), so a
+        # certificate issued to another plant at the same host cannot stand in for this one
+        plant_san = x509.DNSName(plant_dns_name(plant_name))
         now = now or datetime.now(timezone.utc)
         ca_key = self._private_key()
         public_key = csr.public_key()
@@ -250,12 +253,22 @@ class FederationCA:
                                          data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                          crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName([san]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([san, plant_san]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
         chain = certificate.public_bytes(serialization.Encoding.PEM).decode() + self.certificate_pem
         return IssuedCertificate(certificate, chain)
+
+
+def plant_dns_name(plant_name: str) -> str:
+    """The DNS name that stands for one plant in its certificate: a hash of the name (plant names are case-
+    sensitive and may hold '_', DNS names are neither), under the reserved .invalid domain."""
+    import base64
+    import hashlib
+
+    digest = base64.b32encode(hashlib.sha256(plant_name.encode()).digest()).decode().rstrip("=").lower()
+    return f"p-{digest[:40]}.plant.factoryfl.invalid"
 
 
 # --- the dashboard's processes ---------------------------------------------------------------------------

@@ -117,9 +117,10 @@ def admit(claim: IdentityClaim, factory: Factory | None) -> Admission:
     if bound == claim.identity_public_key:
         if signed:
             return Admission("identity key signature", secagg_key_changed=secagg_changed)
-        if heartbeat and not secagg_changed:
+        if heartbeat and not secagg_changed and _unchanged(claim, factory):
             return Admission("heartbeat token")
-        reason = ("a new secure-aggregation key needs the identity key's signature, not only the heartbeat token"
+        reason = ("a new secure-aggregation key, address, orchestrator login or certificate needs the identity "
+                  "key's signature, not only the heartbeat token (it travels with every heartbeat)"
                   if heartbeat else "it proves nothing: no signature by the identity key, not the plant's current "
                                     "heartbeat token")
     elif bound is None and heartbeat and not secagg_changed:
@@ -191,6 +192,19 @@ def _remember(signature_hash: str) -> None:
         raise replay from None
 
 
+def _unchanged(claim: IdentityClaim, factory: Factory) -> bool:
+    """The registration repeats what the plant registered: same address, same orchestrator login, and asks for
+    no certificate. Anything else needs the identity key's signature: a heartbeat token can be overheard."""
+    from dashboard.security import decrypt
+
+    orchestrator = claim.body.get("orchestrator") if isinstance(claim.body.get("orchestrator"), dict) else {}
+    return (claim.hostname == factory.hostname and claim.port == factory.port
+            and not claim.body.get("certificate_request")
+            and orchestrator.get("email") == factory.orchestrator_email
+            and bool(factory.orchestrator_password_enc)
+            and constant_time_equal(str(orchestrator.get("password", "")), decrypt(factory.orchestrator_password_enc)))
+
+
 def _enrolment_credential(bearer: str | None, name: str) -> tuple[str, EnrolmentToken | None]:
     """(credential, one-time token row) that lets the caller enrol `name`, or Unauthorized."""
     if bearer:
@@ -205,6 +219,11 @@ def _enrolment_credential(bearer: str | None, name: str) -> tuple[str, Enrolment
                 raise Unauthorized(f"this one-time enrolment token expired ({isoformat(token.expires_at)}): ask an "
                                    "operator for a new one")
             return "one-time enrolment token", token
+    reserved = db.session.scalar(db.select(EnrolmentToken.id).where(
+        EnrolmentToken.factory_name == name, EnrolmentToken.used_at.is_(None), EnrolmentToken.expires_at > utcnow()))
+    if reserved is not None:  # an operator made a one-time token for this name: only that token enrols it
+        raise Unauthorized(f"plant name {name!r} is reserved for the one-time enrolment token an operator made for "
+                           "it: start the agent with that token")
     shared = current_app.config["FACTORY_ENROLLMENT_TOKEN"]
     if not shared:
         return "open enrolment", None

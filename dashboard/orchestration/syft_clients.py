@@ -1,11 +1,11 @@
 """Logged-in PySyft clients, one per plant, reused between rounds and rebuilt when a plant restarts.
 
 The orchestrator logs in with the plant's DATA_SCIENTIST account, submits the vetted `fl_step` once
-(the plant's agent approves it by hash) and calls it every round.
+(the plant's agent approves exactly the shipped code, factory_agent.approval) and calls it by id every round.
 
 Every datasite is reached over HTTPS and verified against the federation CA (dashboard.federation_ca), for the
-hostname the plant registered (shared.syft_tls): a certificate that does not verify stops the login before the
-password is sent. Plain HTTP only with DASHBOARD_REQUIRE_TLS=false, and only to a plant that registered without a
+plant's own name in its certificate (federation_ca.plant_dns_name; shared.syft_tls): a certificate that does not
+verify, or was issued to another plant, stops the login before the password is sent. Plain HTTP only with DASHBOARD_REQUIRE_TLS=false, and only to a plant that registered without a
 certificate request (an agent in --dev_mode).
 """
 
@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.federation_ca import plant_dns_name
 from shared import syft_tls
 from shared.quiet import quiet
 from shared.errors import CommunicationError, DataSiteError
@@ -77,12 +78,13 @@ class DatasiteTrust:
                 return syft_tls.plain_login(hostname, port, email, password)
         try:
             with quiet(log):
-                return syft_tls.login(hostname, port, email, password, ca_file=self.ca_file)
+                return syft_tls.login(hostname, port, email, password, ca_file=self.ca_file,
+                                      server_name=plant_dns_name(name))
         except requests.exceptions.SSLError as exc:
             reason = str(exc.__context__ or exc).split("(Caused by ")[-1].rstrip(")")[:300]
             raise TLSRefused(f"{name} at {hostname}:{port}: TLS verification failed, nothing was sent ({reason}); "
                              f"its certificate must come from this dashboard's federation CA ({self.ca_file}) and "
-                             f"name {hostname}: let the plant register again") from exc
+                             f"be issued to plant {name}: let the plant register again") from exc
 
 
 class PlantConnection:
@@ -197,14 +199,15 @@ class ConnectionPool:
             self._connections.pop(name, None)
 
 
-def check_login(hostname: str, port: int, email: str, password: str, transport: str = "https") -> tuple[str, str]:
+def check_login(plant_name: str, hostname: str, port: int, email: str, password: str,
+                transport: str = "https") -> tuple[str, str]:
     """("reachable" | "auth failed" | "TLS refused" | "unreachable", why) for connectivity checks (in an app context:
     the federation CA and DASHBOARD_REQUIRE_TLS come from the app's config)."""
     from flask import current_app
     from syft.types.errors import SyftException
 
     try:
-        DatasiteTrust.from_config(current_app.config).login(hostname, hostname, port, email, password, transport)
+        DatasiteTrust.from_config(current_app.config).login(plant_name, hostname, port, email, password, transport)
         how = "HTTPS (certificate verified against the federation CA)" if transport == "https" else "plain HTTP"
         return "reachable", f"{hostname}:{port} answered over {how} and accepted the orchestrator login"
     except TLSRefused as exc:

@@ -275,7 +275,7 @@ def check_factory(name: str):
     except AddressRefused as exc:
         outcome, message = "refused", str(exc)
     else:
-        outcome, message = check_login(plant.hostname, plant.port, plant.orchestrator_email,
+        outcome, message = check_login(plant.name, plant.hostname, plant.port, plant.orchestrator_email,
                                        decrypt(plant.orchestrator_password_enc), transport_of(plant))
     record_audit(current_user.email, "factory.connectivity_check", name, outcome=outcome, message=message)
     db.session.commit()

@@ -105,7 +105,10 @@ def test_an_issued_certificate_verifies_against_the_ca_for_the_plants_host_with_
     assert leaf.public_key() == key.public_key()
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "plant_a"
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.DNSName) == ["plant-a.example.org"]
+    from dashboard.federation_ca import plant_dns_name
+
+    # the host, and a name only this plant's certificate carries (what the dashboard verifies)
+    assert san.get_values_for_type(x509.DNSName) == ["plant-a.example.org", plant_dns_name("plant_a")]
     assert not san.get_values_for_type(x509.IPAddress)
     assert leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage(
         [ExtendedKeyUsageOID.SERVER_AUTH])
@@ -127,8 +130,10 @@ def test_the_certificate_is_only_good_for_the_registered_host_and_not_after_it_e
 def test_an_ip_address_host_is_an_ip_san(ca):
     leaf = ca.issue(csr_pem(), "plant_a", "10.1.2.3", MONTH).certificate
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    from dashboard.federation_ca import plant_dns_name
+
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.1.2.3")]
-    assert not san.get_values_for_type(x509.DNSName)
+    assert san.get_values_for_type(x509.DNSName) == [plant_dns_name("plant_a")]
     verify_for(ca, leaf, x509.IPAddress(ipaddress.ip_address("10.1.2.3")))
 
 
@@ -143,7 +148,7 @@ def test_the_request_decides_nothing_but_the_key(ca):
     leaf = ca.issue(greedy, "plant_a", "plant-a.example.org", MONTH).certificate
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "plant_a"
     assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-        x509.DNSName) == ["plant-a.example.org"]
+        x509.DNSName)[0] == "plant-a.example.org"
     assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
 
 
@@ -213,3 +218,14 @@ def test_the_cli_prints_the_ca_and_signs_a_request_for_a_configured_plant(app, t
     (tmp_path / "bad.csr").write_text(tampered_csr_pem())
     refused = runner.invoke(args=["federation-ca", "sign", "plant_remote", "10.0.0.5", str(tmp_path / "bad.csr")])
     assert refused.exit_code != 0 and "signature does not verify" in refused.output
+
+
+
+def test_a_certificate_issued_to_another_plant_at_the_same_host_does_not_name_this_plant(ca):
+    from dashboard.federation_ca import plant_dns_name
+
+    evil = ca.issue(csr_pem(), "evil", "plant-a.example.org", MONTH).certificate  # same host as plant_a
+    verify_for(ca, evil, x509.DNSName("plant-a.example.org"))  # the host alone would be satisfied...
+    with pytest.raises(Exception):
+        verify_for(ca, evil, x509.DNSName(plant_dns_name("plant_a")))  # ...the dashboard checks the plant's name
+    assert plant_dns_name("plant_a") != plant_dns_name("Plant_A")  # case-sensitive names stay apart

@@ -117,9 +117,11 @@ def test_a_signature_over_another_body_does_not_verify(app, client):
     ({"X-FactoryFL-Signature": "00" * 64}, "both"),
     ({"X-FactoryFL-Signature": "zz", "X-FactoryFL-Timestamp": "now"}, "Unix time"),
     ({"X-FactoryFL-Signature": "zz", "X-FactoryFL-Timestamp": "nan"}, "Unix time"),
-    ({"X-FactoryFL-Signature": "abc", "X-FactoryFL-Timestamp": str(time.time())}, "malformed"),
+    ({"X-FactoryFL-Signature": "abc", "X-FactoryFL-Timestamp": "NOW"}, "malformed"),
 ])
 def test_malformed_signature_headers_are_401_naming_the_problem(client, headers, message):
+    # "NOW" is replaced when the test runs: a time taken at collection is minutes old in a long suite
+    headers = {k: str(time.time()) if v == "NOW" else v for k, v in headers.items()}
     resp = post(client, registration("plant_a"), {"Authorization": f"Bearer {ENROLL}", **headers})
     assert resp.status_code == 401 and message in resp.get_json()["error"]
 
@@ -150,10 +152,11 @@ def test_open_enrolment_admits_new_names_only(app, client):
 
 # --- proofs: the signature, or the current heartbeat token -------------------------------------------------
 def test_the_current_heartbeat_token_proves_the_plant_without_a_signature(app, client):
+    app.config["DASHBOARD_REQUIRE_TLS"] = False  # with TLS every registration asks for a certificate: signed
     token = register(client).get_json()["heartbeat_token"]
-    body = registration("plant_a", factory_port=8095)
+    body = registration("plant_a", certificate_request=None)  # as registered: no new address, login or certificate
     resp = post(client, body, {"Authorization": f"Bearer {token}"})
-    assert resp.status_code == 200 and plant_row(app)["port"] == 8095
+    assert resp.status_code == 200 and plant_row(app)["port"] == 8081
     old_token_again = post(client, body, {"Authorization": f"Bearer {token}"})  # replaced by the answer above
     assert old_token_again.status_code == 401  # not a heartbeat token any more, not an enrolment token either
     fresh = resp.get_json()["heartbeat_token"]
@@ -341,3 +344,27 @@ def test_a_plant_from_before_identity_keys_needs_an_approval_once(app, client):
     assert app.test_cli_runner().invoke(args=["factories", "approve-rekey", "plant_a"]).exit_code == 0
     assert register(client).status_code == 200
     assert plant_row(app)["identity"] == public_key_hex(identity_key("plant_a"))
+
+
+
+@pytest.mark.parametrize("change", [{"factory_port": 8095}, {"factory_hostname": "127.0.0.66"},
+                                    {"orchestrator": {"email": "atk@evil.org", "password": "x" * 12}}, {}])
+def test_an_overheard_heartbeat_token_moves_no_plant_and_gets_no_certificate(app, client, change):
+    """A heartbeat token travels with every heartbeat: alone it re-admits the plant only as it was."""
+    token = register(client).get_json()["heartbeat_token"]
+    before = plant_row(app)
+    body = registration("plant_a", **change)  # {}: the same address, but asking for a certificate
+    resp = post(client, body, {"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 409 and "signature" in resp.get_json()["error"] + str(resp.get_json()["detail"])
+    assert plant_row(app) == before
+
+
+def test_a_name_with_an_outstanding_one_time_token_is_reserved_for_it(app, client):
+    from dashboard.extensions import db
+    from dashboard.identity import issue_enrolment_token
+
+    with app.app_context():
+        _, one_time = issue_enrolment_token("plant_x", 24, "tests")
+        db.session.commit()
+    assert register(client, name="plant_x").status_code == 401  # the shared token may not take it first
+    assert register(client, name="plant_x", token=one_time).status_code == 201

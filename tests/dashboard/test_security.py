@@ -17,7 +17,8 @@ from tests.dashboard.conftest import ADMIN, TOKEN
 ROOT = Path(__file__).resolve().parents[2]
 OLD_DEFAULT_KEY = "change-me-secret-key"  # what docker-compose.yml shipped
 GOOD = {"SECRET_KEY": "5" * 64, "CREDENTIALS_KEY": Fernet.generate_key().decode(),
-        "DASHBOARD_API_TOKEN": "t" * 43, "DASHBOARD_ADMIN_PASSWORD": "a long admin password"}
+        "DASHBOARD_API_TOKEN": "t" * 43, "DASHBOARD_ADMIN_PASSWORD": "a long admin password",
+        "FACTORY_ENROLLMENT_TOKEN": "e" * 43}
 
 
 def login(client, email=ADMIN[0], password=ADMIN[1]):
@@ -92,6 +93,8 @@ def test_production_starts_with_good_secrets_and_development_makes_its_own(tmp_p
         dev.config["SECRET_KEY"]
     assert insecure_settings({**GOOD, "FACTORY_ENROLLMENT_TOKEN": "change-me-enrollment"})[0].startswith(
         "FACTORY_ENROLLMENT_TOKEN is a published default")
+    # empty would be open enrolment: anyone could register a plant name and get a certificate for it
+    assert insecure_settings({**GOOD, "FACTORY_ENROLLMENT_TOKEN": ""})[0].startswith("FACTORY_ENROLLMENT_TOKEN")
 
 
 def insecure_env(tmp_path) -> dict:

@@ -150,7 +150,7 @@ def test_factories_check_reports_reachable_auth_failed_and_unreachable(plant, wo
     creds = credentials(plant)
     (workdir / "plants.yaml").write_text(f"""
 factories:
-  - {{name: good, host: localhost, port: {plant.port}, orchestrator_email: {creds['orchestrator_email']},
+  - {{name: {plant.name}, host: localhost, port: {plant.port}, orchestrator_email: {creds['orchestrator_email']},
      orchestrator_password_env: GOOD_PASSWORD}}
   - {{name: wrong_password, host: localhost, port: {plant.port}, orchestrator_email: {creds['orchestrator_email']},
      orchestrator_password_env: WRONG_PASSWORD}}
@@ -168,8 +168,10 @@ factories:
                             timeout=180)
     assert result.returncode == 1  # not every plant is reachable
     lines = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
-    assert lines["good"].startswith("reachable")
-    assert lines["wrong_password"].startswith("auth failed")
+    assert lines[plant.name].startswith("reachable")
+    # the same datasite listed under another name: its certificate names its own plant, so nothing is sent
+    assert lines["wrong_password"].startswith("TLS refused") and "be issued to plant wrong_password" in \
+        lines["wrong_password"]
     assert lines["nobody_home"].startswith("unreachable")
 
 

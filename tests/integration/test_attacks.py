@@ -404,8 +404,10 @@ def test_only_a_client_trusting_the_federation_ca_logs_in_and_plain_http_gets_no
     leaf = x509.load_der_x509_certificate(served_certificate_der("localhost", port))
     ca = x509.load_pem_x509_certificate(dashboard_ca.read_bytes())
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == PLANT
+    from dashboard.federation_ca import plant_dns_name
+
     assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-        x509.DNSName) == ["localhost"]  # the host the plant registered
+        x509.DNSName) == ["localhost", plant_dns_name(PLANT)]  # the host it registered, and its own name
     assert ExtendedKeyUsageOID.SERVER_AUTH in leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert leaf.issuer == ca.subject
     PolicyBuilder().store(Store([ca])).build_server_verifier(x509.DNSName("localhost")).verify(leaf, [])
