@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import subprocess
+import logging
 import sys
 import time
 from pathlib import Path
@@ -22,8 +23,11 @@ PLANTS = (("plant_default", "default", 8081), ("plant_heavy", "heavy_duty", 8082
 ROOT = Path(__file__).resolve().parent.parent
 
 
+log = logging.getLogger("dashboard.demo")
+
+
 def say(message: str) -> None:
-    print(f"[demo] {message}", flush=True)
+    log.info("[demo] %s", message)
 
 
 def main() -> int:
@@ -130,4 +134,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # this CLI's own lines on stdout, whatever a library later does to the root logger (opacus sets it)
+    log.addHandler(logging.StreamHandler(sys.stdout))
+    log.setLevel(logging.INFO)
+    log.propagate = False
     sys.exit(main())

@@ -10,10 +10,13 @@ with): only settings it lacks are added.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 import sys
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def generated_settings() -> dict[str, str]:
@@ -59,12 +62,16 @@ def main(argv: list[str]) -> int:
     path = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent / ".env"
     written = write_secrets(path)
     if written:
-        print(f"wrote {', '.join(written)} to {path} (mode 0600); log in as "
-              f"{read_env(path)['DASHBOARD_ADMIN_EMAIL']} with the DASHBOARD_ADMIN_PASSWORD in that file")
+        log.info("wrote %s to %s (mode 0600); log in as %s with the DASHBOARD_ADMIN_PASSWORD in that file",
+                 ", ".join(written), path, read_env(path)["DASHBOARD_ADMIN_EMAIL"])
     else:
-        print(f"{path} already holds every secret: nothing changed")
+        log.info("%s already holds every secret: nothing changed", path)
     return 0
 
 
 if __name__ == "__main__":
+    # this CLI's own lines on stdout, whatever a library later does to the root logger (opacus sets it)
+    log.addHandler(logging.StreamHandler(sys.stdout))
+    log.setLevel(logging.INFO)
+    log.propagate = False
     sys.exit(main(sys.argv))

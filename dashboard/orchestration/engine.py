@@ -156,8 +156,7 @@ class RoundEngine:
                                email=factory.orchestrator_email,
                                password=decrypt(factory.orchestrator_password_enc),
                                registered_at=factory.registered_at.isoformat(), transport=transport_of(factory))
-        return steps.Participant(address=address, features=list(factory.capabilities.get("features", [])),
-                                 public_key=factory.secagg_public_key)
+        return steps.Participant(address=address, public_key=factory.secagg_public_key)
 
     def _wait(self, experiment: Experiment, message: str) -> None:
         if experiment.message != message:

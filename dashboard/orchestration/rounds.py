@@ -34,7 +34,6 @@ SECAGG_DEFAULT_CLIP = 100.0  # update norm bound under secure aggregation when n
 @dataclass(frozen=True)
 class Participant:
     address: PlantAddress
-    features: list[str]  # the plant's own encoded feature names
     public_key: str | None = None  # X25519, hex: for secure aggregation
 
 
