@@ -33,6 +33,7 @@ class ServerOptimizer(StrEnum):
     NONE = "none"
     FEDADAM = "fedadam"
     FEDYOGI = "fedyogi"
+    FEDAVGM = "fedavgm"
 
 
 class PrivacyMode(StrEnum):
@@ -41,12 +42,31 @@ class PrivacyMode(StrEnum):
     CENTRAL = "central"
 
 
+class PrivacyMechanism(StrEnum):
+    """Central DP's noise: Gaussian (RDP accounting) or Laplace (pure epsilon per round)."""
+
+    GAUSSIAN = "gaussian"
+    LAPLACE = "laplace"
+
+
 class RobustMethod(StrEnum):
     NONE = "none"
     NORM_BOUND = "norm_bound"
     MEDIAN = "median"
     TRIMMED_MEAN = "trimmed_mean"
     KRUM = "krum"
+
+    @property
+    def needs_single_updates(self) -> bool:
+        """A rule that replaces the average by a statistic of the single updates (not available from a sum)."""
+        return self in (RobustMethod.MEDIAN, RobustMethod.TRIMMED_MEAN, RobustMethod.KRUM)
+
+
+class OutlierMethod(StrEnum):
+    """How a plant's update norm is scored as an outlier for its reputation."""
+
+    ZSCORE = "zscore"
+    IQR = "iqr"
 
 
 class FactoryStatus(StrEnum):
@@ -65,11 +85,6 @@ class ExperimentStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     BUDGET_EXHAUSTED = "budget_exhausted"
-
-    @property
-    def is_final(self) -> bool:
-        return self in (ExperimentStatus.COMPLETED, ExperimentStatus.FAILED,
-                        ExperimentStatus.CANCELLED, ExperimentStatus.BUDGET_EXHAUSTED)
 
 
 class RoundStatus(StrEnum):

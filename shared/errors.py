@@ -47,3 +47,13 @@ class ProtocolError(SecurityError):
 
 class PolicyRefusal(SecurityError):
     """A plant's own policy refuses a request (DESIGN §9): the message says which rule and why."""
+
+
+class ValidationError(ExperimentError):
+    """A setting or request field is missing, malformed or contradicts another; `field` names it (a nested one
+    as "privacy.epsilon"), `message` says why. The API answers 400 with both."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message

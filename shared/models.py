@@ -10,114 +10,18 @@ Each outputs one logit per input (failure vs. normal). Weights cross the wire as
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from shared.model_spec import ModelSpec
 
-import numpy as np
-import torch
-from torch import nn
+# torch is imported only when a network is built or read (shared.networks): a plant at rest, the agent and the
+# protocol parser need ModelSpec alone (issue #17: a plant's memory at rest).
+_NETWORK_NAMES = frozenset({"TabularCNN", "SequenceLSTM", "CNNLSTM", "build_model", "get_weights", "set_weights"})
 
-from shared.enums import ModelType
-from shared.errors import ModelError
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    model_type: str
-    num_features: int
-    sequence_length: int = 1
-    hidden_size: int = 64
-    channels: int = 16
-    num_layers: int = 1
-    dropout: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.model_type not in ModelType.values():
-            raise ModelError(f"unknown model_type {self.model_type!r}; use one of {ModelType.values()}")
-        if self.num_features < 1:
-            raise ModelError("a model needs at least one input feature")
-        if ModelType(self.model_type).is_sequence and self.sequence_length < 2:
-            raise ModelError(f"{self.model_type} needs sequence_length >= 2, got {self.sequence_length}")
-
-    @property
-    def is_sequence(self) -> bool:
-        return ModelType(self.model_type).is_sequence
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelSpec":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+__all__ = ["ModelSpec", *sorted(_NETWORK_NAMES)]
 
 
-class TabularCNN(nn.Module):
-    def __init__(self, spec: ModelSpec):
-        super().__init__()
-        c = spec.channels
-        self.conv = nn.Sequential(
-            nn.Conv1d(1, c, kernel_size=3, padding=1), nn.ReLU(),
-            nn.Conv1d(c, c, kernel_size=3, padding=1), nn.ReLU(),
-            nn.AdaptiveMaxPool1d(4))
-        self.linear = nn.Linear(spec.num_features, spec.hidden_size)
-        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(spec.dropout),
-                                  nn.Linear(spec.hidden_size + 4 * c, spec.hidden_size), nn.ReLU(),
-                                  nn.Linear(spec.hidden_size, 1))
+def __getattr__(name: str):
+    if name in _NETWORK_NAMES:
+        from shared import networks
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (batch, features)
-        conv = self.conv(x.unsqueeze(1)).flatten(1)
-        return self.head(torch.cat([self.linear(x), conv], dim=1)).squeeze(1)
-
-
-class SequenceLSTM(nn.Module):
-    def __init__(self, spec: ModelSpec):
-        super().__init__()
-        self.lstm = nn.LSTM(spec.num_features, spec.hidden_size, num_layers=spec.num_layers,
-                            batch_first=True, dropout=spec.dropout if spec.num_layers > 1 else 0.0)
-        self.head = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(spec.hidden_size, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (batch, time, features)
-        out, _ = self.lstm(x)
-        return self.head(out[:, -1]).squeeze(1)
-
-
-class CNNLSTM(nn.Module):
-    def __init__(self, spec: ModelSpec):
-        super().__init__()
-        self.conv = nn.Sequential(nn.Conv1d(spec.num_features, spec.channels * 2, kernel_size=3, padding=1),
-                                  nn.ReLU())
-        self.lstm = nn.LSTM(spec.channels * 2, spec.hidden_size, num_layers=spec.num_layers, batch_first=True)
-        self.head = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(spec.hidden_size, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (batch, time, features)
-        local = self.conv(x.transpose(1, 2)).transpose(1, 2)
-        out, _ = self.lstm(local)
-        return self.head(out[:, -1]).squeeze(1)
-
-
-_FAMILIES = {ModelType.CNN: TabularCNN, ModelType.LSTM: SequenceLSTM, ModelType.HYBRID: CNNLSTM}
-
-
-def build_model(spec: ModelSpec, seed: int | None = None) -> nn.Module:
-    """A freshly initialised model; the same seed gives the same initial weights."""
-    if seed is not None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return _FAMILIES[ModelType(spec.model_type)](spec)
-    return _FAMILIES[ModelType(spec.model_type)](spec)
-
-
-def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
-
-
-def set_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
-    expected = model.state_dict()
-    missing = set(expected) - set(weights)
-    unexpected = set(weights) - set(expected)
-    if missing or unexpected:
-        raise ModelError(f"weights do not fit the model: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-    for name, tensor in expected.items():
-        if tuple(np.shape(weights[name])) != tuple(tensor.shape):
-            raise ModelError(f"weight {name!r} has shape {np.shape(weights[name])}, the model expects "
-                             f"{tuple(tensor.shape)}")
-    model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
+        return getattr(networks, name)
+    raise AttributeError(f"module 'shared.models' has no attribute {name!r}")

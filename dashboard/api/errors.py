@@ -8,7 +8,7 @@ from flask import jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from dashboard.experiment_config import ValidationError
+from shared.errors import ValidationError
 from shared.errors import (CommunicationError, ConfigurationError, DataError, ExperimentError,
                            FederatedLearningError, ModelError, SecurityError)
 

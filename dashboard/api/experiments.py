@@ -7,7 +7,6 @@ import io
 from flask import Blueprint, g, jsonify, request, send_file
 
 from dashboard.api.validation import json_body
-from dashboard.experiment_config import model_spec, parse_experiment
 from dashboard.extensions import csrf, db
 from dashboard.models import Experiment, ModelVersion, Round, record_audit
 from dashboard.models.base import isoformat, utcnow
@@ -17,6 +16,7 @@ from shared.data.scaler import Scaler
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
 from shared.errors import ExperimentError
+from shared.experiment import ExperimentConfig
 from shared.privacy.accounting import epsilon_spent, plant_level_steps
 from shared.serialization import weights_from_bytes
 
@@ -51,31 +51,32 @@ def experiment_detail(experiment: Experiment) -> dict:
 
 
 def privacy_spent(experiment: Experiment) -> dict | None:
-    privacy = experiment.config.get("privacy") or {}
-    if privacy.get("mode") == "dp_sgd":  # record-level DP: each plant's own accountant; the worst plant counts
+    settings = experiment.settings
+    privacy = settings.privacy
+    if privacy.dp_sgd:  # record-level DP: each plant's own accountant; the worst plant counts
         from shared.privacy.dp_sgd import epsilon_of
 
-        by_plant = {name: epsilon_of(h, privacy["delta"]) for name, h in (experiment.privacy_history or {}).items()}
-        return {"epsilon": max(by_plant.values(), default=0.0), "delta": privacy["delta"],
-                "target_epsilon": privacy.get("epsilon"), "by_factory": by_plant, "mode": "dp_sgd", "level": "record"}
-    if privacy.get("mode") != "central":
+        by_plant = {name: epsilon_of(h, privacy.delta) for name, h in (experiment.privacy_history or {}).items()}
+        return {"epsilon": max(by_plant.values(), default=0.0), "delta": privacy.delta,
+                "target_epsilon": privacy.epsilon, "by_factory": by_plant, "mode": "dp_sgd", "level": "record"}
+    if not privacy.central:
         return None
     history = plant_level_steps(experiment.privacy_history)
-    laplace = privacy.get("mechanism") == "laplace"
-    rate = experiment.config.get("sampling_rate", 1.0)
-    return {"epsilon": epsilon_spent(history, privacy["delta"]), "mechanism": privacy.get("mechanism", "gaussian"),
-            "delta": 0.0 if laplace else privacy["delta"], "target_epsilon": privacy.get("epsilon"),
+    laplace = privacy.laplace
+    rate = settings.sampling_rate
+    return {"epsilon": epsilon_spent(history, privacy.delta), "mechanism": privacy.mechanism,
+            "delta": 0.0 if laplace else privacy.delta, "target_epsilon": privacy.epsilon,
             "level": "plant", "sampling_rate": rate,
             # Poisson sampling of plants lowers epsilon for the Gaussian mechanism only (shared.privacy.accounting)
             "amplified_by_sampling": rate < 1.0 and not laplace,
-            "noise_multiplier": None if laplace else privacy.get("noise_multiplier"),
-            "noise_multiplier_source": None if laplace else privacy.get("noise_multiplier_source", "operator"),
+            "noise_multiplier": None if laplace else privacy.noise_multiplier,
+            "noise_multiplier_source": None if laplace else privacy.noise_multiplier_source,
             "rounds_accounted": sum(1 for s in history if s[0] != "draw"),
             "draws_accounted": sum(1 for s in history if s[0] == "draw")}
 
 
 def create_experiment(body: dict, actor: str) -> Experiment:
-    config = parse_experiment(body)
+    config = ExperimentConfig.parse(body)
     experiment = Experiment(name=config.name, config=config.to_dict(), created_by=actor,
                             status=ExperimentStatus.PENDING.value)
     db.session.add(experiment)
@@ -119,8 +120,7 @@ def build_bundle(experiment: Experiment, round_number: int | None) -> tuple[byte
         raise NotFound(f"experiment {experiment.id} has no model" +
                        (f" for round {round_number}" if round_number is not None else " yet"))
     schema = FeatureSchema.from_dict(experiment.schema)
-    config = experiment.config
-    spec = model_spec(config, len(schema.feature_names))  # the very spec the rounds trained
+    spec = experiment.settings.model_spec(len(schema.feature_names))  # the very spec the rounds trained
     round_row = db.session.scalar(db.select(Round).filter_by(experiment_id=experiment.id,
                                                              number=version.round_number,
                                                              status=RoundStatus.COMPLETED.value))

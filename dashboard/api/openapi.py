@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from flask import Blueprint, jsonify
 
-from dashboard.experiment_config import ExperimentConfig
 from shared import __version__
+from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -14,20 +16,61 @@ _JSON = {"description": "ok", "content": {"application/json": {"schema": {"type"
 _ID = [{"name": "experiment_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 
 
-def _experiment_schema() -> dict:
+def _properties(cls, prefix: str = "") -> dict:
+    """JSON types of a settings dataclass's fields; enums from shared.experiment.CHOICES (shared.enums)."""
+    nested = {"privacy": PrivacyConfig, "robust": RobustConfig}
     props = {}
-    for name, f in ExperimentConfig.__dataclass_fields__.items():
-        t = str(f.type)
-        kind = "integer" if t == "int" else "number" if "float" in t else "boolean" if t == "bool" else \
-            "object" if t == "dict" else "string"
-        props[name] = {"type": kind} if name != "factories" else {
-            "oneOf": [{"type": "string", "enum": ["all"]}, {"type": "array", "items": {"type": "string"}}]}
-    props["model_type"]["enum"] = ["cnn", "lstm", "hybrid"]
-    props["algorithm"]["enum"] = ["fedavg", "fedprox", "fednova", "feddyn"]
+    for f in fields(cls):
+        t, key = str(f.type), f"{prefix}{f.name}"
+        if f.name in nested and not prefix:
+            props[f.name] = {"type": "object", "properties": _properties(nested[f.name], f"{f.name}."),
+                             "additionalProperties": False}
+        elif f.name == "factories":
+            props[f.name] = {"oneOf": [{"type": "string", "enum": ["all"]},
+                                       {"type": "array", "items": {"type": "string"}}]}
+        elif f.name != "noise_multiplier_source":  # derived, not asked for
+            props[f.name] = {"type": "integer" if t == "int" else "number" if "float" in t else
+                             "boolean" if t == "bool" else "string"}
+            if key in CHOICES:
+                props[f.name]["enum"] = CHOICES[key].values()
+            if "None" in t:
+                props[f.name]["nullable"] = True
+    return props
+
+
+def _experiment_schema() -> dict:
+    props = _properties(ExperimentConfig)
     props["sampling_rate"].update(minimum=0, exclusiveMinimum=True, maximum=1, default=1.0,
                                   description="each round, each eligible plant takes part with this probability "
                                               "(Poisson sampling); under central DP the accountant counts every draw")
     return {"type": "object", "required": ["name"], "properties": props, "additionalProperties": False}
+
+
+def _floor_paths() -> dict:
+    """The plant floor (DESIGN §10): releases, the registry, a plant's floor history, the plants' download."""
+    release_id = [{"name": "release_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    return {
+        "/api/experiments/{experiment_id}/release": {"post": {
+            "summary": "release a round's bundle to the experiment's plants (default: best validation F1)",
+            "parameters": _ID, "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"round": {"type": "integer", "minimum": 0}}}}}},
+            "responses": {"201": _JSON, "400": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR}}},
+        "/api/releases": {"get": {"summary": "every release, newest first, with the plants using it",
+                                  "responses": {"200": _JSON, "401": _ERROR}}},
+        "/api/releases/{release_id}/activate": {"post": {
+            "summary": "make this release its experiment's active one again (roll back)", "parameters": release_id,
+            "responses": {"200": _JSON, "403": _ERROR, "404": _ERROR}}},
+        "/api/factories/{name}/floor": {"get": {
+            "summary": "a plant's floor: model in use, scored rows, open alerts, drift, and their history",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _JSON, "400": _ERROR, "404": _ERROR}}},
+        "/api/models/{release_id}/bundle": {"get": {
+            "summary": "a release's bundle, for its experiment's plants (Authorization: Bearer <heartbeat token>)",
+            "parameters": release_id,
+            "responses": {"200": {"description": "bundle", "content": {"application/octet-stream": {}}},
+                          "401": _ERROR, "403": _ERROR, "404": _ERROR}}},
+    }
 
 
 @bp.get("/openapi.json")
@@ -66,6 +109,7 @@ def openapi():
                                    "expires_in_hours": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
                                                         "maximum": 720, "default": 24}}}}}},
                 "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
+            **_floor_paths(),
             "/factories": {"get": {"summary": "every factory and its status (operators: session or bearer token)",
                                    "responses": {"200": _JSON, "401": _ERROR}}},
         },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
-from dashboard.experiment_config import ValidationError
+from shared.errors import ValidationError
 
 
 def json_body() -> dict:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
 from dashboard.models.base import isoformat, utcnow
+from shared.experiment import ExperimentConfig
 
 
 class Experiment(db.Model):
@@ -16,7 +17,7 @@ class Experiment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    config: Mapped[dict] = mapped_column(JSON)  # the validated request body (shared.experiment_config)
+    config: Mapped[dict] = mapped_column(JSON)  # ExperimentConfig.to_dict() (shared.experiment); typed: .settings
     status: Mapped[str] = mapped_column(String(24), default="pending", index=True)
     current_round: Mapped[int] = mapped_column(default=0)  # rounds completed
     message: Mapped[str | None] = mapped_column(Text)  # what the experiment waits for, or why it failed
@@ -40,6 +41,11 @@ class Experiment(db.Model):
 
     rounds: Mapped[list[Round]] = relationship(back_populates="experiment", order_by="Round.number",
                                                cascade="all, delete-orphan")
+
+    @property
+    def settings(self) -> ExperimentConfig:
+        """The stored settings, typed."""
+        return ExperimentConfig.from_dict(self.config)
 
     def summary(self) -> dict:
         return {"id": self.id, "name": self.name, "status": self.status, "current_round": self.current_round,

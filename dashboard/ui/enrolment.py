@@ -9,7 +9,7 @@ from wtforms import FloatField, StringField
 from wtforms.validators import DataRequired, Optional
 
 from dashboard import identity
-from dashboard.experiment_config import ValidationError
+from shared.errors import ValidationError
 from dashboard.extensions import db
 from dashboard.models.base import isoformat, utcnow
 from dashboard.security import role_required

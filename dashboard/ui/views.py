@@ -15,13 +15,14 @@ from wtforms import BooleanField, FloatField, IntegerField, PasswordField, Selec
 from wtforms.validators import DataRequired, Email, Optional
 
 from dashboard.api.experiments import change_status, create_experiment, experiment_detail, get_experiment
-from dashboard.experiment_config import ValidationError
+from shared.errors import ValidationError
 from dashboard.extensions import db, limiter, login_limit, login_manager
 from dashboard.models import (ApiToken, AuditEvent, Experiment, Factory, Heartbeat, Operator, Round,
                               RoundResult, record_audit)
 from dashboard.models.base import utcnow
 from dashboard.security import role_required, safe_next
 from dashboard.ui.sparkline import sparkline
+from shared.enums import Algorithm, ModelType, PrivacyMechanism, PrivacyMode, RobustMethod, ServerOptimizer
 from shared.errors import ExperimentError
 
 log = logging.getLogger(__name__)
@@ -66,14 +67,18 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+MODEL_LABELS = {"cnn": "CNN (one row at a time)", "lstm": "LSTM (windows of cycles)",
+                "hybrid": "CNN-LSTM (windows of cycles)"}
+MECHANISM_LABELS = {"gaussian": "Gaussian (RDP accounting)", "laplace": "Laplace (pure epsilon per round)"}
+
+
 class ExperimentForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired()], description="A short name operators will recognise.")
-    model_type = SelectField("Model", choices=[("cnn", "CNN (one row at a time)"), ("lstm", "LSTM (windows of cycles)"),
-                                               ("hybrid", "CNN-LSTM (windows of cycles)")],
+    model_type = SelectField("Model", choices=[(m, MODEL_LABELS.get(m, m)) for m in ModelType.values()],
                              description="Window models need plants with a group or time column.")
-    algorithm = SelectField("Algorithm", choices=[(a, a) for a in ("fedavg", "fedprox", "fednova", "feddyn")],
+    algorithm = SelectField("Algorithm", choices=[(a, a) for a in Algorithm.values()],
                             description="FedAvg weights plants by samples; FedProx adds a proximal term (mu).")
-    server_optimizer = SelectField("Server optimiser", choices=[(o, o) for o in ("none", "fedadam", "fedyogi")])
+    server_optimizer = SelectField("Server optimiser", choices=[(o, o) for o in ServerOptimizer.values()])
     rounds = IntegerField("Rounds", default=5, validators=[Optional()], description="1 to 1000.")
     local_epochs = IntegerField("Local epochs", default=2, validators=[Optional()],
                                 description="Passes over each plant's training split per round.")
@@ -85,8 +90,9 @@ class ExperimentForm(FlaskForm):
                                description="Width of the model's hidden layer (4 to 2048).")
     mu = FloatField("FedProx mu", default=0.01, validators=[Optional()])
     feddyn_alpha = FloatField("FedDyn alpha", default=0.01, validators=[Optional()])
-    server_lr = FloatField("Server learning rate", default=0.01, validators=[Optional()],
-                           description="Step size of FedAdam / FedYogi.")
+    server_lr = FloatField("Server learning rate", validators=[Optional()],
+                           description="Step size of FedAdam / FedYogi / FedAvgM; empty: 0.01 for FedAdam and "
+                                       "FedYogi, 1.0 for FedAvgM.")
     factories = StringField("Plants", description="Comma-separated names; empty for all online plants.")
     min_factories = IntegerField("Minimum plants per round", default=2, validators=[Optional()],
                                  description="A round waits until this many plants are online.")
@@ -95,14 +101,14 @@ class ExperimentForm(FlaskForm):
                                            "sampling); 1: every plant every round. Under central DP (Gaussian) "
                                            "it lowers epsilon.")
     secure_aggregation = BooleanField("Secure aggregation", default=False)
-    privacy_mode = SelectField("Differential privacy", choices=[(m, m) for m in ("none", "dp_sgd", "central")],
+    privacy_mode = SelectField("Differential privacy", choices=[(m, m) for m in PrivacyMode.values()],
                                description="dp_sgd: each plant trains with Opacus (per-sample clipping and noise) and "
                                            "accounts its own epsilon; central: plants clip their update, the "
                                            "dashboard adds Gaussian noise.")
     privacy_epsilon = FloatField("Privacy budget (epsilon)", validators=[Optional()],
                                  description="Stops the experiment before a round would exceed it; empty: no limit.")
-    privacy_mechanism = SelectField("Central DP mechanism", choices=[("gaussian", "Gaussian (RDP accounting)"),
-                                                                     ("laplace", "Laplace (pure epsilon per round)")],
+    privacy_mechanism = SelectField("Central DP mechanism",
+                                    choices=[(m, MECHANISM_LABELS.get(m, m)) for m in PrivacyMechanism.values()],
                                     default="gaussian", validate_choice=False,  # the API validates it
                                     description="Laplace: plants clip in L1, each round spends the epsilon below.")
     privacy_round_epsilon = FloatField("Epsilon per round (Laplace)", default=1.0, validators=[Optional()])
@@ -111,8 +117,7 @@ class ExperimentForm(FlaskForm):
                                            "by the dashboard; dp_sgd: by each plant). Empty without one: 1.0.")
     privacy_clip = FloatField("Clipping norm", default=1.0, validators=[Optional()],
                               description="dp_sgd: per-sample gradient norm; central: plant update norm.")
-    robust_method = SelectField("Robust aggregation", choices=[(m, m) for m in ("none", "norm_bound", "median",
-                                                                               "trimmed_mean", "krum")],
+    robust_method = SelectField("Robust aggregation", choices=[(m, m) for m in RobustMethod.values()],
                                 description="Median, trimmed mean and Krum resist malicious plants; every method "
                                             "also tracks each plant's reputation from its update norms.")
     robust_max_norm = FloatField("Norm bound", validators=[Optional()],

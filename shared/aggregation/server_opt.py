@@ -5,6 +5,8 @@ With the pseudo-gradient D = aggregate - w (the averaged change), and state m, v
     FedAdam: v <- b2 v + (1 - b2) D^2
     FedYogi: v <- v - (1 - b2) D^2 sign(v - D^2)
     w <- w + eta m / (sqrt(v) + tau)
+
+and server momentum (FedAvgM, momentum_step).
 """
 
 from __future__ import annotations
@@ -36,3 +38,11 @@ def server_step(config: ServerOptimizerConfig, weights: np.ndarray, delta: np.nd
     else:
         raise ValueError(f"unknown server optimiser {config.name!r}")
     return weights + config.eta * m / (np.sqrt(v) + config.tau), m, v
+
+
+def momentum_step(weights: np.ndarray, delta: np.ndarray, momentum: np.ndarray | None, lr: float,
+                  beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """FedAvgM (Hsu et al., "Measuring the Effects of Non-Identical Data Distribution for Federated Visual
+    Classification", 2019): v <- beta v + D; w <- w + eta v. With beta = 0 and eta = 1 it is FedAvg."""
+    momentum = delta if momentum is None else beta * momentum + delta
+    return weights + lr * momentum, momentum

@@ -99,6 +99,35 @@ def test_openapi_document_lists_the_experiment_paths(client):
     assert "/api/experiments/{experiment_id}/model" in spec["paths"]
 
 
+def test_openapi_enums_and_nested_settings_come_from_the_settings_and_the_enums(client):
+    from shared.enums import Algorithm, PrivacyMechanism, RobustMethod, ServerOptimizer
+
+    props = client.get("/api/openapi.json").get_json()["components"]["schemas"]["ExperimentRequest"]["properties"]
+    assert props["algorithm"]["enum"] == Algorithm.values() and "fedavgm" in props["server_optimizer"]["enum"]
+    assert props["server_optimizer"]["enum"] == ServerOptimizer.values()
+    assert props["robust"]["properties"]["method"]["enum"] == RobustMethod.values()
+    assert props["privacy"]["properties"]["mechanism"]["enum"] == PrivacyMechanism.values()
+    assert props["privacy"]["additionalProperties"] is False and props["server_momentum"]["type"] == "number"
+
+
+@pytest.mark.parametrize("body,other", [
+    ({"algorithm": "fednova", "robust": {"method": "median"}}, "robust.method median"),
+    ({"algorithm": "feddyn", "robust": {"method": "krum"}, "min_factories": 4}, "robust.method krum"),
+    ({"algorithm": "fednova", "privacy": {"mode": "central"}}, "privacy.mode central"),
+])
+def test_contradicting_settings_are_400_naming_both_fields(client, api, body, other):
+    resp = create(client, api, **body)
+    assert resp.status_code == 400 and resp.get_json()["detail"]["field"] == "algorithm"
+    assert resp.get_json()["error"].startswith(f"algorithm: {body['algorithm']} cannot be combined with {other}: ")
+
+
+def test_fedavgm_and_feddyn_under_central_dp_are_accepted(client, api):
+    config = create(client, api, server_optimizer="fedavgm").get_json()["config"]
+    assert config["server_lr"] == 1.0 and config["server_momentum"] == 0.9
+    resp = create(client, api, algorithm="feddyn", privacy={"mode": "central"})
+    assert resp.status_code == 201 and resp.get_json()["config"]["privacy"]["mode"] == "central"
+
+
 @pytest.mark.parametrize("body", [
     {"algorithm": "fednova"}, {"algorithm": "feddyn", "feddyn_alpha": 0.05},
     {"server_optimizer": "fedadam", "server_lr": 0.05}, {"server_optimizer": "fedyogi"},
@@ -146,18 +175,17 @@ def test_laplace_rounds_are_accounted_and_the_budget_stops_the_experiment(app, c
     0.5 fit epsilon 2, a fifth does not."""
     from dashboard.extensions import db
     from dashboard.models import Experiment
-    from dashboard.orchestration.engine import RoundEngine
+    from dashboard.orchestration import budget
 
     eid = create(client, api, privacy={"mode": "central", "mechanism": "laplace", "round_epsilon": 0.5,
                                        "epsilon": 2}).get_json()["id"]
     with app.app_context():
-        engine = RoundEngine(app)
         experiment = db.session.get(Experiment, eid)
-        step = engine._privacy_step(experiment)
+        step = budget.privacy_step(experiment)
         assert step == ("laplace", 0.5)
         experiment.privacy_history = [list(step)] * 4
         db.session.commit()
-        assert engine._budget_allows(experiment, step) is False
+        assert budget.allows(experiment, step) is False
         assert experiment.status == "budget_exhausted" and "2.500 > target 2" in experiment.message
     spent = client.get(f"/api/experiments/{eid}", headers=api).get_json()["privacy_spent"]
     assert spent["epsilon"] == 2.0 and spent["rounds_accounted"] == 4
@@ -194,3 +222,21 @@ def test_deeply_nested_json_and_huge_round_numbers_are_400_not_500(client, api):
     eid = create(client, api).get_json()["id"]
     resp = client.get(f"/api/experiments/{eid}/model?round={'9' * 30}", headers=api)
     assert resp.status_code in (400, 409) and resp.is_json
+
+
+def test_the_form_offers_every_choice_of_the_enums_and_leaves_fedavgm_its_own_learning_rate(app, client):
+    from dashboard.models import Experiment
+    from shared.enums import ServerOptimizer
+    from tests.dashboard.conftest import ADMIN
+
+    client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1]})
+    page = client.get("/experiments").text
+    assert all(f'value="{o}"' in page for o in ServerOptimizer.values())
+    form = {"name": "momentum", "model_type": "cnn", "algorithm": "fedavg", "server_optimizer": "fedavgm",
+            "privacy_mode": "none", "robust_method": "none", "min_factories": "2"}
+    assert client.post("/experiments", data=form).status_code == 302
+    with app.app_context():
+        config = db.session.scalars(db.select(Experiment).filter_by(name="momentum")).one().config
+    assert config["server_optimizer"] == "fedavgm" and config["server_lr"] == 1.0
+    resp = client.post("/experiments", data={**form, "algorithm": "fednova", "robust_method": "median"})
+    assert resp.status_code == 400 and 'data-field="algorithm"' in resp.text and "robust.method median" in resp.text

@@ -9,6 +9,7 @@ import pytest
 
 from dashboard.extensions import db
 from dashboard.models import Experiment
+from dashboard.orchestration import budget, selection
 from dashboard.orchestration.engine import RoundEngine
 from shared.privacy.accounting import epsilon_spent, gaussian_step
 from tests.dashboard.conftest import ADMIN, register
@@ -99,18 +100,16 @@ def test_the_form_sends_the_sampling_rate_and_leaves_the_noise_multiplier_to_the
 def test_two_engine_noise_draws_for_the_same_experiment_and_round_differ(app, client, api):
     """What run_round passes to aggregation as central DP noise: two draws for the same experiment, seed and
     round are independent (the old draw was np.random.default_rng([seed, experiment id, round]))."""
-    from dashboard.orchestration import rounds as steps
-    from shared.aggregation import ClientUpdate
-    from shared.aggregation.pipeline import AggregationState, aggregate
+    from shared.strategies import ClientUpdate, ServerState
 
     eid = create(client, api, seed=3, privacy={"mode": "central", "noise_multiplier": 1.0, "max_grad_norm": 2.0}
                  ).get_json()["id"]
     with app.app_context():
-        settings = steps.aggregation_settings(db.session.get(Experiment, eid).config, 4)
+        strategy = db.session.get(Experiment, eid).settings.strategy(4)
         engine = RoundEngine(app)
         zeros = {"w": np.zeros(50_000, dtype=np.float32)}
         updates = [ClientUpdate(factory=f"p{i}", weights=zeros, num_samples=10, steps=1) for i in range(4)]
-        models = [aggregate(settings, zeros, updates, AggregationState(), engine.dp_noise())[0]["w"] for _ in range(2)]
+        models = [strategy.aggregate(zeros, updates, ServerState(), engine.dp_noise()).weights["w"] for _ in range(2)]
     expected = 1.0 * 2.0 / 4  # sigma C / m
     for model in models:
         assert model.std() == pytest.approx(expected, rel=0.02)
@@ -124,13 +123,12 @@ def test_a_dropout_is_not_sampling_the_accountant_records_q_1(app, client, api):
         register(client, name)
     eid = create(client, api, privacy={"mode": "central", "epsilon": 50, "noise_multiplier": 1.2}).get_json()["id"]
     with app.app_context():
-        engine = RoundEngine(app)
         experiment = db.session.get(Experiment, eid)
-        assert len(engine._eligible(experiment)) == 3
-        step = engine._privacy_step(experiment)
+        assert len(selection.eligible(experiment).plants) == 3
+        step = budget.privacy_step(experiment)
         assert step == (1.2, 1.0)
         aggregate = {}
-        engine._record_central_privacy(experiment, 1, step, aggregate)
+        budget.record_central(experiment, 1, step, aggregate)
         db.session.commit()
         assert experiment.privacy_history == [[1.2, 1.0]]
         assert aggregate["privacy_epsilon"] == pytest.approx(epsilon_spent([(1.2, 1.0)], 1e-5))
@@ -160,7 +158,7 @@ def test_each_tick_draws_plants_with_probability_q_and_accounts_every_draw(app, 
     rounds, messages, ticks = [], set(), 500
     with app.app_context():
         engine = RoundEngine(app, plant_sampler=random.Random(12))
-        engine.run_round = lambda experiment, participants: rounds.append([p.address.name for p in participants])
+        engine.run_round = lambda experiment, participants, federation: rounds.append([p.name for p in participants])
         for _ in range(ticks):
             engine.advance(eid)
             messages.add(db.session.get(Experiment, eid).message)
@@ -186,7 +184,8 @@ def test_without_central_dp_a_draw_costs_nothing_and_every_plant_is_asked_at_q_1
     rounds = []
     with app.app_context():
         engine = RoundEngine(app, plant_sampler=random.Random(5))
-        engine.run_round = lambda experiment, participants: rounds.append((experiment.id, len(participants)))
+        engine.run_round = lambda experiment, participants, federation: rounds.append(
+            (experiment.id, len(participants)))
         for _ in range(50):
             engine.advance(sampled)
             engine.advance(every)
@@ -203,7 +202,7 @@ def test_the_budget_stops_the_next_draw_before_it_is_made(app, client, api):
     ready(app, eid)
     with app.app_context():
         engine = RoundEngine(app, plant_sampler=random.Random(1))
-        engine.run_round = lambda experiment, participants: None
+        engine.run_round = lambda experiment, participants, federation: None
         for _ in range(100):
             engine.advance(eid)
             if db.session.get(Experiment, eid).status != "running":

@@ -59,3 +59,16 @@ def test_auc_from_histograms_matches_scikit_learn_on_binned_scores():
     pos, neg = score_histograms(probs, labels)
     assert abs(auc_from_histograms(pos, neg) - roc_auc_score(labels, binned)) < 1e-12
     assert auc_from_histograms(pos, np.zeros(BINS)) is None
+
+
+def test_roc_auc_matches_scikit_learn_with_ties_and_without():
+    from sklearn.metrics import roc_auc_score
+
+    from shared.metrics import roc_auc
+
+    rng = np.random.default_rng(1)
+    for n, decimals in ((20, 1), (500, 2), (3000, 12)):  # coarse rounding makes many ties
+        labels = (rng.random(n) < 0.15).astype(int)
+        labels[:2] = (1, 0)
+        scores = np.round(np.clip(rng.normal(0.4 + 0.2 * labels, 0.2), 0, 1), decimals)
+        assert np.isclose(roc_auc(labels, scores), roc_auc_score(labels, scores), rtol=0, atol=1e-12)

@@ -51,8 +51,75 @@ def test_a_malformed_answer_from_a_plant_is_a_protocol_error():
         parse_reply(request, {"ok": True, "val": {"n": 5}, "test": None})
     with pytest.raises(ProtocolError):
         parse_reply(StatsRequest(1, ("a", "b")), {"ok": True, "count": 5, "sum": [1.0], "sum_sq": [1.0, 2.0],
-                                                  "num_samples": {"train": 5, "validation": 0, "test": 0},
-                                                  "positives_train": 0})
+                                                  "num_samples": {"train": 5, "validation": 0, "test": 0}})
     with pytest.raises(ProtocolError, match="either weights or a masked update"):
         parse_reply(TrainRequest(RoundRef(1, 1), model(), TrainSettings()),
                     {"ok": True, "num_samples": 1, "steps": 1, "train_loss": 0.1})
+
+
+def test_a_training_request_asks_for_the_incoming_models_scores_only_by_a_true_boolean():
+    request = TrainRequest(RoundRef(3, 2, 4), model(), TrainSettings(), evaluate=True)
+    parsed = parse_request(request.to_wire())
+    assert parsed.evaluate is True and parsed.ref.scored_in_training == RoundRef(3, 1, 4)
+    wire = request.to_wire()
+    del wire["evaluate"]
+    assert parse_request(wire).evaluate is False  # absent: no evaluation
+
+
+@pytest.mark.parametrize("value", [1, 0, "true", "false", None, [True], {"val": True}, 1.0])
+def test_a_hostile_evaluate_flag_is_refused(value):
+    wire = {**TrainRequest(RoundRef(3, 2), model(), TrainSettings()).to_wire(), "evaluate": value}
+    with pytest.raises(ProtocolError, match="evaluate must be true or false"):
+        parse_request(wire)
+
+
+def test_only_a_training_request_may_ask_for_an_evaluation():
+    wire = {**EvaluateRequest(RoundRef(3, 1), model()).to_wire(), "evaluate": True}
+    with pytest.raises(ProtocolError, match="unknown field"):
+        parse_request(wire)
+    stats = {**StatsRequest(1, ("a",)).to_wire(), "evaluate": True}
+    with pytest.raises(ProtocolError, match="unknown field"):
+        parse_request(stats)
+
+
+def scores(n=40):
+    from shared.metrics import BINS
+    from shared.protocol import EvaluateReply, SplitEvaluation
+
+    hist = np.zeros(BINS, np.int64)
+    hist[0] = n
+    part = SplitEvaluation(n=n, loss=0.5, auc=0.75, hist_pos=hist, hist_neg=hist.copy())
+    return EvaluateReply(val=part, test=part, seconds=0.1)
+
+
+def training_answer(**extra):
+    return {"ok": True, "op": "train", "num_samples": 10, "steps": 2, "train_loss": 0.3, "train_seconds": 1.0,
+            "weights": {"w": np.zeros(3, np.float32)}, **extra}
+
+
+def test_a_training_reply_carries_the_evaluation_it_was_asked_for_typed():
+    from shared.protocol import TrainReply
+
+    reply = TrainReply(num_samples=10, steps=2, train_loss=0.3, train_seconds=1.0,
+                       weights={"w": np.zeros(3, np.float32)}, evaluation=scores())
+    request = TrainRequest(RoundRef(1, 2), model(), TrainSettings(), evaluate=True)
+    parsed = parse_reply(request, reply.to_wire())
+    assert parsed.evaluation.val.auc == 0.75 and parsed.evaluation.test.n == 40
+    assert "ok" not in reply.to_wire()["evaluation"]  # the scores travel without an envelope of their own
+
+
+@pytest.mark.parametrize("asked,evaluation,words", [
+    (True, None, "lacks the evaluation"),
+    (False, "scores", "nobody asked for"),
+    (True, "not an object", "evaluation must be an object"),
+    (True, {"val": {"n": 5}, "test": None}, "hist_pos"),
+    (True, {"val": {**scores().scores()["val"], "auc": 2.0}, "test": scores().scores()["test"]}, "auc"),
+    (True, {"val": {**scores().scores()["val"], "n": -1}, "test": scores().scores()["test"]}, "n = -1"),
+    (True, {"val": {**scores().scores()["val"], "loss": float("nan")}, "test": scores().scores()["test"]}, "loss"),
+    (True, {"val": {**scores().scores()["val"], "hist_pos": [1, 2]}, "test": scores().scores()["test"]}, "hist_pos"),
+])
+def test_a_hostile_evaluation_in_a_training_reply_is_a_protocol_error(asked, evaluation, words):
+    request = TrainRequest(RoundRef(1, 2), model(), TrainSettings(), evaluate=asked)
+    extra = {} if evaluation is None else {"evaluation": scores().scores() if evaluation == "scores" else evaluation}
+    with pytest.raises(ProtocolError, match=words):
+        parse_reply(request, training_answer(**extra))

@@ -321,3 +321,108 @@ def test_require_dp_makes_evaluation_private_too(plant):
 
     with sqlite3.connect(plant.state.ledger_path) as db:
         assert db.execute("SELECT COUNT(*) FROM dp_ledger WHERE experiment = 51").fetchone()[0] == 1
+
+
+# --- the evaluation inside a training call (one call per plant per round) ---------------------------------
+
+def ledger_steps(plant, experiment: int) -> list:
+    import sqlite3
+
+    with sqlite3.connect(plant.state.ledger_path) as db:
+        return db.execute("SELECT noise_multiplier, sample_rate, steps FROM dp_ledger WHERE experiment = ?",
+                          (experiment,)).fetchall()
+
+
+def test_a_training_call_scores_the_model_it_trains_from_as_an_evaluate_call_would(plant):
+    request = TrainRequest(RoundRef(60, 1), plant.model(), TrainSettings(), evaluate=True)
+    reply = parse_reply(request, plant.call(request))
+    alone = parse_reply(EvaluateRequest(RoundRef(60, 0, 2), plant.model()),
+                        plant.call(EvaluateRequest(RoundRef(60, 0, 2), plant.model())))
+    assert reply.weights is not None and reply.evaluation is not None
+    for mine, theirs in ((reply.evaluation.val, alone.val), (reply.evaluation.test, alone.test)):
+        assert mine.n == theirs.n and mine.loss == pytest.approx(theirs.loss) and mine.auc == theirs.auc
+        assert np.array_equal(mine.hist_pos, theirs.hist_pos) and np.array_equal(mine.hist_neg, theirs.hist_neg)
+
+
+def test_a_training_call_carries_no_evaluation_unless_asked(plant):
+    answer = plant.call(TrainRequest(RoundRef(61, 1), plant.model(), TrainSettings()))
+    assert answer["ok"] and "evaluation" not in answer
+
+
+def test_the_evaluation_in_a_training_call_uses_the_evaluate_calls_key_once(plant):
+    # training round 2 scores round 1's model: the same ledger key as EvaluateRequest(round 1, same attempt)
+    assert plant.call(TrainRequest(RoundRef(62, 2), plant.model(), TrainSettings(), evaluate=True))["ok"]
+    refused(plant.call(EvaluateRequest(RoundRef(62, 1), plant.model())), "evaluate was already called 1 time")
+    # and the other way round: an evaluate call first, then a training call that asks for the same scores
+    assert plant.call(EvaluateRequest(RoundRef(63, 0), plant.model()))["ok"]
+    refused(plant.call(TrainRequest(RoundRef(63, 1), plant.model(), TrainSettings(), evaluate=True)),
+            "evaluate was already called 1 time", "round 0 attempt 1")
+
+
+def test_a_refused_evaluation_spends_nothing_of_the_training_attempt(plant):
+    assert plant.call(EvaluateRequest(RoundRef(64, 0), plant.model()))["ok"]
+    refused(plant.call(TrainRequest(RoundRef(64, 1), plant.model(), TrainSettings(), evaluate=True)), "evaluate")
+    assert plant.call(TrainRequest(RoundRef(64, 1), plant.model(), TrainSettings()))["ok"]  # same attempt
+
+
+def test_every_attempt_of_a_round_yields_at_most_one_evaluation_and_no_more_attempts_than_the_policy(plant):
+    plant.policy(max_attempts=2)
+    for attempt in (1, 2):
+        request = TrainRequest(RoundRef(65, 1, attempt), plant.model(), TrainSettings(), evaluate=True)
+        assert plant.call(request)["ok"]
+        refused(plant.call(request), "already called")  # a replay of the attempt: no second evaluation
+    refused(plant.call(TrainRequest(RoundRef(65, 1, 3), plant.model(), TrainSettings(), evaluate=True)),
+            "this plant allows 2")
+    refused(plant.call(EvaluateRequest(RoundRef(65, 0, 3), plant.model())), "this plant allows 2")
+
+
+def test_a_training_call_with_an_evaluation_counts_two_calls_against_the_hourly_cap(plant):
+    plant.policy(max_calls_per_hour=1)
+    refused(plant.call(TrainRequest(RoundRef(66, 1), plant.model(), TrainSettings(), evaluate=True)),
+            "in the last hour")
+
+
+def test_the_evaluation_in_a_training_call_is_noisy_and_charged_like_an_evaluate_call(plant):
+    plant.policy(evaluation_noise=5.0)
+    assert plant.call(TrainRequest(RoundRef(67, 1), plant.model(), TrainSettings()))["ok"]
+    assert ledger_steps(plant, 67) == []  # no evaluation asked: nothing charged
+    weights = get_weights(build_model(plant.spec, seed=1))
+    answer = plant.call(TrainRequest(RoundRef(67, 2), plant.model(weights=weights), TrainSettings(), evaluate=True))
+    assert answer["ok"], answer
+    assert ledger_steps(plant, 67) == [(5.0, 1.0, 1)]
+
+
+def test_the_evaluation_in_a_training_call_stops_at_the_privacy_budget(plant):
+    plant.policy(evaluation_noise=0.5, max_epsilon=1.0, lifetime_epsilon=1000.0)
+    refused(plant.call(TrainRequest(RoundRef(68, 1), plant.model(), TrainSettings(), evaluate=True)),
+            "privacy budget exhausted")
+    assert plant.call(TrainRequest(RoundRef(68, 1, 2), plant.model(), TrainSettings()))["ok"]
+
+
+def test_the_evaluation_in_a_training_call_releases_no_bin_of_fewer_rows_than_the_minimum(plant):
+    plant.policy(min_release_rows=25)
+    answer = plant.call(TrainRequest(RoundRef(69, 1), plant.model(), TrainSettings(), evaluate=True))
+    assert answer["ok"], answer
+    for split in ("val", "test"):
+        part = answer["evaluation"][split]
+        counts = part["hist_pos"] + part["hist_neg"]
+        assert part["n"] == 0 or counts[counts > 0].min() >= 25
+
+
+def test_a_byzantine_plant_in_process_corrupts_its_update_but_scores_honestly(plant, data, monkeypatch):
+    from factory_agent.plant.state import BYZANTINE_ENV
+
+    monkeypatch.delenv(BYZANTINE_ENV, raising=False)
+    d, index = data
+    settings = TrainSettings(seed=5)
+    honest = plant.call(TrainRequest(RoundRef(70, 1), plant.model(), settings, evaluate=True))
+    flipped = handle(d.features, d.labels, index, TrainRequest(RoundRef(71, 1), plant.model(), settings,
+                                                               evaluate=True).to_wire(), plant.state, "sign_flip")
+    assert honest["ok"] and flipped["ok"], flipped
+    for name, w in honest["weights"].items():
+        g = plant.weights[name]
+        assert np.allclose(flipped["weights"][name], g - (w - g), atol=1e-5)
+    assert flipped["evaluation"]["val"]["loss"] == pytest.approx(honest["evaluation"]["val"]["loss"])
+    import os
+
+    assert BYZANTINE_ENV not in os.environ  # the attack was an argument, not the process's environment

@@ -1,0 +1,96 @@
+"""A whole experiment on in-process plants: round 0 (schema, federated scaler, initial model) and every
+round through the dashboard's own RoundWorkflow, with the state the engine would keep in its database held
+here instead. bench/quality.py and the workflow's unit tests run on it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dashboard.orchestration.evaluation import Evaluation, evaluate
+from dashboard.orchestration.preparation import global_scaler, merged_schema
+from dashboard.orchestration.workflow import RoundPlan, RoundState, RoundWorkflow
+from factoryfl_testing.inprocess import InProcessChannel
+from shared.errors import AggregationError
+from shared.experiment import ExperimentConfig
+from shared.models import build_model, get_weights
+from shared.privacy.noise import NoiseSource
+from shared.protocol import EvaluateRequest, ModelPart, RoundRef, ScalerMsg, StatsRequest
+from shared.strategies import ServerState
+
+log = logging.getLogger(__name__)
+_IDS = itertools.count(1)  # each run its own experiment id: plants keep per-experiment ledgers and terms
+
+
+@dataclass
+class Run:
+    """One experiment's course: each round's state and the evaluation of each round's model."""
+
+    experiment: int
+    rounds: list[RoundState] = field(default_factory=list)
+    evaluations: dict[int, Evaluation] = field(default_factory=dict)  # round -> its model's scores (0: initial)
+    model: ModelPart | None = None  # the last global model
+
+    @property
+    def final(self) -> Evaluation:
+        return self.evaluations[max(self.evaluations)]
+
+
+class InProcessFederation:
+    """The plants of `channel` as one federation: the dashboard's preparation and round workflow, no database."""
+
+    def __init__(self, channel: InProcessChannel, noise: Callable[[], NoiseSource] | None = None,
+                 timeout: float = 3600.0):
+        self.channel = channel
+        self.noise = noise or (lambda: np.random.default_rng(0))
+        self.timeout = timeout
+
+    def prepare(self, config: ExperimentConfig, experiment: int | None = None) -> ModelPart:
+        """Round 0: the merged schema, the global scaler from the plants' statistics, the initial model."""
+        experiment = experiment or next(_IDS)
+        plants = self.channel.plants.values()
+        schema = merged_schema([{"schema": p.data.schema.to_dict()} for p in plants])
+        names = tuple(schema.feature_names)
+        phase = self.channel.dispatch(self.channel.participants(), lambda p: StatsRequest(experiment, names),
+                                      self.timeout)
+        if not phase.answers:
+            raise AggregationError(f"no plant returned statistics: {phase.dropouts}")
+        scaler = global_scaler(phase.answers)
+        spec = config.model_spec(len(names))
+        return ModelPart(features=names, scaler=ScalerMsg(scaler.mean, scaler.scale), spec=spec,
+                         weights=get_weights(build_model(spec, seed=config.seed)))
+
+    def run(self, config: ExperimentConfig, names: list[str] | None = None) -> Run:
+        """Every round of `config` on the plants `names` (default: all), as the engine runs them."""
+        run = Run(next(_IDS))
+        model = self.prepare(config, run.experiment)
+        participants = self.channel.participants(names)
+        state = ServerState()
+        workflow = RoundWorkflow(self.channel, self.noise)
+        for number in range(1, config.rounds + 1):
+            plan = RoundPlan(ref=RoundRef(run.experiment, number), config=config, model=model,
+                             participants=participants, federation_size=len(participants), server_state=state,
+                             timeout=self.timeout)
+            round_state = workflow.run(plan)
+            run.rounds.append(round_state)
+            if round_state.incoming is not None:
+                run.evaluations[number - 1] = round_state.incoming
+            if round_state.outgoing is not None:
+                run.evaluations[number] = round_state.outgoing
+            model, state = round_state.model, round_state.aggregated.state
+        run.model = model
+        return run
+
+    def score(self, model: ModelPart, names: list[str] | None = None) -> Evaluation:
+        """Any model's scores on the plants `names` (a fresh experiment id: the plants answer it once)."""
+        ref = RoundRef(next(_IDS), 1)
+        phase = self.channel.dispatch(self.channel.participants(names), lambda p: EvaluateRequest(ref, model),
+                                      self.timeout)
+        if not phase.answers:
+            raise AggregationError(f"no plant could score the model: {phase.dropouts}")
+        return evaluate(phase.answers)

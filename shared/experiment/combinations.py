@@ -1,0 +1,43 @@
+"""Settings that contradict each other: refused with a message that names both fields and why.
+
+Which combinations the strategies implement fully instead (shared.strategies):
+- fedprox with any robust rule: FedProx is a plant-side term; the robust rule replaces the server's average,
+  exactly as for fedavg;
+- feddyn with central DP: the server term h follows the noisy mean (post-processing of a released value);
+- any algorithm with any server optimiser (fedadam, fedyogi, fedavgm): the optimiser steps on the round's
+  change, whatever computed it (a robust rule, a noisy mean);
+- norm_bound with anything: each delta is clipped before the algorithm combines.
+
+Refused here (a valid alternative is in each message); the checks of secure aggregation, DP-SGD and central DP
+with robust rules are in shared.experiment.parse, where they always were.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.enums import Algorithm, RobustMethod
+from shared.experiment.validation import ValidationError
+
+if TYPE_CHECKING:
+    from shared.experiment.config import ExperimentConfig
+
+
+def refuse_contradictions(config: ExperimentConfig) -> None:
+    """ValidationError naming one field (the algorithm) and, in its message, the other."""
+    algorithm, method = config.algorithm, config.robust.method
+    if RobustMethod(method).needs_single_updates and algorithm == Algorithm.FEDNOVA.value:
+        raise ValidationError("algorithm", f"fednova cannot be combined with robust.method {method}: the robust rule "
+                                           "replaces the server's average, and with it FedNova's normalisation by "
+                                           f"each plant's local steps; use fedavg or fedprox with {method}, or "
+                                           "robust.method none or norm_bound with fednova")
+    if RobustMethod(method).needs_single_updates and algorithm == Algorithm.FEDDYN.value:
+        raise ValidationError("algorithm", f"feddyn cannot be combined with robust.method {method}: the robust rule "
+                                           "replaces FedDyn's server update, so its server term would never follow "
+                                           f"the plants' linear terms; use fedavg or fedprox with {method}, or "
+                                           "robust.method none or norm_bound with feddyn")
+    if config.privacy.central and algorithm == Algorithm.FEDNOVA.value:
+        raise ValidationError("algorithm", "fednova cannot be combined with privacy.mode central: central DP "
+                                           "averages clipped updates with equal weights, so that one plant moves "
+                                           "the sum by at most privacy.max_grad_norm; FedNova's weights (samples "
+                                           "per local step) would change that bound; use fedavg, fedprox or feddyn")

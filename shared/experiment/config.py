@@ -1,0 +1,208 @@
+"""An experiment's settings (DESIGN §5), typed, with every value derived from them in one place each.
+
+`ExperimentConfig.parse(body)` validates a hostile API body (shared.experiment.parse); `to_dict()` is what the
+database stores and the API shows; `from_dict(stored)` loads any stored dict back (trusted; missing keys take
+the defaults below, the only place defaults live). From the settings: the model (`model_spec`), the bound plants
+clip their update to (`update_clip`), each plant's training request (`plant_training`), the aggregation
+strategy (`strategy`) and secure aggregation's setup (`secure_setup`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from shared.enums import (Algorithm, ModelType, OutlierMethod, PrivacyMechanism, PrivacyMode, RobustMethod,
+                          ServerOptimizer)
+from shared.errors import ConfigurationError
+from shared.model_spec import ModelSpec
+from shared.protocol import SecAggRequest, TrainSettings
+from shared.strategies import Strategy, build_strategy
+
+SECAGG_DEFAULT_CLIP = 100.0  # update norm bound under secure aggregation when no other bound is set
+# the choices of every enumerated setting (the API's validation, the OpenAPI document and the form use these)
+CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": ServerOptimizer,
+           "privacy.mode": PrivacyMode, "privacy.mechanism": PrivacyMechanism, "robust.method": RobustMethod,
+           "robust.outlier_method": OutlierMethod}
+
+
+def _known(cls, d: dict | None) -> dict:
+    return {f.name: d[f.name] for f in fields(cls) if f.name in (d or {})}
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """Differential privacy: none, DP-SGD at each plant (record level), or central DP on the sum (plant level)."""
+
+    mode: str = PrivacyMode.NONE.value
+    epsilon: float | None = None  # the target; None: no limit
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0  # dp_sgd: per-sample gradient bound; central: the plants' update bound C
+    noise_multiplier: float | None = 1.0  # None under dp_sgd with a target: each plant derives it
+    mechanism: str = PrivacyMechanism.GAUSSIAN.value
+    round_epsilon: float = 1.0  # Laplace: what each round spends
+    noise_multiplier_source: str = "operator"  # operator | default | target_epsilon
+
+    @property
+    def central(self) -> bool:
+        return self.mode == PrivacyMode.CENTRAL.value
+
+    @property
+    def dp_sgd(self) -> bool:
+        return self.mode == PrivacyMode.DP_SGD.value
+
+    @property
+    def laplace(self) -> bool:
+        return self.central and self.mechanism == PrivacyMechanism.LAPLACE.value
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode} if self.mode == PrivacyMode.NONE.value else asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "PrivacyConfig":
+        return cls(**_known(cls, d))
+
+
+@dataclass(frozen=True)
+class RobustConfig:
+    """Byzantine robustness (shared.strategies.robust)."""
+
+    method: str = RobustMethod.NONE.value
+    trim_ratio: float = 0.2
+    byzantine: int = 1
+    multi_krum: int = 1
+    max_norm: float | None = None  # norm_bound; None: the median of the round's update norms
+    outlier_method: str = OutlierMethod.ZSCORE.value
+    exclude_below: float = 0.3  # reputation under which a plant's update is left out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "RobustConfig":
+        return cls(**_known(cls, d))
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    model_type: str = ModelType.CNN.value
+    algorithm: str = Algorithm.FEDAVG.value
+    server_optimizer: str = ServerOptimizer.NONE.value
+    rounds: int = 5
+    local_epochs: int = 2
+    batch_size: int = 64
+    learning_rate: float = 0.005
+    sequence_length: int = 10
+    hidden_size: int = 64
+    factories: tuple[str, ...] | str = "all"
+    min_factories: int = 2
+    sampling_rate: float = 1.0  # q < 1: each round, each eligible plant takes part with probability q
+    secure_aggregation: bool = False
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    robust: RobustConfig = field(default_factory=RobustConfig)
+    mu: float = 0.01  # FedProx
+    feddyn_alpha: float = 0.01
+    server_lr: float = 0.01  # FedAdam / FedYogi (FedAvgM's default is its own: parse fills it in)
+    seed: int = 0
+    round_timeout: float | None = None
+    max_grad_norm: float = 5.0  # the plants' gradient clipping in training (not DP)
+    server_momentum: float = 0.9  # FedAvgM
+
+    # --- stored form ---------------------------------------------------------------------------
+    @classmethod
+    def parse(cls, body: object) -> "ExperimentConfig":
+        """Validate a hostile JSON body; ValidationError names the field and says why."""
+        from shared.experiment.parse import parse_experiment
+
+        return parse_experiment(body)
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.update(privacy=self.privacy.to_dict(), robust=self.robust.to_dict(),
+                   factories=self.factories if self.factories == "all" else list(self.factories))
+        return out
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> "ExperimentConfig":
+        values = _known(cls, stored)
+        values.update(privacy=PrivacyConfig.from_dict(stored.get("privacy")),
+                      robust=RobustConfig.from_dict(stored.get("robust")))
+        if values.get("factories", "all") != "all":
+            values["factories"] = tuple(values["factories"])
+        return cls(**values)
+
+    # --- derived values ------------------------------------------------------------------------
+    def planned_steps(self) -> int:
+        return planned_steps(self.rounds, self.sampling_rate, self.min_factories, self.factories)
+
+    def model_spec(self, num_features: int) -> ModelSpec:
+        """The model the experiment trains (and its bundles hold)."""
+        sequence = ModelType(self.model_type).is_sequence
+        return ModelSpec(model_type=self.model_type, num_features=num_features,
+                         sequence_length=self.sequence_length if sequence else 1, hidden_size=self.hidden_size)
+
+    def update_clip(self) -> float | None:
+        """The L2 bound plants clip their update to: central DP's C, the norm bound, or under secure aggregation
+        a generous default (fixed point needs some bound; 100 only stops absurd updates)."""
+        if self.privacy.central:
+            return self.privacy.max_grad_norm
+        if self.robust.method == RobustMethod.NORM_BOUND.value and self.robust.max_norm:
+            return self.robust.max_norm
+        return SECAGG_DEFAULT_CLIP if self.secure_aggregation else None
+
+    def strategy(self, federation_size: int = 0) -> Strategy:
+        """The aggregation strategy; `federation_size`: the eligible plants (FedDyn's server term divides by it)."""
+        privacy = self.privacy
+        sigma = 0.0 if privacy.laplace else (privacy.noise_multiplier or 0.0)
+        central = None
+        if privacy.central and (sigma > 0 or privacy.laplace):
+            central = {"clip": privacy.max_grad_norm, "noise_multiplier": sigma, "mechanism": privacy.mechanism,
+                       "round_epsilon": privacy.round_epsilon}
+        return build_strategy(self.algorithm, mu=self.mu, feddyn_alpha=self.feddyn_alpha,
+                              federation_size=federation_size, server_optimizer=self.server_optimizer,
+                              server_lr=self.server_lr, server_momentum=self.server_momentum,
+                              robust=self.robust.to_dict(), central_dp=central)
+
+    def plant_training(self, round_number: int, plant_index: int) -> TrainSettings:
+        """What the plant at `plant_index` (its place in the round's participants) trains with in this round;
+        the seed orders its batches only."""
+        extra = self.strategy().configure()
+        clip = self.update_clip()
+        if clip is not None:
+            extra["clip_update_norm"] = clip  # clipped by the plant, before it sends (or masks)
+        if self.privacy.laplace:
+            extra["clip_update_ord"] = 1  # the Laplace mechanism's sensitivity is in L1
+        if self.privacy.dp_sgd:  # record-level DP at the plant (shared.privacy.dp_sgd)
+            extra.update(dp_noise_multiplier=self.privacy.noise_multiplier or 0.0,
+                         dp_max_grad_norm=self.privacy.max_grad_norm, dp_delta=self.privacy.delta,
+                         dp_target_epsilon=self.privacy.epsilon, dp_rounds=self.rounds)
+        return TrainSettings.from_wire({
+            "epochs": self.local_epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+            "max_grad_norm": self.max_grad_norm, "seed": self.seed * 100_003 + round_number * 101 + plant_index,
+            **extra})
+
+    def secure_setup(self, participants: dict[str, str], federation_size: int = 0) -> SecAggRequest:
+        """The part of every plant's training request that asks for a masked update; `participants`: every
+        plant asked this round -> its X25519 public key (hex)."""
+        from shared.secagg.quantize import fraction_bits
+        from shared.secagg.shamir import default_threshold
+
+        if not self.secure_aggregation:
+            raise ConfigurationError("secure_aggregation is off for this experiment: no masked update to ask for")
+        clip = self.update_clip()
+        return SecAggRequest(participants=dict(participants), threshold=default_threshold(len(participants)),
+                             fraction_bits=fraction_bits(len(participants), clip),
+                             weighting=self.strategy(federation_size).secure_weighting, clip=clip)
+
+
+def planned_steps(rounds: int, sampling_rate: float, min_factories: int, factories: tuple[str, ...] | str) -> int:
+    """The central-DP steps an experiment plans for: its rounds at q = 1; at q < 1 its draws of plants, on
+    average rounds / P(a draw reaches min_factories) when the plants are listed (with "all" their number is not
+    known in advance: one draw per round)."""
+    if sampling_rate >= 1.0 or factories == "all":
+        return rounds
+    from shared.privacy.sampling import probability_of_at_least
+
+    reach = probability_of_at_least(min_factories, len(factories), sampling_rate)
+    return min(math.ceil(rounds / max(reach, 1e-9)), 10 ** 9)

@@ -1,0 +1,31 @@
+"""The closed protocol between the dashboard and a plant's vetted `fl_step` (DESIGN §6, §9).
+
+Typed requests and replies, one package for both sides. A dict exists only on the wire (PySyft carries
+plain dicts of numbers, strings and numpy arrays); `parse_request` turns the wire form into a typed request
+and validates every field as hostile before the plant does any work (habit 17: the dashboard chooses these
+values, the plant owns the guarantee). `parse_reply` does the same for the dashboard with a plant's answer.
+
+Four operations:
+- `stats`: aggregate feature statistics (count, sum, sum of squares) of the plant's training split;
+- `train`: local training from the global weights; the update leaves masked under secure aggregation. With
+  `evaluate`, the plant first scores the model it trains from (round r-1's) and returns those scores with the
+  update: one call per plant per round (the last round's model gets an `evaluate` call of its own);
+- `evaluate`: loss, ROC-AUC and coarse score histograms on the validation and test splits;
+- `secagg_reveal`: the shares this plant holds for the round's survivors.
+
+Modules: `fields` (validators of wire values), `parts` (what requests are built of), `requests`, `replies`.
+"""
+
+from shared.protocol.fields import (MAX_FEATURES, MAX_ID, MAX_NAME, MAX_PLANTS, MAX_WEIGHT_ARRAYS,
+                                    weights_of)
+from shared.protocol.parts import WEIGHTINGS, ModelPart, RoundRef, ScalerMsg, SecAggRequest, TrainSettings
+from shared.protocol.replies import (DPReport, EvaluateReply, Reply, RevealReply, SplitEvaluation, StatsReply,
+                                     TrainReply, parse_reply, refusal)
+from shared.protocol.requests import (OPS, EvaluateRequest, Request, RevealRequest, StatsRequest, TrainRequest,
+                                      parse_request)
+
+__all__ = ["MAX_FEATURES", "MAX_ID", "MAX_NAME", "MAX_PLANTS", "MAX_WEIGHT_ARRAYS", "OPS", "WEIGHTINGS",
+           "DPReport", "EvaluateReply", "EvaluateRequest", "ModelPart", "Reply", "Request", "RevealReply",
+           "RevealRequest", "RoundRef", "ScalerMsg", "SecAggRequest", "SplitEvaluation", "StatsReply",
+           "StatsRequest", "TrainReply", "TrainRequest", "TrainSettings", "parse_reply", "parse_request",
+           "refusal", "weights_of"]

@@ -1,0 +1,114 @@
+"""The four requests the dashboard sends a plant's `fl_step`, and `parse_request`, which the plant runs on the
+wire form before any work (habit 17: the dashboard chooses every value, the plant owns the guarantee)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.errors import ProtocolError
+from shared.protocol.fields import MAX_PLANTS, byte_strings, flag, integer, names, obj, plant_name
+from shared.protocol.parts import ModelPart, RoundRef, SecAggRequest, TrainSettings
+
+OPS = ("stats", "train", "evaluate", "secagg_reveal")
+_MODEL = {"features", "scaler", "spec", "weights"}
+_REF = {"experiment", "round", "attempt"}
+FIELDS = {"stats": {"op", "experiment", "features"},
+          "train": {"op", *_REF, *_MODEL, "train", "secagg", "evaluate"},
+          "evaluate": {"op", *_REF, *_MODEL},
+          "secagg_reveal": {"op", *_REF, "secagg", "survivors", "sealed"}}
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    experiment: int
+    features: tuple[str, ...]
+    op: str = field(default="stats", init=False)
+
+    def to_wire(self) -> dict:
+        return {"op": self.op, "experiment": self.experiment, "features": list(self.features)}
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Train from `model` (round r-1's aggregate). With `evaluate`, first score that same model on the plant's
+    validation and test splits, exactly as an EvaluateRequest for `ref.scored_in_training` would: same policy
+    checks, same caps (the plant counts it under that request's key), same release rules and noise."""
+
+    ref: RoundRef
+    model: ModelPart
+    train: TrainSettings
+    secagg: SecAggRequest | None = None
+    evaluate: bool = False
+    op: str = field(default="train", init=False)
+
+    def to_wire(self) -> dict:
+        wire = {"op": self.op, **self.ref.to_wire(), **self.model.to_wire(), "train": self.train.to_wire(),
+                "evaluate": self.evaluate}
+        if self.secagg is not None:
+            wire["secagg"] = self.secagg.to_wire()
+        return wire
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    ref: RoundRef  # the round whose model is scored (0: the initial model); attempt as for training
+    model: ModelPart
+    op: str = field(default="evaluate", init=False)
+
+    def to_wire(self) -> dict:
+        return {"op": self.op, **self.ref.to_wire(), **self.model.to_wire()}
+
+
+@dataclass(frozen=True)
+class RevealRequest:
+    ref: RoundRef
+    secagg: SecAggRequest
+    survivors: tuple[str, ...]
+    sealed: dict[str, bytes]  # survivor -> the shares it dealt to this plant, sealed for it
+    op: str = field(default="secagg_reveal", init=False)
+
+    def to_wire(self) -> dict:
+        return {"op": self.op, **self.ref.to_wire(), "secagg": self.secagg.to_wire(),
+                "survivors": list(self.survivors), "sealed": dict(self.sealed)}
+
+
+Request = StatsRequest | TrainRequest | EvaluateRequest | RevealRequest
+
+
+def parse_request(d) -> Request:
+    """The typed request, or ProtocolError naming the first bad field. Unknown top-level fields are refused
+    too: a closed protocol has no field the plant would silently ignore."""
+    if not isinstance(d, dict):
+        raise ProtocolError(f"a request must be an object, got {type(d).__name__}")
+    op = d.get("op")
+    if op not in OPS:
+        raise ProtocolError(f"unknown operation {str(op)[:40]!r}; one of {OPS}")
+    unknown = set(d) - FIELDS[op]
+    if unknown:
+        raise ProtocolError(f"{op} request has unknown field(s) {sorted(map(str, unknown))[:5]}")
+    if op == "stats":
+        return StatsRequest(experiment=integer(d, "experiment", 1), features=names(d, "features"))
+    ref = RoundRef.from_wire(d)
+    if op == "train":
+        return _train(d, ref)
+    if op == "evaluate":
+        return EvaluateRequest(ref=ref, model=ModelPart.from_wire(d))
+    return _reveal(d, ref)
+
+
+def _train(d: dict, ref: RoundRef) -> TrainRequest:
+    if ref.round < 1:
+        raise ProtocolError("training rounds are numbered from 1")
+    secagg = SecAggRequest.from_wire(d["secagg"]) if d.get("secagg") is not None else None
+    return TrainRequest(ref=ref, model=ModelPart.from_wire(d), train=TrainSettings.from_wire(d.get("train", {})),
+                        secagg=secagg, evaluate=flag(d, "evaluate"))
+
+
+def _reveal(d: dict, ref: RoundRef) -> RevealRequest:
+    secagg = SecAggRequest.from_wire(d.get("secagg"))
+    survivors = d.get("survivors")
+    if not isinstance(survivors, (list, tuple)) or len(survivors) > MAX_PLANTS:
+        raise ProtocolError("survivors must be a list of plant names")
+    sealed = byte_strings(obj(d, "sealed"), "sealed shares", 1 << 20)
+    return RevealRequest(ref=ref, secagg=secagg, survivors=tuple(plant_name(s, "survivor") for s in survivors),
+                         sealed={plant_name(k, "sealed"): bytes(v) for k, v in sealed.items()})

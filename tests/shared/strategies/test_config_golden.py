@@ -1,0 +1,54 @@
+"""ExperimentConfig gives what the dict-reading functions gave (config_golden.json, see config_cases.py): the
+stored dict, the plants' training request, the update clip, the aggregation strategy, secure aggregation's
+setup, the model spec, and the field and message of every refusal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.experiment import ExperimentConfig, ValidationError
+from tests.shared.strategies.config_cases import FEATURES, FEDERATION, GOLDEN, INDEX, KEYS, ROUND
+from tests.shared.strategies.golden_cases import strategy_for
+
+CASES = json.loads(GOLDEN.read_text())
+NEW_FIELDS = {"server_momentum": 0.9}  # added since: FedAvgM's momentum
+
+
+def ids(entry: dict) -> str:
+    return json.dumps({k: v for k, v in entry["body"].items() if k != "name"} if isinstance(entry["body"], dict)
+                      else entry["body"])[:80]
+
+
+@pytest.mark.parametrize("entry", CASES["valid"], ids=ids)
+def test_a_valid_body_is_stored_as_before(entry):
+    assert ExperimentConfig.parse(entry["body"]).to_dict() == {**entry["stored"], **NEW_FIELDS}
+
+
+@pytest.mark.parametrize("entry", CASES["valid"], ids=ids)
+def test_a_stored_dict_loads_and_derives_what_the_round_used(entry):
+    config = ExperimentConfig.from_dict(entry["stored"])
+    assert config.to_dict() == {**entry["stored"], **NEW_FIELDS}
+    assert config.plant_training(ROUND, INDEX).to_wire() == entry["train"]
+    assert config.update_clip() == entry["update_clip"]
+    assert config.model_spec(FEATURES).to_dict() == entry["model_spec"]
+    strategy = config.strategy(FEDERATION)
+    assert strategy.secure_weighting == entry["secure_weighting"]
+    # the same composition with the same parameters (the settings held no mu: the server does not use it)
+    assert repr(strategy) == repr(strategy_for(entry["aggregation_settings"])).replace(
+        "FedProx(mu=0.01)", f"FedProx(mu={config.mu})")
+    if "secure_setup" in entry:
+        assert config.secure_setup(KEYS, FEDERATION).to_wire() == entry["secure_setup"]
+
+
+@pytest.mark.parametrize("entry", CASES["invalid"], ids=ids)
+def test_an_invalid_body_is_refused_with_the_same_field_and_message(entry):
+    with pytest.raises(ValidationError) as caught:
+        ExperimentConfig.parse(entry["body"])
+    assert caught.value.field == entry["field"]
+    if entry["message"].startswith("unknown field; allowed fields are"):  # the list gained the new fields
+        allowed = entry["message"].split(" are ")[1].split(", ")
+        assert caught.value.message.split(" are ")[1].split(", ") == sorted([*allowed, *NEW_FIELDS])
+    else:
+        assert caught.value.message == entry["message"]

@@ -1,0 +1,105 @@
+"""The typed experiment settings: contradictions refused with both fields named, stored rows of any age loaded
+with defaults, and the values derived from the settings (tests/shared/strategies/test_config_golden.py pins
+them against the code they replaced)."""
+
+import pytest
+
+from shared.errors import ConfigurationError
+from shared.experiment import ExperimentConfig, PrivacyConfig, RobustConfig, ValidationError
+
+
+def parse(**body):
+    return ExperimentConfig.parse({"name": "x", **body})
+
+
+@pytest.mark.parametrize("algorithm,method", [(a, m) for a in ("fednova", "feddyn")
+                                              for m in ("median", "trimmed_mean", "krum")])
+def test_an_algorithm_whose_server_step_a_robust_rule_would_drop_is_refused_naming_both(algorithm, method):
+    with pytest.raises(ValidationError) as caught:
+        parse(algorithm=algorithm, robust={"method": method}, min_factories=4)
+    assert caught.value.field == "algorithm"
+    assert caught.value.message.startswith(f"{algorithm} cannot be combined with robust.method {method}: ")
+    assert "use fedavg or fedprox" in caught.value.message
+
+
+def test_fednova_under_central_dp_is_refused_naming_both():
+    for privacy in ({"mode": "central"}, {"mode": "central", "mechanism": "laplace"}):
+        with pytest.raises(ValidationError) as caught:
+            parse(algorithm="fednova", privacy=privacy)
+        assert caught.value.field == "algorithm"
+        assert caught.value.message.startswith("fednova cannot be combined with privacy.mode central: ")
+
+
+@pytest.mark.parametrize("body", [
+    {"algorithm": "fedprox", "robust": {"method": "median"}},
+    {"algorithm": "fednova", "robust": {"method": "norm_bound"}},
+    {"algorithm": "feddyn", "privacy": {"mode": "central"}},
+    {"algorithm": "feddyn", "privacy": {"mode": "central", "mechanism": "laplace"}, "secure_aggregation": True},
+    {"algorithm": "feddyn", "server_optimizer": "fedavgm"},
+    {"algorithm": "fednova", "server_optimizer": "fedyogi", "robust": {"method": "norm_bound", "max_norm": 1.0},
+     "secure_aggregation": True},
+])
+def test_combinations_the_strategies_implement_fully_are_accepted(body):
+    config = parse(**body)
+    assert config.strategy(3).algorithm == body["algorithm"]
+
+
+def test_feddyn_under_central_dp_runs_feddyn_inside_central_dp():
+    strategy = parse(algorithm="feddyn", privacy={"mode": "central"}).strategy(4)
+    assert strategy.name == "feddyn+central_dp" and strategy.secure_weighting == "equal"
+
+
+def test_fedavgm_takes_its_own_learning_rate_and_momentum_unless_given():
+    config = parse(server_optimizer="fedavgm")
+    assert config.server_lr == 1.0 and config.server_momentum == 0.9
+    assert "lr=1.0, momentum=0.9" in repr(config.strategy())
+    config = parse(server_optimizer="fedavgm", server_lr=0.5, server_momentum=0.5)
+    assert "lr=0.5, momentum=0.5" in repr(config.strategy())
+    assert parse(server_optimizer="fedadam").server_lr == 0.01
+    for bad in (1.0, -0.1, "high"):
+        with pytest.raises(ValidationError) as caught:
+            parse(server_optimizer="fedavgm", server_momentum=bad)
+        assert caught.value.field == "server_momentum"
+
+
+def test_a_stored_row_of_any_age_loads_with_the_defaults_for_what_it_lacks():
+    old = {"name": "old", "model_type": "lstm", "algorithm": "fedprox", "rounds": 3, "local_epochs": 1,
+           "batch_size": 32, "learning_rate": 0.01, "sequence_length": 8, "factories": ["a", "b"],
+           "min_factories": 2, "secure_aggregation": False, "mu": 0.1, "seed": 4,
+           "privacy": {"mode": "central", "noise_multiplier": 1.1, "max_grad_norm": 0.5, "delta": 1e-5},
+           "robust": {"method": "none"}, "retired_setting": 1}
+    config = ExperimentConfig.from_dict(old)
+    assert config.factories == ("a", "b") and config.hidden_size == 64 and config.sampling_rate == 1.0
+    assert config.privacy == PrivacyConfig(mode="central", noise_multiplier=1.1, max_grad_norm=0.5)
+    assert config.robust == RobustConfig() and config.server_optimizer == "none"
+    assert config.to_dict()["factories"] == ["a", "b"] and "retired_setting" not in config.to_dict()
+    assert config.model_spec(5).sequence_length == 8 and config.update_clip() == 0.5
+    assert ExperimentConfig.from_dict({"name": "bare"}) == ExperimentConfig(name="bare")
+
+
+def test_no_privacy_is_stored_as_the_mode_alone():
+    assert parse().to_dict()["privacy"] == {"mode": "none"}
+    assert parse(privacy={"mode": "none", "epsilon": 3}).privacy == PrivacyConfig()
+
+
+def test_each_plant_gets_its_own_batch_order_seed_and_the_algorithms_terms():
+    config = parse(seed=2, algorithm="fedprox", mu=0.3)
+    first, second = config.plant_training(1, 0), config.plant_training(1, 1)
+    assert first.seed == 2 * 100_003 + 101 and second.seed == first.seed + 1
+    assert first.proximal_mu == 0.3 and config.plant_training(2, 0).seed == first.seed + 101
+
+
+def test_dp_sgd_and_laplace_reach_the_plants_training_request():
+    dp_sgd = parse(privacy={"mode": "dp_sgd", "epsilon": 3, "max_grad_norm": 0.5}, rounds=7).plant_training(1, 0)
+    assert dp_sgd.dp_target_epsilon == 3.0 and dp_sgd.dp_max_grad_norm == 0.5 and dp_sgd.dp_rounds == 7
+    assert dp_sgd.dp_noise_multiplier == 0.0 and dp_sgd.clip_update_norm is None
+    laplace = parse(privacy={"mode": "central", "mechanism": "laplace", "max_grad_norm": 2.0}).plant_training(1, 0)
+    assert laplace.clip_update_norm == 2.0 and laplace.clip_update_ord == 1
+
+
+def test_secure_setup_asks_for_masked_updates_only_under_secure_aggregation():
+    keys = {"a": "a" * 64, "b": "b" * 64, "c": "c" * 64}
+    setup = parse(secure_aggregation=True, algorithm="fednova").secure_setup(keys, 3)
+    assert setup.threshold == 2 and setup.weighting == "samples_per_step" and setup.clip == 100.0
+    with pytest.raises(ConfigurationError, match="secure_aggregation is off"):
+        parse().secure_setup(keys)
