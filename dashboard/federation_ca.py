@@ -12,15 +12,15 @@ certificate at enrolment so that the dashboard can verify every datasite it logs
 - Processes that only verify datasites (the scheduler, `flask factories check`) read `ca.crt` alone and never
   need the key. Several processes may start at once: the first to create `ca.key.enc` (O_EXCL) makes the CA,
   the others wait for its `ca.crt`.
+
+What the certificates say is in dashboard.plant_certificates; `flask --app dashboard federation-ca` in
+dashboard.cli.federation_ca.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import re
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -29,23 +29,18 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from dashboard.experiment_config import ValidationError
-from shared.errors import ConfigurationError
+from dashboard.plant_certificates import (IssuedCertificate, check_common_name, fingerprint, parse_certificate_request,
+                                          plant_certificate, plant_dns_name, self_signed_ca_certificate,
+                                          subject_alt_name)
+from shared.errors import ConfigurationError, ValidationError
 
 log = logging.getLogger(__name__)
 
 CERT_FILE, KEY_FILE = "ca.crt", "ca.key.enc"
-CA_VALIDITY = timedelta(days=3650)
-CLOCK_SKEW = timedelta(minutes=5)  # a plant whose clock is a little behind still accepts a fresh certificate
-MAX_CSR_CHARS = 8192
-MAX_COMMON_NAME = 64  # X.509 upper bound of a common name (RFC 5280, ub-common-name)
 CREATION_WAIT_S = 15.0
-_DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-                       r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$")
 
 
 class FederationCAUnavailable(ConfigurationError):
@@ -53,69 +48,6 @@ class FederationCAUnavailable(ConfigurationError):
     so 503 and the agent retries; the operator reads the reason in the dashboard's log."""
 
     status_code = 503
-
-
-@dataclass(frozen=True)
-class IssuedCertificate:
-    certificate: x509.Certificate
-    chain_pem: str  # the leaf, then the CA: what the plant serves and what it answers with
-
-    @property
-    def serial(self) -> str:
-        return format(self.certificate.serial_number, "x")
-
-    @property
-    def not_after(self) -> datetime:
-        return self.certificate.not_valid_after_utc
-
-
-def fingerprint(certificate: x509.Certificate) -> str:
-    """SHA-256 of the DER certificate, as `openssl x509 -fingerprint -sha256` prints it (without colons)."""
-    return certificate.fingerprint(hashes.SHA256()).hex()
-
-
-def subject_alt_name(hostname: str) -> x509.GeneralName:
-    """The SAN entry for a registered hostname: an IP address when it is one, else a DNS name (no wildcard)."""
-    try:
-        return x509.IPAddress(ipaddress.ip_address(hostname))
-    except ValueError:
-        pass
-    if not _DNS_NAME.match(hostname):
-        raise ValidationError("factory_hostname", f"{hostname[:80]!r} is neither an IP address nor a DNS name "
-                                                  "a certificate can name (letters, digits, '-', '_' and dots)")
-    return x509.DNSName(hostname)
-
-
-def check_common_name(plant_name: str) -> None:
-    if not plant_name or len(plant_name) > MAX_COMMON_NAME:
-        raise ValidationError("factory_name", f"a plant with a TLS certificate has a name of 1 to {MAX_COMMON_NAME} "
-                                              "characters (an X.509 common name)")
-
-
-def parse_certificate_request(pem: object) -> x509.CertificateSigningRequest:
-    """A PEM certificate request whose signature verifies with its own key, on a key a TLS server may use."""
-    if not isinstance(pem, str) or not pem.strip():
-        raise ValidationError("certificate_request", "must be a PEM certificate request (text)")
-    if len(pem) > MAX_CSR_CHARS:
-        raise ValidationError("certificate_request", f"must be at most {MAX_CSR_CHARS} characters")
-    try:
-        csr = x509.load_pem_x509_csr(pem.encode())
-    except ValueError:
-        raise ValidationError("certificate_request", "is not a PEM certificate request "
-                                                     "(-----BEGIN CERTIFICATE REQUEST-----)") from None
-    if not csr.is_signature_valid:
-        raise ValidationError("certificate_request", "its signature does not verify with the key it carries: the "
-                                                     "request was altered, or not made with that key")
-    key = csr.public_key()
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        if not isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1)):
-            raise ValidationError("certificate_request", f"EC key on {key.curve.name}: use P-256 or P-384")
-    elif isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < 2048:
-            raise ValidationError("certificate_request", f"RSA key of {key.key_size} bits: use at least 2048")
-    else:
-        raise ValidationError("certificate_request", f"{type(key).__name__} keys are not accepted: use EC P-256")
-    return csr
 
 
 class FederationCA:
@@ -176,29 +108,12 @@ class FederationCA:
             fh.write(Fernet(credentials_key.encode()).encrypt(pem))
             fh.flush()
             os.fsync(fh.fileno())
-        certificate = cls._self_signed(key)
+        certificate = self_signed_ca_certificate(key, datetime.now(timezone.utc))
         tmp = directory / (CERT_FILE + ".tmp")
         tmp.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
         tmp.replace(directory / CERT_FILE)  # last: its presence says the CA is complete
         log.warning("made the federation CA in %s (SHA-256 %s); its key is encrypted with CREDENTIALS_KEY: keep "
                     "both (a new CA means every plant must enrol again)", directory, fingerprint(certificate))
-
-    @staticmethod
-    def _self_signed(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-        now = datetime.now(timezone.utc)
-        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "FactoryFL"),
-                          x509.NameAttribute(NameOID.COMMON_NAME, f"FactoryFL federation CA {secrets.token_hex(4)}")])
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - CLOCK_SKEW).not_valid_after(now + CA_VALIDITY)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                             data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                             crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(ski, critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
-                .sign(key, hashes.SHA256()))
 
     def _private_key(self) -> ec.EllipticCurvePrivateKey:
         if not self._credentials_key:
@@ -238,37 +153,8 @@ class FederationCA:
         plant_san = x509.DNSName(plant_dns_name(plant_name))
         now = now or datetime.now(timezone.utc)
         ca_key = self._private_key()
-        public_key = csr.public_key()
         not_after = min(now + validity, self.certificate.not_valid_after_utc)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "FactoryFL plant"),
-                                     x509.NameAttribute(NameOID.COMMON_NAME, plant_name)]))
-            .issuer_name(self.certificate.subject).public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - CLOCK_SKEW).not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                         key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName([san, plant_san]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-        chain = certificate.public_bytes(serialization.Encoding.PEM).decode() + self.certificate_pem
-        return IssuedCertificate(certificate, chain)
-
-
-def plant_dns_name(plant_name: str) -> str:
-    """The DNS name that stands for one plant in its certificate: a hash of the name (plant names are case-
-    sensitive and may hold '_', DNS names are neither), under the reserved .invalid domain."""
-    import base64
-    import hashlib
-
-    digest = base64.b32encode(hashlib.sha256(plant_name.encode()).digest()).decode().rstrip("=").lower()
-    return f"p-{digest[:40]}.plant.factoryfl.invalid"
+        return plant_certificate(self.certificate, ca_key, csr, plant_name, [san, plant_san], now, not_after)
 
 
 # --- the dashboard's processes ---------------------------------------------------------------------------
@@ -337,42 +223,3 @@ def certificate_request_of(config, body: dict, plant_name: str, hostname: str) -
 def datasite_ca_file(config) -> Path:
     """The CA file a datasite's certificate must chain to (verification only: the key is not needed)."""
     return federation_ca(config).certificate_path
-
-
-def register_commands(app) -> None:
-    """`flask --app dashboard federation-ca show | sign`: the CA's certificate (for anyone who verifies a datasite
-    outside the dashboard), and a certificate for a datasite that does not enrol through an agent (a configured
-    plant that serves TLS itself or behind its own proxy)."""
-    import click
-    from flask import current_app
-    from flask.cli import AppGroup
-
-    group = AppGroup("federation-ca", help="The federation CA that signs the datasites' TLS certificates.")
-    app.cli.add_command(group)
-
-    @group.command("show")
-    def show() -> None:
-        """Print the CA's certificate (PEM); its SHA-256 fingerprint goes to stderr."""
-        ca = federation_ca(current_app.config)
-        click.echo(ca.certificate_pem, nl=False)
-        click.echo(f"SHA-256 {fingerprint(ca.certificate)} ({ca.certificate_path})", err=True)
-
-    @group.command("sign")
-    @click.argument("plant")
-    @click.argument("host")
-    @click.argument("request", type=click.File("r"))
-    def sign(plant: str, host: str, request) -> None:
-        """Sign REQUEST (a PEM CSR) for PLANT at HOST; print the chain (its certificate, then the CA's)."""
-        from dashboard.extensions import db
-        from dashboard.models import record_audit
-
-        validity = timedelta(days=float(current_app.config["DASHBOARD_CERT_VALIDITY_DAYS"]))
-        try:
-            issued = federation_ca(current_app.config).issue(request.read(), plant, host, validity)
-        except (ValidationError, FederationCAUnavailable) as exc:
-            raise click.ClickException(str(exc)) from exc
-        record_audit("cli", "factory.certificate_issued", plant, hostname=host, serial=issued.serial,
-                     not_after=issued.not_after.isoformat())
-        db.session.commit()
-        click.echo(issued.chain_pem, nl=False)
-        click.echo(f"signed for {plant} at {host}, valid until {issued.not_after:%Y-%m-%d %H:%M} UTC", err=True)

@@ -12,35 +12,34 @@
   409 until an operator approves it (the plant's page or `flask --app dashboard factories approve-rekey`);
   the next registration signed by the approved key then binds it.
 
-The register handler calls `admit` before it touches the plant's row and `settle` once it has updated it.
+The register handler calls `admit` before it touches the plant's row and `settle` once it has updated it. The
+signature check is dashboard.registration_signature; what operators decide (enrolment tokens, re-key approvals)
+is dashboard.enrolment.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
-import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask import current_app, request
-from sqlalchemy.exc import IntegrityError
 
-from dashboard.api.validation import check_factory_name
-from dashboard.experiment_config import ValidationError
 from dashboard.extensions import db
-from dashboard.models import EnrolmentToken, Factory, FactoryRekey, SeenSignature, record_audit
+from dashboard.models import EnrolmentToken, Factory, FactoryRekey, record_audit
 from dashboard.models.base import isoformat, utcnow
 from dashboard.models.operators import token_digest
+from dashboard.registration_signature import verified_signature
 from dashboard.security import Unauthorized, bearer_token, constant_time_equal
-from shared.errors import ConfigurationError, SecurityError
-from shared.identity import (MAX_CLOCK_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, fingerprint, load_public_key,
-                             parse_timestamp, verify_registration)
+from shared.errors import SecurityError, ValidationError
+from shared.identity import SIGNATURE_HEADER, fingerprint, load_public_key
+
+# the operators' side moved to dashboard.enrolment; the API and the enrolment page still reach it as identity.*
+from dashboard.enrolment import (MAX_ENROLMENT_HOURS, IdentityNotFound, approve_rekey,  # noqa: F401
+                                 describe_rekey, discard_rekey, enrolment_tokens, issue_enrolment_token,
+                                 pending_rekey)
 
 log = logging.getLogger(__name__)
 MAX_PENDING_REKEYS = 10  # per plant: a flood of attempts pushes out the oldest, never an approved one
-MAX_ENROLMENT_HOURS = 24 * 30
 REKEY_PENDING = "rekey_pending"  # detail.reason of the 409, for agents to tell it from other refusals
 
 
@@ -52,10 +51,6 @@ class RekeyRequired(SecurityError):
     def __init__(self, message: str, detail: dict):
         super().__init__(message)
         self.detail = detail
-
-
-class IdentityNotFound(ConfigurationError):
-    status_code = 404
 
 
 @dataclass(frozen=True)
@@ -106,7 +101,7 @@ def refuse_without_any_credential() -> None:
 def admit(claim: IdentityClaim, factory: Factory | None) -> Admission:
     """Who this registration may be, or Unauthorized (401) / RekeyRequired (409, the pending re-key committed,
     the plant's row untouched)."""
-    signed = _verified_signature(claim)
+    signed = verified_signature(claim.identity_public_key, claim.body)
     bearer = bearer_token()
     if factory is None:
         credential, token = _enrolment_credential(bearer, claim.name)
@@ -146,50 +141,6 @@ def admit(claim: IdentityClaim, factory: Factory | None) -> Admission:
         {"reason": REKEY_PENDING, "factory_name": claim.name, "rekey_id": pending.id,
          "identity_key_fingerprint": fingerprint(claim.identity_public_key),
          "bound_identity_key_fingerprint": fingerprint(bound)})
-
-
-def _verified_signature(claim: IdentityClaim) -> bool:
-    """True for a fresh, valid signature by the claimed key (remembered against replays); False when the
-    request carries none; Unauthorized for a bad, stale or replayed one."""
-    signature, stamp = request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER)
-    if not signature and not stamp:
-        return False
-    if not signature or not stamp:
-        raise Unauthorized(f"a signed registration carries both {SIGNATURE_HEADER} and {TIMESTAMP_HEADER}")
-    try:
-        skew = parse_timestamp(stamp) - time.time()
-    except ValueError:
-        raise Unauthorized(f"{TIMESTAMP_HEADER} must be Unix time in seconds, got {stamp[:40]!r}") from None
-    if abs(skew) > MAX_CLOCK_SKEW_S:
-        raise Unauthorized(f"the registration is signed {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} the "
-                           f"dashboard's clock (at most {MAX_CLOCK_SKEW_S:.0f} s): an old request sent again, or a "
-                           "plant clock that is off (set up NTP)")
-    try:
-        valid = verify_registration(claim.identity_public_key, signature.strip().lower(), stamp, claim.body)
-    except ValueError as exc:
-        raise Unauthorized(f"the registration's signature is malformed: {exc}") from None
-    if not valid:
-        raise Unauthorized("the registration's signature does not verify with its identity_public_key (over "
-                           f"the canonical JSON body and {TIMESTAMP_HEADER})")
-    _remember(hashlib.sha256(bytes.fromhex(signature.strip())).hexdigest())
-    return True
-
-
-def _remember(signature_hash: str) -> None:
-    now = utcnow()
-    # a signature is usable for 2 x the skew window at most (timestamp ± skew): older records protect nothing
-    db.session.execute(db.delete(SeenSignature).where(
-        SeenSignature.seen_at < now - timedelta(seconds=2 * MAX_CLOCK_SKEW_S)))
-    replay = Unauthorized("this signed registration was already received (a replay): each registration is "
-                          "signed afresh with the current time")
-    if db.session.get(SeenSignature, signature_hash) is not None:
-        raise replay
-    db.session.add(SeenSignature(signature_hash=signature_hash, seen_at=now))
-    try:
-        db.session.flush()  # two copies at once: the second waits on the first's row, then fails here
-    except IntegrityError:
-        db.session.rollback()
-        raise replay from None
 
 
 def _unchanged(claim: IdentityClaim, factory: Factory) -> bool:
@@ -302,72 +253,3 @@ def _settle(admission: Admission, factory: Factory, claim: IdentityClaim) -> Non
         if admission.approved_rekey_id is None:  # keep other keys' attempts for the operator to see
             answered = answered.where(FactoryRekey.identity_public_key == claim.identity_public_key)
         db.session.execute(answered)
-
-
-# --- operators: one-time enrolment tokens and re-key approvals -----------------------------------------
-def issue_enrolment_token(name: str, expires_in_hours: float, actor: str) -> tuple[EnrolmentToken, str]:
-    """A one-time token for plant `name` (shown once: only its digest is kept). Not committed."""
-    check_factory_name(name)
-    if isinstance(expires_in_hours, bool) or not isinstance(expires_in_hours, (int, float)) \
-            or not 0 < expires_in_hours <= MAX_ENROLMENT_HOURS:
-        raise ValidationError("expires_in_hours", f"must be a number of hours above 0 and at most "
-                                                  f"{MAX_ENROLMENT_HOURS}, got {expires_in_hours!r}")
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    row = EnrolmentToken(factory_name=name, token_hash=token_digest(token), created_at=now, created_by=actor[:255],
-                         expires_at=now + timedelta(hours=float(expires_in_hours)))
-    db.session.add(row)
-    record_audit(actor, "enrolment_token.created", name, expires_at=isoformat(row.expires_at),
-                 plant_known=db.session.scalar(db.select(Factory.id).filter_by(name=name)) is not None)
-    return row, token
-
-
-def pending_rekey(name: str, rekey_id: int | None = None) -> FactoryRekey:
-    """The re-keying request of plant `name` waiting for approval: `rekey_id`, or the only one."""
-    factory = db.session.scalar(db.select(Factory).filter_by(name=name))
-    if factory is None:
-        raise IdentityNotFound(f"no plant named {name!r}")
-    waiting = db.session.scalars(db.select(FactoryRekey).filter_by(factory_id=factory.id, approved_at=None)
-                                 .order_by(FactoryRekey.id)).all()
-    if rekey_id is not None:
-        match = [r for r in waiting if r.id == rekey_id]
-        if not match:
-            raise IdentityNotFound(f"plant {name!r} has no re-keying request #{rekey_id} waiting for approval")
-        return match[0]
-    if not waiting:
-        raise IdentityNotFound(f"plant {name!r} has no re-keying request waiting for approval")
-    if len(waiting) > 1:
-        listed = "; ".join(describe_rekey(r) for r in waiting)
-        raise ConfigurationError(f"plant {name!r} has {len(waiting)} re-keying requests waiting: {listed}. Pick the "
-                                 "one whose key fingerprint the plant's agent logged (--id N)")
-    return waiting[0]
-
-
-def describe_rekey(rekey: FactoryRekey) -> str:
-    return (f"#{rekey.id}: identity key {rekey.identity_fingerprint}, secure-aggregation key "
-            f"{rekey.secagg_fingerprint or 'none'}, from {rekey.hostname}:{rekey.port}, requested "
-            f"{isoformat(rekey.requested_at)}")
-
-
-def approve_rekey(name: str, actor: str, rekey_id: int | None = None) -> FactoryRekey:
-    """Approve a waiting re-keying request: the next registration signed by its identity key binds it. Not
-    committed."""
-    rekey = pending_rekey(name, rekey_id)
-    rekey.approved_at, rekey.approved_by = utcnow(), actor[:255]
-    record_audit(actor, "factory.rekey_approved", name, rekey_id=rekey.id, identity_key=rekey.identity_fingerprint,
-                 secagg_key=rekey.secagg_fingerprint, hostname=rekey.hostname, port=rekey.port)
-    log.warning("%s approved re-keying plant %s to identity key %s", actor, name, rekey.identity_fingerprint)
-    return rekey
-
-
-def discard_rekey(name: str, actor: str, rekey_id: int) -> FactoryRekey:
-    """Drop a waiting re-keying request (an attempt the operator does not recognise). Not committed."""
-    rekey = pending_rekey(name, rekey_id)
-    db.session.delete(rekey)
-    record_audit(actor, "factory.rekey_discarded", name, rekey_id=rekey.id, identity_key=rekey.identity_fingerprint,
-                 hostname=rekey.hostname, port=rekey.port)
-    return rekey
-
-
-def enrolment_tokens(limit: int = 100) -> list[EnrolmentToken]:
-    return db.session.scalars(db.select(EnrolmentToken).order_by(EnrolmentToken.id.desc()).limit(limit)).all()

@@ -24,7 +24,7 @@ from torch import nn
 
 from shared.data.scaler import Scaler
 from shared.errors import DataError, FederatedLearningError
-from shared.metrics import coarsen_histograms, score_histograms
+from shared.metrics import coarsen_histograms, roc_auc, score_histograms
 from shared.models import ModelSpec, build_model, get_weights, set_weights
 from shared.protocol import SplitEvaluation, TrainSettings
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_POS_WEIGHT = 50.0
 EVAL_BATCH = 4096
+LOSS_CLIP = 10.0  # a row's BCE loss counts at most this much in a private evaluation
 
 
 class PlantArrays:
@@ -133,17 +134,8 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     set_weights(model, weights)
     global_params = [p.detach().clone() for p in model.parameters()]
     names = [n for n, _ in model.named_parameters()]
-    dyn = None
-    if config.feddyn_alpha > 0:
-        saved = feddyn_term or {}
-        dyn = [torch.as_tensor(saved[n]) if n in saved and np.shape(saved[n]) == tuple(g.shape) else torch.zeros_like(g)
-               for n, g in zip(names, global_params)]
-    labels = arrays.y[examples]
-    positives = float(labels.sum())
-    if config.pos_weight is not None:  # given: under DP-SGD the loss may not depend on the plant's label counts
-        pos_weight = config.pos_weight
-    else:
-        pos_weight = min(MAX_POS_WEIGHT, (len(labels) - positives) / positives) if positives else 1.0
+    dyn = _feddyn_start(names, global_params, feddyn_term) if config.feddyn_alpha > 0 else None
+    pos_weight = _pos_weight(arrays.y[examples], config)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     dp = _make_private(model, optimizer, len(examples), config.batch_size, private) if private else None
@@ -153,24 +145,12 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     steps, loss_sum, seen = 0, 0.0, 0
     started = time.perf_counter()
     for _ in range(config.epochs):
-        if dp:  # Poisson-sampled batches of example positions (Opacus)
-            batches = (examples[idx.numpy()] for (idx,) in dp[2])
-        else:
-            order = examples[torch.randperm(len(examples), generator=generator).numpy()]
-            batches = (order[start:start + config.batch_size] for start in range(0, len(order), config.batch_size))
-        for positions in batches:
+        for positions in _epoch_batches(examples, config.batch_size, generator, dp[2] if dp else None):
             if len(positions) == 0:  # an empty Poisson sample releases nothing: skip it
                 continue
             x, y = arrays.batch(positions, spec)
             step_optimizer.zero_grad()
-            loss = loss_fn(trained(x), y)
-            if config.proximal_mu > 0:
-                prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
-                loss = loss + config.proximal_mu / 2 * prox
-            if dyn is not None:
-                linear = sum((lam * p).sum() for lam, p in zip(dyn, model.parameters()))
-                prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
-                loss = loss - linear + config.feddyn_alpha / 2 * prox
+            loss = _regularised(loss_fn(trained(x), y), model, global_params, dyn, config)
             loss.backward()
             if not dp:
                 nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -181,15 +161,55 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     train_loss = loss_sum / max(seen, 1)
     if not math.isfinite(train_loss):
         raise FederatedLearningError("training diverged (loss is not finite); lower the learning rate")
-    term = {}
-    if dyn is not None:
-        term = {n: (lam - config.feddyn_alpha * (p.detach() - g)).numpy()
-                for n, lam, p, g in zip(names, dyn, model.parameters(), global_params)}
+    term = _feddyn_term(names, dyn, model, global_params, config.feddyn_alpha) if dyn is not None else {}
     new_weights = get_weights(model)
     if config.clip_update_norm:
         new_weights = clip_weights_update(weights, new_weights, config.clip_update_norm, config.clip_update_ord)
     return TrainOutcome(weights=new_weights, num_samples=int(len(examples)), steps=steps, train_loss=train_loss,
                         pos_weight=pos_weight, train_seconds=time.perf_counter() - started, feddyn_term=term)
+
+
+def _pos_weight(labels: np.ndarray, config: TrainSettings) -> float:
+    """The failure class's loss weight: the request's, or the plant's negative/positive ratio (capped)."""
+    if config.pos_weight is not None:  # given: under DP-SGD the loss may not depend on the plant's label counts
+        return config.pos_weight
+    positives = float(labels.sum())
+    return min(MAX_POS_WEIGHT, (len(labels) - positives) / positives) if positives else 1.0
+
+
+def _epoch_batches(examples: np.ndarray, batch_size: int, generator: torch.Generator, poisson_loader):
+    """One epoch's batches of example positions: Opacus's Poisson samples under DP-SGD, else a shuffle of all
+    examples drawn from `generator` at the start of the epoch, cut into `batch_size` pieces."""
+    if poisson_loader is not None:
+        return (examples[idx.numpy()] for (idx,) in poisson_loader)
+    order = examples[torch.randperm(len(examples), generator=generator).numpy()]
+    return (order[start:start + batch_size] for start in range(0, len(order), batch_size))
+
+
+def _regularised(loss: torch.Tensor, model: nn.Module, global_params: list[torch.Tensor],
+                 dyn: list[torch.Tensor] | None, config: TrainSettings) -> torch.Tensor:
+    """The batch loss plus FedProx's mu/2 ||w - w_g||^2 and FedDyn's - <lambda_k, w> + alpha/2 ||w - w_g||^2."""
+    if config.proximal_mu > 0:
+        prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
+        loss = loss + config.proximal_mu / 2 * prox
+    if dyn is not None:
+        linear = sum((lam * p).sum() for lam, p in zip(dyn, model.parameters()))
+        prox = sum(((p - g) ** 2).sum() for p, g in zip(model.parameters(), global_params))
+        loss = loss - linear + config.feddyn_alpha / 2 * prox
+    return loss
+
+
+def _feddyn_start(names: list[str], global_params: list[torch.Tensor], saved: dict | None) -> list[torch.Tensor]:
+    """FedDyn's lambda_k as the plant kept it; zeros for a parameter it has none of (or one of another shape)."""
+    saved = saved or {}
+    return [torch.as_tensor(saved[n]) if n in saved and np.shape(saved[n]) == tuple(g.shape) else torch.zeros_like(g)
+            for n, g in zip(names, global_params)]
+
+
+def _feddyn_term(names: list[str], dyn: list, model: nn.Module, global_params: list, alpha: float) -> dict:
+    """lambda_k <- lambda_k - alpha (w_k - w_g), for the plant to keep until its next round."""
+    return {n: (lam - alpha * (p.detach() - g)).numpy()
+            for n, lam, p, g in zip(names, dyn, model.parameters(), global_params)}
 
 
 def _make_private(model: nn.Module, optimizer, num_examples: int, batch_size: int, private: PrivateTraining):
@@ -233,8 +253,6 @@ def evaluate_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.n
     scaled loss sum by at most 1, an L2 sensitivity of sqrt 2; the splits hold disjoint rows, so one call is
     one Gaussian release of RDP alpha / (2 sigma^2), which the caller charges to the plant's ledger. n, the loss
     and ROC-AUC are then computed from the noisy values (post-processing)."""
-    from sklearn.metrics import roc_auc_score
-
     model = build_model(spec)
     set_weights(model, weights)
     model.eval()
@@ -253,13 +271,10 @@ def evaluate_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.n
             out.append(SplitEvaluation(n=0, loss=None, auc=None, hist_pos=empty, hist_neg=empty.copy()))
             continue
         loss = float(nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels)))
-        auc = float(roc_auc_score(labels, probabilities)) if 0 < labels.sum() < len(labels) else None
+        auc = roc_auc(labels, probabilities) if 0 < labels.sum() < len(labels) else None
         pos, neg = coarsen_histograms(pos, neg, min_rows)
         out.append(SplitEvaluation(n=int(len(positions)), loss=loss, auc=auc, hist_pos=pos, hist_neg=neg))
     return out[0], out[1]
-
-
-LOSS_CLIP = 10.0  # a row's BCE loss counts at most this much in a private evaluation
 
 
 def _private_split(logits: np.ndarray, labels: np.ndarray, pos: np.ndarray, neg: np.ndarray, min_rows: int,

@@ -360,8 +360,8 @@ def test_an_overheard_heartbeat_token_moves_no_plant_and_gets_no_certificate(app
 
 
 def test_a_name_with_an_outstanding_one_time_token_is_reserved_for_it(app, client):
+    from dashboard.enrolment import issue_enrolment_token
     from dashboard.extensions import db
-    from dashboard.identity import issue_enrolment_token
 
     with app.app_context():
         _, one_time = issue_enrolment_token("plant_x", 24, "tests")

@@ -24,8 +24,8 @@ from syft.service.request.request import ActionStoreChange, UserCodeStatusChange
 from syft.store.linked_obj import LinkedObject
 from syft.types.uid import UID
 
-from factory_agent.approval import (ARGUMENTS, MAX_REPORTED, ApprovalPolicy, CodeRequestView, ExpectedCode,
-                                    PendingCodeRequest, shipped_source, vet_request)
+from factory_agent.approval import MAX_REPORTED, ApprovalPolicy, PendingCodeRequest
+from factory_agent.code_vetting import ARGUMENTS, CodeRequestView, ExpectedCode, shipped_source, vet_request
 from factory_agent.dashboard_client import Heartbeat
 from shared.vetted import ASSET_NAMES, fl_step
 

@@ -58,14 +58,16 @@ def test_median_resists_one_malicious_plant_where_fedavg_degrades(plants, dashbo
     assert "rb_evil" in defended["rounds"][0]["aggregation"]["outliers"]
 
 
-@pytest.mark.parametrize("body", [{"algorithm": "fednova", "server_optimizer": "fedadam", "server_lr": 0.01},
-                                  {"algorithm": "feddyn", "feddyn_alpha": 0.01, "server_optimizer": "fedyogi"},
-                                  {"algorithm": "fedprox", "robust": {"method": "krum", "byzantine": 1}}])
-def test_each_algorithm_runs_on_real_plants(plants, dashboard, body):
+@pytest.mark.parametrize("body, ran", [
+    ({"algorithm": "fednova", "server_optimizer": "fedadam", "server_lr": 0.01}, "fednova+fedadam"),
+    ({"algorithm": "feddyn", "feddyn_alpha": 0.01, "server_optimizer": "fedyogi"}, "feddyn+fedyogi"),
+    ({"algorithm": "fedprox", "robust": {"method": "krum", "byzantine": 1}}, "fedprox+krum")])
+def test_each_algorithm_runs_on_real_plants(plants, dashboard, body, ran):
     factories = HONEST + ["rb_evil"] if "robust" in body else HONEST
     e = run(dashboard, factories, rounds=2, **body)
     assert len(e["rounds"]) == 2
     assert all(r["metrics"]["test_auc"] is not None for r in e["rounds"])
+    assert [r["aggregation"]["strategy"] for r in e["rounds"]] == [ran, ran]  # what aggregated, not what was asked
 
 
 def test_central_dp_with_epsilon_8_stops_within_its_budget(plants, dashboard):

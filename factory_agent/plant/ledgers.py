@@ -1,0 +1,187 @@
+"""The plant's ledgers (DESIGN §9): what its policy must remember across calls, in one SQLite file of its state
+folder, so that every check-and-record is one transaction even when PySyft runs calls concurrently:
+- calls (the hourly cap, and per experiment:round:attempt caps),
+- trained rounds (one round per global model), masks (one masking per experiment:round:attempt, with the setup
+  it masked under), reveals (one survivor list per attempt, one attempt per round),
+- pinned model inputs per experiment,
+- the DP-SGD ledger across all experiments and its running RDP curves (the lifetime budget).
+
+`PlantLedgers` is a part of `PlantState` (factory_agent.plant.state), which owns the folder and the file's path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from factory_agent.plant.policy import PlantPolicy
+from shared.errors import PolicyRefusal
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (at REAL NOT NULL, op TEXT NOT NULL, experiment INTEGER, round INTEGER,
+                                  attempt INTEGER);
+CREATE INDEX IF NOT EXISTS calls_at ON calls (at);
+CREATE INDEX IF NOT EXISTS calls_key ON calls (op, experiment, round, attempt);
+CREATE TABLE IF NOT EXISTS masks (context TEXT PRIMARY KEY, setup TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS reveals (context TEXT PRIMARY KEY, survivors TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pinned (experiment INTEGER PRIMARY KEY, digest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dp_ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, experiment INTEGER NOT NULL,
+                                      noise_multiplier REAL NOT NULL, sample_rate REAL NOT NULL,
+                                      steps INTEGER NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS call_counts (op TEXT NOT NULL, experiment INTEGER NOT NULL, round INTEGER NOT NULL,
+                                        attempt INTEGER NOT NULL, n INTEGER NOT NULL,
+                                        PRIMARY KEY (op, experiment, round, attempt));
+CREATE TABLE IF NOT EXISTS trained_rounds (experiment INTEGER NOT NULL, digest TEXT NOT NULL, round INTEGER NOT NULL,
+                                         PRIMARY KEY (experiment, digest));
+CREATE TABLE IF NOT EXISTS dp_rdp (scope TEXT PRIMARY KEY, rdp TEXT NOT NULL);
+"""
+
+
+class PlantLedgers:
+    """The checks and records of the plant's ledger file at `ledger_path`."""
+
+    ledger_path: Path
+
+    @contextmanager
+    def _ledger(self):
+        """One IMMEDIATE transaction: concurrent calls serialise on the write lock, so a check and its
+        record cannot interleave with another call's."""
+        connection = sqlite3.connect(self.ledger_path, timeout=30, isolation_level=None)
+        try:
+            os.chmod(self.ledger_path, 0o600)
+            connection.executescript(_SCHEMA)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        finally:
+            connection.close()
+
+    def record_call(self, policy: PlantPolicy, op: str, experiment: int, round_: int | None = None,
+                    attempt: int | None = None, per_key_limit: int | None = None) -> None:
+        """Count this call; PolicyRefusal past the hourly cap, or past `per_key_limit` calls of this op for this
+        (experiment, round, attempt) ever (those counts are never pruned)."""
+        now = time.time()
+        with self._ledger() as db:
+            db.execute("DELETE FROM calls WHERE at < ?", (now - 3600,))
+            (recent,) = db.execute("SELECT COUNT(*) FROM calls").fetchone()
+            if recent >= policy.max_calls_per_hour:
+                raise PolicyRefusal(f"{recent} calls in the last hour; this plant allows {policy.max_calls_per_hour}")
+            db.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?)", (now, op, experiment, round_, attempt))
+            if per_key_limit is not None:
+                key = (op, experiment, -1 if round_ is None else round_, -1 if attempt is None else attempt)
+                row = db.execute("SELECT n FROM call_counts WHERE op = ? AND experiment = ? AND round = ? "
+                                 "AND attempt = ?", key).fetchone()
+                if row and row[0] >= per_key_limit:
+                    where = f"experiment {experiment}" + (f" round {round_}" if round_ is not None else "") + \
+                        (f" attempt {attempt}" if attempt is not None else "")
+                    raise PolicyRefusal(f"{op} was already called {row[0]} time(s) for {where}; this plant "
+                                        f"allows {per_key_limit}")
+                db.execute("INSERT INTO call_counts VALUES (?, ?, ?, ?, 1) ON CONFLICT (op, experiment, round, "
+                           "attempt) DO UPDATE SET n = n + 1", key)
+
+    def claim_training(self, experiment: int, round_: int, weights_digest: str) -> None:
+        """A plant trains from given global weights in one round of an experiment only (its attempts may retry):
+        the same model in two rounds, under different cohorts, would let the aggregator difference two secure
+        sums (a second sum of the same round is refused at the reveal)."""
+        with self._ledger() as db:
+            row = db.execute("SELECT round FROM trained_rounds WHERE experiment = ? AND digest = ?",
+                             (experiment, weights_digest)).fetchone()
+            if row and row[0] != round_:
+                raise PolicyRefusal(f"this plant already trained from these global weights in round {row[0]} of "
+                                    f"experiment {experiment}; it trains from a model in one round only")
+            if not row:
+                db.execute("INSERT INTO trained_rounds VALUES (?, ?, ?)", (experiment, weights_digest, round_))
+
+    def claim_mask(self, context: str, setup: dict) -> None:
+        """At most one masking per experiment:round:attempt, ever: masking twice under one context (say once
+        with a near-zero learning rate) and revealing both self masks would give the difference of two
+        updates in the clear."""
+        with self._ledger() as db:
+            if db.execute("SELECT 1 FROM masks WHERE context = ?", (context,)).fetchone():
+                raise PolicyRefusal(f"this plant already masked an update for {context} "
+                                    "(experiment:round:attempt); it masks once per attempt")
+            db.execute("INSERT INTO masks VALUES (?, ?, ?)", (context, json.dumps(setup, sort_keys=True), time.time()))
+
+    def masked_setup(self, context: str) -> dict | None:
+        with self._ledger() as db:
+            row = db.execute("SELECT setup FROM masks WHERE context = ?", (context,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def record_reveal(self, context: str, survivors: list[str]) -> None:
+        """One survivor list per attempt (never the self-mask shares and the pairwise shares of one plant), and
+        one attempt per round (never two sums of one round over different cohorts)."""
+        listed = json.dumps(sorted(survivors))
+        round_prefix = context.rsplit(":", 1)[0] + ":"
+        with self._ledger() as db:
+            other = db.execute("SELECT context FROM reveals WHERE substr(context, 1, ?) = ? AND context != ?",
+                               (len(round_prefix), round_prefix, context)).fetchone()
+            if other:  # two unmasked sums of one round over different cohorts differ by single updates
+                raise PolicyRefusal(f"this plant already revealed shares for {other[0]}: it reveals for one "
+                                    "attempt of a round")
+            row = db.execute("SELECT survivors FROM reveals WHERE context = ?", (context,)).fetchone()
+            if row and row[0] != listed:
+                raise PolicyRefusal(f"asked to reveal shares for {context} with survivors {sorted(survivors)} after "
+                                    f"answering for {json.loads(row[0])}: refused (it could unmask a single plant)")
+            if not row:
+                db.execute("INSERT INTO reveals VALUES (?, ?, ?)", (context, listed, time.time()))
+
+    def pin_inputs(self, experiment: int, digest: str) -> None:
+        """The first model inputs (features, scaler, model family) seen for an experiment are the only ones
+        this plant accepts for it afterwards."""
+        with self._ledger() as db:
+            row = db.execute("SELECT digest FROM pinned WHERE experiment = ?", (experiment,)).fetchone()
+            if row and row[0] != digest:
+                raise PolicyRefusal(f"experiment {experiment} changed its features, scaler or model family after "
+                                    "its first call to this plant: refused")
+            if not row:
+                db.execute("INSERT INTO pinned VALUES (?, ?)", (experiment, digest))
+
+    def reserve_dp(self, policy: PlantPolicy, experiment: int, step: tuple[float, float, int], delta: float,
+                   target_epsilon: float) -> tuple[list, float, float]:
+        """Check and record one DP-SGD round before it runs (a failed round stays spent: conservative).
+
+        The RDP curves of this experiment and of the plant's whole life are kept as running totals over
+        Opacus's orders, so a check costs the same however long the ledger is (RDP composes by addition:
+        Mironov 2017, Prop. 1). Returns (this experiment's steps, its epsilon at `delta`, the lifetime epsilon
+        at the policy's delta), all including the new step."""
+        from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+
+        from shared.privacy.accounting import ORDERS
+
+        sigma, rate, steps = step
+        added = np.asarray(compute_rdp(q=rate, noise_multiplier=sigma, steps=steps, orders=ORDERS), dtype=np.float64)
+        scopes = ("lifetime", f"experiment:{experiment}")
+        with self._ledger() as db:
+            curves = {}
+            for scope in scopes:
+                row = db.execute("SELECT rdp FROM dp_rdp WHERE scope = ?", (scope,)).fetchone()
+                curves[scope] = (np.asarray(json.loads(row[0])) if row else np.zeros(len(ORDERS))) + added
+            total, _ = get_privacy_spent(orders=ORDERS, rdp=curves["lifetime"], delta=policy.dp_delta)
+            if total > policy.lifetime_epsilon:
+                raise PolicyRefusal(f"privacy budget exhausted: this round would bring the plant's lifetime epsilon "
+                                    f"to {total:.3f} > its budget {policy.lifetime_epsilon} (all experiments, "
+                                    f"delta {policy.dp_delta})")
+            projected, _ = get_privacy_spent(orders=ORDERS, rdp=curves[scopes[1]], delta=delta)
+            if projected > target_epsilon:
+                raise PolicyRefusal(f"privacy budget exhausted: this round would bring the plant's epsilon for "
+                                    f"experiment {experiment} to {projected:.3f} > target {target_epsilon} "
+                                    f"(delta {delta})")
+            for scope in scopes:
+                db.execute("INSERT INTO dp_rdp VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET rdp = excluded.rdp",
+                           (scope, json.dumps(curves[scope].tolist())))
+            db.execute("INSERT INTO dp_ledger (experiment, noise_multiplier, sample_rate, steps, at) "
+                       "VALUES (?, ?, ?, ?, ?)", (experiment, sigma, rate, steps, time.time()))
+            mine = [(s_, q, n) for s_, q, n in db.execute(
+                "SELECT noise_multiplier, sample_rate, steps FROM dp_ledger WHERE experiment = ? ORDER BY id",
+                (experiment,))]
+        return mine, float(projected), float(total)
