@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHARTJS := dashboard/ui/static/vendor/chart.umd.js
 
-.PHONY: install system-deps secrets demo test bench clean
+.PHONY: install system-deps secrets demo test bench flower-venv clean
 
 install: $(STAMP) $(CHARTJS)
 
@@ -47,7 +47,7 @@ demo: install
 test: install system-deps
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install flower-venv
 	mkdir -p bench/results
 	$(BIN)/python bench/rounds.py | tee bench/results/rounds.md
 	$(BIN)/python bench/secagg.py | tee bench/results/secagg.md
@@ -55,7 +55,21 @@ bench: install
 	$(BIN)/python bench/heartbeats.py | tee bench/results/heartbeats.md
 	$(BIN)/python bench/fuzz.py | tee bench/results/fuzz.md
 	$(BIN)/python bench/pages.py | tee bench/results/pages.md
+	$(BIN)/python bench/plant_memory.py | tee bench/results/plant_memory.md
+	$(BIN)/python bench/startup.py | tee bench/results/startup.md
+	$(BIN)/python bench/peers.py | tee bench/results/peers.md
 	$(BIN)/python bench/summary.py bench/results
 
+# Flower, for bench/peers.py only: its own virtualenv (never beside PySyft's pins), torch 2.13.0 from the wheel on
+# disk like .venv (bench/flower-constraints.txt: nothing may pull a newer torch; pandas 3 breaks shared.data).
+FLOWER_VENV := bench/.flower-venv
+flower-venv: $(FLOWER_VENV)/.installed
+
+$(FLOWER_VENV)/.installed: bench/flower-constraints.txt
+	test -d $(FLOWER_VENV) || $(PYTHON) -m venv $(FLOWER_VENV)
+	$(FLOWER_VENV)/bin/pip install --quiet -c bench/flower-constraints.txt torch==2.13.0 flwr==1.41.0 pandas psutil safetensors
+	@$(FLOWER_VENV)/bin/python -c "import torch, flwr; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $@
+
 clean:
-	rm -rf $(VENV) node_modules dashboard/ui/static/vendor instance logs state artifacts .pytest_cache
+	rm -rf $(VENV) $(FLOWER_VENV) node_modules dashboard/ui/static/vendor instance logs state artifacts .pytest_cache

@@ -21,7 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.integration.harness import API_TOKEN, ENROLL, Dashboard, stop  # noqa: E402
+from factoryfl_testing.harness import API_TOKEN, ENROLL, Dashboard, stop  # noqa: E402
 
 MALFORMED = [("POST", "/api/experiments", b"{not json", "application/json"),
              ("POST", "/api/experiments", b"\xff\xfe\x00", "application/json"),

@@ -1,13 +1,15 @@
 """Model quality benchmark (DESIGN §11): the same simulated non-IID plants and the same budget of local epochs,
 trained centrally (the union of all data), locally (each plant alone) and federated with each strategy; then
-record-level DP-SGD at several epsilons; then attacks x defenses.
+record-level DP-SGD at several epsilons; then attacks x defenses. The learning settings of issue #15 (class
+weight, learning-rate decay, early stopping at the best round) get rows of their own, and the goals of #15
+(federated >= 0.97 x centralized, >= every plant's local-only model) a line.
 
 Every run is an experiment of the product's own kind (shared.experiment.ExperimentConfig, parsed from the body
 the API takes) driven by the dashboard's RoundWorkflow over in-process plants (factoryfl_testing): the plants'
 request handlers, ledgers and policy (uncapped), the strategies, the threshold and metrics are the real ones;
 only PySyft's transport is left out, which changes timing, not numbers.
 
-    .venv/bin/python bench/quality.py [--rounds 4] [--epochs 2] [--rows 2000]
+    .venv/bin/python bench/quality.py [--rounds 4] [--epochs 2] [--rows 2000] [--parts baselines,algorithms,...]
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ ALGORITHMS = [("FedAvg", {}), ("FedProx (mu 0.01)", {"algorithm": "fedprox", "mu
               ("FedYogi (server lr 0.01)", {"server_optimizer": "fedyogi", "server_lr": 0.01}),
               ("FedAvgM (momentum 0.9)", {"server_optimizer": "fedavgm"}),
               ("FedAvg + secure aggregation", {"secure_aggregation": True, "min_factories": 2})]
+# issue #15: one objective for all plants, learning-rate decay, early stopping (the best round's model is scored)
+LEARNING = [("FedAvg, each plant's own class weight (before #15)", {"class_weight": "local"}),
+            ("FedAvg, pooled class weight", {"class_weight": "pooled"}),
+            ("FedAvg, pooled class weight, lr decay 0.8", {"class_weight": "pooled", "lr_decay": 0.8}),
+            ("FedAvg, pooled, twice the rounds, patience 2: best round", {"class_weight": "pooled", "patience": 2,
+                                                                          "double_rounds": True}),
+            ("FedDyn, pooled, lr decay 0.8", {"algorithm": "feddyn", "lr_decay": 0.8})]
+PARTS = ("baselines", "algorithms", "learning", "dp", "attacks")
 DEFENSES = [("FedAvg", {}), ("median", {"method": "median"}), ("trimmed mean 0.2", {"method": "trimmed_mean"}),
             ("Multi-Krum f=1", {"method": "krum", "byzantine": 1, "multi_krum": 3}),
             ("norm bound (median)", {"method": "norm_bound"})]
@@ -48,19 +58,49 @@ def fmt(evaluation) -> str:
     return f"{evaluation.aggregate['test_f1']:.3f} | {evaluation.aggregate['test_auc']:.3f}"
 
 
-def baselines(args, fed: InProcessFederation, plants: list[InProcessPlant], root: Path) -> None:
-    """The initial model, the union of all data and each plant alone, with the federation's epoch budget."""
+def baselines(args, fed: InProcessFederation, plants: list[InProcessPlant], root: Path) -> dict[str, float]:
+    """The initial model, the union of all data and each plant alone, with the federation's epoch budget; the
+    test F1 of the centralized model and of the best plant alone."""
     budget = args.rounds * args.epochs
     alone = config(args, rounds=1, local_epochs=budget)
     print(f"| initial model (no training; DP rows below start here) | {fmt(fed.score(fed.prepare(alone)))} |")
     union = InProcessFederation(InProcessChannel([InProcessPlant.from_data("union", union_data(plants), root)]))
-    print(f"| centralized (union of all plants' data) | {fmt(fed.score(union.run(alone).model))} |")
+    centralized = fed.score(union.run(alone).model)
+    print(f"| centralized (union of all plants' data) | {fmt(centralized)} |")
     local = []
     for p in plants:
         solo = InProcessFederation(InProcessChannel([InProcessPlant.from_data(f"solo_{p.name}", p.data, root)]))
         local.append(fed.score(solo.run(alone).model).aggregate)
     print(f"| local only (mean over plants, each model scored on all plants) | "
           f"{np.mean([m['test_f1'] for m in local]):.3f} | {np.mean([m['test_auc'] for m in local]):.3f} |")
+    best = max(local, key=lambda m: m["test_f1"])
+    print(f"| local only, best plant's model (scored on all plants) | {best['test_f1']:.3f} | {best['test_auc']:.3f} |")
+    return {"centralized": centralized.aggregate["test_f1"], "best local": best["test_f1"]}
+
+
+def learning(args, fed: InProcessFederation, goals: dict[str, float]) -> None:
+    """The rows of issue #15; an early-stopped run is scored at its best round (by pooled validation F1)."""
+    for label, body in LEARNING:
+        body = dict(body)
+        if body.pop("double_rounds", False):
+            body["rounds"] = 2 * args.rounds
+        run = fed.run(config(args, **body))
+        best = run.best_round if body.get("patience") else max(run.evaluations)
+        evaluation = run.evaluations[best]
+        rounds = f" (stopped after round {run.stopped_at}, best round {best})" if run.stopped_at else \
+            (f" (best round {best})" if body.get("patience") else "")
+        print(f"| federated {label}{rounds} | {fmt(evaluation)} |")
+        f1 = evaluation.aggregate["test_f1"]
+        goals.setdefault("federated", []).append((label, f1))
+
+
+def goal_line(goals: dict) -> None:
+    if "centralized" not in goals or not goals.get("federated"):
+        return
+    label, f1 = max(goals["federated"], key=lambda x: x[1])
+    print(f"\nGoals of #15: best federated row ({label}) reaches {f1:.3f} = {f1 / max(goals['centralized'], 1e-9):.2f}"
+          f" x centralized {goals['centralized']:.3f} (goal >= 0.97 x); best plant alone {goals['best local']:.3f} "
+          f"(goal: federated >= it: {'met' if f1 >= goals['best local'] else 'missed'})")
 
 
 def dp_sgd(args, fed: InProcessFederation) -> None:
@@ -104,7 +144,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2, help="local epochs per round")
     parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="factoryfl-quality-"))
     plants = [InProcessPlant.simulated(f"plant_{profile}", profile, args.rows, seed, root)
@@ -115,11 +157,18 @@ def main() -> int:
           f"{args.rounds * args.epochs} epochs for the non-federated rows); test F1 at the pooled-validation threshold"
           f" and ROC-AUC on all plants' test splits; {psutil.cpu_count()} CPU(s)")
     print("\n| setting | test F1 | test AUC |\n|---|---|---|")
-    baselines(args, fed, plants, root)
-    for label, body in ALGORITHMS:
-        print(f"| federated {label} | {fmt(fed.run(config(args, **body)).final)} |")
-    dp_sgd(args, fed)
-    attacks(args, root, plants)
+    goals: dict = baselines(args, fed, plants, root) if "baselines" in parts else {}
+    for label, body in ALGORITHMS if "algorithms" in parts else []:
+        run = fed.run(config(args, **body))
+        print(f"| federated {label} | {fmt(run.final)} |")
+        goals.setdefault("federated", []).append((label, run.final.aggregate["test_f1"]))
+    if "learning" in parts:
+        learning(args, fed, goals)
+    goal_line(goals)
+    if "dp" in parts:
+        dp_sgd(args, fed)
+    if "attacks" in parts:
+        attacks(args, root, plants)
     print(f"\n(ran in {time.monotonic() - started:.0f} s)")
     return 0
 

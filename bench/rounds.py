@@ -24,7 +24,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.table import print_table  # noqa: E402
-from tests.integration.harness import Agent, Dashboard  # noqa: E402
+from factoryfl_testing.harness import Agent, Dashboard  # noqa: E402
 
 PROFILES = ("default", "heavy_duty", "hot_climate", "precision")
 GOAL_RATIO = 1.5  # round wall / slowest plant's own training, at most

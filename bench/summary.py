@@ -62,12 +62,12 @@ def rows(results: Path) -> list[tuple[str, str, str, str]]:
     if t := read("heartbeats"):
         for r in t[0]:
             rps, p99 = number(r["req/s"]), number(r["p99 (ms)"])
-            out.append((f"heartbeats/s, {r['registered plants']} plants", f"{rps:.0f}", ">= 1000",
-                        "yes" if rps >= 1000 else "NO"))
-            out.append((f"heartbeat p99 (ms), {r['registered plants']} plants", f"{p99:.0f}", "<= 100",
-                        "yes" if p99 <= 100 else "NO"))
-            out.append((f"every accepted heartbeat recorded, {r['registered plants']} plants", r["all recorded"],
+            case = f"{r['registered plants']} plants" + (f", {r['mode']}" if r.get("mode") else "")
+            out.append((f"heartbeats/s, {case}", f"{rps:.0f}", ">= 1000", "yes" if rps >= 1000 else "NO"))
+            out.append((f"heartbeat p99 (ms), {case}", f"{p99:.0f}", "<= 100", "yes" if p99 <= 100 else "NO"))
+            out.append((f"every accepted heartbeat recorded, {case}", r["all recorded"],
                         "yes", "yes" if r["all recorded"] == "yes" else "NO"))
+    out.extend(plant_rows(read))
     if (results / "fuzz.md").exists():
         text = (results / "fuzz.md").read_text()
         errors = [line for line in text.splitlines() if line.startswith("server errors (5xx):")]
@@ -78,6 +78,32 @@ def rows(results: Path) -> list[tuple[str, str, str, str]]:
         worst = max(t[0], key=lambda r: number(r["p95 (ms)"]))
         p95 = number(worst["p95 (ms)"])
         out.append((f"page p95, worst page {worst['page']} (ms)", f"{p95:.0f}", "<= 200", "yes" if p95 <= 200 else "NO"))
+    return out
+
+
+def plant_rows(read) -> list[tuple[str, str, str, str]]:
+    """Issue #17: a plant's memory and start-up, and the round overhead beside Flower."""
+    out = []
+    if t := read("plant_memory"):
+        rest = max(number(r["at rest RSS (MB)"]) for r in t[0])
+        peak = max(number(r["training peak RSS (MB)"]) for r in t[0])
+        out.append(("plant memory at rest, all its processes (MB RSS)", f"{rest:.0f}", "<= 400",
+                    "yes" if rest <= 400 else "NO"))
+        out.append(("plant memory while training the default CNN (MB RSS)", f"{peak:.0f}", "<= 600",
+                    "yes" if peak <= 600 else "NO"))
+    if t := read("startup"):
+        total = [r for r in t[0] if "all online" in r["phase"]][0]
+        for column, value in total.items():
+            if column != "phase":
+                seconds = number(value.strip("*"))
+                goal = 10 if column.startswith("1 ") else 15
+                out.append((f"start to online, {column.split(' (')[0]} (s)", f"{seconds:.1f}", f"<= {goal}",
+                            "yes" if seconds <= goal else "NO"))
+    if t := read("peers"):
+        ratios = {r["system"].split()[0]: number(r["wall / training"]) for r in t[0]}
+        if {"FactoryFL", "Flower"} <= set(ratios):
+            out.append(("round wall / slowest training: FactoryFL vs Flower", f"{ratios['FactoryFL']:.2f} vs "
+                        f"{ratios['Flower']:.2f}", "<= Flower's", "yes" if ratios["FactoryFL"] <= ratios["Flower"] else "NO"))
     return out
 
 

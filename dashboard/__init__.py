@@ -12,14 +12,14 @@ log = logging.getLogger(__name__)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    from dashboard import cli
+    from dashboard import cli, heartbeats, startup, ui
     from dashboard.api import enrolment, errors, experiments, factories, openapi
+    from dashboard.auth import views as auth_pages
     from dashboard.config import Config, refuse_insecure_production
     from dashboard.extensions import csrf, db, limiter, login_manager, migrate
     from dashboard.security import register_response_headers
     from dashboard.ui import enrolment as enrolment_pages
     from dashboard.ui import operators as operator_pages
-    from dashboard.ui import views
 
     app = Flask(__name__, instance_path=os.environ.get("DASHBOARD_INSTANCE_PATH") or os.path.abspath("instance"),
                 template_folder="ui/templates", static_folder="ui/static")
@@ -36,12 +36,22 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(factories.bp)
     app.register_blueprint(experiments.bp)
     app.register_blueprint(openapi.bp)
-    app.register_blueprint(views.bp)
+    app.register_blueprint(auth_pages.bp)  # login, logout, API tokens
+    app.register_blueprint(ui.bp)  # the factories and experiments pages
     app.register_blueprint(operator_pages.bp)  # operators and their roles (admins)
     app.register_blueprint(enrolment.bp)  # plant identity: one-time enrolment tokens (API) ...
     app.register_blueprint(enrolment_pages.bp)  # ... and their page, re-key approvals
+    from dashboard import metrics, webhook
+    from dashboard.api import releases as releases_api
+    from dashboard.ui import registry as registry_pages
+
+    app.register_blueprint(releases_api.bp)  # the plant floor (DESIGN §10): released models, their bundles ...
+    app.register_blueprint(registry_pages.bp)  # ... the model registry and alerts pages
+    metrics.init_app(app)  # GET /metrics (Prometheus)
+    webhook.init_app(app)  # DASHBOARD_ALERT_WEBHOOK
+    heartbeats.init_app(app)  # heartbeats buffered per process, written in batches
     errors.register_error_handlers(app)
     register_response_headers(app)
     cli.register(app)
-    views.register_lazy_start(app)
+    startup.register_lazy_start(app)  # bootstrap and the inline scheduler, on the first request
     return app

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sys
 
 from dashboard import create_app
-from dashboard.bootstrap import bootstrap
+from dashboard.startup import start
 from dashboard.config import InsecureConfiguration
 
 
@@ -28,12 +30,11 @@ def main() -> None:
                             force=True)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" while a round runs
-        bootstrap(app)
+        start(app)  # the first operator, configured plants, and the scheduler when it runs inline
     app.config["_started"] = True
-    if app.config["DASHBOARD_SCHEDULER"] == "inline":
-        from dashboard.orchestration.scheduler import start_scheduler
-
-        start_scheduler(app)
+    # SIGTERM ends the process like Ctrl-C does, so atexit runs: the buffered heartbeats are written
+    # (dashboard.heartbeats); Python's default for SIGTERM is to die at once
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from shared.errors import ConfigurationError
+from dashboard.errors import InsecureConfiguration
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +28,6 @@ HOW_TO_MAKE = {
     "DASHBOARD_ADMIN_PASSWORD": "python -c 'import secrets; print(secrets.token_urlsafe(16))'",
     "FACTORY_ENROLLMENT_TOKEN": "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
 }
-
-
-class InsecureConfiguration(ConfigurationError):
-    """The dashboard refuses to run in production with a missing, published or weak secret."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("the dashboard refuses to start in production (DASHBOARD_ENV=production or gunicorn):\n"
-                         + "\n".join(problems))
-        self.problems = problems
 
 
 def is_production() -> bool:
@@ -116,6 +108,16 @@ def _instance_secret(instance: Path, name: str, make) -> str:
     return value
 
 
+def plant_floor_settings() -> dict:
+    """DASHBOARD_ALERT_WEBHOOK: a URL called with a JSON POST on a new alert, a plant going offline and a failed
+    experiment (dashboard.webhook checks it is http(s) and posts from a background thread);
+    DASHBOARD_METRICS_TOKEN: who may read /metrics besides loopback clients (dashboard.metrics)."""
+    env = os.environ.get
+    return {"ALERT_WEBHOOK": env("DASHBOARD_ALERT_WEBHOOK") or None,
+            "ALERT_WEBHOOK_TIMEOUT": float(env("DASHBOARD_ALERT_WEBHOOK_TIMEOUT", "5")),
+            "METRICS_TOKEN": env("DASHBOARD_METRICS_TOKEN") or None}
+
+
 class Config:
     def __init__(self, instance_path: str, **overrides):
         env = os.environ.get
@@ -150,6 +152,10 @@ class Config:
         self.DASHBOARD_FACTORIES_FILE = env("DASHBOARD_FACTORIES_FILE")  # YAML of configured external plants
         self.DASHBOARD_SCHEDULER = env("DASHBOARD_SCHEDULER", "inline")
         self.HEARTBEAT_INTERVAL = float(env("DASHBOARD_HEARTBEAT_INTERVAL", "30"))
+        # heartbeats are written in batches (dashboard.heartbeats): every FLUSH_INTERVAL seconds, answered at once
+        # (a SIGKILL loses at most that much), or, DURABLE, answered once committed (group commit)
+        self.HEARTBEAT_FLUSH_INTERVAL = float(env("DASHBOARD_HEARTBEAT_FLUSH_INTERVAL", "0.2"))
+        self.HEARTBEAT_DURABLE = env("DASHBOARD_HEARTBEAT_DURABLE", "false").strip().lower() in ("1", "true", "yes", "on")
         self.OFFLINE_AFTER_MISSED = 3
         self.ROUND_TIMEOUT = float(env("DASHBOARD_ROUND_TIMEOUT", "600"))
         self.APPROVAL_TIMEOUT = float(env("DASHBOARD_APPROVAL_TIMEOUT", "60"))
@@ -185,6 +191,7 @@ class Config:
                                      f"{self.DASHBOARD_CERT_VALIDITY_DAYS}")
         self.DASHBOARD_REQUIRE_TLS = env("DASHBOARD_REQUIRE_TLS", "true").strip().lower() not in (
             "0", "false", "no", "off")
+        self.__dict__.update(plant_floor_settings())  # the webhook and /metrics (DESIGN §10)
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -2,7 +2,9 @@
 
 Starts the embedded dashboard (SQLite under instance/), three agents with different simulator
 profiles, waits until they are online, creates and starts a small CNN experiment through the JSON API,
-prints where to look, and stops everything it started (by PID) on Ctrl-C.
+releases its best round to the plants once it completes (each then scores a live simulated stream and a watch
+folder, and its alerts show on the factories and alerts pages), prints where to look, and stops everything it
+started (by PID) on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def main() -> int:
     parser.add_argument("--heartbeat-interval", type=float, default=5.0)
     parser.add_argument("--first-plant-port", type=int, default=8081, help="the plants use this port and the next two")
     parser.add_argument("--workdir", type=Path, default=ROOT, help="where instance/, logs/ and state/ go")
+    parser.add_argument("--stream-interval", type=float, default=5.0,
+                        help="seconds between two batches of the plants' live simulated stream")
     args = parser.parse_args()
     url = f"http://127.0.0.1:{args.port}"
     plants = [(name, profile, args.first_plant_port + i) for i, (name, profile, _) in enumerate(PLANTS)]
@@ -92,7 +96,7 @@ def main() -> int:
             [sys.executable, "factory_agent/FactoryDatasite.py", "--factory_name", name, "--port", str(port),
              "--dashboard_url", url, "--simulate", profile, "--rows", "3000", "--seed", str(port), "--reset",
              "--heartbeat-interval", str(args.heartbeat_interval), "--log-dir", str(logs),
-             "--state-dir", str(args.workdir / "state" / name)], cwd=ROOT, env=env,
+             "--state-dir", str(args.workdir / "state" / name), *floor_flags(args, name)], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         say(f"plant {name} ({profile} profile) starting on port {port} (log: logs/{name}.log)")
     headers = {"Authorization": f"Bearer {token}"}  # GET /factories is for operators
@@ -127,10 +131,51 @@ def main() -> int:
                 f"test_auc {m.get('test_auc') or 0:.3f}")
         last = len(detail["rounds"])
         if detail["status"] not in ("running", "pending") and last:
-            say(f"experiment {detail['status']}; the dashboard keeps running (Ctrl-C to stop everything)")
+            say(f"experiment {detail['status']}")
             break
+    release_to_the_floor(url, headers, detail, [name for name, _, _ in plants], args.workdir)
     signal.pause()
     return 0
+
+
+def floor_flags(args, name: str) -> list[str]:
+    """The plant floor (DESIGN §10): a live stream of simulated readings and a folder for CSV files to score."""
+    return ["--stream-interval", str(args.stream_interval), "--watch-dir", str(args.workdir / "watch" / name)]
+
+
+def release_to_the_floor(url: str, headers: dict, experiment: dict, plants: list[str], workdir: Path) -> None:
+    """Release a completed experiment's best round, wait until every plant scores with it, show the floor."""
+    if experiment["status"] == "completed":
+        show_the_floor(url, headers, experiment["id"], plants, workdir)
+    say("the dashboard keeps running (Ctrl-C to stop everything)")
+
+
+def show_the_floor(url: str, headers: dict, experiment_id: int, plants: list[str], workdir: Path) -> None:
+    resp = requests.post(f"{url}/api/experiments/{experiment_id}/release", headers=headers, timeout=30)
+    if resp.status_code != 201:
+        say(f"could not release the model: {resp.json().get('error')}")
+        return
+    release = resp.json()
+    say(f"released round {release['round']} (validation F1 {release['metrics'].get('val_f1') or 0:.3f}) as model "
+        f"#{release['id']}: the registry is at {url}/releases")
+    started, using = time.monotonic(), {}
+    while time.monotonic() - started < 120 and len(using) < len(plants):
+        using = {f["factory_name"]: f for f in requests.get(f"{url}/factories", headers=headers, timeout=5).json()
+                 if (f.get("released_model") or {}).get("id") == release["id"] and f["factory_name"] in plants}
+        time.sleep(0.5)
+    if len(using) < len(plants):
+        say(f"only {', '.join(sorted(using)) or 'no plant'} took up model #{release['id']} within 120 s; see logs/")
+        return
+    say(f"every plant uses released model #{release['id']} ({time.monotonic() - started:.1f} s after the release)")
+    while time.monotonic() - started < 180:
+        floor = {f["factory_name"]: f for f in requests.get(f"{url}/factories", headers=headers, timeout=5).json()}
+        if all((floor[name].get("scored_rows") or 0) > 0 for name in plants):
+            break
+        time.sleep(1)
+    counts = ", ".join(f"{name} {floor[name].get('scored_rows') or 0} rows / {floor[name].get('alerts_open') or 0} "
+                       "open alerts" for name in plants)
+    say(f"the plants are scoring a live stream: {counts}; alerts at {url}/alerts")
+    say(f"drop a CSV into {workdir / 'watch' / plants[0]} and its scores appear beside it as <name>.scores.csv")
 
 
 if __name__ == "__main__":

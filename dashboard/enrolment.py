@@ -16,13 +16,10 @@ from dashboard.models import EnrolmentToken, Factory, FactoryRekey, record_audit
 from dashboard.models.base import isoformat, utcnow
 from dashboard.models.operators import token_digest
 from shared.errors import ConfigurationError, ValidationError
+from dashboard.errors import IdentityNotFound
 
 log = logging.getLogger(__name__)
 MAX_ENROLMENT_HOURS = 24 * 30
-
-
-class IdentityNotFound(ConfigurationError):
-    status_code = 404
 
 
 def issue_enrolment_token(name: str, expires_in_hours: float, actor: str) -> tuple[EnrolmentToken, str]:

@@ -35,19 +35,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from dashboard.plant_certificates import (IssuedCertificate, check_common_name, fingerprint, parse_certificate_request,
                                           plant_certificate, plant_dns_name, self_signed_ca_certificate,
                                           subject_alt_name)
-from shared.errors import ConfigurationError, ValidationError
+from shared.errors import ValidationError
+from dashboard.errors import FederationCAUnavailable
 
 log = logging.getLogger(__name__)
 
 CERT_FILE, KEY_FILE = "ca.crt", "ca.key.enc"
 CREATION_WAIT_S = 15.0
-
-
-class FederationCAUnavailable(ConfigurationError):
-    """The CA cannot sign now (its key does not decrypt, its folder is incomplete): the dashboard's problem,
-    so 503 and the agent retries; the operator reads the reason in the dashboard's log."""
-
-    status_code = 503
 
 
 class FederationCA:

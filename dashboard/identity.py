@@ -29,28 +29,15 @@ from dashboard.models import EnrolmentToken, Factory, FactoryRekey, record_audit
 from dashboard.models.base import isoformat, utcnow
 from dashboard.models.operators import token_digest
 from dashboard.registration_signature import verified_signature
-from dashboard.security import Unauthorized, bearer_token, constant_time_equal
-from shared.errors import SecurityError, ValidationError
+from dashboard.auth.roles import Unauthorized, bearer_token
+from dashboard.security import constant_time_equal
+from shared.errors import ValidationError
 from shared.identity import SIGNATURE_HEADER, fingerprint, load_public_key
-
-# the operators' side moved to dashboard.enrolment; the API and the enrolment page still reach it as identity.*
-from dashboard.enrolment import (MAX_ENROLMENT_HOURS, IdentityNotFound, approve_rekey,  # noqa: F401
-                                 describe_rekey, discard_rekey, enrolment_tokens, issue_enrolment_token,
-                                 pending_rekey)
+from dashboard.errors import RekeyRequired
 
 log = logging.getLogger(__name__)
 MAX_PENDING_REKEYS = 10  # per plant: a flood of attempts pushes out the oldest, never an approved one
 REKEY_PENDING = "rekey_pending"  # detail.reason of the 409, for agents to tell it from other refusals
-
-
-class RekeyRequired(SecurityError):
-    """A registration under a known plant name that did not prove the plant's identity key (HTTP 409)."""
-
-    status_code = 409
-
-    def __init__(self, message: str, detail: dict):
-        super().__init__(message)
-        self.detail = detail
 
 
 @dataclass(frozen=True)

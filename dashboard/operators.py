@@ -7,13 +7,9 @@ import logging
 from dashboard.extensions import db
 from dashboard.models import Operator, record_audit
 from dashboard.models.operators import ROLES
-from shared.errors import SecurityError
+from dashboard.errors import RoleChangeRefused
 
 log = logging.getLogger(__name__)
-
-
-class RoleChangeRefused(SecurityError):
-    status_code = 409
 
 
 def set_role(operator: Operator, role: str, actor: str) -> Operator:

@@ -20,6 +20,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Iterable
+from dashboard.errors import AddressRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -36,10 +37,6 @@ NAT64 = ipaddress.ip_network("64:ff9b::/96")
 LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
 Resolver = Callable[[str], Iterable[str]]
-
-
-class AddressRefused(ValueError):
-    """The hostname may not be used for a plant; the message says why and names the address."""
 
 
 def resolve_all(name: str) -> list[str]:

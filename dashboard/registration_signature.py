@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.extensions import db
 from dashboard.models import SeenSignature
 from dashboard.models.base import utcnow
-from dashboard.security import Unauthorized
+from dashboard.errors import Unauthorized
 from shared.identity import MAX_CLOCK_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_timestamp, verify_registration
 
 

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
 from shared.quiet import tame_library_logging  # noqa: E402
 from shared.errors import FederatedLearningError  # noqa: E402
+
+
+def _process_start() -> float:
+    """When this process started, so the log shows what the interpreter and the imports cost."""
+    import psutil
+
+    return psutil.Process().create_time()
 
 
 def setup_logging(log_file: Path, verbose: bool) -> None:
@@ -43,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config.log_file, config.verbose)
     log = logging.getLogger("factory_agent")
-    log.info("FactoryFL agent %s starting (log file %s)", config.factory_name, config.log_file)
+    log.info("FactoryFL agent %s starting (log file %s), %.2f s after its process started", config.factory_name,
+             config.log_file, time.time() - _process_start())
     from factory_agent.agent import StepFailed, run
 
     try:

@@ -26,6 +26,7 @@ from factory_agent.config import AgentConfig
 from factory_agent.dashboard_client import (DashboardClient, Heartbeat, RekeyPending, Registration,
                                             RegistrationAnswer, UnknownFactory)
 from factory_agent.datasite import Datasite
+from factory_agent.device import detect_device
 from factory_agent.plant.policy import load_policy
 from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, STATE_DIR_ENV, PlantState
 from factory_agent.tls import PlantTLS, common_name, san_names
@@ -45,12 +46,6 @@ class StepFailed(FederatedLearningError):
         super().__init__(f"step '{step}' failed: {cause}")
         self.step = step
         self.cause = cause
-
-
-def detect_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_plant_data(config: AgentConfig) -> PlantData:
@@ -93,16 +88,20 @@ class Agent:
         self.heartbeat_thread: threading.Thread | None = None
         self.started = time.monotonic()
         self.busy_file = self.state.directory / "busy"
+        self.floor = None  # the plant floor (factory_agent.floor): released model, scoring, alerts
 
     def _step(self, name: str, fn, *args):
         log.info("step: %s", name)
+        started = time.monotonic()
         try:
-            return fn(*args)
+            result = fn(*args)
         except FederatedLearningError as exc:
             raise StepFailed(name, exc) from exc
         except Exception as exc:  # a library error (PySyft, requests, OS): report it as this step's failure
             log.debug("step %s failed", name, exc_info=True)
             raise StepFailed(name, RuntimeError(f"{type(exc).__name__}: {exc}")) from exc
+        log.info("step done: %s in %.2f s", name, time.monotonic() - started)  # bench/startup.py reads these
+        return result
 
     # --- start-up -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -140,7 +139,7 @@ class Agent:
         fingerprint = self._step("upload data", self.datasite.upload, data)
         log.info("dataset uploaded (fingerprint %s)", fingerprint)
         self._step("publish factory.status endpoint", self.datasite.publish_status_endpoint)
-        self.approval = ApprovalPolicy(self.datasite.root, c.approval_interval, creds.orchestrator_email)
+        self.approval = ApprovalPolicy(self.datasite.root_logins(), c.approval_interval, creds.orchestrator_email)
         self.approval.start()
         sequence_ready = bool(c.group_column or c.time_column or not c.data)
         self.registration = Registration(
@@ -160,6 +159,9 @@ class Agent:
         log.info("identity key fingerprint %s (%s): the dashboard binds the name %s to it",
                  key_fingerprint(self.registration.identity_public_key), self.state.identity_key_path, c.factory_name)
         self._step("register with dashboard", self._register_first)
+        from factory_agent.floor.service import start_plant_floor  # DESIGN §10; no torch until it scores
+
+        self.floor = self._step("start the plant floor", start_plant_floor, c)
         self.heartbeat_thread = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         self.heartbeat_thread.start()
         log.info("ready in %.1f s: serving until stopped (Ctrl-C)", time.monotonic() - self.started)
@@ -240,13 +242,16 @@ class Agent:
         beat = Heartbeat(factory_name=self.config.factory_name, timestamp=datetime.now(timezone.utc).isoformat(),
                          status=status, current_load=load,
                          active_experiments=[e for e in experiments if e is not None],
-                         pending_code_requests=self.approval.reported() if self.approval else [])
+                         pending_code_requests=self.approval.reported() if self.approval else [],
+                         **(self.floor.heartbeat_fields() if self.floor else {}))
         try:
-            self.client.heartbeat(self.answer.heartbeat_token, beat)
+            answer = self.client.heartbeat(self.answer.heartbeat_token, beat)
         except UnknownFactory as exc:
             log.warning("%s: registering again", exc)
             self._register()
-            self.client.heartbeat(self.answer.heartbeat_token, beat)
+            answer = self.client.heartbeat(self.answer.heartbeat_token, beat)
+        if self.floor is not None and status != FactoryStatus.STOPPING.value:
+            self.floor.on_heartbeat_answer(answer, self.answer.heartbeat_token)  # a newly released model
 
     def _heartbeat_loop(self) -> None:
         interval = self.answer.heartbeat_interval if self.answer else self.config.heartbeat_interval
@@ -284,6 +289,8 @@ class Agent:
                 log.warning("could not send the last heartbeat: %s", exc)
         if self.approval is not None:
             self.approval.stop()
+        if self.floor is not None:
+            self.floor.stop()
         log.info("landing the datasite")
         self.datasite.land()
         log.info("stopped cleanly")

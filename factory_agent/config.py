@@ -44,6 +44,12 @@ class AgentConfig:
     approval_interval: float
     byzantine: str | None
     policy_overrides: dict  # the plant policy settings given as flags or FACTORY_* variables (None: not given)
+    # the plant floor (DESIGN §10, factory_agent.floor): where dropped CSVs are scored, the live simulated stream,
+    # the loopback scoring endpoint
+    watch_dir: Path | None = None
+    watch_interval: float = 2.0
+    stream_interval: float | None = None
+    score_port: int | None = None
 
     @property
     def log_file(self) -> Path:
@@ -134,7 +140,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FOR TESTS AND DEMOS ONLY: make this plant malicious on purpose: sign_flip, scale:F, "
                         "noise:SIGMA or label_flip [FACTORY_BYZANTINE]")
     _add_policy_flags(p)
+    _add_floor_flags(p)
     return p
+
+
+def _add_floor_flags(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    group = p.add_argument_group("the plant floor: scoring new data with the released model (DESIGN §10)")
+    group.add_argument("--watch-dir", default=env("FACTORY_WATCH_DIR"),
+                       help="score every CSV dropped here into <name>.scores.csv beside it [FACTORY_WATCH_DIR]")
+    group.add_argument("--watch-interval", type=float, default=float(env("FACTORY_WATCH_INTERVAL", "2")),
+                       help="seconds between two looks at --watch-dir [FACTORY_WATCH_INTERVAL]")
+    group.add_argument("--stream-interval", type=float, default=float(env("FACTORY_STREAM_INTERVAL", "0")),
+                       help="with --simulate: score freshly simulated readings every this many seconds; 0: off "
+                            "[FACTORY_STREAM_INTERVAL]")
+    group.add_argument("--score-port", type=int, default=int(env("FACTORY_SCORE_PORT", "0")),
+                       help="serve POST /score and GET /metrics on 127.0.0.1:PORT for plant systems; 0: off "
+                            "[FACTORY_SCORE_PORT]")
+
+
+def _floor_settings(a: argparse.Namespace) -> dict:
+    if a.stream_interval and a.data:
+        raise ConfigurationError("--stream-interval streams simulated readings: it needs --simulate, not --data")
+    if a.stream_interval and not 0.1 <= a.stream_interval <= 86400:
+        raise ConfigurationError(f"--stream-interval must be between 0.1 and 86400 seconds, got {a.stream_interval}")
+    if not 0.1 <= a.watch_interval <= 3600:
+        raise ConfigurationError(f"--watch-interval must be between 0.1 and 3600 seconds, got {a.watch_interval}")
+    if a.score_port and not 1 <= a.score_port <= 65535:
+        raise ConfigurationError(f"--score-port {a.score_port} is not a TCP port (1-65535)")
+    if a.score_port and a.score_port == a.port:
+        raise ConfigurationError("--score-port must differ from --port (the datasite's)")
+    return {"watch_dir": Path(a.watch_dir) if a.watch_dir else None, "watch_interval": a.watch_interval,
+            "stream_interval": a.stream_interval or None, "score_port": a.score_port or None}
 
 
 # The plant's policy (factory_agent.plant.policy, DESIGN §9): flag, FACTORY_<NAME> variable, else policy.yaml in
@@ -192,4 +229,4 @@ def parse_config(argv: list[str] | None = None) -> AgentConfig:
         admin_email=a.admin_email or f"admin@{domain_name}.factoryfl.org", admin_password=a.admin_password,
         orchestrator_email=a.orchestrator_email, orchestrator_password=a.orchestrator_password or "",
         approval_interval=a.approval_interval, byzantine=a.byzantine,
-        policy_overrides={name: getattr(a, "policy_" + name) for name in POLICY_FLAGS})
+        policy_overrides={name: getattr(a, "policy_" + name) for name in POLICY_FLAGS}, **_floor_settings(a))

@@ -63,6 +63,12 @@ class Heartbeat:
     active_experiments: list = field(default_factory=list)
     # code requests the approval policy left for the data owner (at most approval.MAX_REPORTED, fields bounded)
     pending_code_requests: list[PendingCodeRequest] = field(default_factory=list)
+    # the plant floor (factory_agent.floor, DESIGN §10): the model in use, counts and a drift score, never rows;
+    # None until a released model has arrived
+    released_model: dict | None = None
+    scored_rows: int | None = None
+    alerts_open: int | None = None
+    drift: float | None = None
 
 
 class DashboardClient:
@@ -132,10 +138,15 @@ class DashboardClient:
             raise ConfigurationError(f"registration rejected (HTTP {resp.status_code}): {self._error(resp)}")
         raise CommunicationError(f"dashboard error during registration (HTTP {resp.status_code})")
 
-    def heartbeat(self, token: str, heartbeat: Heartbeat) -> None:
+    def heartbeat(self, token: str, heartbeat: Heartbeat) -> dict:
+        """Send a heartbeat; the dashboard's answer (an object; {} when it is not one), e.g. the released model."""
         resp = self._post("/heartbeat", token, asdict(heartbeat))
         if resp.status_code == 200:
-            return
+            try:
+                answer = resp.json()
+            except ValueError:
+                return {}
+            return answer if isinstance(answer, dict) else {}
         if resp.status_code == 404:
             raise UnknownFactory("the dashboard does not know this factory")
         if resp.status_code == 401:

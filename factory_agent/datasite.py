@@ -1,5 +1,5 @@
-"""The plant's PySyft datasite: launch (over HTTPS, factory_agent.https_datasite), accounts, the private dataset
-and the status endpoint."""
+"""The plant's PySyft datasite: launch (in the agent's process, over HTTPS: factory_agent.https_datasite), accounts,
+the private dataset and the status endpoint."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,21 +48,6 @@ def check_port_free(host: str, port: int) -> None:
                                      "stop what uses it or pass another --port") from exc
 
 
-def _die_with_parent() -> None:
-    """In the forked datasite process: ask Linux to SIGTERM it when the agent dies, even by SIGKILL, so a
-    crashed agent never leaves an orphan server holding the plant's port."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # not Linux/glibc: the orphan risk stays, nothing else changes
-
-
-_fork_hook_installed = False
-
-
 def data_fingerprint(data: PlantData) -> str:
     h = hashlib.sha256()
     for array in (data.features, data.labels, data.split, data.groups):
@@ -74,9 +60,10 @@ class Datasite:
     def __init__(self, config: AgentConfig, state: PlantState, tls: PlantTLS | None):
         self.config = config
         self.state = state
-        self.tls = tls  # None: --dev_mode, plain HTTP (PySyft's own launcher)
-        self.handle = None
+        self.tls = tls  # None: --dev_mode, plain HTTP
+        self.handle: https_datasite.InProcessDatasite | None = None
         self.credentials: Credentials | None = None
+        self._root = None  # root's client, logged in once for the whole start-up (each login costs ~0.5 s)
 
     @staticmethod
     def login_host_of(config: AgentConfig) -> str:
@@ -99,28 +86,25 @@ class Datasite:
         os.environ["DEFAULT_ROOT_PASSWORD"] = self.state.credentials().get("root_password") or new_password()
 
     def launch(self) -> None:
-        global _fork_hook_installed
         check_port_free(self.config.hostname, self.config.port)
         self._prepare_environment()
-        import syft as sy
+        started = time.monotonic()
+        https_datasite.import_syft()  # without torch: loaded when the plant first trains
+        log.info("PySyft imported in %.2f s", time.monotonic() - started)  # bench/startup.py reads it
         import syft.server.server as syft_server
 
         # read at import: refresh in case syft was imported before this call (tests, notebooks)
         syft_server.server_uid_env = os.environ["SERVER_UID"]
         syft_server.signing_key_env = os.environ["SERVER_PRIVATE_KEY"]
-        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_die_with_parent)  # syft forks its server process
-            _fork_hook_installed = True
+        tls = self.tls is not None
+        settings = https_datasite.ServerSettings(
+            name=self.config.factory_name, host=self.config.hostname, port=self.config.port, reset=self.config.reset,
+            dev_mode=self.config.dev_mode, certfile=self.state.tls_certificate_path() if tls else None,
+            keyfile=self.state.tls_key_path() if tls else None)
         with quiet(log):
-            if self.tls is None:
-                self.handle = sy.orchestra.launch(
-                    name=self.config.factory_name, port=self.config.port, host=self.config.hostname,
-                    reset=self.config.reset, dev_mode=self.config.dev_mode)
-            else:  # PySyft's server with TLS (factory_agent.https_datasite says how)
-                self.handle = https_datasite.launch(
-                    self.config.factory_name, self.config.hostname, self.config.port, self.config.reset,
-                    self.state.tls_certificate_path(), self.state.tls_key_path(), probe_host=self.login_host,
-                    ca_file=self.state.tls_trust_path(), server_name=self.tls.server_name)
+            self.handle = https_datasite.launch(settings, probe_host=self.login_host,
+                                                ca_file=self.state.tls_trust_path() if tls else None,
+                                                server_name=self.tls.server_name if tls else None)
 
     @property
     def url(self) -> str:
@@ -133,10 +117,18 @@ class Datasite:
             return syft_tls.login(self.login_host, self.config.port, email, password,
                                   ca_file=self.state.tls_trust_path(), server_name=self.tls.server_name)
 
-    def root(self):
+    def root(self, fresh: bool = False):
+        """Root's client: the one logged in at start-up, or a new login (`fresh`)."""
         if self.credentials is None:
             raise DataSiteError("the datasite's accounts are not set up yet")
-        return self.login(DEFAULT_ROOT_EMAIL, self.credentials.root_password)
+        if fresh or self._root is None:
+            self._root = self.login(DEFAULT_ROOT_EMAIL, self.credentials.root_password)
+        return self._root
+
+    def root_logins(self):
+        """For a long-lived user of root (the approval policy): the start-up's client first, a new login after."""
+        first = [self.root()]
+        return lambda: first.pop() if first else self.root(fresh=True)
 
     def secure_accounts(self) -> Credentials:
         """Make sure root has a random password (never the default), then create the plant admin and the
@@ -151,7 +143,7 @@ class Datasite:
             if not candidate:
                 continue
             try:
-                self.login(DEFAULT_ROOT_EMAIL, candidate)
+                self._root = self.login(DEFAULT_ROOT_EMAIL, candidate)
                 root_password = candidate
                 break
             except SyftException:
@@ -165,6 +157,7 @@ class Datasite:
             root_password = new_password()
             with quiet(log):
                 root.account.set_password(root_password, confirm=False)
+            self._root = None  # logged in with the old password: log in again below
         log.info("root password is random, never PySyft's default (kept in %s)", self.state.credentials_path)
         creds = Credentials(
             root_password=root_password,
@@ -196,7 +189,7 @@ class Datasite:
     def upload(self, data: PlantData) -> str:
         """Upload the split data as a private dataset without a mock; keep an identical
         dataset that is already there (restarts without --reset), replace a different one."""
-        import syft as sy
+        sy = https_datasite.import_syft()
 
         fingerprint = data_fingerprint(data) + "-nomock"  # datasets uploaded with mocks by older agents are replaced
         root = self.root()
@@ -228,7 +221,7 @@ class Datasite:
 
     def publish_status_endpoint(self) -> None:
         """`factory.status`: the plant's live status (written by the agent), callable by the orchestrator."""
-        import syft as sy
+        sy = https_datasite.import_syft()
 
         @sy.api_endpoint(path="factory.status", description="Live status of this plant's agent",
                          settings={"status_file": str(self.state.status_path().resolve())})
@@ -245,6 +238,7 @@ class Datasite:
             root.custom_api.add(endpoint=factory_status)
 
     def land(self) -> None:
+        self._root = None
         if self.handle is not None:
             with quiet(log):
                 self.handle.land()

@@ -1,33 +1,33 @@
-"""PySyft 0.9.5's datasite server, over HTTPS (DESIGN §4).
+"""PySyft 0.9.5's datasite server inside the agent's own process: HTTPS (DESIGN §4), or plain HTTP with --dev_mode.
 
 How PySyft starts a server: `sy.orchestra.launch` → `serve_server` → a `multiprocessing.Process` running
 `syft.server.uvicorn.run_uvicorn`, which writes the server's settings into SYFT_* environment variables (read by
-its `app_factory`), detaches stdin, and ends with
+its `app_factory`) and ends with `uvicorn.run("syft.server.uvicorn:app_factory", factory=True, ...)`, without any
+certificate option. A second process holds a second copy of PySyft (and torch) in memory: about half of a plant's
+memory (issue #17). So the agent runs the same server in a thread of its own process instead:
 
-    uvicorn.run("syft.server.uvicorn:app_factory", host=..., port=..., factory=True, reload=..., log_level=...)
-
-No certificate option anywhere, and the parent's readiness check polls `http://` (20 failed tries against a TLS
-server). The least invasive correct way in, used here:
-
-- the parent starts that same `run_uvicorn` in a process of its own (same arguments as `serve_server` gives it,
-  same start method: fork on Linux, spawn on macOS; the target is a module-level function so spawn works), and
-  waits for the datasite over HTTPS, verified like any other client;
-- in the child only, before `run_uvicorn` runs, `uvicorn.run` is replaced by a function that runs the very
-  same app with `ssl_certfile`/`ssl_keyfile` (PySyft's settings, reset handling and app factory stay its own
-  code, untouched; nothing in the agent's process is patched);
+- the SYFT_* variables are set exactly as `run_uvicorn` sets them (same settings as `serve_server` gives it), and
+  PySyft's own `app_factory` builds the app: its settings, reset handling and routes stay its own code;
+- uvicorn serves that app from a thread, with `ssl_certfile`/`ssl_keyfile` unless --dev_mode; logging stays the
+  agent's (no uvicorn log config), and the root log level PySyft lowers while it builds its server is restored;
 - the uvicorn server checks the certificate file five times a second, on its own event loop (`on_tick`), and loads
   a renewed certificate into the live SSL context: new connections get it, open ones keep theirs, the datasite
-  never restarts. Doing it on the loop means no other thread touches the context while connections are made.
+  never restarts. Doing it on the loop means no other thread touches the context while connections are made;
+- PySyft is imported without torch (`import_syft`): its only use of torch is an optional serializer for torch
+  tensors, which the plant's protocol never sends (weights cross as numpy arrays). torch is loaded when the
+  plant first trains (shared.networks).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing
 import os
 import ssl
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from shared.errors import DataSiteError
@@ -35,7 +35,35 @@ from shared.errors import DataSiteError
 log = logging.getLogger(__name__)
 
 RELOAD_EVERY_TICKS = 2  # uvicorn ticks every 0.1 s: look at the certificate file five times a second
-STARTUP_FAILURE = 3  # uvicorn's exit code when its server does not start
+LAND_TIMEOUT_S = 10.0
+_FILTERED_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")  # PySyft sets these, and root, when it starts
+
+
+def import_syft():
+    """`import syft`, without letting it import torch when torch is not loaded yet (it only registers an optional
+    serializer for torch tensors then): ~180 MB and ~2 s less for a plant that is not training."""
+    if "syft" in sys.modules or "torch" in sys.modules:
+        import syft
+
+        return syft
+    sys.modules["torch"] = None  # `import torch` raises ImportError, which PySyft's serde catches
+    try:
+        import syft
+    finally:
+        if sys.modules.get("torch", ...) is None:
+            del sys.modules["torch"]
+    return syft
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    name: str
+    host: str
+    port: int
+    reset: bool
+    dev_mode: bool
+    certfile: Path | None = None  # None: plain HTTP (--dev_mode)
+    keyfile: Path | None = None
 
 
 def _file_stamp(path: str) -> tuple[int, int] | None:
@@ -77,90 +105,125 @@ def _tls_server_class():
     return CertificateReloadingServer
 
 
-def serve(certfile: str, keyfile: str, syft_kwargs: dict) -> None:
-    """The datasite process: PySyft's own `run_uvicorn`, whose final `uvicorn.run` serves over TLS."""
-    import uvicorn
-    from syft.server import uvicorn as syft_uvicorn
-
-    server_class = _tls_server_class()
-    log.setLevel(logging.INFO)  # PySyft raises the level in its server process; reloads belong in the agent's log
-
-    def run_with_tls(app, **options) -> None:
-        options.pop("reload", None)  # PySyft's dev-mode reloader: never with TLS (--dev_mode serves plain HTTP)
-        options.pop("reload_dirs", None)
-        config = uvicorn.Config(app, **options, ssl_certfile=certfile, ssl_keyfile=keyfile)
-        server = server_class(config, certfile, keyfile)
-        server.run()
-        if not server.started:
-            sys.exit(STARTUP_FAILURE)
-
-    uvicorn.run = run_with_tls  # this process only: it exists to run this one server
-    syft_uvicorn.run_uvicorn(**syft_kwargs)
-
-
-class HTTPSDatasite:
-    """The running datasite process; `land()` stops it as PySyft's ServerHandle.land does (terminate, then kill)."""
-
-    def __init__(self, process: multiprocessing.Process, url: str):
-        self.process = process
-        self.url = url
-
-    def land(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(3)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join(3)
-
-
-def launch(name: str, host: str, port: int, reset: bool, certfile: Path, keyfile: Path, *, probe_host: str,
-           ca_file: Path, server_name: str, timeout: float = 60.0) -> HTTPSDatasite:
-    """Start the datasite on host:port over HTTPS and return once it answers, verified against `ca_file` for
-    `server_name` at probe_host:port; DataSiteError when it exits or does not answer within `timeout` s."""
+def _syft_environment(settings: ServerSettings) -> None:
+    """What `run_uvicorn` does before it serves, for the settings `serve_server` hands it when
+    `sy.orchestra.launch(name, port, host, reset, dev_mode)` is called."""
     from syft.abstract_server import ServerSideType, ServerType
     from syft.deployment_type import DeploymentType
+    from syft.server.utils import get_named_server_uid, remove_temp_dir_for_server
 
-    os.environ["DEV_MODE"] = "False"  # as sy.orchestra.launch(dev_mode=False) sets it
-    started = multiprocessing.Event()
-    # exactly what serve_server hands run_uvicorn for sy.orchestra.launch(name, port, host, reset, dev_mode=False)
-    syft_kwargs = dict(name=name, server_type=ServerType.DATASITE, host=host, port=port, processes=1, reset=reset,
-                       dev_mode=False, server_side_type=ServerSideType.HIGH_SIDE, enable_warnings=False,
-                       in_memory_workers=True, log_level=None, queue_port=None, create_producer=False, n_consumers=0,
-                       association_request_auto_approval=False, background_tasks=False, debug=False,
-                       starting_uvicorn_event=started, deployment_type=DeploymentType.PYTHON, db_url=None)
-    process = multiprocessing.Process(target=serve, args=(str(certfile), str(keyfile), syft_kwargs),
-                                      name=f"datasite {name}")
-    process.start()
-    url = f"https://{probe_host}:{port}"
-    datasite = HTTPSDatasite(process, url)
+    os.environ["DEV_MODE"] = str(settings.dev_mode)  # as sy.orchestra.launch sets it
+    reset = settings.reset
+    if settings.dev_mode and reset:  # run_uvicorn's dev-mode reset: the named server's folder goes
+        remove_temp_dir_for_server(get_named_server_uid(settings.name))
+        reset = False
+    kwargs = dict(name=settings.name, server_type=ServerType.DATASITE, processes=1, reset=reset,
+                  dev_mode=settings.dev_mode, server_side_type=ServerSideType.HIGH_SIDE, enable_warnings=False,
+                  in_memory_workers=True, log_level=None, queue_port=None, create_producer=False, n_consumers=0,
+                  association_request_auto_approval=False, background_tasks=False, debug=False,
+                  deployment_type=DeploymentType.PYTHON, db_url=None)
+    for key, value in kwargs.items():
+        os.environ[f"SYFT_{key.upper()}"] = json.dumps(value) if isinstance(value, dict) else str(value)
+
+
+def _app_factory():
+    """PySyft's app factory; its server sets the root logger (and uvicorn's) to CRITICAL, which in this process
+    would silence the agent: put the levels back."""
+    from syft.server.uvicorn import app_factory
+
+    levels = {name: logging.getLogger(name).level for name in ("", *_FILTERED_LOGGERS)}
     try:
-        _wait_until_answering(process, url, ca_file, server_name, timeout)
+        return app_factory()
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+class InProcessDatasite:
+    """The running datasite: a uvicorn server on a thread of the agent's process. `land()` stops it (PySyft's
+    lifespan stops its server) and waits for the thread."""
+
+    def __init__(self, server, url: str):
+        self.server = server
+        self.url = url
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, name="datasite", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except BaseException as exc:  # noqa: BLE001 - reported by launch() or land(), never lost in the thread
+            self.error = exc
+
+    def land(self) -> None:
+        if not self.thread.is_alive():
+            return
+        self.server.should_exit = True
+        self.thread.join(LAND_TIMEOUT_S)
+        if self.thread.is_alive():  # open keep-alive connections: stop waiting for them
+            self.server.force_exit = True
+            self.thread.join(LAND_TIMEOUT_S)
+        if self.thread.is_alive():
+            log.warning("the datasite's server did not stop within %.0f s", 2 * LAND_TIMEOUT_S)
+
+
+def launch(settings: ServerSettings, *, probe_host: str, ca_file: Path | None = None, server_name: str | None = None,
+           timeout: float = 60.0) -> InProcessDatasite:
+    """Start the datasite on host:port and return once it answers (over HTTPS: verified against `ca_file` for
+    `server_name` at probe_host:port); DataSiteError when it fails or does not answer within `timeout` s."""
+    import uvicorn
+
+    import_syft()
+    _syft_environment(settings)
+    options = dict(host=settings.host, port=settings.port, factory=True, log_config=None, lifespan="on")
+    if settings.certfile is None:
+        server = uvicorn.Server(uvicorn.Config(_app_factory, **options))
+        url = f"http://{probe_host}:{settings.port}"
+    else:
+        config = uvicorn.Config(_app_factory, **options, ssl_certfile=str(settings.certfile),
+                                ssl_keyfile=str(settings.keyfile))
+        server = _tls_server_class()(config, str(settings.certfile), str(settings.keyfile))
+        url = f"https://{probe_host}:{settings.port}"
+    datasite = InProcessDatasite(server, url)
+    datasite.thread.start()
+    try:
+        _wait_until_started(datasite, timeout)
+        _check_answer(url, ca_file, server_name)
     except BaseException:
         datasite.land()
         raise
     return datasite
 
 
-def _wait_until_answering(process, url: str, ca_file: Path, server_name: str, timeout: float) -> None:
+def _wait_until_started(datasite: InProcessDatasite, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not datasite.server.started:
+        if not datasite.thread.is_alive():
+            cause = datasite.error
+            detail = f"{type(cause).__name__}: {cause}" if cause and not isinstance(cause, SystemExit) else \
+                "see the log above"
+            raise DataSiteError(f"the datasite's server stopped while starting ({detail})")
+        if time.monotonic() > deadline:
+            raise DataSiteError(f"the datasite did not start within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def _check_answer(url: str, ca_file: Path | None, server_name: str | None) -> None:
+    """One request as a client makes it: over HTTPS, the served certificate must be one this agent trusts."""
     import requests
 
     from shared.syft_tls import DatasiteSession
 
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if not process.is_alive():
-            raise DataSiteError(f"the datasite process exited with code {process.exitcode} while starting (see the "
-                                "log above)")
-        with DatasiteSession(ca_file, server_name, connect_retries=0) as session:
-            try:
-                if session.get(f"{url}/api/v2/metadata", timeout=2).status_code == 200:
-                    return
-            except requests.exceptions.SSLError as exc:
-                raise DataSiteError(f"the datasite at {url} answers with a certificate its own agent does not "
-                                    f"trust: {exc}") from exc
-            except requests.RequestException as exc:
-                last = type(exc).__name__
-        time.sleep(0.1)
-    raise DataSiteError(f"the datasite did not answer at {url} within {timeout:.0f} s ({last})")
+    try:
+        if ca_file is None:
+            answer = requests.get(f"{url}/api/v2/metadata", timeout=10)
+        else:
+            with DatasiteSession(ca_file, server_name, connect_retries=0) as session:
+                answer = session.get(f"{url}/api/v2/metadata", timeout=10)
+    except requests.exceptions.SSLError as exc:
+        raise DataSiteError(f"the datasite at {url} answers with a certificate its own agent does not trust: "
+                            f"{exc}") from exc
+    except requests.RequestException as exc:
+        raise DataSiteError(f"the datasite at {url} does not answer: {type(exc).__name__}") from exc
+    if answer.status_code != 200:
+        raise DataSiteError(f"the datasite at {url} answers HTTP {answer.status_code} to a metadata request")

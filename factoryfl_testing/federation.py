@@ -1,6 +1,7 @@
-"""A whole experiment on in-process plants: round 0 (schema, federated scaler, initial model) and every
-round through the dashboard's own RoundWorkflow, with the state the engine would keep in its database held
-here instead. bench/quality.py and the workflow's unit tests run on it.
+"""A whole experiment on in-process plants: round 0 (schema, federated scaler, pooled class weight, initial
+model) and every round through the dashboard's own RoundWorkflow, with the state the engine would keep in its
+database held here instead, early stopping included (shared.experiment.stopping, as the engine's record stage
+decides it). bench/quality.py and the workflow's unit tests run on it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dashboard.orchestration.evaluation import Evaluation, evaluate
-from dashboard.orchestration.preparation import global_scaler, merged_schema
+from dashboard.orchestration.preparation import class_weight, global_scaler, merged_schema
 from dashboard.orchestration.workflow import RoundPlan, RoundState, RoundWorkflow
 from factoryfl_testing.inprocess import InProcessChannel
 from shared.errors import AggregationError
 from shared.experiment import ExperimentConfig
+from shared.experiment.stopping import best_round, stopped_early, validation_f1
 from shared.models import build_model, get_weights
 from shared.privacy.noise import NoiseSource
 from shared.protocol import EvaluateRequest, ModelPart, RoundRef, ScalerMsg, StatsRequest
@@ -29,16 +31,32 @@ _IDS = itertools.count(1)  # each run its own experiment id: plants keep per-exp
 
 @dataclass
 class Run:
-    """One experiment's course: each round's state and the evaluation of each round's model."""
+    """One experiment's course: each round's state, each round's model and the evaluation of each round's model."""
 
     experiment: int
     rounds: list[RoundState] = field(default_factory=list)
     evaluations: dict[int, Evaluation] = field(default_factory=dict)  # round -> its model's scores (0: initial)
-    model: ModelPart | None = None  # the last global model
+    models: dict[int, ModelPart] = field(default_factory=dict)  # round -> its global model (0: initial)
+    pos_weight: float | None = None  # the pooled failure class weight of round 0
+    stopped_at: int | None = None  # the round after which early stopping ended the experiment
+
+    @property
+    def model(self) -> ModelPart | None:
+        """The last global model."""
+        return self.models[max(self.models)] if self.models else None
 
     @property
     def final(self) -> Evaluation:
         return self.evaluations[max(self.evaluations)]
+
+    def validation_scores(self) -> dict[int, float]:
+        """Round (>= 1) -> its model's pooled validation F1, as the engine reads them from its rounds."""
+        scores = {r: validation_f1(e.aggregate) for r, e in self.evaluations.items() if r >= 1}
+        return {r: s for r, s in scores.items() if s is not None}
+
+    @property
+    def best_round(self) -> int | None:
+        return best_round(self.validation_scores())
 
 
 class InProcessFederation:
@@ -52,6 +70,10 @@ class InProcessFederation:
 
     def prepare(self, config: ExperimentConfig, experiment: int | None = None) -> ModelPart:
         """Round 0: the merged schema, the global scaler from the plants' statistics, the initial model."""
+        return self.round_zero(config, experiment)[0]
+
+    def round_zero(self, config: ExperimentConfig, experiment: int | None = None) -> tuple[ModelPart, float | None]:
+        """(the initial model, the pooled failure class weight), as dashboard.orchestration.preparation makes them."""
         experiment = experiment or next(_IDS)
         plants = self.channel.plants.values()
         schema = merged_schema([{"schema": p.data.schema.to_dict()} for p in plants])
@@ -63,19 +85,20 @@ class InProcessFederation:
         scaler = global_scaler(phase.answers)
         spec = config.model_spec(len(names))
         return ModelPart(features=names, scaler=ScalerMsg(scaler.mean, scaler.scale), spec=spec,
-                         weights=get_weights(build_model(spec, seed=config.seed)))
+                         weights=get_weights(build_model(spec, seed=config.seed))), class_weight(phase.answers)
 
     def run(self, config: ExperimentConfig, names: list[str] | None = None) -> Run:
         """Every round of `config` on the plants `names` (default: all), as the engine runs them."""
         run = Run(next(_IDS))
-        model = self.prepare(config, run.experiment)
+        model, run.pos_weight = self.round_zero(config, run.experiment)
+        run.models[0] = model
         participants = self.channel.participants(names)
         state = ServerState()
         workflow = RoundWorkflow(self.channel, self.noise)
         for number in range(1, config.rounds + 1):
             plan = RoundPlan(ref=RoundRef(run.experiment, number), config=config, model=model,
                              participants=participants, federation_size=len(participants), server_state=state,
-                             timeout=self.timeout)
+                             timeout=self.timeout, pos_weight=run.pos_weight)
             round_state = workflow.run(plan)
             run.rounds.append(round_state)
             if round_state.incoming is not None:
@@ -83,7 +106,10 @@ class InProcessFederation:
             if round_state.outgoing is not None:
                 run.evaluations[number] = round_state.outgoing
             model, state = round_state.model, round_state.aggregated.state
-        run.model = model
+            run.models[number] = model
+            if number < config.rounds and stopped_early(run.validation_scores(), config.patience):
+                run.stopped_at = number
+                break
         return run
 
     def score(self, model: ModelPart, names: list[str] | None = None) -> Evaluation:

@@ -24,13 +24,17 @@ class ModelBundle:
     scaler: Scaler
     weights: dict[str, np.ndarray]
     threshold: float = 0.5
-    fill_values: list[float] = field(default_factory=list)  # per numeric column, for missing values
     source: dict = field(default_factory=dict)  # experiment id / name / round / metrics
+
+    @property
+    def fill_values(self) -> np.ndarray:
+        """What a missing numeric value is read as: the federation's mean of that column (the global scaler's)."""
+        return np.asarray(self.scaler.mean[:len(self.schema.numeric_columns)], dtype=np.float64)
 
     def to_bytes(self) -> bytes:
         meta = {"format": FORMAT, "spec": self.spec.to_dict(), "schema": self.schema.to_dict(),
                 "scaler": self.scaler.to_dict(), "threshold": self.threshold,
-                "fill_values": list(self.fill_values), "source": self.source}
+                "source": self.source}
         return weights_to_bytes(self.weights, meta)
 
     @classmethod
@@ -40,7 +44,7 @@ class ModelBundle:
             raise ModelError(f"unsupported bundle format {meta.get('format')!r}; expected {FORMAT}")
         return cls(spec=ModelSpec.from_dict(meta["spec"]), schema=FeatureSchema.from_dict(meta["schema"]),
                    scaler=Scaler.from_dict(meta["scaler"]), weights=weights_from_bytes(blob),
-                   threshold=float(meta["threshold"]), fill_values=list(meta.get("fill_values", [])),
+                   threshold=float(meta["threshold"]),
                    source=meta.get("source", {}))
 
     def save(self, path: str | Path) -> None:

@@ -62,6 +62,14 @@ class RobustMethod(StrEnum):
         return self in (RobustMethod.MEDIAN, RobustMethod.TRIMMED_MEAN, RobustMethod.KRUM)
 
 
+class ClassWeight(StrEnum):
+    """The failure class's loss weight: one pooled over the federation (one objective for every plant), or each
+    plant's own negative/positive ratio."""
+
+    POOLED = "pooled"
+    LOCAL = "local"
+
+
 class OutlierMethod(StrEnum):
     """How a plant's update norm is scored as an outlier for its reputation."""
 

@@ -49,9 +49,7 @@ def _sequence_windows(frame: pd.DataFrame, bundle: ModelBundle) -> np.ndarray:
 
 def score_frame(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     """Probabilities and predictions for a data frame (extra columns are ignored)."""
-    fill = np.asarray(bundle.fill_values, dtype=np.float64) if bundle.fill_values else bundle.scaler.mean[
-        :len(bundle.schema.numeric_columns)]
-    x = bundle.scaler.transform(bundle.schema.encode(frame, fill_values=fill))
+    x = bundle.scaler.transform(bundle.schema.encode(frame, fill_values=bundle.fill_values))
     model = build_model(bundle.spec)
     set_weights(model, bundle.weights)
     model.eval()

@@ -5,10 +5,13 @@ Nothing here reads a file, a request or the environment: the plant's request han
 these. What they compute is what a plant may release: aggregates over many records, never a row.
 - `compute_stats`: count, sum and sum of squares per feature of the training split (for the global scaler);
 - `train_local`: local epochs from the global weights (plain, FedProx, FedDyn, DP-SGD with Opacus);
-- `evaluate_local`: loss, ROC-AUC and coarse score histograms on the validation and test splits.
+- `evaluate_local` (shared.evaluation): loss, ROC-AUC and coarse score histograms on the validation and test splits.
 
-Class imbalance: the loss weights failures by the plant's own negative/positive ratio (capped), and
-the decision threshold is chosen on the pooled validation histograms by the dashboard (shared.metrics).
+Class imbalance: the loss weights failures by the request's `pos_weight` (the federation's pooled
+negative/positive ratio, one objective for every plant) or else by the plant's own ratio (capped), and the
+decision threshold is chosen on the pooled validation histograms by the dashboard (shared.metrics).
+Training runs on the plant's GPU when it has one (shared.device); on the CPU the numbers are those of the
+code before GPUs were used (same seeds, same order of operations).
 """
 
 from __future__ import annotations
@@ -23,16 +26,17 @@ import torch
 from torch import nn
 
 from shared.data.scaler import Scaler
+from shared.device import compute_device
 from shared.errors import DataError, FederatedLearningError
-from shared.metrics import coarsen_histograms, roc_auc, score_histograms
+from shared.evaluation import evaluate_local
 from shared.models import ModelSpec, build_model, get_weights, set_weights
-from shared.protocol import SplitEvaluation, TrainSettings
+from shared.protocol import TrainSettings
 
 log = logging.getLogger(__name__)
 
 MAX_POS_WEIGHT = 50.0
-EVAL_BATCH = 4096
-LOSS_CLIP = 10.0  # a row's BCE loss counts at most this much in a private evaluation
+__all__ = ["MAX_POS_WEIGHT", "PlantArrays", "PrivateTraining", "TrainOutcome", "clip_weights_update", "compute_stats",
+           "count_positives", "dp_steps", "evaluate_local", "pooled_pos_weight", "train_local"]
 
 
 class PlantArrays:
@@ -90,6 +94,20 @@ def compute_stats(arrays: PlantArrays) -> tuple[int, np.ndarray, np.ndarray]:
     return len(x), x.sum(0), (x * x).sum(0)
 
 
+def count_positives(arrays: PlantArrays) -> int:
+    """Failures among the training split's rows (the federation pools these into one class weight)."""
+    return int(arrays.y[arrays.rows(0)].sum())
+
+
+def pooled_pos_weight(counts: list[tuple[int, int]]) -> float | None:
+    """The failure class's loss weight for every plant: sum of negatives / sum of positives over the plants'
+    (rows, positives), capped at MAX_POS_WEIGHT as each plant's own ratio is; None without any positive.
+    One objective for all plants (the weighted loss of the union), where each plant's own ratio would make
+    the plants optimise different losses (a cause of client drift on non-IID data)."""
+    rows, positives = sum(c for c, _ in counts), sum(p for _, p in counts)
+    return min(MAX_POS_WEIGHT, (rows - positives) / positives) if positives else None
+
+
 @dataclass(frozen=True)
 class PrivateTraining:
     """DP-SGD for one round: the noise multiplier the plant settled on and its own random sources, seeded
@@ -120,7 +138,7 @@ def dp_steps(num_examples: int, batch_size: int, epochs: int) -> tuple[float, in
 
 def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], config: TrainSettings,
                 feddyn_term: dict[str, np.ndarray] | None = None, private: PrivateTraining | None = None) -> TrainOutcome:
-    """Local epochs of Adam on the weighted BCE loss from the global weights.
+    """Local epochs of Adam on the weighted BCE loss from the global weights, on the plant's GPU if it has one.
 
     FedProx (Li et al. 2020): + mu/2 ||w - w_g||^2. FedDyn (Acar et al., ICLR 2021): - <lambda_k, w> +
     alpha/2 ||w - w_g||^2, and after training lambda_k <- lambda_k - alpha (w_k - w_g), returned for the plant
@@ -128,37 +146,23 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     examples = arrays.examples(0, spec)
     if len(examples) == 0:
         raise DataError(f"no training example (rows or windows of {spec.sequence_length}) on this plant")
-    generator = torch.Generator().manual_seed(config.seed)
+    device = compute_device()
+    generator = torch.Generator().manual_seed(config.seed)  # batch order: on the CPU wherever the model runs
     torch.manual_seed(config.seed)
     model = build_model(spec)
     set_weights(model, weights)
+    model.to(device)
     global_params = [p.detach().clone() for p in model.parameters()]
     names = [n for n, _ in model.named_parameters()]
     dyn = _feddyn_start(names, global_params, feddyn_term) if config.feddyn_alpha > 0 else None
     pos_weight = _pos_weight(arrays.y[examples], config)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    dp = _make_private(model, optimizer, len(examples), config.batch_size, private) if private else None
-    trained = dp[0] if dp else model
-    step_optimizer = dp[1] if dp else optimizer
-    trained.train()
-    steps, loss_sum, seen = 0, 0.0, 0
+    dp = _make_private(model, optimizer, len(examples), config.batch_size, private, device) if private else None
     started = time.perf_counter()
-    for _ in range(config.epochs):
-        for positions in _epoch_batches(examples, config.batch_size, generator, dp[2] if dp else None):
-            if len(positions) == 0:  # an empty Poisson sample releases nothing: skip it
-                continue
-            x, y = arrays.batch(positions, spec)
-            step_optimizer.zero_grad()
-            loss = _regularised(loss_fn(trained(x), y), model, global_params, dyn, config)
-            loss.backward()
-            if not dp:
-                nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            step_optimizer.step()  # under DP-SGD: per-sample clipping and noise
-            steps += 1
-            loss_sum += float(loss.detach()) * len(y)
-            seen += len(y)
-    train_loss = loss_sum / max(seen, 1)
+    steps, train_loss = _epochs(arrays, spec, examples, config, model, global_params, dyn, loss_fn,
+                                (dp[0], dp[1]) if dp else (model, optimizer),
+                                _batches(examples, config, generator, dp[2] if dp else None), device)
     if not math.isfinite(train_loss):
         raise FederatedLearningError("training diverged (loss is not finite); lower the learning rate")
     term = _feddyn_term(names, dyn, model, global_params, config.feddyn_alpha) if dyn is not None else {}
@@ -167,6 +171,38 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
         new_weights = clip_weights_update(weights, new_weights, config.clip_update_norm, config.clip_update_ord)
     return TrainOutcome(weights=new_weights, num_samples=int(len(examples)), steps=steps, train_loss=train_loss,
                         pos_weight=pos_weight, train_seconds=time.perf_counter() - started, feddyn_term=term)
+
+
+def _batches(examples: np.ndarray, config: TrainSettings, generator: torch.Generator, poisson_loader):
+    """Every epoch's batches, epoch after epoch (each epoch's shuffle drawn when that epoch starts)."""
+    for _ in range(config.epochs):
+        yield from _epoch_batches(examples, config.batch_size, generator, poisson_loader)
+
+
+def _epochs(arrays: PlantArrays, spec: ModelSpec, examples: np.ndarray, config: TrainSettings, model: nn.Module,
+            global_params: list, dyn: list | None, loss_fn, trainer: tuple, batches, device: torch.device
+            ) -> tuple[int, float]:
+    """(steps, mean training loss per example) of the optimiser steps over `batches`; `trainer` is (model,
+    optimizer), Opacus's private pair under DP-SGD (which clips per sample itself)."""
+    trained, step_optimizer = trainer
+    private = trained is not model
+    trained.train()
+    steps, loss_sum, seen = 0, 0.0, 0
+    for positions in batches:
+        if len(positions) == 0:  # an empty Poisson sample releases nothing: skip it
+            continue
+        x, y = arrays.batch(positions, spec)
+        x, y = x.to(device), y.to(device)
+        step_optimizer.zero_grad()
+        loss = _regularised(loss_fn(trained(x), y), model, global_params, dyn, config)
+        loss.backward()
+        if not private:
+            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        step_optimizer.step()  # under DP-SGD: per-sample clipping and noise
+        steps += 1
+        loss_sum += float(loss.detach()) * len(y)
+        seen += len(y)
+    return steps, loss_sum / max(seen, 1)
 
 
 def _pos_weight(labels: np.ndarray, config: TrainSettings) -> float:
@@ -202,22 +238,23 @@ def _regularised(loss: torch.Tensor, model: nn.Module, global_params: list[torch
 def _feddyn_start(names: list[str], global_params: list[torch.Tensor], saved: dict | None) -> list[torch.Tensor]:
     """FedDyn's lambda_k as the plant kept it; zeros for a parameter it has none of (or one of another shape)."""
     saved = saved or {}
-    return [torch.as_tensor(saved[n]) if n in saved and np.shape(saved[n]) == tuple(g.shape) else torch.zeros_like(g)
-            for n, g in zip(names, global_params)]
+    return [torch.as_tensor(saved[n]).to(g.device) if n in saved and np.shape(saved[n]) == tuple(g.shape)
+            else torch.zeros_like(g) for n, g in zip(names, global_params)]
 
 
 def _feddyn_term(names: list[str], dyn: list, model: nn.Module, global_params: list, alpha: float) -> dict:
     """lambda_k <- lambda_k - alpha (w_k - w_g), for the plant to keep until its next round."""
-    return {n: (lam - alpha * (p.detach() - g)).numpy()
+    return {n: (lam - alpha * (p.detach() - g)).cpu().numpy()
             for n, lam, p, g in zip(names, dyn, model.parameters(), global_params)}
 
 
-def _make_private(model: nn.Module, optimizer, num_examples: int, batch_size: int, private: PrivateTraining):
+def _make_private(model: nn.Module, optimizer, num_examples: int, batch_size: int, private: PrivateTraining,
+                  device: torch.device):
     """(private model, private optimizer, Poisson loader of example positions) from Opacus."""
     from shared.privacy.dp_sgd import make_private
 
     return make_private(model, optimizer, num_examples, batch_size, private.noise_multiplier, private.max_grad_norm,
-                        private.noise_seed, private.sampling_seed)
+                        private.noise_seed, private.sampling_seed, device)
 
 
 def clip_weights_update(global_weights: dict, weights: dict, max_norm: float, ord: int = 2) -> dict:
@@ -230,69 +267,3 @@ def clip_weights_update(global_weights: dict, weights: dict, max_norm: float, or
     out = dict(weights)
     out.update(unflatten(g + clip_update(flatten(weights, keys) - g, max_norm, ord), global_weights, keys))
     return out
-
-
-def _scores(model: nn.Module, arrays: PlantArrays, positions: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(positions), EVAL_BATCH):
-            x, _ = arrays.batch(positions[start:start + EVAL_BATCH], spec)
-            out.append(model(x).numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
-
-
-def evaluate_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], min_rows: int,
-                   noise_multiplier: float = 0.0, noise=None) -> tuple[SplitEvaluation, SplitEvaluation]:
-    """Unweighted BCE loss, ROC-AUC and score histograms on validation and test.
-
-    Exact (noise_multiplier 0): histogram bins are merged until every released group holds at least
-    `min_rows` examples, and a split smaller than that releases nothing (n = 0).
-    Private (noise_multiplier sigma > 0, the Gaussian mechanism, Dwork and Roth 2014 App. A): per split the
-    plant releases its class histograms and its loss sum with every row's loss clipped to LOSS_CLIP, divided by
-    LOSS_CLIP, plus N(0, (sigma * sqrt 2)^2) on every value: one row moves one histogram count by 1 and the
-    scaled loss sum by at most 1, an L2 sensitivity of sqrt 2; the splits hold disjoint rows, so one call is
-    one Gaussian release of RDP alpha / (2 sigma^2), which the caller charges to the plant's ledger. n, the loss
-    and ROC-AUC are then computed from the noisy values (post-processing)."""
-    model = build_model(spec)
-    set_weights(model, weights)
-    model.eval()
-    out = []
-    for split in (1, 2):
-        positions = arrays.examples(split, spec)
-        labels = arrays.y[positions]
-        logits = _scores(model, arrays, positions, spec)
-        probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-        pos, neg = score_histograms(probabilities, labels)
-        if noise_multiplier > 0:
-            out.append(_private_split(logits, labels, pos, neg, min_rows, noise_multiplier, noise))
-            continue
-        if len(positions) < max(min_rows, 1):
-            empty = np.zeros_like(pos)
-            out.append(SplitEvaluation(n=0, loss=None, auc=None, hist_pos=empty, hist_neg=empty.copy()))
-            continue
-        loss = float(nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels)))
-        auc = roc_auc(labels, probabilities) if 0 < labels.sum() < len(labels) else None
-        pos, neg = coarsen_histograms(pos, neg, min_rows)
-        out.append(SplitEvaluation(n=int(len(positions)), loss=loss, auc=auc, hist_pos=pos, hist_neg=neg))
-    return out[0], out[1]
-
-
-def _private_split(logits: np.ndarray, labels: np.ndarray, pos: np.ndarray, neg: np.ndarray, min_rows: int,
-                   sigma: float, noise) -> SplitEvaluation:
-    from shared.metrics import auc_from_histograms
-
-    losses = nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels),
-                                                            reduction="none").numpy()
-    scaled_sum = float(np.minimum(losses, LOSS_CLIP).sum()) / LOSS_CLIP
-    std = sigma * math.sqrt(2.0)
-    noisy_pos = np.maximum(np.rint(pos + noise.normal(0.0, std, size=pos.shape)), 0).astype(np.int64)
-    noisy_neg = np.maximum(np.rint(neg + noise.normal(0.0, std, size=neg.shape)), 0).astype(np.int64)
-    noisy_sum = scaled_sum + float(noise.normal(0.0, std, size=(1,))[0])
-    n = int(noisy_pos.sum() + noisy_neg.sum())
-    if n < max(min_rows, 1):
-        empty = np.zeros_like(pos)
-        return SplitEvaluation(n=0, loss=None, auc=None, hist_pos=empty, hist_neg=empty.copy())
-    loss = float(min(max(noisy_sum * LOSS_CLIP / n, 0.0), LOSS_CLIP))
-    noisy_pos, noisy_neg = coarsen_histograms(noisy_pos, noisy_neg, min_rows)
-    return SplitEvaluation(n=n, loss=loss, auc=auc_from_histograms(noisy_pos, noisy_neg), hist_pos=noisy_pos,
-                           hist_neg=noisy_neg)

@@ -9,19 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import free_port
+from factoryfl_testing.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 
 
-def test_the_demo_brings_up_three_plants_and_completes_its_first_experiment(tmp_path):
+def test_the_demo_brings_up_three_plants_completes_its_first_experiment_and_releases_it_to_the_floor(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHBOARD_", "DATABASE_URL"))}
     with __import__("socket").socket() as s:  # three consecutive free ports for the plants
         s.bind(("127.0.0.1", 0))
         base = s.getsockname()[1] % 20000 + 30000
     cmd = [sys.executable, "-m", "dashboard.demo", "--port", str(free_port()), "--rounds", "2",
-           "--heartbeat-interval", "2", "--first-plant-port", str(base), "--workdir", str(tmp_path)]
+           "--heartbeat-interval", "2", "--first-plant-port", str(base), "--workdir", str(tmp_path),
+           "--stream-interval", "2"]
     demo = subprocess.Popen(cmd, cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -32,12 +33,16 @@ def test_the_demo_brings_up_three_plants_and_completes_its_first_experiment(tmp_
             if not line:
                 break
             lines.append(line)
-            if "experiment completed" in line or "exited early" in line:
+            if "scoring a live stream" in line or "exited early" in line or "could not release" in line \
+                    or "took up model" in line:
                 break
         out = "".join(lines)
         assert "all three plants are online" in out, out
         assert "round 1:" in out and "round 2:" in out and "experiment completed" in out, out
         assert "log in as admin@factoryfl.org with password" in out
+        # the model at work on the plant floor (DESIGN §10): released, taken up by every plant, scoring a stream
+        assert "released round" in out and "every plant uses released model" in out, out
+        assert "the plants are scoring a live stream: plant_default" in out, out
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=90)

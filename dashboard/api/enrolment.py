@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from dashboard import identity
+from dashboard import enrolment
 from dashboard.api.validation import json_body, require
 from dashboard.extensions import csrf, db
 from dashboard.models.base import isoformat
-from dashboard.security import operator_required
+from dashboard.auth.roles import operator_required
 
 bp = Blueprint("enrolment_api", __name__, url_prefix="/api")
 csrf.exempt(bp)
@@ -20,7 +20,7 @@ def create_enrolment_token():
     body = json_body()
     name = require(body, "factory_name", str, max_len=120)
     hours = require(body, "expires_in_hours", (int, float), optional=True)
-    row, token = identity.issue_enrolment_token(name, 24 if hours is None else hours, g.actor)
+    row, token = enrolment.issue_enrolment_token(name, 24 if hours is None else hours, g.actor)
     db.session.commit()
     # the token itself is in this answer only: the dashboard keeps its SHA-256 digest
     return jsonify({"id": row.id, "factory_name": row.factory_name, "token": token,

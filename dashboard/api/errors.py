@@ -8,9 +8,8 @@ from flask import jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from shared.errors import ValidationError
-from shared.errors import (CommunicationError, ConfigurationError, DataError, ExperimentError,
-                           FederatedLearningError, ModelError, SecurityError)
+from dashboard.errors import status_of
+from shared.errors import FederatedLearningError, ValidationError
 
 log = logging.getLogger(__name__)
 JSON_PREFIXES = ("/api/", "/register_factory", "/heartbeat", "/factories")
@@ -26,28 +25,14 @@ def json_error(status: int, error: str, detail=None):
     return resp
 
 
-def _status_of(exc: FederatedLearningError) -> int:
-    if getattr(exc, "status_code", None):
-        return exc.status_code
-    if isinstance(exc, SecurityError):
-        return 403
-    if isinstance(exc, (ValidationError, DataError, ConfigurationError, ModelError)):
-        return 400
-    if isinstance(exc, ExperimentError):
-        return 409
-    if isinstance(exc, CommunicationError):
-        return 502
-    return 400
-
-
 def register_error_handlers(app) -> None:
     @app.errorhandler(FederatedLearningError)
     def on_domain_error(exc: FederatedLearningError):
         detail = {"field": exc.field, "reason": exc.message} if isinstance(exc, ValidationError) else \
             getattr(exc, "detail", None)  # e.g. a re-keying waiting for approval (dashboard.identity)
         if not wants_json():
-            return f"{exc}", _status_of(exc)
-        return json_error(_status_of(exc), str(exc), detail)
+            return f"{exc}", status_of(exc)
+        return json_error(status_of(exc), str(exc), detail)
 
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException):

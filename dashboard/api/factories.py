@@ -8,18 +8,20 @@ import secrets
 
 from flask import Blueprint, current_app, jsonify
 
-from dashboard import identity
+from dashboard import heartbeats, identity
+from dashboard import releases as plant_floor
 from dashboard.api.registration_schema import validate_registration
 from dashboard.api.validation import check_factory_name, json_body, require
-from dashboard.experiment_config import ValidationError
+from shared.errors import ValidationError
 from dashboard.extensions import csrf, db, limiter, register_limit
 from dashboard.federation_ca import certificate_request_of
-from dashboard.models import Factory, Heartbeat, record_audit
+from dashboard.models import Factory, record_audit
 from dashboard.models.base import utcnow
 from dashboard.models.operators import token_digest
-from dashboard.security import Unauthorized, bearer_token, constant_time_equal, encrypt, operator_required
+from dashboard.auth.roles import Unauthorized, bearer_token, operator_required
+from dashboard.security import constant_time_equal, encrypt
 from shared.enums import FactoryStatus
-from shared.errors import ConfigurationError
+from dashboard.errors import VersionConflict
 
 log = logging.getLogger(__name__)
 bp = Blueprint("factories_api", __name__)
@@ -32,10 +34,6 @@ MAX_PENDING_CODE_REQUESTS = 20  # more are cut, not refused: the agent sends the
 PENDING_CODE_REQUEST_FIELDS = {"id": 64, "requester": 200, "function": 120, "submitted_at": 40, "reason": 300}
 MAX_POLICY_SETTINGS = 30
 MAX_POLICY_NAME, MAX_POLICY_TEXT = 64, 200
-
-
-class VersionConflict(ConfigurationError):
-    status_code = 409
 
 
 def _load(body: dict, key: str, name: str) -> float | None:
@@ -136,8 +134,7 @@ def register_factory():
     factory.orchestrator_email = email
     factory.orchestrator_password_enc = encrypt(password)
     factory.secagg_public_key = public_key
-    factory.agent_version = version
-    factory.policy = policy
+    factory.agent_version, factory.policy = version, policy
     factory.pending_code_requests = None  # this agent reports its own with its first heartbeat
     factory.heartbeat_token_hash = token_digest(token)
     factory.heartbeat_interval = current_app.config["HEARTBEAT_INTERVAL"]
@@ -146,6 +143,7 @@ def register_factory():
     record_audit(f"factory:{name}", "factory.registered" if created else "factory.re_registered", name,
                  hostname=hostname, port=port, device=device, credential=admission.credential)
     db.session.commit()
+    heartbeats.buffer_of(current_app).tokens.forget(name)  # its new token, at once in this process
     log.info("factory %s %s at %s:%d", name, "registered" if created else "re-registered", hostname, port)
     answer = {"factory_id": factory.id, "heartbeat_token": token, "heartbeat_interval": factory.heartbeat_interval}
     if issued is not None:
@@ -154,18 +152,23 @@ def register_factory():
 
 
 @bp.post("/heartbeat")
+@limiter.exempt  # authenticated by an unguessable token; the limiter's per-request work was ~15 % of a heartbeat
 def heartbeat():
+    """The hot path of the registry: the token is checked against this process's cache of digests and the
+    heartbeat goes to the process's buffer, written in batches (dashboard.heartbeats)."""
     token = bearer_token()
     if not token:
         raise Unauthorized("missing heartbeat token")
     body = json_body()
     name = require(body, "factory_name", str, max_len=120)
-    # the hot path of the registry (one call per plant per interval): Core statements, no ORM unit of work
-    factory = db.session.execute(db.select(Factory.id, Factory.heartbeat_token_hash, Factory.heartbeat_interval,
-                                           Factory.pending_code_requests).where(Factory.name == name)).first()
-    if factory is None:
+    buffer = heartbeats.buffer_of(current_app)
+    plant = buffer.tokens.get(name)
+    digest = token_digest(token)
+    if plant is not None and not constant_time_equal(digest, plant.token_digest):
+        plant = buffer.tokens.get(name, refresh=True)  # re-registered through another process?
+    if plant is None:
         return jsonify({"error": f"unknown factory {name!r}: register first", "detail": None}), 404
-    if not constant_time_equal(token_digest(token), factory.heartbeat_token_hash):
+    if not constant_time_equal(digest, plant.token_digest):
         raise Unauthorized("wrong heartbeat token for this factory")
     status = require(body, "status", str, optional=True, max_len=16) or FactoryStatus.ONLINE.value
     if status not in HEARTBEAT_STATUSES:
@@ -174,20 +177,20 @@ def heartbeat():
     cpu, mem, disk = (_load(load, k, k) for k in ("cpu_usage", "memory_usage", "disk_usage"))
     experiments = require(body, "active_experiments", list, optional=True) or []
     pending = _pending_code_requests(body)
-    changed = {} if pending is None or pending == factory.pending_code_requests else {"pending_code_requests": pending}
-    now = utcnow()
-    db.session.execute(db.update(Factory).where(Factory.id == factory.id).values(
-        last_heartbeat=now, status=FactoryStatus.OFFLINE.value if status == FactoryStatus.STOPPING.value else status,
-        current_load={"cpu_usage": cpu, "memory_usage": mem, "disk_usage": disk},
-        active_experiments=experiments[:50], **changed))
-    db.session.execute(db.insert(Heartbeat).values(factory_id=factory.id, received_at=now, status=status,
-                                                   cpu_usage=cpu, memory_usage=mem, disk_usage=disk))
-    db.session.commit()
-    return jsonify({"ok": True, "heartbeat_interval": factory.heartbeat_interval})
+    changed = pending is not None and pending != plant.pending_code_requests
+    floor = plant_floor.on_heartbeat(plant.factory_id, name, body)  # its floor report; the model it should use (§10)
+    if db.session.registry.has() and db.session().in_transaction():  # the floor report, or the token lookup
+        db.session.commit()
+    buffer.accept(heartbeats.AcceptedHeartbeat(
+        plant.factory_id, utcnow(), status, cpu, mem, disk, experiments[:50], pending if changed else None))
+    if changed:
+        plant.pending_code_requests = pending
+    return jsonify({"ok": True, "heartbeat_interval": plant.heartbeat_interval, **floor})
 
 
 @bp.get("/factories")
 @operator_required  # operators' view (viewer and up); agents never read it
 def list_factories():
-    factories = db.session.scalars(db.select(Factory).order_by(Factory.name)).all()
-    return jsonify([f.to_dict() for f in factories])
+    from dashboard.services import plants
+
+    return jsonify(plants.listing())  # this process's buffered heartbeats first (read your writes)

@@ -43,6 +43,14 @@ def _experiment_schema() -> dict:
     props["sampling_rate"].update(minimum=0, exclusiveMinimum=True, maximum=1, default=1.0,
                                   description="each round, each eligible plant takes part with this probability "
                                               "(Poisson sampling); under central DP the accountant counts every draw")
+    props["class_weight"]["description"] = ("the failure class's loss weight: pooled (the federation's "
+                                            "non-failure/failure ratio from round 0, one objective for every plant) "
+                                            "or local (each plant's own ratio); both capped at 50")
+    props["lr_decay"].update(minimum=0, exclusiveMinimum=True, maximum=1,
+                             description="round r trains at learning_rate * lr_decay^(r-1); 1: no decay")
+    props["patience"].update(minimum=0, maximum=1000,
+                             description="stop when pooled validation F1 has not improved for this many rounds "
+                                         "(0: off); GET .../model and the release default to the best round")
     return {"type": "object", "required": ["name"], "properties": props, "additionalProperties": False}
 
 
@@ -97,7 +105,8 @@ def openapi():
                                                          "responses": {"200": _JSON, "404": _ERROR}}},
             **{f"/api/experiments/{{experiment_id}}/{a}": action for a in ("start", "pause", "resume", "cancel")},
             "/api/experiments/{experiment_id}/model": {"get": {
-                "summary": "the model bundle (safetensors)",
+                "summary": "the model bundle (safetensors); without ?round= the best round by pooled validation F1 "
+                           "(the experiment's best_round), else the latest",
                 "parameters": _ID + [{"name": "round", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
                 "responses": {"200": {"description": "bundle", "content": {"application/octet-stream": {}}},
                               "404": _ERROR}}},

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
 from dashboard.models.base import isoformat, utcnow
+from shared.enums import RoundStatus
 from shared.experiment import ExperimentConfig
 
 
@@ -46,6 +47,14 @@ class Experiment(db.Model):
     def settings(self) -> ExperimentConfig:
         """The stored settings, typed."""
         return ExperimentConfig.from_dict(self.config)
+
+    def validation_scores(self) -> dict[int, float]:
+        """Completed round -> its model's pooled validation F1, for the rounds scored so far (early stopping and
+        the best round: shared.experiment.stopping)."""
+        from shared.experiment.stopping import validation_f1
+
+        scores = {r.number: validation_f1(r.metrics) for r in self.rounds if r.status == RoundStatus.COMPLETED.value}
+        return {n: s for n, s in scores.items() if s is not None}
 
     def summary(self) -> dict:
         return {"id": self.id, "name": self.name, "status": self.status, "current_round": self.current_round,

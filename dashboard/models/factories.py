@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
@@ -43,6 +43,14 @@ class Factory(db.Model):
     # None until an agent reports it
     pending_code_requests: Mapped[list | None] = mapped_column(JSON)
     policy: Mapped[dict | None] = mapped_column(JSON)  # the plant's own policy as it registered it (flat scalars)
+    # the plant floor (DESIGN §10), as its last heartbeat reported it (dashboard.releases): the model it scores
+    # with, its counts and drift score; None until an agent reports them
+    released_model_id: Mapped[int | None]
+    released_model_sha256: Mapped[str | None] = mapped_column(String(64))
+    released_model_kind: Mapped[str | None] = mapped_column(String(16))  # global | personalized
+    scored_rows: Mapped[int | None] = mapped_column(BigInteger)
+    alerts_open: Mapped[int | None]
+    drift: Mapped[float | None]
 
     heartbeats: Mapped[list[Heartbeat]] = relationship(back_populates="factory", cascade="all, delete-orphan",
                                                        passive_deletes=True)
@@ -58,6 +66,10 @@ class Factory(db.Model):
                 "active_experiments": self.active_experiments or [], "registered_at": isoformat(self.registered_at),
                 "agent_version": self.agent_version, "pending_code_requests": self.pending_code_requests,
                 "policy": self.policy, "identity_key_fingerprint": fingerprint(self.identity_public_key),
+                "released_model": None if self.released_model_id is None else {
+                    "id": self.released_model_id, "sha256": self.released_model_sha256,
+                    "kind": self.released_model_kind},
+                "alerts_open": self.alerts_open, "scored_rows": self.scored_rows, "drift": self.drift,
                 "capabilities": {k: caps.get(k) for k in ("supported_models", "data_type", "num_samples",
                                                           "features", "splits", "source", "byzantine")}}
 

@@ -162,7 +162,8 @@ class RoundEngine:
                           weights=weights_from_bytes(version.weights))
         return RoundPlan(ref=RoundRef(experiment.id, number, attempt), config=config, model=model,
                          participants=participants, federation_size=federation,
-                         server_state=recording.load_server_state(experiment), timeout=self._timeout(experiment))
+                         server_state=recording.load_server_state(experiment), timeout=self._timeout(experiment),
+                         pos_weight=experiment.scaler.get("pos_weight"))
 
     def run_round(self, experiment: Experiment, participants: list[Participant], federation: int) -> None:
         step = budget.privacy_step(experiment)

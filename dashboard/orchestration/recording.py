@@ -13,6 +13,7 @@ from dashboard.orchestration import budget
 from dashboard.orchestration.evaluation import Evaluation, pooled, training_metrics
 from dashboard.orchestration.workflow import RoundState
 from shared.enums import ExperimentStatus, RoundStatus
+from shared.experiment.stopping import best_round, stopped_early
 from shared.serialization import weights_from_bytes, weights_to_bytes
 from shared.strategies import ServerState
 
@@ -83,9 +84,16 @@ def record_round(experiment: Experiment, row: Round, state: RoundState, privacy_
     experiment.current_round, experiment.message = number, None
     db.session.flush()
     record_evaluation(experiment, number, state.outgoing)
-    if number >= config.rounds:
+    scores = experiment.validation_scores()
+    if number >= config.rounds or stopped_early(scores, config.patience):
         experiment.status, experiment.finished_at = ExperimentStatus.COMPLETED.value, utcnow()
-        record_audit("scheduler", "experiment.completed", experiment.name, experiment_id=experiment.id)
+        best = best_round(scores)
+        if number < config.rounds:
+            experiment.message = (f"stopped early at round {number}: best round {best} (validation F1 "
+                                  f"{scores[best]:.3f}), no improvement in the {config.patience} round(s) after it")
+            log.info("experiment %d: %s", experiment.id, experiment.message)
+        record_audit("scheduler", "experiment.completed", experiment.name, experiment_id=experiment.id,
+                     best_round=best)
     db.session.commit()
 
 

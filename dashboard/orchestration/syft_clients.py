@@ -24,6 +24,7 @@ from shared.quiet import quiet
 from shared.errors import CommunicationError, DataSiteError
 from shared.protocol import Reply, Request, parse_reply
 from shared.vetted import ASSET_NAMES, DATASET_NAME, VETTED_FUNCTIONS
+from dashboard.errors import TLSRefused
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ class PlantAddress:
 def transport_of(factory) -> str:
     """How the dashboard reaches a plant: "https" unless it registered without a certificate (set at registration)."""
     return (factory.capabilities or {}).get("transport") or "https"
-
-
-class TLSRefused(CommunicationError):
-    """A datasite's certificate did not verify against the federation CA, or plain HTTP was refused."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from shared.experiment import ExperimentConfig
 from shared.privacy.noise import NoiseSource
 from shared.protocol import EvaluateRequest, ModelPart, RoundRef, SecAggRequest, TrainReply, TrainRequest
 from shared.strategies import Aggregated, ServerState
+from dashboard.errors import RoundFailed
 
 log = logging.getLogger(__name__)
 BUDGET_REFUSAL = "privacy budget exhausted"  # what a plant's DP ledger says when it refuses to train
@@ -44,6 +45,7 @@ class RoundPlan:
     federation_size: int  # eligible plants (FedDyn's server term divides by it)
     server_state: ServerState
     timeout: float
+    pos_weight: float | None = None  # the federation's failure class weight from round 0 (None: each plant's own)
 
     @property
     def final(self) -> bool:
@@ -71,16 +73,6 @@ class RoundState:
         """The new global model (after `aggregate`)."""
         return ModelPart(features=self.plan.model.features, scaler=self.plan.model.scaler,
                          spec=self.plan.model.spec, weights=self.aggregated.weights)
-
-
-class RoundFailed(FederatedLearningError):
-    """The round cannot complete; `state` holds what it got so far (the incoming model's evaluation may
-    still be recorded), `budget_refusals` the plants whose privacy ledger refused to train."""
-
-    def __init__(self, reason: str, state: RoundState, budget_refusals: list[str] | None = None):
-        super().__init__(reason)
-        self.state = state
-        self.budget_refusals = budget_refusals or []
 
 
 class RoundWorkflow:
@@ -111,8 +103,8 @@ class RoundWorkflow:
 
     def train_request(self, state: RoundState, index: int) -> TrainRequest:
         plan = state.plan
-        return TrainRequest(ref=plan.ref, model=plan.model, train=plan.config.plant_training(plan.ref.round, index),
-                            secagg=state.secagg, evaluate=True)
+        train = plan.config.plant_training(plan.ref.round, index, plan.pos_weight)
+        return TrainRequest(ref=plan.ref, model=plan.model, train=train, secagg=state.secagg, evaluate=True)
 
     def fit(self, state: RoundState) -> None:
         """Every plant trains from the incoming model (and scores it first); a failure is a dropout."""

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import FloatField, StringField
-from wtforms.validators import DataRequired, Optional
 
-from dashboard import identity
-from shared.errors import ValidationError
+from dashboard import enrolment
+from dashboard.auth.roles import role_required
 from dashboard.extensions import db
 from dashboard.models.base import isoformat, utcnow
-from dashboard.security import role_required
-from shared.errors import ConfigurationError
+from dashboard.ui.forms import EnrolmentForm
+from shared.errors import ConfigurationError, ValidationError
 from shared.identity import fingerprint
 
 bp = Blueprint("enrolment", __name__)
@@ -24,13 +21,6 @@ def key_fingerprint(public_hex: str | None) -> str:
     return fingerprint(public_hex) or "–"
 
 
-class EnrolmentForm(FlaskForm):
-    factory_name = StringField("Plant name", validators=[DataRequired()],
-                               description="The --factory_name the plant's agent will use.")
-    expires_in_hours = FloatField("Expires after (hours)", default=24, validators=[Optional()],
-                                  description=f"At most {identity.MAX_ENROLMENT_HOURS}.")
-
-
 @bp.route("/enrolment-tokens", methods=["GET", "POST"])
 @role_required("admin")
 def enrolment_tokens():
@@ -39,7 +29,7 @@ def enrolment_tokens():
     if form.validate_on_submit():
         hours = form.expires_in_hours.data
         try:
-            row, token = identity.issue_enrolment_token(form.factory_name.data.strip(),
+            row, token = enrolment.issue_enrolment_token(form.factory_name.data.strip(),
                                                         24 if hours is None else hours, current_user.email)
         except ValidationError as exc:
             db.session.rollback()
@@ -54,14 +44,14 @@ def enrolment_tokens():
             return redirect(url_for("enrolment.enrolment_tokens"))
     elif form.is_submitted():
         status = 400
-    return render_template("enrolment.html", form=form, tokens=identity.enrolment_tokens(),
+    return render_template("enrolment.html", form=form, tokens=enrolment.enrolment_tokens(),
                            new_token=session.pop("new_enrolment_token", None), now=utcnow()), status
 
 
 @bp.post("/factories/<name>/rekeys/<int:rekey_id>/<any(approve, discard):decision>")
 @role_required("admin")
 def decide_rekey(name: str, rekey_id: int, decision: str):
-    decide = identity.approve_rekey if decision == "approve" else identity.discard_rekey
+    decide = enrolment.approve_rekey if decision == "approve" else enrolment.discard_rekey
     try:
         rekey = decide(name, current_user.email, rekey_id)
     except ConfigurationError as exc:
@@ -70,7 +60,7 @@ def decide_rekey(name: str, rekey_id: int, decision: str):
     else:
         db.session.commit()
         if decision == "approve":
-            flash(f"re-keying of {name} approved ({identity.describe_rekey(rekey)}): the plant's next registration "
+            flash(f"re-keying of {name} approved ({enrolment.describe_rekey(rekey)}): the plant's next registration "
                   "signed by that key is accepted", "ok")
         else:
             flash(f"re-keying request #{rekey.id} of {name} discarded", "ok")

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import SelectField
 
+from dashboard.auth.roles import role_required
 from dashboard.extensions import db
 from dashboard.models import Operator
 from dashboard.models.operators import ROLES
 from dashboard.operators import RoleChangeRefused, set_role
-from dashboard.security import role_required
+from dashboard.ui.forms import RoleForm
 
 bp = Blueprint("operators", __name__)
-
-
-class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[(r, r) for r in ROLES])
 
 
 @bp.get("/operators")

@@ -26,7 +26,8 @@ from shared.errors import FederatedLearningError, PolicyRefusal
 from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, OPS, RevealReply, RevealRequest, StatsReply,
                              StatsRequest, TrainReply, TrainRequest, parse_request, refusal)
 from shared.secagg.protocol import RoundSetup, mask_and_share, reveal
-from shared.training import PlantArrays, PrivateTraining, TrainOutcome, compute_stats, dp_steps, train_local
+from shared.training import (PlantArrays, PrivateTraining, TrainOutcome, compute_stats, count_positives, dp_steps,
+                             train_local)
 
 log = logging.getLogger(__name__)
 STATS_CALLS_PER_EXPERIMENT = 10  # round 0 may be retried while plants come online
@@ -94,7 +95,9 @@ def handle_stats(plant: Plant, request: StatsRequest) -> StatsReply:
     arrays = plant.arrays(request.features)
     n, total, total_sq = compute_stats(arrays)
     rules.check_rows(plant.policy, n, "the training split")
-    return StatsReply(count=n, sum=total, sum_sq=total_sq, num_samples={
+    # the failures among them, for the federation's one class weight (withheld when too few, policy.py)
+    positives = rules.releasable_count(plant.policy, count_positives(arrays), n)
+    return StatsReply(count=n, sum=total, sum_sq=total_sq, positives=positives, num_samples={
         "train": n, "validation": int(len(arrays.rows(1))), "test": int(len(arrays.rows(2)))})
 
 

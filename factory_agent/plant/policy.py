@@ -185,3 +185,12 @@ def check_rows(policy: PlantPolicy, rows: int, what: str) -> None:
     if rows < policy.min_release_rows:
         raise PolicyRefusal(f"{what} has {rows} rows; this plant releases nothing over fewer than "
                             f"{policy.min_release_rows}")
+
+
+def releasable_count(policy: PlantPolicy, count: int, total: int) -> int | None:
+    """A count of `total` rows (the failures of the training split) as the plant releases it: withheld (None)
+    when it, or the rows it leaves out, number fewer than min_release_rows: one number over a handful of
+    records would say too much about each of them."""
+    if count < policy.min_release_rows or total - count < policy.min_release_rows:
+        return None
+    return count

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from shared.enums import (Algorithm, ModelType, OutlierMethod, PrivacyMechanism, PrivacyMode, RobustMethod,
-                          ServerOptimizer)
+from shared.enums import (Algorithm, ClassWeight, ModelType, OutlierMethod, PrivacyMechanism, PrivacyMode,
+                          RobustMethod, ServerOptimizer)
 from shared.errors import ConfigurationError
 from shared.model_spec import ModelSpec
 from shared.protocol import SecAggRequest, TrainSettings
@@ -21,7 +21,7 @@ from shared.strategies import Strategy, build_strategy
 
 SECAGG_DEFAULT_CLIP = 100.0  # update norm bound under secure aggregation when no other bound is set
 # the choices of every enumerated setting (the API's validation, the OpenAPI document and the form use these)
-CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": ServerOptimizer,
+CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": ServerOptimizer, "class_weight": ClassWeight,
            "privacy.mode": PrivacyMode, "privacy.mechanism": PrivacyMechanism, "robust.method": RobustMethod,
            "robust.outlier_method": OutlierMethod}
 
@@ -108,6 +108,10 @@ class ExperimentConfig:
     round_timeout: float | None = None
     max_grad_norm: float = 5.0  # the plants' gradient clipping in training (not DP)
     server_momentum: float = 0.9  # FedAvgM
+    # the failure class's loss weight: pooled over the federation's training rows at round 0, or each plant's own
+    class_weight: str = ClassWeight.POOLED.value
+    lr_decay: float = 1.0  # round r trains at learning_rate * lr_decay ** (r - 1)
+    patience: int = 0  # > 0: stop when pooled validation F1 has not improved for this many rounds
 
     # --- stored form ---------------------------------------------------------------------------
     @classmethod
@@ -164,10 +168,18 @@ class ExperimentConfig:
                               server_lr=self.server_lr, server_momentum=self.server_momentum,
                               robust=self.robust.to_dict(), central_dp=central)
 
-    def plant_training(self, round_number: int, plant_index: int) -> TrainSettings:
+    def learning_rate_at(self, round_number: int) -> float:
+        """learning_rate * lr_decay ** (round - 1): step decay over rounds (round 1 at the full rate)."""
+        return self.learning_rate * self.lr_decay ** (max(round_number, 1) - 1)
+
+    def plant_training(self, round_number: int, plant_index: int, pooled_pos_weight: float | None = None
+                       ) -> TrainSettings:
         """What the plant at `plant_index` (its place in the round's participants) trains with in this round;
-        the seed orders its batches only."""
+        the seed orders its batches only. `pooled_pos_weight`: the federation's class weight from round 0,
+        sent when class_weight is pooled (None: each plant weights by its own ratio)."""
         extra = self.strategy().configure()
+        if self.class_weight == ClassWeight.POOLED.value and pooled_pos_weight is not None:
+            extra["pos_weight"] = pooled_pos_weight
         clip = self.update_clip()
         if clip is not None:
             extra["clip_update_norm"] = clip  # clipped by the plant, before it sends (or masks)
@@ -178,7 +190,8 @@ class ExperimentConfig:
                          dp_max_grad_norm=self.privacy.max_grad_norm, dp_delta=self.privacy.delta,
                          dp_target_epsilon=self.privacy.epsilon, dp_rounds=self.rounds)
         return TrainSettings.from_wire({
-            "epochs": self.local_epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+            "epochs": self.local_epochs, "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate_at(round_number),
             "max_grad_norm": self.max_grad_norm, "seed": self.seed * 100_003 + round_number * 101 + plant_index,
             **extra})
 

@@ -36,7 +36,7 @@ def parse_experiment(body: object) -> ExperimentConfig:
     if len(name) > 200:
         raise ValidationError("name", "must be at most 200 characters")
     kinds = {key: choice(body, key, default(ExperimentConfig, key), CHOICES[key].values())
-             for key in ("model_type", "algorithm", "server_optimizer")}
+             for key in ("model_type", "algorithm", "server_optimizer", "class_weight")}
     factories, min_factories = _plants(body)
     secure = body.get("secure_aggregation", False)
     if not isinstance(secure, bool):
@@ -76,7 +76,9 @@ def _numbers(body: dict, server_optimizer: str) -> dict:
             "server_lr": number(body, "server_lr", server_lr, 0.0, 10.0),
             "round_timeout": number(body, "round_timeout", None, 0.0, 86400.0, allow_none=True),
             "max_grad_norm": number(body, "max_grad_norm", default(ExperimentConfig, "max_grad_norm"), 0.0, 1e6),
-            "server_momentum": number(body, "server_momentum", FedAvgM.DEFAULT_MOMENTUM, -1e-12, 0.999)}
+            "server_momentum": number(body, "server_momentum", FedAvgM.DEFAULT_MOMENTUM, -1e-12, 0.999),
+            "lr_decay": number(body, "lr_decay", default(ExperimentConfig, "lr_decay"), 0.0, 1.0),
+            "patience": whole_number(body, "patience", default(ExperimentConfig, "patience"), 0, 1000)}
 
 
 def _plants(body: dict) -> tuple[tuple[str, ...] | str, int]:

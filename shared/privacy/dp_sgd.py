@@ -49,8 +49,10 @@ def noise_for_epsilon(target_epsilon: float, delta: float, sample_rate: float, s
 
 
 def make_private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, num_examples: int, batch_size: int,
-                 noise_multiplier: float, max_grad_norm: float, noise_seed: int, sampling_seed: int):
-    """(private model, private optimizer, loader of example indices with Poisson sampling)."""
+                 noise_multiplier: float, max_grad_norm: float, noise_seed: int, sampling_seed: int,
+                 device: torch.device | None = None):
+    """(private model, private optimizer, loader of example indices with Poisson sampling). The noise is drawn
+    on `device`, where the model's gradients are (Opacus draws it beside them); the sampling on the CPU."""
     from opacus import PrivacyEngine
 
     with warnings.catch_warnings():  # "secure RNG turned off": see the module docstring
@@ -60,5 +62,5 @@ def make_private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, num_e
                         generator=torch.Generator().manual_seed(sampling_seed))
     private_model, private_optimizer, private_loader = engine.make_private(
         module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=noise_multiplier,
-        max_grad_norm=max_grad_norm, poisson_sampling=True, noise_generator=torch.Generator().manual_seed(noise_seed))
+        max_grad_norm=max_grad_norm, poisson_sampling=True, noise_generator=torch.Generator(device or "cpu").manual_seed(noise_seed))
     return private_model, private_optimizer, private_loader

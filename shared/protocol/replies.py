@@ -19,19 +19,24 @@ class StatsReply:
     sum_sq: np.ndarray
     num_samples: dict[str, int]  # train / validation / test
     seconds: float = 0.0
+    # failures among the `count` training rows; None: withheld (fewer than the plant's min_release_rows failures
+    # or non-failures), or a plant from before this field
+    positives: int | None = None
 
     def to_wire(self) -> dict:
         return {"ok": True, "op": "stats", "count": self.count, "sum": self.sum.tolist(),
                 "sum_sq": self.sum_sq.tolist(), "num_samples": dict(self.num_samples),
-                "seconds": self.seconds}
+                "seconds": self.seconds, "positives": self.positives}
 
     @classmethod
     def from_wire(cls, d: dict, features: int) -> "StatsReply":
         samples = obj(d, "num_samples")
-        return cls(count=integer(d, "count", 0, 2 ** 40), sum=vector(d.get("sum"), "sum", features),
+        count = integer(d, "count", 0, 2 ** 40)
+        positives = None if d.get("positives") is None else integer(d, "positives", 0, count)
+        return cls(count=count, sum=vector(d.get("sum"), "sum", features),
                    sum_sq=vector(d.get("sum_sq"), "sum_sq", features),
                    num_samples={k: integer(samples, k, 0, 2 ** 40) for k in ("train", "validation", "test")},
-                   seconds=number(d, "seconds", 0, 1e7, 0.0))
+                   seconds=number(d, "seconds", 0, 1e7, 0.0), positives=positives)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,20 @@ EXPECTED = {
     ("GET", "/enrolment-tokens"): ("login", "admin"),
     ("POST", "/enrolment-tokens"): ("login", "admin"),
     ("POST", "/factories/<name>/rekeys/<int:rekey_id>/<any(approve, discard):decision>"): ("login", "admin"),
+    # the plant floor (DESIGN §10): releases, the registry, the plants' bundle download (heartbeat token), alerts
+    ("POST", "/api/experiments/<int:experiment_id>/release"): ("401", "operator"),
+    ("GET", "/api/releases"): ("401", "viewer"),
+    ("POST", "/api/releases/<int:release_id>/activate"): ("401", "operator"),
+    ("GET", "/api/factories/<name>/floor"): ("401", "viewer"),
+    ("GET", "/api/models/<int:release_id>/bundle"): ("401", None),  # a plant's heartbeat token, not an operator's
+    ("GET", "/releases"): ("login", "viewer"),
+    ("POST", "/experiments/<int:experiment_id>/release"): ("login", "operator"),
+    ("POST", "/releases/<int:release_id>/activate"): ("login", "operator"),
+    ("GET", "/alerts"): ("login", "viewer"),
+    ("GET", "/metrics"): ("public", None),  # loopback or DASHBOARD_METRICS_TOKEN (tests/dashboard/test_monitoring.py)
 }
 SAMPLE = {"filename": "experiment.js", "experiment_id": "1", "name": "plant_a", "token_id": "1", "action": "start",
-          "operator_id": "1", "rekey_id": "1", "decision": "approve"}
+          "operator_id": "1", "rekey_id": "1", "decision": "approve", "release_id": "1"}
 ROLES = ("viewer", "operator", "admin")
 PASSWORD = "a role-test password"
 

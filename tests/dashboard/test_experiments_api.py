@@ -193,7 +193,7 @@ def test_laplace_rounds_are_accounted_and_the_budget_stops_the_experiment(app, c
 
 def test_the_bundle_holds_the_model_the_experiment_trained_including_its_width(app, client, api):
     """hidden_size reaches the bundle's spec (a bundle of a wide model must load in shared.predict)."""
-    from dashboard.api.experiments import build_bundle
+    from dashboard.services.models import build_bundle
     from dashboard.extensions import db
     from dashboard.models import Experiment, ModelVersion
     from shared.bundle import ModelBundle

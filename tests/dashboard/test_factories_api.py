@@ -243,6 +243,7 @@ def test_a_full_disk_is_a_clear_503_and_every_accepted_heartbeat_is_kept(app, cl
     from dashboard.extensions import db
     from tests.dashboard.conftest import register
 
+    app.config["HEARTBEAT_DURABLE"] = True  # a 200 means stored (buffered: tests/dashboard/test_heartbeat_buffer.py)
     token = register(client, "plant_a").get_json()["heartbeat_token"]
     with app.app_context():
         engine = db.engine

@@ -119,7 +119,7 @@ def test_a_production_start_with_the_old_defaults_exits_non_zero_with_one_line_p
 
 
 def test_gunicorn_counts_as_production_and_stops_instead_of_respawning_workers(tmp_path):
-    from tests.integration.harness import free_port
+    from factoryfl_testing.harness import free_port
 
     result = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}", "--workers", "1",
                              "dashboard:create_app()"], cwd=ROOT, env=insecure_env(tmp_path), capture_output=True,

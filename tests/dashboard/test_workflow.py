@@ -3,12 +3,13 @@ per round, the lagged evaluation, dropouts and failures, without PySyft or a dat
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from dashboard.orchestration.workflow import RoundFailed, RoundPlan, RoundWorkflow
+from dashboard.orchestration.workflow import RoundFailed, RoundPlan, RoundState, RoundWorkflow
 from factoryfl_testing.federation import InProcessFederation
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant
 from shared.experiment import ExperimentConfig
@@ -89,3 +90,30 @@ def test_contradictory_settings_never_reach_a_round():
     with pytest.raises(ValidationError) as refused:
         ExperimentConfig.parse({"name": "x", "algorithm": "fednova", "robust": {"method": "median"}})
     assert "fednova" in str(refused.value) and "median" in str(refused.value)
+
+
+def test_early_stopping_ends_the_run_patience_rounds_after_the_best_and_keeps_the_best_model(tmp_path):
+    """A learning rate too small to move the model: validation F1 stays where round 1 left it, so with patience 1
+    the run stops once round 2's model has been scored (at round 3), and round 1 is the first best."""
+    plants = [InProcessPlant.simulated(f"s{i}", "default", 200, i, tmp_path) for i in range(2)]
+    fed = InProcessFederation(InProcessChannel(plants))
+    run = fed.run(settings(rounds=6, patience=1, learning_rate=1e-9))
+    assert run.stopped_at == 3 and len(run.rounds) == 3 and sorted(run.models) == [0, 1, 2, 3]
+    scores = run.validation_scores()
+    assert sorted(scores) == [1, 2] and scores[1] == scores[2]
+    assert run.best_round == 2  # a tie: the later round is served (as the release does)
+    full = fed.run(settings(rounds=3, patience=0, learning_rate=1e-9))
+    assert full.stopped_at is None and len(full.rounds) == 3
+
+
+def test_every_training_request_carries_the_pooled_class_weight_of_round_zero(plants):
+    fed = InProcessFederation(InProcessChannel(plants))
+    config = settings(rounds=1)
+    model, pos_weight = fed.round_zero(config, 901)
+    plan = RoundPlan(ref=RoundRef(901, 1), config=config, model=model, participants=fed.channel.participants(),
+                     federation_size=3, server_state=ServerState(), timeout=60, pos_weight=7.5)
+    workflow = RoundWorkflow(fed.channel, lambda: np.random.default_rng(0))
+    assert [workflow.train_request(RoundState(plan), i).train.pos_weight for i in range(3)] == [7.5] * 3
+    local = dataclasses.replace(plan, config=settings(rounds=1, class_weight="local"))
+    assert workflow.train_request(RoundState(local), 0).train.pos_weight is None
+    assert pos_weight is None or 1.0 < pos_weight <= 50.0

@@ -2,7 +2,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.integration.harness import Agent, Dashboard
+from factoryfl_testing.harness import Agent, Dashboard
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +17,7 @@ def dashboard(workdir):
     d = Dashboard(workdir / "dashboard").start()
     yield d
     if d.proc:
-        from tests.integration.harness import stop
+        from factoryfl_testing.harness import stop
 
         stop(d.proc)
 

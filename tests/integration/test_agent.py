@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.integration.conftest import start_agents
-from tests.integration.harness import Agent
+from factoryfl_testing.harness import Agent
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +88,7 @@ def test_an_impostor_with_the_shared_token_and_another_key_changes_nothing(plant
 
     from shared.identity import public_key_hex
     from tests.dashboard.conftest import registration, signed_headers
-    from tests.integration.harness import ENROLL, free_port
+    from factoryfl_testing.harness import ENROLL, free_port
 
     before = dashboard.factories()["plant_csv"]
     assert before["identity_key_fingerprint"] == identity_fingerprint(plant)
@@ -145,7 +145,7 @@ def test_factories_check_reports_reachable_auth_failed_and_unreachable(plant, wo
     import subprocess
     import sys
 
-    from tests.integration.harness import ROOT, free_port
+    from factoryfl_testing.harness import ROOT, free_port
 
     creds = credentials(plant)
     (workdir / "plants.yaml").write_text(f"""
@@ -283,7 +283,7 @@ def test_wrong_dashboard_url_exits_non_zero(workdir, dashboard):
 
 
 def test_an_agent_started_before_its_dashboard_serves_and_registers_once_the_dashboard_is_up(workdir):
-    from tests.integration.harness import Dashboard
+    from factoryfl_testing.harness import Dashboard
 
     later = Dashboard(workdir / "late-dashboard")
     agent = Agent("plant_early", workdir, later.url, ["--rows", "300"]).start()

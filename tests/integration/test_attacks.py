@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.integration.conftest import start_agents
-from tests.integration.harness import Agent, Dashboard
+from factoryfl_testing.harness import Agent, Dashboard
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +91,7 @@ def target(workdir, dashboard):
 
 
 def _shipped() -> str:
-    from factory_agent.approval import shipped_source
+    from factory_agent.code_vetting import shipped_source
 
     return shipped_source()
 
@@ -404,7 +404,7 @@ def test_only_a_client_trusting_the_federation_ca_logs_in_and_plain_http_gets_no
     leaf = x509.load_der_x509_certificate(served_certificate_der("localhost", port))
     ca = x509.load_pem_x509_certificate(dashboard_ca.read_bytes())
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == PLANT
-    from dashboard.federation_ca import plant_dns_name
+    from dashboard.plant_certificates import plant_dns_name
 
     assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
         x509.DNSName) == ["localhost", plant_dns_name(PLANT)]  # the host it registered, and its own name

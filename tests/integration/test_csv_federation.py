@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tests.integration.conftest import plants_online
-from tests.integration.harness import run_predict
+from factoryfl_testing.harness import run_predict
 
 pytestmark = pytest.mark.integration
 

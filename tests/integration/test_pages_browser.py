@@ -1,6 +1,7 @@
 """The operators' pages in a real browser (Debian's Chromium driven by Playwright) against a real
 dashboard and three real plants. Screenshots go to artifacts/screenshots/ (git-ignored)."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -8,12 +9,13 @@ import requests
 
 from shared.bundle import ModelBundle
 from tests.integration.conftest import plants_online
-from tests.integration.harness import ADMIN, ROOT
+from factoryfl_testing.harness import ADMIN, ROOT
 
 pytestmark = pytest.mark.integration
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-PLANTS = [("ui_plant_a", ["--simulate", "default", "--rows", "1500", "--seed", "4"]),
+PLANTS = [("ui_plant_a", ["--simulate", "default", "--rows", "1500", "--seed", "4",  # the plant floor (DESIGN §10)
+                          "--watch-dir", "watch/ui_plant_a", "--stream-interval", "1"]),
           ("ui_plant_b", ["--simulate", "heavy_duty", "--rows", "1500", "--seed", "5"]),
           ("ui_plant_c", ["--simulate", "precision", "--rows", "1500", "--seed", "6"])]
 
@@ -164,3 +166,81 @@ def test_forms_without_a_csrf_token_are_refused(dashboard):
     login = session.post(f"{dashboard.url}/login", data={"email": ADMIN[0], "password": ADMIN[1]}, timeout=10)
     assert login.status_code == 400 and "CSRF" in login.text
     assert "/login" in session.get(f"{dashboard.url}/experiments", timeout=10).url  # not logged in
+
+
+def completed_experiment(dashboard) -> int:
+    """The experiment an earlier test ran from the browser, or a one-round one when that test did not run."""
+    done = [e for e in dashboard.api("GET", "/experiments").json() if e["status"] == "completed"]
+    if done:
+        return done[0]["id"]
+    eid = dashboard.api("POST", "/experiments", json={"name": "floor", "rounds": 1, "local_epochs": 1}).json()["id"]
+    dashboard.api("POST", f"/experiments/{eid}/start")
+    return dashboard.wait_experiment(eid, timeout=300)["id"]
+
+
+def wait_until_every_plant_uses(dashboard, release_id: int, plants) -> float:
+    started = time.monotonic()
+    dashboard.wait_for(lambda: all((dashboard.factories()[a.name].get("released_model") or {}).get("id") == release_id
+                                   for a in plants), 60, f"every plant to use model #{release_id}")
+    return time.monotonic() - started
+
+
+def test_an_operator_releases_a_model_the_plants_score_with_it_and_alerts_show(page, plants, dashboard, workdir):
+    """Release from the experiment page, every plant takes it up, a dropped CSV is scored at the plant, the live
+    stream's counts reach the factories, alerts and plant pages; roll back from the registry."""
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    eid = completed_experiment(dashboard)
+    page.goto(f"/experiments/{eid}")
+    page.select_option("#release-round", "best")
+    page.locator("#release-form").scroll_into_view_if_needed()
+    shot(page, "experiment-release")
+    page.click("#release-button")
+    page.wait_for_url("**/releases")
+    release = dashboard.api("GET", "/releases").json()[0]
+    taken_up = wait_until_every_plant_uses(dashboard, release["id"], plants)
+    print(f"time from release to every plant using it: {taken_up:.1f} s (heartbeat interval 1 s, 3 plants)")
+
+    # a CSV dropped into the plant's watch folder is scored beside it, at the plant
+    import pandas as pd
+
+    from shared.data.simulator import simulate
+
+    folder = workdir / "watch" / "ui_plant_a"
+    simulate("hot_climate", 300, seed=21, machines=3).to_csv(folder / ".incoming.tmp", index=False)
+    (folder / ".incoming.tmp").rename(folder / "incoming.csv")
+    dashboard.wait_for(lambda: (folder / "incoming.scores.csv").exists(), 60, "the dropped CSV's scores")
+    scores = pd.read_csv(folder / "incoming.scores.csv")
+    assert list(scores.columns) == ["row", "machine_id", "cycle", "probability", "prediction"] and len(scores) == 300
+    plant = dashboard.wait_for(lambda: (f := dashboard.factories()["ui_plant_a"])["scored_rows"] and
+                               f["scored_rows"] > 300 and f, 60, "the stream's scores in a heartbeat")
+    assert plant["alerts_open"] is not None and plant["drift"] is not None
+
+    page.reload()
+    row = page.locator(f"tr[data-release='{release['id']}']")
+    page.wait_for_function("() => document.querySelectorAll('.plants-using a').length === 3")
+    assert "active" in row.inner_text()
+    shot(page, "registry")
+    page.goto("/alerts")
+    assert page.locator("tr[data-factory=ui_plant_a]").count() == 1
+    page.wait_for_function("() => document.getElementById('chart-drift').width > 0")
+    assert canvas_has_pixels(page, "chart-drift")
+    shot(page, "alerts")
+    page.goto("/")
+    assert "rows scored" in page.locator("tr[data-factory=ui_plant_a]").inner_text()
+    shot(page, "factories-floor")
+    page.goto("/factories/ui_plant_a")
+    page.wait_for_function("() => document.getElementById('chart-floor').width > 0")
+    shot(page, "factory-floor")
+
+    # roll back: a second release, then the first one again from the registry
+    second = dashboard.api("POST", f"/experiments/{eid}/release", json={"round": 1}).json()
+    wait_until_every_plant_uses(dashboard, second["id"], plants)
+    page.goto("/releases")
+    page.locator(f"tr[data-release='{release['id']}'] button.rollback").click()
+    page.wait_for_url("**/releases")
+    assert "is active again" in page.locator(".flash.ok").inner_text()
+    back = wait_until_every_plant_uses(dashboard, release["id"], plants)
+    print(f"roll back reached every plant in {back:.1f} s (the bundle was still on disk: no download)")
+    shot(page, "registry-rolled-back")
+    assert blocked == []

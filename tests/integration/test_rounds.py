@@ -8,7 +8,7 @@ import requests
 
 from shared.data.simulator import simulate
 from tests.integration.conftest import plants_online
-from tests.integration.harness import run_predict
+from factoryfl_testing.harness import run_predict
 
 pytestmark = pytest.mark.integration
 PLANTS = [("plant_a", ["--simulate", "default", "--rows", "2500", "--seed", "1"]),
@@ -158,7 +158,7 @@ class SilentPlant:
         from shared.data.simulator import FAILURE_MODE_COLUMNS
         from shared.identity import public_key_hex
         from tests.dashboard.conftest import certificate_request
-        from tests.integration.harness import ENROLL
+        from factoryfl_testing.harness import ENROLL
 
         self.server = socket.socket()
         self.server.bind(("127.0.0.1", 0))
@@ -260,7 +260,7 @@ def test_no_secret_appears_in_any_log(plants, dashboard, workdir):
     agents' logs and consoles never contain a password or token."""
     import json
 
-    from tests.integration.harness import ADMIN, API_TOKEN, ENROLL
+    from factoryfl_testing.harness import ADMIN, API_TOKEN, ENROLL
 
     secrets = {ADMIN[1], API_TOKEN, ENROLL}
     for name in plants:

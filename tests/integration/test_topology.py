@@ -12,8 +12,8 @@ import requests
 from cryptography.fernet import Fernet
 
 from tests.integration.conftest import start_agents
-from tests.integration.harness import ADMIN, API_TOKEN, ENROLL, ROOT, Dashboard, stop
-from tests.integration.postgres import PostgresCluster
+from factoryfl_testing.harness import ADMIN, API_TOKEN, ENROLL, ROOT, Dashboard, stop
+from factoryfl_testing.postgres import PostgresCluster
 
 pytestmark = pytest.mark.integration
 

@@ -103,3 +103,38 @@ def test_secure_setup_asks_for_masked_updates_only_under_secure_aggregation():
     assert setup.threshold == 2 and setup.weighting == "samples_per_step" and setup.clip == 100.0
     with pytest.raises(ConfigurationError, match="secure_aggregation is off"):
         parse().secure_setup(keys)
+
+
+def test_the_new_learning_settings_have_defaults_ranges_and_survive_storage():
+    config = parse()
+    assert (config.class_weight, config.lr_decay, config.patience) == ("pooled", 1.0, 0)
+    tuned = parse(class_weight="local", lr_decay=0.8, patience=3)
+    assert ExperimentConfig.from_dict(tuned.to_dict()) == tuned
+    for body, field in (({"class_weight": "global"}, "class_weight"), ({"lr_decay": 0}, "lr_decay"),
+                        ({"lr_decay": 1.5}, "lr_decay"), ({"patience": -1}, "patience"),
+                        ({"patience": 1.5}, "patience")):
+        with pytest.raises(ValidationError) as caught:
+            parse(**body)
+        assert caught.value.field == field
+
+
+def test_the_learning_rate_decays_by_round_from_the_full_rate_in_round_one():
+    config = parse(learning_rate=0.01, lr_decay=0.5)
+    assert [config.plant_training(r, 0).learning_rate for r in (1, 2, 3)] == [0.01, 0.005, 0.0025]
+    assert parse(learning_rate=0.01).plant_training(7, 0).learning_rate == 0.01
+
+
+def test_every_plant_trains_with_the_pooled_class_weight_unless_the_experiment_asks_for_local():
+    assert parse().plant_training(2, 1, pooled_pos_weight=17.5).pos_weight == 17.5
+    assert parse().plant_training(2, 1).pos_weight is None  # withheld by every plant: each uses its own
+    assert parse(class_weight="local").plant_training(2, 1, pooled_pos_weight=17.5).pos_weight is None
+
+
+def test_early_stopping_waits_patience_rounds_after_the_first_best_and_ties_do_not_count():
+    from shared.experiment.stopping import best_round, stopped_early
+
+    scores = {1: 0.5, 2: 0.6, 3: 0.55}
+    assert best_round(scores) == 2 and not stopped_early(scores, 2) and stopped_early(scores, 1)
+    assert stopped_early({**scores, 4: 0.6}, 2)  # round 4 only ties round 2
+    assert best_round({**scores, 4: 0.6}) == 4  # the best round (download, release): ties go to the later
+    assert not stopped_early({**scores, 4: 0.61}, 2) and not stopped_early(scores, 0) and not stopped_early({}, 1)

@@ -123,3 +123,14 @@ def test_a_hostile_evaluation_in_a_training_reply_is_a_protocol_error(asked, eva
     extra = {} if evaluation is None else {"evaluation": scores().scores() if evaluation == "scores" else evaluation}
     with pytest.raises(ProtocolError, match=words):
         parse_reply(request, training_answer(**extra))
+
+
+def test_a_stats_reply_counts_failures_within_its_rows_or_withholds_them():
+    request = StatsRequest(1, ("a",))
+    answer = {"ok": True, "op": "stats", "count": 100, "sum": [1.0], "sum_sq": [2.0],
+              "num_samples": {"train": 100, "validation": 20, "test": 20}}
+    assert parse_reply(request, answer).positives is None  # withheld, or a plant from before the count
+    assert parse_reply(request, {**answer, "positives": 12}).positives == 12
+    for bad in (101, -1, 1.5, "12"):
+        with pytest.raises(ProtocolError, match="positives"):
+            parse_reply(request, {**answer, "positives": bad})

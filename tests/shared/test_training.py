@@ -95,3 +95,63 @@ def test_dp_sgd_noise_depends_on_the_plants_secret_seed_not_on_the_experiment_se
     key = "linear.weight"
     np.testing.assert_array_equal(runs[0].weights[key], runs[1].weights[key])  # the same secret: the same draw
     assert not np.allclose(runs[0].weights[key], runs[2].weights[key])  # same experiment seed, other secret
+
+
+def test_the_pooled_class_weight_is_the_unions_negative_to_positive_ratio_capped():
+    from shared.training import MAX_POS_WEIGHT, pooled_pos_weight
+
+    # plants of (rows, failures): 100 of 10 and 300 of 10: the union's 380 negatives over 20 failures
+    assert pooled_pos_weight([(100, 10), (300, 10)]) == 19.0
+    assert pooled_pos_weight([(10_000, 10)]) == MAX_POS_WEIGHT
+    assert pooled_pos_weight([(100, 0)]) is None and pooled_pos_weight([]) is None
+
+
+def test_a_given_class_weight_replaces_the_plants_own_ratio(plant):
+    from shared.training import count_positives
+
+    arrays = scaled(plant)
+    spec = ModelSpec("cnn", arrays.x.shape[1])
+    weights = get_weights(build_model(spec, seed=0))
+    positives = count_positives(arrays)
+    assert positives == int(arrays.y[arrays.rows(0)].sum()) and positives > 0
+    own = train_local(arrays, spec, weights, TrainSettings(epochs=1, seed=1))
+    assert own.pos_weight == min(50.0, (len(arrays.rows(0)) - positives) / positives)
+    given = train_local(arrays, spec, weights, TrainSettings(epochs=1, seed=1, pos_weight=3.5))
+    assert given.pos_weight == 3.5
+    assert any(not np.array_equal(given.weights[k], own.weights[k]) for k in own.weights)
+
+
+def test_the_plants_device_is_the_gpu_only_when_torch_sees_one(monkeypatch):
+    import torch
+
+    from shared.device import compute_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert compute_device().type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert compute_device().type == "cuda"
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_and_evaluation_on_the_gpu_match_the_cpu_within_noise_and_return_cpu_arrays(plant, monkeypatch):
+    import torch
+
+    import shared.evaluation
+    import shared.training
+
+    arrays = scaled(plant)
+    spec = ModelSpec("cnn", arrays.x.shape[1])
+    weights = get_weights(build_model(spec, seed=0))
+    settings = TrainSettings(epochs=1, seed=2, learning_rate=0.005)
+    gpu = train_local(arrays, spec, weights, settings)
+    gpu_eval = evaluate_local(arrays, spec, gpu.weights, 10)
+    private = train_local(arrays, spec, weights, TrainSettings(epochs=1, seed=2, pos_weight=1.0,
+                                                               dp_noise_multiplier=1.0),
+                          private=PrivateTraining(1.0, 1.0, noise_seed=1, sampling_seed=2))
+    assert all(isinstance(v, np.ndarray) for v in (*gpu.weights.values(), *private.weights.values()))
+    for module in (shared.training, shared.evaluation):
+        monkeypatch.setattr(module, "compute_device", lambda: torch.device("cpu"))
+    cpu = train_local(arrays, spec, weights, settings)
+    cpu_eval = evaluate_local(arrays, spec, cpu.weights, 10)
+    assert abs(gpu.train_loss - cpu.train_loss) < 0.05 * cpu.train_loss
+    assert abs(gpu_eval[0].auc - cpu_eval[0].auc) < 0.05

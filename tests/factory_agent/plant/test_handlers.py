@@ -79,6 +79,18 @@ def test_statistics_are_sums_only_never_a_minimum_or_a_maximum(plant):
     assert answer["count"] == len(plant.x)
 
 
+def test_statistics_count_the_training_splits_failures_and_withhold_a_count_of_few(plant, data):
+    d, index = data
+    failures = int(d.labels[index[:, 0] == 0].sum())
+    assert failures >= 10
+    answer = plant.call(StatsRequest(1, plant.names))
+    assert answer["positives"] == failures
+    assert parse_reply(StatsRequest(1, plant.names), answer).positives == failures
+    plant.policy(min_release_rows=failures + 1)  # fewer failures than the plant releases a number over
+    withheld = plant.call(StatsRequest(2, plant.names))
+    assert withheld["ok"] and withheld["positives"] is None and withheld["count"] == len(plant.x)
+
+
 def test_a_path_in_the_experiment_id_is_refused_before_any_work(plant, caplog):
     wire = StatsRequest(1, plant.names).to_wire()
     with caplog.at_level(logging.WARNING):

@@ -13,7 +13,8 @@ from tests.shared.strategies.config_cases import FEATURES, FEDERATION, GOLDEN, I
 from tests.shared.strategies.golden_cases import strategy_for
 
 CASES = json.loads(GOLDEN.read_text())
-NEW_FIELDS = {"server_momentum": 0.9}  # added since: FedAvgM's momentum
+NEW_FIELDS = {"server_momentum": 0.9,  # added since: FedAvgM's momentum
+              "class_weight": "pooled", "lr_decay": 1.0, "patience": 0}  # and issue #15's learning settings
 
 
 def ids(entry: dict) -> str:

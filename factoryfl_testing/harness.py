@@ -1,4 +1,5 @@
-"""Real processes on loopback for integration tests: a dashboard and factory agents, stopped by PID."""
+"""Real processes on loopback for integration tests and benchmarks: a dashboard and factory agents, stopped by
+PID."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 ENROLL = "integration-enroll-token"
 API_TOKEN = "integration-api-token-0123456789"
 ADMIN = ("ops@factoryfl.org", "integration-password")

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.integration.harness import free_port
+from factoryfl_testing.harness import free_port
 
 
 def _bin(name: str) -> str:

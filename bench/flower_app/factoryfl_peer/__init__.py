@@ -1,0 +1,1 @@
+"""FactoryFL's round benchmark as a Flower App (bench/peers.py)."""

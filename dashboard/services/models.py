@@ -1,0 +1,166 @@
+"""Trained models: the model of an experiment's round as a bundle, and released models (DESIGN §10).
+
+- `build_bundle`: a round's model version with the experiment's schema and scaler, exactly what
+  `GET /api/experiments/<id>/model?round=N` serves (without a round: the best round by pooled validation F1,
+  else the latest model version);
+- `release` makes one round's bundle the released model of the experiment's plants, keeping its bytes and
+  SHA-256; `activate` rolls back (or forward) to another release of the same experiment. One release per
+  experiment is active; plants learn which from their heartbeat's answer (dashboard.releases);
+- `registry` lists every release; `bundle_for_plant` hands a release's bytes to a plant of its experiment,
+  authenticated by its heartbeat token.
+
+Which plants a release is for: the names the experiment's configuration lists, plus every plant that took part
+in one of its completed rounds (an experiment over "all" plants is for the plants that trained it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from dashboard.auth.roles import Forbidden, Unauthorized
+from dashboard.extensions import db
+from dashboard.models import Experiment, Factory, ModelVersion, Release, Round, record_audit
+from dashboard.models.base import isoformat, utcnow
+from dashboard.models.operators import token_digest
+from dashboard.releases import forget_active_releases
+from dashboard.security import constant_time_equal
+from dashboard.services.experiments import MAX_ID, NotFound
+from shared.bundle import ModelBundle
+from shared.data.scaler import Scaler
+from shared.data.schema import FeatureSchema
+from shared.enums import RoundStatus
+from shared.experiment.stopping import best_round as best_of
+from shared.serialization import weights_from_bytes
+from dashboard.errors import NothingToRelease, ReleaseNotFound
+
+log = logging.getLogger(__name__)
+
+
+def build_bundle(experiment: Experiment, round_number: int | None) -> tuple[bytes, int]:
+    """The bundle of round `round_number` (default: the best round by pooled validation F1, else the latest
+    model version) and that round's number."""
+    query = db.select(ModelVersion).filter_by(experiment_id=experiment.id)
+    if round_number is None:
+        round_number = best_round_number(experiment)
+    if round_number is None:
+        version = db.session.scalar(query.order_by(ModelVersion.round_number.desc()).limit(1))
+    else:
+        version = db.session.scalar(query.filter_by(round_number=round_number))
+    if version is None or experiment.schema is None:
+        raise NotFound(f"experiment {experiment.id} has no model" +
+                       (f" for round {round_number}" if round_number is not None else " yet"))
+    schema = FeatureSchema.from_dict(experiment.schema)
+    spec = experiment.settings.model_spec(len(schema.feature_names))  # the very spec the rounds trained
+    round_row = db.session.scalar(db.select(Round).filter_by(experiment_id=experiment.id,
+                                                             number=version.round_number,
+                                                             status=RoundStatus.COMPLETED.value))
+    bundle = ModelBundle(spec=spec, schema=schema, scaler=Scaler.from_dict(experiment.scaler),
+                         weights=weights_from_bytes(version.weights), threshold=version.threshold,
+                         source={"experiment_id": experiment.id, "experiment": experiment.name,
+                                 "round": version.round_number, "created_at": isoformat(version.created_at),
+                                 "metrics": round_row.metrics if round_row else {}})
+    return bundle.to_bytes(), version.round_number
+
+
+def best_round_number(experiment: Experiment) -> int | None:
+    """The completed round with the best pooled validation F1 (ties go to the later round; a round without
+    validation metrics is not eligible: shared.experiment.stopping), or None."""
+    return best_of(experiment.validation_scores())
+
+
+def best_round(experiment: Experiment) -> Round:
+    """The completed round `best_round_number` names; NothingToRelease when no round has validation metrics."""
+    number = best_round_number(experiment)
+    if number is None:
+        raise NothingToRelease(f"experiment {experiment.id} has no completed round with validation metrics "
+                               "(val_f1) to release")
+    return next(r for r in experiment.rounds if r.number == number and r.status == RoundStatus.COMPLETED.value)
+
+
+def experiment_plants(experiment: Experiment) -> list[str]:
+    named = experiment.config.get("factories")
+    plants = set(named) if isinstance(named, list) else set()
+    for row in experiment.rounds:
+        if row.status == RoundStatus.COMPLETED.value:
+            plants.update(row.participants or [])
+    return sorted(plants)
+
+
+def release(experiment: Experiment, round_number: int | None, actor: str) -> Release:
+    """Release a round's bundle (default: `best_round`); the experiment's earlier active release steps down."""
+    if round_number is None:
+        round_number = best_round(experiment).number
+    completed = next((r for r in experiment.rounds if r.number == round_number
+                      and r.status == RoundStatus.COMPLETED.value), None)
+    if completed is None:
+        raise NothingToRelease(f"experiment {experiment.id} has no completed round {round_number}")
+    blob, number = build_bundle(experiment, round_number)  # the very bundle the download endpoint serves
+    now = utcnow()
+    _deactivate(experiment.id)
+    row = Release(experiment_id=experiment.id, round_number=number, sha256=hashlib.sha256(blob).hexdigest(),
+                  size=len(blob), bundle=blob, metrics=dict(completed.metrics or {}), threshold=completed.threshold,
+                  plants=experiment_plants(experiment), released_by=actor, released_at=now, active=True,
+                  activated_at=now, activated_by=actor)
+    db.session.add(row)
+    db.session.flush()
+    record_audit(actor, "model.released", experiment.name, release_id=row.id, experiment_id=experiment.id,
+                 round=number, sha256=row.sha256)
+    db.session.commit()
+    log.info("released experiment %d round %d as model #%d (sha256 %s…) for %s", experiment.id, number, row.id,
+             row.sha256[:12], ", ".join(row.plants) or "no plant yet")
+    return row
+
+
+def _deactivate(experiment_id: int) -> None:
+    forget_active_releases()
+    db.session.execute(db.update(Release).where(Release.experiment_id == experiment_id, Release.active.is_(True))
+                       .values(active=False))
+
+
+def get_release(release_id: int) -> Release:
+    row = db.session.get(Release, release_id) if 0 < release_id <= MAX_ID else None
+    if row is None:
+        raise ReleaseNotFound(f"no release with id {release_id}")
+    return row
+
+
+def activate(release_id: int, actor: str) -> Release:
+    """Make an earlier (or later) release of an experiment its active one again: a roll back."""
+    row = get_release(release_id)
+    _deactivate(row.experiment_id)
+    row.active, row.activated_at, row.activated_by = True, utcnow(), actor
+    record_audit(actor, "model.activated", row.experiment.name, release_id=row.id, round=row.round_number)
+    db.session.commit()
+    log.info("release #%d (experiment %d round %d) is active again", row.id, row.experiment_id, row.round_number)
+    return row
+
+
+def registry(limit: int = 500) -> list[dict]:
+    """Every release, newest first, with its experiment's name and the plants that report using it."""
+    rows = db.session.scalars(db.select(Release).order_by(Release.id.desc()).limit(limit)).all()
+    using: dict[int, list[str]] = {}
+    for name, model_id in db.session.execute(db.select(Factory.name, Factory.released_model_id)
+                                             .where(Factory.released_model_id.is_not(None)).order_by(Factory.name)):
+        using.setdefault(model_id, []).append(name)
+    names = dict(db.session.execute(db.select(Experiment.id, Experiment.name)
+                                    .where(Experiment.id.in_({r.experiment_id for r in rows}))).all())
+    return [{**r.to_dict(), "experiment": names.get(r.experiment_id), "plants_using": using.get(r.id, [])}
+            for r in rows]
+
+
+def bundle_for_plant(release_id: int, heartbeat_token: str | None) -> Release:
+    """The release's bytes for the plant whose heartbeat token this is, if it is one of its experiment's plants."""
+    if not heartbeat_token:
+        raise Unauthorized("send the plant's heartbeat token: Authorization: Bearer <heartbeat token>")
+    digest = token_digest(heartbeat_token)
+    plant = db.session.execute(db.select(Factory.name, Factory.heartbeat_token_hash)
+                               .where(Factory.heartbeat_token_hash == digest)).first()
+    if plant is None or not constant_time_equal(digest, plant.heartbeat_token_hash):
+        raise Unauthorized("wrong heartbeat token")
+    row = get_release(release_id)
+    if plant.name not in (row.plants or ()):
+        log.warning("plant %s asked for release #%d of experiment %d, which is not its experiment's: refused",
+                    plant.name, row.id, row.experiment_id)
+        raise Forbidden(f"release {release_id} is not for plant {plant.name}")
+    return row

@@ -1,0 +1,29 @@
+"""Template filters of every page: `ago` (how long since a time) and `num` (a metric, or a dash when missing)."""
+
+from __future__ import annotations
+
+from dashboard.models.base import utcnow
+from dashboard.ui import bp
+
+
+def ago(value) -> str:
+    if value is None:
+        return "never"
+    seconds = int((utcnow() - value).total_seconds())
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 5400:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+@bp.app_template_filter("ago")
+def ago_filter(value):
+    return ago(value)
+
+
+@bp.app_template_filter("num")
+def num_filter(value, digits: int = 3):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # None, missing (Undefined), text
+        return "–"
+    return f"{value:.{digits}f}"

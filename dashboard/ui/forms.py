@@ -1,0 +1,159 @@
+"""The pages' forms (Flask-WTF). The experiment form's defaults and choices come from the settings themselves
+(shared.experiment: ExperimentConfig's dataclass defaults, CHOICES), the one place they live; the API validates
+what the form sends (`ExperimentForm.to_body`), and FORM_FIELD_OF puts its errors under the right field."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, FloatField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Optional
+
+from dashboard.enrolment import MAX_ENROLMENT_HOURS
+from dashboard.models.operators import ROLES
+from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig
+
+MODEL_LABELS = {"cnn": "CNN (one row at a time)", "lstm": "LSTM (windows of cycles)",
+                "hybrid": "CNN-LSTM (windows of cycles)"}
+CLASS_WEIGHT_LABELS = {"pooled": "pooled over all plants (one objective)", "local": "each plant's own ratio"}
+MECHANISM_LABELS = {"gaussian": "Gaussian (RDP accounting)", "laplace": "Laplace (pure epsilon per round)"}
+# the numbers the form sends when filled in (top-level settings of the API body)
+NUMBERS = ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "hidden_size", "mu",
+           "feddyn_alpha", "server_lr", "min_factories", "sampling_rate", "lr_decay", "patience")
+# an API error's field (shared.experiment: "privacy.epsilon") -> the form field that shows it
+FORM_FIELD_OF = {"privacy.mode": "privacy_mode", "robust.method": "robust_method", "privacy": "privacy_mode",
+                 "robust": "robust_method", "privacy.epsilon": "privacy_epsilon",
+                 "privacy.noise_multiplier": "privacy_noise", "privacy.max_grad_norm": "privacy_clip",
+                 "robust.max_norm": "robust_max_norm", "privacy.mechanism": "privacy_mechanism",
+                 "privacy.round_epsilon": "privacy_round_epsilon"}
+
+
+def _default(name: str, settings: type = ExperimentConfig):
+    """The default of a setting, read from its dataclass (ExperimentConfig, or a nested part: PrivacyConfig)."""
+    field = next(f for f in fields(settings) if f.name == name)
+    if field.default is MISSING:
+        raise LookupError(f"{settings.__name__}.{name} has no plain default")
+    return field.default
+
+
+def _choices(setting: str, labels: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    return [(v, (labels or {}).get(v, v)) for v in CHOICES[setting].values()]
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Token name", validators=[DataRequired()], description="e.g. the script that will use it")
+
+
+class LoginForm(FlaskForm):
+    email = StringField("E-mail", validators=[DataRequired(), Email(check_deliverability=False)])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=[(r, r) for r in ROLES])
+
+
+class EnrolmentForm(FlaskForm):
+    factory_name = StringField("Plant name", validators=[DataRequired()],
+                               description="The --factory_name the plant's agent will use.")
+    expires_in_hours = FloatField("Expires after (hours)", default=24, validators=[Optional()],
+                                  description=f"At most {MAX_ENROLMENT_HOURS}.")
+
+
+class ExperimentForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired()], description="A short name operators will recognise.")
+    model_type = SelectField("Model", choices=_choices("model_type", MODEL_LABELS), default=_default("model_type"),
+                             description="Window models need plants with a group or time column.")
+    algorithm = SelectField("Algorithm", choices=_choices("algorithm"), default=_default("algorithm"),
+                            description="FedAvg weights plants by samples; FedProx adds a proximal term (mu).")
+    server_optimizer = SelectField("Server optimiser", choices=_choices("server_optimizer"),
+                                   default=_default("server_optimizer"))
+    rounds = IntegerField("Rounds", default=_default("rounds"), validators=[Optional()], description="1 to 1000.")
+    local_epochs = IntegerField("Local epochs", default=_default("local_epochs"), validators=[Optional()],
+                                description="Passes over each plant's training split per round.")
+    batch_size = IntegerField("Batch size", default=_default("batch_size"), validators=[Optional()])
+    learning_rate = FloatField("Learning rate", default=_default("learning_rate"), validators=[Optional()],
+                               description="Adam, per plant.")
+    lr_decay = FloatField("Learning-rate decay per round", default=_default("lr_decay"), validators=[Optional()],
+                          description="Round r trains at learning rate x decay^(r-1); 1: no decay (0 to 1).")
+    class_weight = SelectField("Failure class weight", choices=_choices("class_weight", CLASS_WEIGHT_LABELS),
+                               default=_default("class_weight"),
+                               description="pooled: every plant weights failures by the federation's "
+                                           "non-failure/failure ratio (counted at round 0; a plant with fewer than "
+                                           "its min_release_rows failures withholds its count); local: each plant "
+                                           "by its own ratio. Both capped at 50.")
+    patience = IntegerField("Early-stopping patience (rounds)", default=_default("patience"), validators=[Optional()],
+                            description="Stop when pooled validation F1 has not improved for this many rounds; the "
+                                        "download and the release default to the best round. 0: run every round.")
+    sequence_length = IntegerField("Sequence length", default=_default("sequence_length"), validators=[Optional()],
+                                   description="Cycles per window (LSTM, CNN-LSTM).")
+    hidden_size = IntegerField("Hidden units", default=_default("hidden_size"), validators=[Optional()],
+                               description="Width of the model's hidden layer (4 to 2048).")
+    mu = FloatField("FedProx mu", default=_default("mu"), validators=[Optional()])
+    feddyn_alpha = FloatField("FedDyn alpha", default=_default("feddyn_alpha"), validators=[Optional()])
+    server_lr = FloatField("Server learning rate", validators=[Optional()],
+                           description="Step size of FedAdam / FedYogi / FedAvgM; empty: 0.01 for FedAdam and "
+                                       "FedYogi, 1.0 for FedAvgM.")
+    factories = StringField("Plants", description="Comma-separated names; empty for all online plants.")
+    min_factories = IntegerField("Minimum plants per round", default=_default("min_factories"),
+                                 validators=[Optional()],
+                                 description="A round waits until this many plants are online.")
+    sampling_rate = FloatField("Sampling rate", default=_default("sampling_rate"), validators=[Optional()],
+                               description="Each round, each plant takes part with this probability (Poisson "
+                                           "sampling); 1: every plant every round. Under central DP (Gaussian) "
+                                           "it lowers epsilon.")
+    secure_aggregation = BooleanField("Secure aggregation", default=_default("secure_aggregation"))
+    privacy_mode = SelectField("Differential privacy", choices=_choices("privacy.mode"),
+                               default=_default("mode", PrivacyConfig),
+                               description="dp_sgd: each plant trains with Opacus (per-sample clipping and noise) and "
+                                           "accounts its own epsilon; central: plants clip their update, the "
+                                           "dashboard adds Gaussian noise.")
+    privacy_epsilon = FloatField("Privacy budget (epsilon)", validators=[Optional()],
+                                 description="Stops the experiment before a round would exceed it; empty: no limit.")
+    privacy_mechanism = SelectField("Central DP mechanism", choices=_choices("privacy.mechanism", MECHANISM_LABELS),
+                                    default=_default("mechanism", PrivacyConfig),
+                                    validate_choice=False,  # the API validates it
+                                    description="Laplace: plants clip in L1, each round spends the epsilon below.")
+    privacy_round_epsilon = FloatField("Epsilon per round (Laplace)", default=_default("round_epsilon", PrivacyConfig),
+                                       validators=[Optional()])
+    privacy_noise = FloatField("Noise multiplier", validators=[Optional()],
+                               description="Empty with a privacy budget: derived from it over the rounds (central: "
+                                           "by the dashboard; dp_sgd: by each plant). Empty without one: 1.0.")
+    privacy_clip = FloatField("Clipping norm", default=_default("max_grad_norm", PrivacyConfig),
+                              validators=[Optional()],
+                              description="dp_sgd: per-sample gradient norm; central: plant update norm.")
+    robust_method = SelectField("Robust aggregation", choices=_choices("robust.method"),
+                                default=_default("method", RobustConfig),
+                                description="Median, trimmed mean and Krum resist malicious plants; every method "
+                                            "also tracks each plant's reputation from its update norms.")
+    robust_max_norm = FloatField("Norm bound", validators=[Optional()],
+                                 description="norm_bound: the largest update norm kept; empty: the round's median "
+                                             "(needed under secure aggregation).")
+    start_now = BooleanField("Start now", default=True)
+
+    def to_body(self) -> dict:
+        """The API's body (POST /api/experiments) for what the form holds; empty numbers take the defaults."""
+        body = {"name": self.name.data or "", "model_type": self.model_type.data, "algorithm": self.algorithm.data,
+                "server_optimizer": self.server_optimizer.data, "class_weight": self.class_weight.data,
+                "secure_aggregation": bool(self.secure_aggregation.data),
+                "privacy": self._privacy(), "robust": {"method": self.robust_method.data}}
+        if self.robust_method.data == "norm_bound" and self.robust_max_norm.data is not None:
+            body["robust"]["max_norm"] = self.robust_max_norm.data
+        body.update({key: getattr(self, key).data for key in NUMBERS if getattr(self, key).data is not None})
+        names = [n.strip() for n in (self.factories.data or "").split(",") if n.strip()]
+        body["factories"] = names or "all"
+        return body
+
+    def _privacy(self) -> dict:
+        privacy = {"mode": self.privacy_mode.data}
+        if self.privacy_mode.data == "none":
+            return privacy
+        privacy.update({k: v for k, v in (("epsilon", self.privacy_epsilon.data),
+                                          ("noise_multiplier", self.privacy_noise.data),
+                                          ("max_grad_norm", self.privacy_clip.data)) if v is not None})
+        if self.privacy_mode.data == "central" and self.privacy_mechanism.data == "laplace":
+            privacy["mechanism"] = "laplace"
+            if self.privacy_round_epsilon.data is not None:
+                privacy["round_epsilon"] = self.privacy_round_epsilon.data
+        return privacy

@@ -1,0 +1,50 @@
+"""How far the data a plant scores has moved from the data its model was trained on, from moments only.
+
+For each encoded feature j, with m_j and v_j the mean and (population) variance over the recently scored rows
+and mu_j, sigma_j the global scaler the model was trained with (shared.data.scaler: the pooled training
+mean and standard deviation):
+
+    drift = (1 / d) * sum_j ( |m_j - mu_j| / sigma_j  +  |v_j / sigma_j^2 - 1| )
+
+The first term is the standardised mean difference (Cohen's d against the training moments), the second the
+relative change of the variance. Identically distributed data score about 0 (plus sampling noise of order
+1/sqrt(n)); every feature shifted by one training standard deviation scores about 1; a feature whose spread
+doubled adds 3/d. It is a cheap monitoring signal, computed at the plant on the rows it scored, not a
+statistical test (for tests of dataset shift see Rabanser, Günnemann & Lipton, "Failing Loudly", NeurIPS 2019).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FeatureTotals:
+    """Sufficient statistics of scored rows: count, per-feature sum and sum of squares (float64)."""
+
+    count: int
+    sum: np.ndarray
+    sum_sq: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> "FeatureTotals":
+        x = np.asarray(x, dtype=np.float64)
+        x = np.where(np.isfinite(x), x, 0.0)
+        return cls(len(x), x.sum(axis=0), (x * x).sum(axis=0))
+
+    def __add__(self, other: "FeatureTotals") -> "FeatureTotals":
+        return FeatureTotals(self.count + other.count, self.sum + other.sum, self.sum_sq + other.sum_sq)
+
+
+def drift_score(totals: FeatureTotals, mean: np.ndarray, scale: np.ndarray) -> float | None:
+    """The formula above; None with fewer than two rows or no feature."""
+    mean, scale = np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    if totals.count < 2 or mean.size == 0 or totals.sum.shape != mean.shape:
+        return None
+    m = totals.sum / totals.count
+    v = np.maximum(totals.sum_sq / totals.count - m * m, 0.0)
+    scale = np.where(scale > 0, scale, 1.0)
+    per_feature = np.abs(m - mean) / scale + np.abs(v / (scale * scale) - 1.0)
+    return float(per_feature.mean())

@@ -1,0 +1,65 @@
+"""`PlantFloor`: the plant floor as the agent sees it. Three calls from the agent: `start()` after registering,
+`heartbeat_fields()` for each heartbeat's body, `on_heartbeat_answer()` with each answer; `stop()` at the end.
+
+What runs depends on the flags: the released model is always delivered and reported; --watch-dir scores the
+folder's CSV files; --stream-interval (with --simulate) scores a live simulated stream; --score-port opens the
+loopback endpoint (with the agent's /metrics)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from factory_agent.floor.delivery import ModelDelivery
+from factory_agent.floor.scoring import FloorScorer
+from factory_agent.floor.settings import FloorSettings
+from factory_agent.floor.store import FloorStore
+
+log = logging.getLogger(__name__)
+
+
+class PlantFloor:
+    def __init__(self, settings: FloorSettings):
+        self.settings = settings
+        self.delivery = ModelDelivery(settings.models_dir, settings.dashboard_url, settings.max_bundle_bytes)
+        self.store = FloorStore(settings.database, settings.keep_scores)
+        self.scorer = FloorScorer(self.delivery, self.store, settings.drift_window)
+        self.parts: list = []  # the running watch folder, stream and endpoint, each with stop()
+
+    def start(self) -> "PlantFloor":
+        from factory_agent.floor.server import ScoringServer
+        from factory_agent.floor.stream import LiveStream
+        from factory_agent.floor.watch import WatchFolder
+
+        s = self.settings
+        self.delivery.current = self.delivery.load_last_good()
+        if s.watch_dir is not None:
+            self.parts.append(WatchFolder(s.watch_dir, self.scorer, s.watch_interval, s.max_file_bytes).start())
+        if s.stream_interval and s.stream_profile:
+            self.parts.append(LiveStream(self.scorer, s.stream_profile, s.stream_interval, s.stream_rows,
+                                         s.stream_machines, s.seed).start())
+        if s.score_port is not None:
+            self.parts.append(ScoringServer(s.score_port, self.scorer, s.max_request_bytes,
+                                            s.max_request_rows).start())
+        return self
+
+    def heartbeat_fields(self) -> dict:
+        """The floor's part of a heartbeat; {} (the heartbeat still goes) when the store cannot be read."""
+        try:
+            return self.scorer.heartbeat_fields()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("the plant floor's store cannot be read (%s): this heartbeat carries no floor counts", exc)
+            return {}
+
+    def on_heartbeat_answer(self, answer: dict, heartbeat_token: str) -> None:
+        self.delivery.offer(answer, heartbeat_token)
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            part.stop()
+        self.parts.clear()
+
+
+def start_plant_floor(config) -> PlantFloor:
+    """The agent's step: the plant floor for its flags (factory_agent.config.AgentConfig), started."""
+    return PlantFloor(FloorSettings.from_agent_config(config)).start()

@@ -1,0 +1,43 @@
+"""The plant floor's settings, read once from the agent's flags (factory_agent.config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FloorSettings:
+    state_dir: Path  # the plant's state folder (PlantState): released models and floor.sqlite live here
+    dashboard_url: str
+    watch_dir: Path | None = None  # --watch-dir: CSV files dropped here are scored
+    watch_interval: float = 2.0  # seconds between two looks at the folder
+    stream_profile: str | None = None  # simulator profile of the live stream (None: the plant has its own data)
+    stream_interval: float | None = None  # --stream-interval: seconds between simulated batches (None: off)
+    stream_rows: int = 50  # readings per simulated batch (at least a window per machine for sequence models)
+    stream_machines: int = 5
+    seed: int = 0
+    score_port: int | None = None  # --score-port: POST /score and GET /metrics on 127.0.0.1 only
+    max_bundle_bytes: int = 64 * MIB  # a released model larger than this is refused
+    max_file_bytes: int = 256 * MIB  # a dropped CSV larger than this gets an error file
+    max_request_bytes: int = 16 * MIB  # the loopback endpoint's largest body
+    max_request_rows: int = 200_000
+    keep_scores: int = 200_000  # scores kept in floor.sqlite (older ones are deleted)
+    drift_window: int = 5_000  # the drift score covers about this many most recent scored rows
+
+    @property
+    def models_dir(self) -> Path:
+        return self.state_dir / "models"
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "floor.sqlite"
+
+    @classmethod
+    def from_agent_config(cls, config) -> "FloorSettings":
+        return cls(state_dir=Path(config.state_dir), dashboard_url=config.dashboard_url,
+                   watch_dir=config.watch_dir, watch_interval=config.watch_interval,
+                   stream_profile=None if config.data else config.simulate,
+                   stream_interval=config.stream_interval, seed=config.seed, score_port=config.score_port)

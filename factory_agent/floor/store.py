@@ -1,0 +1,117 @@
+"""The plant floor's own records, in `floor.sqlite` in the plant's state folder (mode 0600): every score (the most
+recent `keep_scores`), every alert (opened, cleared), the running totals behind the drift score, and the count of
+scored rows. They never leave the plant: heartbeats carry only `counts()` and the drift score.
+
+One IMMEDIATE transaction per scored batch, so the watch folder, the live stream and the loopback endpoint can
+score at the same time without losing an alert transition."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from factory_agent.floor.alerts import AlertChange
+from factory_agent.floor.drift import FeatureTotals
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, source TEXT NOT NULL,
+                                   model_id INTEGER NOT NULL, row INTEGER NOT NULL, machine TEXT NOT NULL,
+                                   time TEXT, probability REAL NOT NULL, prediction INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, machine TEXT NOT NULL, model_id INTEGER,
+                                   source TEXT, opened_at REAL NOT NULL, opened_probability REAL NOT NULL,
+                                   cleared_at REAL, cleared_probability REAL);
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts (machine) WHERE cleared_at IS NULL;
+CREATE TABLE IF NOT EXISTS totals (id INTEGER PRIMARY KEY AUTOINCREMENT, model_id INTEGER NOT NULL, at REAL NOT NULL,
+                                   count INTEGER NOT NULL, sum TEXT NOT NULL, sum_sq TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+KEEP_TOTALS = 500  # drift batches kept per store
+
+
+class FloorStore:
+    def __init__(self, path: Path, keep_scores: int = 200_000):
+        self.path = Path(path)
+        self.keep_scores = keep_scores
+        with self._transaction():
+            pass
+        os.chmod(self.path, 0o600)
+
+    @contextmanager
+    def _transaction(self):
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            connection.executescript(_SCHEMA)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        finally:
+            connection.close()
+
+    def open_alerts(self) -> set[str]:
+        with self._transaction() as db:
+            return {m for (m,) in db.execute("SELECT machine FROM alerts WHERE cleared_at IS NULL")}
+
+    def record(self, model_id: int, source: str, scores: pd.DataFrame, machines: pd.Series,
+               time_column: str | None, changes: list[AlertChange], totals: FeatureTotals) -> None:
+        """Store one scored batch: its scores, its alert transitions, its drift totals, the row count."""
+        now = time.time()
+        times = scores[time_column].astype(str).tolist() if time_column and time_column in scores else \
+            [None] * len(scores)
+        rows = zip(scores["row"].astype(int).tolist(), machines.astype(str).tolist(), times,
+                   scores["probability"].astype(float).tolist(), scores["prediction"].astype(int).tolist())
+        with self._transaction() as db:
+            db.executemany("INSERT INTO scores (at, source, model_id, row, machine, time, probability, prediction) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", ((now, source, model_id, *r) for r in rows))
+            for change in changes:
+                if change.opened:
+                    db.execute("INSERT OR IGNORE INTO alerts (machine, model_id, source, opened_at, "
+                               "opened_probability) VALUES (?, ?, ?, ?, ?)",
+                               (change.machine, model_id, source, now, change.probability))
+                else:
+                    db.execute("UPDATE alerts SET cleared_at = ?, cleared_probability = ? WHERE machine = ? AND "
+                               "cleared_at IS NULL", (now, change.probability, change.machine))
+            db.execute("INSERT INTO totals (model_id, at, count, sum, sum_sq) VALUES (?, ?, ?, ?, ?)",
+                       (model_id, now, totals.count, json.dumps(totals.sum.tolist()),
+                        json.dumps(totals.sum_sq.tolist())))
+            db.execute("INSERT INTO counters VALUES ('scored_rows', ?) ON CONFLICT (name) DO UPDATE SET "
+                       "value = value + excluded.value", (len(scores),))
+            db.execute("DELETE FROM scores WHERE id <= (SELECT MAX(id) FROM scores) - ?", (self.keep_scores,))
+            db.execute("DELETE FROM totals WHERE id <= (SELECT MAX(id) FROM totals) - ?", (KEEP_TOTALS,))
+
+    def counts(self) -> tuple[int, int]:
+        """(rows scored since the plant began, alerts open now)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM counters WHERE name = 'scored_rows'").fetchone()
+            (alerts,) = db.execute("SELECT COUNT(*) FROM alerts WHERE cleared_at IS NULL").fetchone()
+        return (row[0] if row else 0), alerts
+
+    def recent_totals(self, model_id: int, rows: int) -> FeatureTotals | None:
+        """The drift totals of the newest batches scored with this model, covering at least `rows` rows."""
+        total: FeatureTotals | None = None
+        with self._transaction() as db:
+            for count, sums, squares in db.execute("SELECT count, sum, sum_sq FROM totals WHERE model_id = ? "
+                                                   "ORDER BY id DESC", (model_id,)):
+                part = FeatureTotals(count, np.asarray(json.loads(sums)), np.asarray(json.loads(squares)))
+                total = part if total is None else total + part
+                if total.count >= rows:
+                    break
+        return total
+
+    def alerts(self, limit: int = 100) -> list[dict]:
+        """The newest alerts (open and cleared), for the loopback endpoint."""
+        with self._transaction() as db:
+            cursor = db.execute("SELECT machine, model_id, source, opened_at, opened_probability, cleared_at, "
+                                "cleared_probability FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+            columns = [c[0] for c in cursor.description]
+            return [dict(zip(columns, r)) for r in cursor]

@@ -1,0 +1,146 @@
+"""Monitoring the plant floor from the dashboard: /metrics (Prometheus) and the operators' webhook."""
+
+import json
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dashboard import create_app
+from dashboard.extensions import db
+from dashboard.models import Experiment, Round
+from dashboard.models.base import utcnow
+from dashboard.webhook import EXTENSION, WebhookEvent, WebhookSender, WebhookSettings
+from shared.errors import ConfigurationError
+from tests.dashboard.conftest import register
+from tests.dashboard.test_releases import beat
+
+OUTSIDE = {"REMOTE_ADDR": "203.0.113.7"}
+
+
+class Receiver:
+    """A webhook endpoint: answers `statuses` in turn (then 200), or hangs for `delay` seconds."""
+
+    def __init__(self, statuses=(), delay=0.0):
+        self.posts, self.statuses, self.delay = [], list(statuses), delay
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                time.sleep(outer.delay)
+                outer.posts.append(body)
+                self.send_response(outer.statuses.pop(0) if outer.statuses else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook/secret-path"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture()
+def hooked(app, receiver):
+    sender = WebhookSender(WebhookSettings(receiver.url, timeout=2, retries=2, backoff=0.05))
+    app.extensions[EXTENSION] = sender
+    yield sender
+    sender.stop()
+
+
+def test_metrics_are_served_to_loopback_and_to_the_metrics_token_only(app, client):
+    assert client.get("/metrics").status_code == 200  # the test client is 127.0.0.1
+    assert client.get("/metrics", environ_base=OUTSIDE).status_code == 404
+    app.config["METRICS_TOKEN"] = "scrape-token-0123456789"
+    assert client.get("/metrics", environ_base=OUTSIDE, headers={"Authorization": "Bearer wrong"}).status_code == 404
+    resp = client.get("/metrics", environ_base=OUTSIDE, headers={"Authorization": "Bearer scrape-token-0123456789"})
+    assert resp.status_code == 200 and resp.content_type.startswith("text/plain")
+
+
+def test_metrics_hold_plants_rounds_durations_heartbeats_and_alerts(app, client, api):
+    token = register(client, "plant_a").get_json()["heartbeat_token"]
+    register(client, "plant_b")
+    beat(client, token, released_model={"id": 1, "sha256": "ab" * 32}, scored_rows=500, alerts_open=3, drift=0.5)
+    eid = client.post("/api/experiments", json={"name": "m", "rounds": 2}, headers=api).get_json()["id"]
+    with app.app_context():
+        start = utcnow()
+        db.session.add(Round(experiment_id=eid, number=1, status="completed", started_at=start,
+                             finished_at=start + timedelta(seconds=42)))
+        db.session.add(Round(experiment_id=eid, number=2, status="failed", started_at=start))
+        db.session.commit()
+    text = client.get("/metrics").text
+    for line in ('factoryfl_plants{status="online"} 2.0', 'factoryfl_rounds{status="completed"} 1.0',
+                 'factoryfl_rounds{status="failed"} 1.0', 'factoryfl_round_duration_seconds_bucket{le="60.0"} 1.0',
+                 'factoryfl_round_duration_seconds_bucket{le="30.0"} 0.0', "factoryfl_round_duration_seconds_count 1.0",
+                 'factoryfl_plant_alerts_open{plant="plant_a"} 3.0', "factoryfl_alerts_open 3.0",
+                 'factoryfl_plant_drift{plant="plant_a"} 0.5', "factoryfl_heartbeats_received_total 1.0"):
+        assert line in text, line
+
+
+def test_a_webhook_url_that_is_not_http_is_refused_at_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("DASHBOARD_INSTANCE_PATH", str(tmp_path))
+    for url in ("file:///etc/passwd", "gopher://x", "ftp://host/x", "http://"):
+        with pytest.raises(ConfigurationError, match="DASHBOARD_ALERT_WEBHOOK"):
+            create_app({"ALERT_WEBHOOK": url, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_delivery_retries_a_failing_endpoint_and_never_blocks_the_caller():
+    slow = Receiver(statuses=(503, 500), delay=0.0)
+    try:
+        sender = WebhookSender(WebhookSettings(slow.url, timeout=2, retries=3, backoff=0.05))
+        assert sender.send(WebhookEvent("plant.offline", "plant_a")) and sender.flush(10)
+        assert len(slow.posts) == 3 and sender.delivered == 1  # 503, 500, then 200
+    finally:
+        slow.close()
+    hanging = Receiver(delay=3.0)
+    try:
+        sender = WebhookSender(WebhookSettings(hanging.url, timeout=0.5, retries=0))
+        started = time.perf_counter()
+        sender.send(WebhookEvent("plant.offline", "plant_a"))
+        assert time.perf_counter() - started < 0.2  # queued, not sent in the caller's thread
+        assert sender.flush(10) and sender.failed == 1  # the timeout gave up on it
+    finally:
+        hanging.close()
+
+
+def test_new_alerts_a_plant_going_offline_and_a_failed_experiment_call_the_webhook(app, client, api, receiver,
+                                                                                   hooked):
+    token = register(client, "plant_a").get_json()["heartbeat_token"]
+    report = {"released_model": {"id": 1, "sha256": "ab" * 32}, "scored_rows": 10, "drift": 0.1}
+    beat(client, token, alerts_open=2, **report)
+    beat(client, token, alerts_open=2, **report)  # the same count: no new alert
+    beat(client, token, alerts_open=1, **report)  # fewer: cleared, no call
+    eid = client.post("/api/experiments", json={"name": "doomed", "rounds": 1}, headers=api).get_json()["id"]
+    with app.app_context():
+        from dashboard.orchestration.liveness import mark_offline
+        from dashboard.models import Factory
+
+        db.session.execute(db.update(Factory).values(last_heartbeat=utcnow().replace(year=2000)))
+        db.session.commit()
+        assert mark_offline() == ["plant_a"]
+        experiment = db.session.get(Experiment, eid)
+        experiment.status = "failed"
+        db.session.rollback()  # a rolled-back failure calls no one
+        experiment = db.session.get(Experiment, eid)
+        db.session.expire(experiment)  # as after the round engine's earlier commits
+        experiment.status = "failed"
+        db.session.commit()
+    assert hooked.flush(10)
+    events = [(p["event"], p["subject"]) for p in receiver.posts]
+    assert events == [("alert.opened", "plant_a"), ("plant.offline", "plant_a"), ("experiment.failed", "doomed")]
+    assert receiver.posts[0]["detail"]["alerts_open"] == 2 and receiver.posts[2]["detail"]["experiment_id"] == eid

@@ -1,0 +1,154 @@
+"""Delivery of the released model against a real HTTP server playing a hostile dashboard."""
+
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from factory_agent.floor.delivery import ModelDelivery, ReleasedModel
+from shared.errors import CommunicationError, ModelError, ProtocolError
+from tests.factory_agent.floor.conftest import make_bundle
+
+CAP = 1024 * 1024
+
+
+class Dashboard:
+    """Serves GET /api/models/<id>/bundle with whatever `routes` says: (status, body, extra headers)."""
+
+    def __init__(self):
+        self.routes, self.requests = {}, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                outer.requests.append((self.path, self.headers.get("Authorization")))
+                status, body, headers = outer.routes.get(self.path, (404, b"{}", {}))
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                if "Content-Length" not in headers:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def dashboard():
+    d = Dashboard()
+    yield d
+    d.close()
+
+
+@pytest.fixture()
+def blob():
+    return make_bundle().to_bytes()
+
+
+def delivery_for(tmp_path, dashboard):
+    return ModelDelivery(tmp_path / "models", dashboard.url, max_bytes=CAP)
+
+
+def test_the_named_model_is_downloaded_with_the_heartbeat_token_verified_and_kept(tmp_path, dashboard, blob):
+    dashboard.routes["/api/models/4/bundle"] = (200, blob, {})
+    delivery = delivery_for(tmp_path, dashboard)
+    model = delivery.fetch(ReleasedModel(4, hashlib.sha256(blob).hexdigest()), "hb-token")
+    assert dashboard.requests == [("/api/models/4/bundle", "Bearer hb-token")]
+    assert model.id == 4 and delivery.current is model and model.bundle.source["round"] == 2
+    assert (tmp_path / "models" / "release-4.safetensors").read_bytes() == blob
+    assert oct((tmp_path / "models" / "release-4.safetensors").stat().st_mode & 0o777) == "0o600"
+    restarted = ModelDelivery(tmp_path / "models", dashboard.url, max_bytes=CAP).load_last_good()
+    assert restarted.id == 4 and restarted.sha256 == model.sha256  # the last good model survives a restart
+    assert len(dashboard.requests) == 1
+
+
+def test_attack_a_wrong_hash_is_thrown_away_and_the_last_good_model_stays(tmp_path, dashboard, blob):
+    good = hashlib.sha256(blob).hexdigest()
+    dashboard.routes["/api/models/1/bundle"] = (200, blob, {})
+    delivery = delivery_for(tmp_path, dashboard)
+    delivery.fetch(ReleasedModel(1, good), "t")
+    dashboard.routes["/api/models/2/bundle"] = (200, blob + b"tampered", {})
+    with pytest.raises(ModelError, match="SHA-256"):
+        delivery.fetch(ReleasedModel(2, good), "t")
+    assert delivery.current.id == 1 and not (tmp_path / "models" / "release-2.safetensors").exists()
+
+
+def test_attack_a_huge_file_is_refused_by_its_declared_length_and_while_streaming(tmp_path, dashboard):
+    huge = b"x" * (CAP + 1)
+    dashboard.routes["/api/models/5/bundle"] = (200, huge, {})
+    dashboard.routes["/api/models/6/bundle"] = (200, huge, {"Content-Length": "10", "Connection": "close"})
+    delivery = delivery_for(tmp_path, dashboard)
+    with pytest.raises(ModelError, match="cap"):
+        delivery.fetch(ReleasedModel(5, "0" * 64), "t")
+    with pytest.raises((ModelError, CommunicationError)):  # a lying Content-Length: never more than the cap read
+        delivery.fetch(ReleasedModel(6, "0" * 64), "t")
+    assert delivery.current is None and list((tmp_path / "models").glob("release-*")) == []
+
+
+def test_attack_a_hashed_file_that_is_not_a_bundle_is_refused(tmp_path, dashboard):
+    junk = json.dumps({"not": "a model"}).encode()
+    dashboard.routes["/api/models/7/bundle"] = (200, junk, {})
+    delivery = delivery_for(tmp_path, dashboard)
+    with pytest.raises(ModelError):
+        delivery.fetch(ReleasedModel(7, hashlib.sha256(junk).hexdigest()), "t")
+    assert delivery.current is None
+
+
+@pytest.mark.parametrize("named", [
+    {"id": "../../etc/passwd", "sha256": "a" * 64}, {"id": "1/../../x", "sha256": "a" * 64},
+    {"id": -1, "sha256": "a" * 64}, {"id": 0, "sha256": "a" * 64}, {"id": True, "sha256": "a" * 64},
+    {"id": 2 ** 80, "sha256": "a" * 64}, {"id": 1.5, "sha256": "a" * 64}, {"id": 1, "sha256": "A" * 64},
+    {"id": 1, "sha256": "a" * 63}, {"id": 1, "sha256": None}, {"id": 1, "sha256": "a" * 64, "size": CAP + 1},
+    "release-1", ["id", 1],
+])
+def test_attack_hostile_heartbeat_answers_are_refused_before_any_request(tmp_path, dashboard, named):
+    with pytest.raises(ProtocolError):
+        ReleasedModel.from_answer({"released_model": named}, CAP)
+    delivery = delivery_for(tmp_path, dashboard)
+    delivery.offer({"released_model": named}, "t")
+    assert delivery.worker is None and dashboard.requests == []
+
+
+def test_an_answer_naming_the_model_in_use_fetches_nothing_and_a_failure_waits_before_retrying(tmp_path,
+                                                                                              dashboard, blob):
+    now = [100.0]
+    delivery = ModelDelivery(tmp_path / "models", dashboard.url, max_bytes=CAP, clock=lambda: now[0])
+    named = {"id": 9, "sha256": hashlib.sha256(blob).hexdigest()}
+    delivery.offer({"released_model": named}, "t")  # 404: not there yet
+    delivery.worker.join(10)
+    assert delivery.current is None and len(dashboard.requests) == 1
+    delivery.offer({"released_model": named}, "t")  # within the pause: no new request
+    assert len(dashboard.requests) == 1
+    now[0] += 16
+    dashboard.routes["/api/models/9/bundle"] = (200, blob, {})
+    delivery.offer({"released_model": named}, "t")
+    delivery.worker.join(10)
+    assert delivery.current.id == 9 and len(dashboard.requests) == 2
+    delivery.offer({"released_model": named}, "t")
+    assert len(dashboard.requests) == 2
+
+
+def test_a_roll_back_to_a_model_kept_on_disk_needs_no_download(tmp_path, dashboard, blob):
+    other = make_bundle(threshold=0.3).to_bytes()
+    dashboard.routes["/api/models/1/bundle"] = (200, blob, {})
+    dashboard.routes["/api/models/2/bundle"] = (200, other, {})
+    delivery = delivery_for(tmp_path, dashboard)
+    delivery.fetch(ReleasedModel(1, hashlib.sha256(blob).hexdigest()), "t")
+    delivery.fetch(ReleasedModel(2, hashlib.sha256(other).hexdigest()), "t")
+    delivery.fetch(ReleasedModel(1, hashlib.sha256(blob).hexdigest()), "t")
+    assert delivery.current.id == 1 and len(dashboard.requests) == 2

@@ -1,0 +1,68 @@
+"""The loopback scoring endpoint for plant systems (SCADA/MES adapters) and the agent's /metrics."""
+
+import http.client
+import json
+
+import pytest
+
+from factory_agent.floor.server import ScoringServer
+from shared.data.simulator import simulate
+from tests.factory_agent.floor.conftest import install, make_bundle
+
+
+@pytest.fixture()
+def server(scorer):
+    s = ScoringServer(0, scorer, max_bytes=64 * 1024, max_rows=500).start()
+    yield s
+    s.stop()
+
+
+def call(server, method, path, body=b"", content_type="text/csv", host=None):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    headers = {"Content-Type": content_type}
+    if host:
+        headers["Host"] = host
+    connection.request(method, path, body=body, headers=headers)
+    resp = connection.getresponse()
+    data = resp.read()
+    connection.close()
+    return resp.status, data
+
+
+def test_the_endpoint_listens_on_loopback_only(server):
+    assert server.httpd.server_address[0] == "127.0.0.1"
+
+
+def test_csv_and_json_rows_are_scored_stored_and_counted_in_metrics(server, scorer, delivery):
+    install(delivery, make_bundle(threshold=0.0), model_id=5)
+    rows = simulate("default", 40, seed=2, machines=2)
+    status, body = call(server, "POST", "/score", rows.to_csv(index=False).encode())
+    answer = json.loads(body)
+    assert status == 200 and answer["model"]["id"] == 5 and len(answer["scores"]) == 40
+    assert set(answer["scores"][0]) == {"row", "machine_id", "cycle", "probability", "prediction"}
+    assert sorted(answer["alerts_opened"]) == sorted(rows["machine_id"].unique())
+    status, body = call(server, "POST", "/score", json.dumps({"rows": rows.head(3).to_dict("records")}).encode(),
+                        "application/json")
+    assert status == 200 and [s["row"] for s in json.loads(body)["scores"]] == [0, 1, 2]
+    status, metrics = call(server, "GET", "/metrics")
+    text = metrics.decode()
+    assert status == 200 and "factoryfl_floor_scored_rows 43.0" in text and "factoryfl_floor_alerts_open 2.0" in text
+    assert 'factoryfl_floor_rows_scored_total{source="api"} 43.0' in text and 'id="5"' in text
+
+
+def test_bad_requests_get_a_clear_status_and_nothing_is_scored(server, scorer, delivery):
+    status, body = call(server, "POST", "/score", b"a,b\n1,2\n")
+    assert status == 503 and "no released model" in json.loads(body)["error"]
+    install(delivery, make_bundle())
+    assert call(server, "POST", "/score", b"a,b\n1,2\n")[0] == 400  # missing columns, named in the error
+    assert call(server, "POST", "/score", b"x=1", "application/x-www-form-urlencoded")[0] == 415
+    assert call(server, "POST", "/score", b"x", "text/plain")[0] == 415  # what a cross-site form could send
+    assert call(server, "POST", "/score", b"{", "application/json")[0] == 400
+    assert call(server, "POST", "/score", b"[1, 2]", "application/json")[0] == 400
+    big = simulate("default", 600, seed=1).to_csv(index=False).encode()
+    assert call(server, "POST", "/score", big)[0] == 413  # over the byte cap
+    many = json.dumps([{"a": 1}] * 501).encode()
+    assert call(server, "POST", "/score", many, "application/json")[0] == 413  # over the row cap
+    assert call(server, "POST", "/score", b"a\n1\n", host="evil.example:80")[0] == 403  # DNS rebinding
+    assert call(server, "GET", "/metrics", host="attacker.test")[0] == 403
+    assert scorer.store.counts()[0] == 0
