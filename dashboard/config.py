@@ -119,15 +119,35 @@ def plant_floor_settings() -> dict:
 
 
 class Config:
+    """Every setting of a dashboard process, from the environment (DASHBOARD_*, DATABASE_URL, ...) and
+    `overrides` (tests)."""
+
     def __init__(self, instance_path: str, **overrides):
-        env = os.environ.get
         instance = Path(instance_path)
+        self._database(instance)
+        self._secrets(instance, overrides)
+        self._operations()
+        self._web()
+        self._plants(instance)
+        self.__dict__.update(plant_floor_settings())  # the webhook and /metrics (DESIGN §10)
+        self.TESTING = False
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+    def _database(self, instance: Path) -> None:
+        env = os.environ.get
         self.SQLALCHEMY_DATABASE_URI = env("DATABASE_URL") or f"sqlite:///{instance / 'factoryfl.sqlite'}"
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgres://"):
             self.SQLALCHEMY_DATABASE_URI = "postgresql://" + self.SQLALCHEMY_DATABASE_URI[len("postgres://"):]
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        elif self.SQLALCHEMY_DATABASE_URI.startswith(("postgresql://", "postgresql+psycopg2://")):
+            # psycopg2 sends an executemany of UPDATEs (the heartbeat writes) in pages, not one round trip a row
+            self.SQLALCHEMY_ENGINE_OPTIONS["executemany_mode"] = "values_plus_batch"
+
+    def _secrets(self, instance: Path, overrides: dict) -> None:
+        env = os.environ.get
         # production never makes its own secrets: a missing one is refused by create_app (insecure_settings)
         self.PRODUCTION = overrides.pop("PRODUCTION", None)
         if self.PRODUCTION is None:
@@ -145,6 +165,9 @@ class Config:
             raise ConfigurationError("CREDENTIALS_KEY is not a Fernet key (32 url-safe base64 bytes); make one with: "
                                      "python -c 'from cryptography.fernet import Fernet; "
                                      "print(Fernet.generate_key().decode())'") from exc
+
+    def _operations(self) -> None:
+        env = os.environ.get
         self.FACTORY_ENROLLMENT_TOKEN = env("FACTORY_ENROLLMENT_TOKEN", "")
         self.DASHBOARD_ADMIN_EMAIL = env("DASHBOARD_ADMIN_EMAIL")
         self.DASHBOARD_ADMIN_PASSWORD = env("DASHBOARD_ADMIN_PASSWORD")
@@ -162,6 +185,9 @@ class Config:
         # a scheduler's claim on a round: a dead scheduler's round is run again once it expires
         self.LEASE_SECONDS = float(env("DASHBOARD_LEASE_SECONDS", "60"))
         self.SCHEDULER_TICK = float(env("DASHBOARD_SCHEDULER_TICK", "2"))
+
+    def _web(self) -> None:
+        env = os.environ.get
         self.MAX_CONTENT_LENGTH = int(env("DASHBOARD_MAX_BODY", str(1024 * 1024)))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
@@ -176,6 +202,9 @@ class Config:
         # behind N reverse proxies: trust their X-Forwarded-For/-Proto/-Host (client address for rate limits,
         # https for cookies and redirects); 0 (the default) ignores those headers, which anyone can send
         self.PROXY_FIX = _parse_proxy_fix(env("DASHBOARD_PROXY_FIX", "0"))
+
+    def _plants(self, instance: Path) -> None:
+        env = os.environ.get
         # plants on loopback or private addresses (labs, tests, compose): refused unless this is true, so a
         # registrant cannot point the dashboard at its own network (SSRF); link-local, multicast,
         # unspecified and cloud-metadata addresses are refused always
@@ -191,7 +220,3 @@ class Config:
                                      f"{self.DASHBOARD_CERT_VALIDITY_DAYS}")
         self.DASHBOARD_REQUIRE_TLS = env("DASHBOARD_REQUIRE_TLS", "true").strip().lower() not in (
             "0", "false", "no", "off")
-        self.__dict__.update(plant_floor_settings())  # the webhook and /metrics (DESIGN §10)
-        self.TESTING = False
-        for key, value in overrides.items():
-            setattr(self, key, value)

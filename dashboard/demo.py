@@ -13,8 +13,8 @@ import argparse
 import os
 import secrets
 import signal
-import subprocess
 import logging
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +32,7 @@ def say(message: str) -> None:
     log.info("[demo] %s", message)
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m dashboard.demo")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
@@ -41,31 +41,34 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT, help="where instance/, logs/ and state/ go")
     parser.add_argument("--stream-interval", type=float, default=5.0,
                         help="seconds between two batches of the plants' live simulated stream")
-    args = parser.parse_args()
-    url = f"http://127.0.0.1:{args.port}"
-    plants = [(name, profile, args.first_plant_port + i) for i, (name, profile, _) in enumerate(PLANTS)]
-    instance = args.workdir / "instance"
+    return parser.parse_args()
+
+
+def credentials(instance: Path) -> tuple[str, str]:
+    """The demo admin's password and API token, made once and kept under instance/ (mode 0600)."""
     instance.mkdir(parents=True, exist_ok=True)
     secrets_file = instance / "demo_credentials"
     if secrets_file.exists():
         password, token = secrets_file.read_text().split()
-    else:
-        password, token = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
-        secrets_file.write_text(f"{password} {token}\n")
-        os.chmod(secrets_file, 0o600)
-    env = {**os.environ, "DASHBOARD_INSTANCE_PATH": str(instance), "DASHBOARD_ADMIN_EMAIL": os.environ.get("DASHBOARD_ADMIN_EMAIL", "admin@factoryfl.org"),
-           "DASHBOARD_ADMIN_PASSWORD": password, "DASHBOARD_API_TOKEN": token,
-           "DASHBOARD_ALLOW_PRIVATE_PLANTS": "true",  # the demo's plants listen on this machine's loopback
-           "DASHBOARD_ENV": "development",  # secrets of its own under instance/ (a shell's production setting aside)
-           "DASHBOARD_HEARTBEAT_INTERVAL": str(args.heartbeat_interval), "PYTHONUNBUFFERED": "1"}
-    logs = args.workdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    processes: list[subprocess.Popen] = []
+        return password, token
+    password, token = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
+    secrets_file.write_text(f"{password} {token}\n")
+    os.chmod(secrets_file, 0o600)
+    return password, token
 
-    def stop_all(*_):
+
+class Processes:
+    """What the demo started, stopped by PID on Ctrl-C: plants first, so their last heartbeat reaches the
+    dashboard."""
+
+    def __init__(self):
+        self.started: list[subprocess.Popen] = []
+        signal.signal(signal.SIGINT, self.stop_all)
+        signal.signal(signal.SIGTERM, self.stop_all)
+
+    def stop_all(self, *_):
         say("stopping the plants, then the dashboard")
-        plants, dashboard = processes[1:], processes[:1]
-        for group in (plants, dashboard):  # plants first, so their last heartbeat reaches the dashboard
+        for group in (self.started[1:], self.started[:1]):
             for p in group:
                 if p.poll() is None:
                     p.send_signal(signal.SIGINT)
@@ -76,63 +79,97 @@ def main() -> int:
                     p.kill()
         sys.exit(0)
 
-    signal.signal(signal.SIGINT, stop_all)
-    signal.signal(signal.SIGTERM, stop_all)
+
+def start_dashboard(args, env: dict, url: str, logs: Path, processes: Processes) -> None:
     dashboard_log = open(logs / "dashboard.log", "a")
-    processes.append(subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(args.port)], cwd=ROOT,
-                                      env=env, stdout=dashboard_log, stderr=subprocess.STDOUT))
+    processes.started.append(subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(args.port)],
+                                              cwd=ROOT, env=env, stdout=dashboard_log, stderr=subprocess.STDOUT))
     say(f"dashboard starting at {url} (log: logs/dashboard.log)")
     for _ in range(120):
         try:
             requests.get(f"{url}/login", timeout=2)
-            break
+            return
         except requests.RequestException:
             time.sleep(0.5)
-    else:
-        say("the dashboard did not start; see logs/dashboard.log")
-        stop_all()
+    say("the dashboard did not start; see logs/dashboard.log")
+    processes.stop_all()
+
+
+def start_plants(args, plants, env: dict, url: str, logs: Path, processes: Processes) -> None:
     for name, profile, port in plants:
-        processes.append(subprocess.Popen(
+        processes.started.append(subprocess.Popen(
             [sys.executable, "factory_agent/FactoryDatasite.py", "--factory_name", name, "--port", str(port),
              "--dashboard_url", url, "--simulate", profile, "--rows", "3000", "--seed", str(port), "--reset",
              "--heartbeat-interval", str(args.heartbeat_interval), "--log-dir", str(logs),
              "--state-dir", str(args.workdir / "state" / name), *floor_flags(args, name)], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         say(f"plant {name} ({profile} profile) starting on port {port} (log: logs/{name}.log)")
-    headers = {"Authorization": f"Bearer {token}"}  # GET /factories is for operators
+
+
+def wait_online(url: str, headers: dict, names: list[str], processes: Processes) -> None:
     deadline = time.time() + 300
     while time.time() < deadline:
         online = [f["factory_name"] for f in requests.get(f"{url}/factories", headers=headers, timeout=5).json()
                   if f["status"] in ("online", "busy")]
-        if all(name in online for name, _, _ in plants):
-            break
-        if any(p.poll() is not None for p in processes):
+        if all(name in online for name in names):
+            say("all three plants are online")
+            return
+        if any(p.poll() is not None for p in processes.started):
             say("a process exited early; see logs/")
-            stop_all()
+            processes.stop_all()
         time.sleep(1)
-    say("all three plants are online")
+
+
+def follow(url: str, headers: dict, experiment_id: int) -> dict:
+    """Print each round once its model has been scored (by the next round's training calls, or by the last
+    round's evaluation), until the experiment ends."""
+    shown = 0
+    while True:
+        time.sleep(3)
+        try:
+            detail = requests.get(f"{url}/api/experiments/{experiment_id}", headers=headers, timeout=10).json()
+        except requests.RequestException:
+            continue
+        done = [r for r in detail["rounds"] if r["status"] == "completed"]
+        finished = detail["status"] not in ("running", "pending")
+        scored = done if finished else done[:-1]
+        for r in scored[shown:]:
+            m = r["metrics"]
+            say(f"round {r['number']}: {len(r['participants'])} plants, {r['duration_s'] or 0:.1f} s, "
+                f"train_loss {m.get('train_loss') or 0:.3f}, test_f1 {m.get('test_f1') or 0:.3f}, "
+                f"test_auc {m.get('test_auc') or 0:.3f}")
+        shown = max(shown, len(scored))
+        if finished and detail["rounds"]:
+            say(f"experiment {detail['status']}")
+            return detail
+
+
+def main() -> int:
+    args = parse_args()
+    url = f"http://127.0.0.1:{args.port}"
+    plants = [(name, profile, args.first_plant_port + i) for i, (name, profile, _) in enumerate(PLANTS)]
+    instance = args.workdir / "instance"
+    password, token = credentials(instance)
+    env = {**os.environ, "DASHBOARD_INSTANCE_PATH": str(instance),
+           "DASHBOARD_ADMIN_EMAIL": os.environ.get("DASHBOARD_ADMIN_EMAIL", "admin@factoryfl.org"),
+           "DASHBOARD_ADMIN_PASSWORD": password, "DASHBOARD_API_TOKEN": token,
+           "DASHBOARD_ALLOW_PRIVATE_PLANTS": "true",  # the demo's plants listen on this machine's loopback
+           "DASHBOARD_ENV": "development",  # secrets of its own under instance/ (a shell's production setting aside)
+           "DASHBOARD_HEARTBEAT_INTERVAL": str(args.heartbeat_interval), "PYTHONUNBUFFERED": "1"}
+    logs = args.workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes = Processes()
+    start_dashboard(args, env, url, logs, processes)
+    start_plants(args, plants, env, url, logs, processes)
+    headers = {"Authorization": f"Bearer {token}"}  # GET /factories is for operators
+    wait_online(url, headers, [name for name, _, _ in plants], processes)
     body = {"name": "demo: CNN on three plants", "model_type": "cnn", "rounds": args.rounds, "local_epochs": 2,
             "min_factories": 2}
     experiment = requests.post(f"{url}/api/experiments", json=body, headers=headers, timeout=10).json()
     requests.post(f"{url}/api/experiments/{experiment['id']}/start", headers=headers, timeout=10)
     say(f"started experiment #{experiment['id']}: watch it at {url}/experiments/{experiment['id']}")
     say(f"log in as {env['DASHBOARD_ADMIN_EMAIL']} with password {password} (API token: {token})")
-    last = 0
-    while True:
-        time.sleep(3)
-        try:
-            detail = requests.get(f"{url}/api/experiments/{experiment['id']}", headers=headers, timeout=10).json()
-        except requests.RequestException:
-            continue
-        for r in detail["rounds"][last:]:
-            m = r["metrics"]
-            say(f"round {r['number']}: {len(r['participants'])} plants, {r['duration_s']:.1f} s, "
-                f"train_loss {m.get('train_loss', 0):.3f}, test_f1 {m.get('test_f1') or 0:.3f}, "
-                f"test_auc {m.get('test_auc') or 0:.3f}")
-        last = len(detail["rounds"])
-        if detail["status"] not in ("running", "pending") and last:
-            say(f"experiment {detail['status']}")
-            break
+    detail = follow(url, headers, experiment["id"])
     release_to_the_floor(url, headers, detail, [name for name, _, _ in plants], args.workdir)
     signal.pause()
     return 0

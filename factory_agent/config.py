@@ -77,7 +77,6 @@ def _numeric_suffix(mode: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
-    profiles = ", ".join(f"{name} ({p.description})" for name, p in PROFILES.items())
     p = argparse.ArgumentParser(
         prog="FactoryDatasite.py",
         description="Start a plant's PySyft datasite with its private data and register it with the "
@@ -101,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wipe the datasite's users, data and approvals at start [FACTORY_RESET]")
     p.add_argument("--verbose", action="store_true", default=_env_bool("FACTORY_VERBOSE", False),
                    help="log to the console too, with debug detail [FACTORY_VERBOSE]")
+    _add_data_flags(p)
+    _add_operation_flags(p)
+    _add_policy_flags(p)
+    _add_floor_flags(p)
+    return p
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    profiles = ", ".join(f"{name} ({prof.description})" for name, prof in PROFILES.items()).replace("%", "%%")
     data = p.add_argument_group("data (a CSV of your own, or the simulator)")
     data.add_argument("--data", default=env("FACTORY_DATA"), help="the plant's CSV file [FACTORY_DATA]")
     data.add_argument("--label-column", default=env("FACTORY_LABEL_COLUMN"),
@@ -117,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="rows to simulate [FACTORY_ROWS]")
     data.add_argument("--seed", type=int, default=int(env("FACTORY_SEED", "0")),
                       help="seed of the simulator and of the data split [FACTORY_SEED]")
+
+
+def _add_operation_flags(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
     p.add_argument("--heartbeat-interval", type=float, default=float(env("FACTORY_HEARTBEAT_INTERVAL", "30")),
                    help="seconds between heartbeats [FACTORY_HEARTBEAT_INTERVAL]")
     p.add_argument("--enrollment-token", default=env("FACTORY_ENROLLMENT_TOKEN", ""),
@@ -139,9 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--byzantine", default=env("FACTORY_BYZANTINE"),
                    help="FOR TESTS AND DEMOS ONLY: make this plant malicious on purpose: sign_flip, scale:F, "
                         "noise:SIGMA or label_flip [FACTORY_BYZANTINE]")
-    _add_policy_flags(p)
-    _add_floor_flags(p)
-    return p
 
 
 def _add_floor_flags(p: argparse.ArgumentParser) -> None:

@@ -36,3 +36,11 @@ def test_every_flag_reads_a_factory_environment_variable_and_flags_win(monkeypat
 def test_bad_settings_are_configuration_errors(argv, message):
     with pytest.raises(ConfigurationError, match=message):
         parse_config(argv)
+
+
+def test_help_prints_every_flag():
+    """`FactoryDatasite.py --help` is the plant engineer's first command (a '%' in a help text broke it)."""
+    from factory_agent.config import build_parser
+
+    text = build_parser().format_help()
+    assert "--simulate" in text and "50/30/20 % L/M/H" in text and "--watch-dir" in text
