@@ -62,6 +62,15 @@ class Outcome:
         return statistics.median(w / t for w, t in zip(self.round_walls, self.slowest_trains))
 
 
+def feature_count(settings: Settings) -> int:
+    """The simulator's features after encoding, as the sites have them (the server builds the model from it)."""
+    from shared.data.csv_loader import load_frame
+    from shared.data.simulator import FAILURE_MODE_COLUMNS, GROUP_COLUMN, LABEL_COLUMN, TIME_COLUMN, simulate
+
+    frame = simulate(PROFILES[0], rows=settings.rows, seed=0)
+    return len(load_frame(frame, LABEL_COLUMN, FAILURE_MODE_COLUMNS, GROUP_COLUMN, TIME_COLUMN).schema.feature_names)
+
+
 def site_specs(settings: Settings) -> list[tuple[str, int]]:
     return [(PROFILES[i % len(PROFILES)], i) for i in range(settings.sites)]
 
@@ -130,8 +139,8 @@ class FlowerFederation:
 
     def run_app(self, results: Path) -> None:
         s = self.settings
-        overrides = (f'num-server-rounds={s.rounds} num-sites={s.sites} local-epochs={s.local_epochs} '
-                     f'results-file="{results}"')
+        overrides = (f'num-server-rounds={s.rounds} num-sites={s.sites} num-features={feature_count(s)} '
+                     f'local-epochs={s.local_epochs} results-file="{results}"')
         done = subprocess.run([str(FLOWER_BIN / "flwr"), "run", str(FLOWER_APP), "bench", "--stream",
                                "--run-config", overrides], cwd=self.workdir, env=self.env, capture_output=True,
                               text=True, timeout=3600)

@@ -26,6 +26,19 @@ def _process_start() -> float:
     return psutil.Process().create_time()
 
 
+def fewer_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives threads their own malloc arenas (up to 8 per core), and memory freed in one arena is not
+    reused by another: the datasite's server threads, the agent's and torch's then hold their peaks apart.
+    Two arenas keep the plant's resident memory lower while it trains. Set before any thread starts;
+    elsewhere than glibc (musl, macOS) this does nothing."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX (malloc.h)
+    except (OSError, AttributeError):
+        pass
+
+
 def setup_logging(log_file: Path, verbose: bool) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -44,6 +57,7 @@ def setup_logging(log_file: Path, verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     from factory_agent.config import parse_config
 
+    fewer_malloc_arenas()
     try:
         config = parse_config(argv)
     except FederatedLearningError as exc:

@@ -28,11 +28,10 @@ from factory_agent.dashboard_client import (DashboardClient, Heartbeat, RekeyPen
 from factory_agent.datasite import Datasite
 from factory_agent.device import detect_device
 from factory_agent.plant.policy import load_policy
+from factory_agent.registration import load_plant_data, registration_of
 from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, STATE_DIR_ENV, PlantState
 from factory_agent.tls import PlantTLS, common_name, san_names
-from shared.data.csv_loader import PlantData, load_csv, load_frame
-from shared.data.simulator import FAILURE_MODE_COLUMNS, GROUP_COLUMN, LABEL_COLUMN, TIME_COLUMN, simulate
-from shared.enums import DataType, FactoryStatus, ModelType
+from shared.enums import FactoryStatus
 from shared.errors import CommunicationError, ConfigurationError, FederatedLearningError
 from shared.identity import fingerprint as key_fingerprint
 
@@ -46,14 +45,6 @@ class StepFailed(FederatedLearningError):
         super().__init__(f"step '{step}' failed: {cause}")
         self.step = step
         self.cause = cause
-
-
-def load_plant_data(config: AgentConfig) -> PlantData:
-    if config.data:
-        return load_csv(config.data, config.label_column, config.drop_columns, config.group_column,
-                        config.time_column, seed=config.seed)
-    frame = simulate(config.simulate, rows=config.rows, seed=config.seed)
-    return load_frame(frame, LABEL_COLUMN, FAILURE_MODE_COLUMNS, GROUP_COLUMN, TIME_COLUMN, seed=config.seed)
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -141,21 +132,8 @@ class Agent:
         self._step("publish factory.status endpoint", self.datasite.publish_status_endpoint)
         self.approval = ApprovalPolicy(self.datasite.root_logins(), c.approval_interval, creds.orchestrator_email)
         self.approval.start()
-        sequence_ready = bool(c.group_column or c.time_column or not c.data)
-        self.registration = Registration(
-            factory_name=c.factory_name, factory_hostname=self.server_name, factory_port=c.port,
-            device=device, status=FactoryStatus.ONLINE.value,
-            capabilities={
-                "supported_models": ModelType.values() if sequence_ready else [ModelType.CNN.value],
-                "data_type": (DataType.TIME_SERIES if sequence_ready else DataType.TABULAR).value,
-                "num_samples": data.num_samples, "features": data.schema.feature_names,
-                "schema": data.schema.to_dict(), "splits": data.split_counts(),
-                "source": c.data and os.path.basename(c.data) or f"simulator:{c.simulate}",
-                **({"byzantine": c.byzantine} if c.byzantine else {})},
-            orchestrator={"email": creds.orchestrator_email, "password": creds.orchestrator_password},
-            secagg_public_key=self.state.secagg_public_key(), identity_public_key=self.state.identity_public_key(),
-            agent_version=AGENT_VERSION, policy=policy.to_dict(),
-            certificate_request=self.tls.certificate_request() if self.tls else None)
+        self.registration = registration_of(c, data, device, policy, creds, self.state, self.server_name,
+                                            self.tls.certificate_request() if self.tls else None)
         log.info("identity key fingerprint %s (%s): the dashboard binds the name %s to it",
                  key_fingerprint(self.registration.identity_public_key), self.state.identity_key_path, c.factory_name)
         self._step("register with dashboard", self._register_first)

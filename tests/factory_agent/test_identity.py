@@ -163,6 +163,7 @@ def test_the_agent_says_once_that_re_keying_waits_and_keeps_registering_until_ap
     plant.state = PlantState(tmp_path / "state")
     plant.busy_file, plant.approval, plant.tls, plant.answer = tmp_path / "busy", None, None, None
     plant.registration, plant.rekey_reported, plant.started = None, False, time.monotonic()
+    plant.floor = None
     plant.stop_event = threading.Event()
     plant.client = WaitingDashboard(refusals=4, on_heartbeat=plant.stop_event.set)
     with caplog.at_level(logging.INFO, logger="factory_agent.agent"):

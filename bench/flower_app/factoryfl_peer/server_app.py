@@ -16,7 +16,6 @@ from shared.networks import build_model, get_weights
 
 app = ServerApp()
 NODE_WAIT_S = 120
-FEATURES = 8  # the simulator's feature count
 
 
 def _nodes(grid: Grid, wanted: int) -> list[int]:
@@ -50,7 +49,7 @@ def _send(grid: Grid, nodes: list[int], kind: str, weights: dict, config: dict, 
 def main(grid: Grid, context: Context) -> None:
     run = context.run_config
     nodes = _nodes(grid, int(run["num-sites"]))
-    weights = get_weights(build_model(ModelSpec("cnn", FEATURES), seed=0))
+    weights = get_weights(build_model(ModelSpec("cnn", int(run["num-features"])), seed=0))
     rounds = []
     for number in range(1, int(run["num-server-rounds"]) + 1):
         config = {"server-round": number, "local-epochs": int(run["local-epochs"]),
