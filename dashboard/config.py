@@ -111,10 +111,12 @@ def _instance_secret(instance: Path, name: str, make) -> str:
 def plant_floor_settings() -> dict:
     """DASHBOARD_ALERT_WEBHOOK: a URL called with a JSON POST on a new alert, a plant going offline and a failed
     experiment (dashboard.webhook checks it is http(s) and posts from a background thread);
+    DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL: seconds between two alert.opened calls for one plant (default 300);
     DASHBOARD_METRICS_TOKEN: who may read /metrics besides loopback clients (dashboard.metrics)."""
     env = os.environ.get
     return {"ALERT_WEBHOOK": env("DASHBOARD_ALERT_WEBHOOK") or None,
             "ALERT_WEBHOOK_TIMEOUT": float(env("DASHBOARD_ALERT_WEBHOOK_TIMEOUT", "5")),
+            "ALERT_WEBHOOK_MIN_INTERVAL": float(env("DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL", "300")),
             "METRICS_TOKEN": env("DASHBOARD_METRICS_TOKEN") or None}
 
 

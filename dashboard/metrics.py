@@ -1,9 +1,11 @@
 """`GET /metrics`: the dashboard in Prometheus's text format (prometheus-client).
 
-Who may read it: clients on loopback (a Prometheus or an exporter sidecar on the same host), or anyone sending
-`Authorization: Bearer <DASHBOARD_METRICS_TOKEN>`; everyone else gets 404 (the endpoint does not advertise
-itself). Behind a reverse proxy with DASHBOARD_PROXY_FIX set, the client address is the proxied one, so a
-scrape from outside through the proxy needs the token.
+Who may read it: anyone sending `Authorization: Bearer <DASHBOARD_METRICS_TOKEN>`; and, in development without
+a proxy (not PRODUCTION, DASHBOARD_PROXY_FIX 0), clients on loopback too. Everyone else gets 404 (the endpoint
+does not advertise itself). A client address proves nothing once a proxy is in front: behind a same-host proxy
+every client is 127.0.0.1, and with DASHBOARD_PROXY_FIX too high a client's own `X-Forwarded-For: 127.0.0.1` is
+believed. So in production, and whenever DASHBOARD_PROXY_FIX is set, only the token opens it (without a token
+configured /metrics answers 404 there).
 
 What it holds, read from the database at scrape time (the same numbers in every worker):
 plants by status, rounds by status, a histogram of completed rounds' durations, plants' open alerts, scored rows
@@ -106,6 +108,8 @@ def _may_read() -> bool:
     sent = bearer_token()
     if token and sent:
         return constant_time_equal(sent, token)
+    if current_app.config.get("PRODUCTION") or current_app.config.get("PROXY_FIX"):
+        return False  # no loopback exemption where the client address may be a proxy's or a forged header's
     try:
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:

@@ -1,7 +1,8 @@
 """The plant floor's side of the heartbeat (DESIGN §10).
 
 - `on_heartbeat` is the heartbeat hook: it stores what the plant reports from its floor (the model it scores
-  with, scored rows, open alerts, drift), keeps a small history for the charts (read back by
+  with, only when that is a release this plant may use: one that exists and lists it; scored rows, open alerts,
+  drift), keeps a small history for the charts (read back by
   dashboard.services.plants.floor_history), calls the webhook when the open alerts rose, and answers which
   released model the plant should use (`release_for`).
 - Releasing a model, rolling back, the registry and a release's bytes are dashboard.services.models; a release
@@ -15,7 +16,7 @@ import time
 
 from flask import current_app
 
-from dashboard.api.registration_schema import FloorReport, validate_floor_report
+from dashboard.api.registration_schema import FloorReport, ReportedModel, validate_floor_report
 from dashboard.extensions import db
 from dashboard.metrics import count_heartbeat
 from dashboard.models import Factory, FloorSample, Release
@@ -27,6 +28,7 @@ KEEP_SAMPLES = 500  # per plant, for the charts
 PRUNE_EVERY = 50  # samples inserted between two prunings (by id)
 ACTIVE_CACHE = "factoryfl_active_releases"
 ACTIVE_CACHE_SECONDS = 1.0  # heartbeats read the active releases at most once a second per process
+REFUSED_CLAIMS = "factoryfl_refused_release_claims"  # plant id -> the last claim logged as refused
 
 
 def release_for(name: str) -> dict:
@@ -71,7 +73,7 @@ def record_report(factory_id: int, name: str, report: FloorReport) -> None:
     stored = db.session.execute(db.select(Factory.released_model_id, Factory.released_model_sha256,
                                           Factory.released_model_kind, Factory.scored_rows, Factory.alerts_open,
                                           Factory.drift).where(Factory.id == factory_id)).one()
-    model = report.released_model
+    model = checked_model(factory_id, name, report.released_model, stored)
     values = {"scored_rows": report.scored_rows, "alerts_open": report.alerts_open, "drift": report.drift,
               "released_model_id": model.id if model else None,
               "released_model_sha256": model.sha256 if model else None,
@@ -91,6 +93,24 @@ def record_report(factory_id: int, name: str, report: FloorReport) -> None:
         notify_after_commit(db.session(), WebhookEvent("alert.opened", name, {
             "alerts_open": report.alerts_open, "previously_open": before, "scored_rows": report.scored_rows,
             "drift": report.drift, "released_model": model.id if model else None}))
+
+
+def checked_model(factory_id: int, name: str, model: ReportedModel | None, stored) -> ReportedModel | None:
+    """The reported model if it is a release this plant may use (it exists, lists the plant, and a global model
+    has its SHA-256), else None, logged once per claim. What is stored was checked when it was stored."""
+    if model is None or (stored.released_model_id, stored.released_model_sha256, stored.released_model_kind) == \
+            (model.id, model.sha256, model.kind):
+        return model
+    release = db.session.execute(db.select(Release.sha256, Release.plants).where(Release.id == model.id)).first()
+    if release is not None and name in (release.plants or ()) and \
+            (model.kind != "global" or release.sha256 == model.sha256):
+        return model
+    logged = current_app.extensions.setdefault(REFUSED_CLAIMS, {})
+    if logged.get(factory_id) != (model.id, model.sha256, model.kind):
+        logged[factory_id] = (model.id, model.sha256, model.kind)
+        log.warning("plant %s reports scoring with model #%d (sha256 %s…, %s), not a release %s may use: "
+                    "stored as no model", name, model.id, model.sha256[:12], model.kind, name)
+    return None
 
 
 def prune_samples(factory_id: int, keep: int = KEEP_SAMPLES) -> None:

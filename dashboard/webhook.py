@@ -2,7 +2,10 @@
 plant goes offline, or an experiment fails.
 
 Delivery never blocks a request or a scheduler job: events wait in a bounded queue for one background thread
-that posts each with a timeout and retries with growing pauses (a full queue drops the newest event, logged).
+that posts each with a timeout and retries with growing pauses. A plant sends at most one `alert.opened` per
+`DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL` seconds (default 300; the rises in between go out as one event, counted in
+`detail.rises`), and a full queue gives up its oldest alert event before any offline or failed one
+(dashboard.webhook_queue; per process: each gunicorn worker keeps its own interval).
 An event is queued only once the transaction that caused it commits (a rolled-back change calls no one):
 `notify_after_commit` keeps it in the session until SQLAlchemy's `after_commit`.
 
@@ -19,8 +22,8 @@ redirects are not followed; its path may hold a secret, so logs name only its ho
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
@@ -30,6 +33,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
+from dashboard.webhook_queue import ALERT_OPENED, AlertDebounce, EventQueue
 from shared.enums import ExperimentStatus, FactoryStatus
 from shared.errors import ConfigurationError
 
@@ -45,18 +49,23 @@ class WebhookSettings:
     timeout: float = 5.0
     retries: int = 3
     backoff: float = 1.0  # seconds before the first retry, doubled for each next one
+    alert_interval: float = 300.0  # at most one alert.opened per plant in this many seconds
 
     @classmethod
     def from_config(cls, config) -> "WebhookSettings":
         url, timeout = config.get("ALERT_WEBHOOK"), float(config.get("ALERT_WEBHOOK_TIMEOUT", 5.0))
         if not 0 < timeout <= 60:
             raise ConfigurationError(f"DASHBOARD_ALERT_WEBHOOK_TIMEOUT must be between 0 and 60 seconds, got {timeout}")
+        interval = float(config.get("ALERT_WEBHOOK_MIN_INTERVAL", 300.0))
+        if not 0 <= interval <= 86_400:
+            raise ConfigurationError(f"DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL must be between 0 and 86400 seconds, "
+                                     f"got {interval}")
         if url:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigurationError(f"DASHBOARD_ALERT_WEBHOOK must be an http:// or https:// URL with a host, "
                                          f"got scheme {parts.scheme!r}")
-        return cls(url=url or None, timeout=timeout)
+        return cls(url=url or None, timeout=timeout, alert_interval=interval)
 
 
 @dataclass(frozen=True)
@@ -73,10 +82,11 @@ class WebhookEvent:
 class WebhookSender:
     """One background thread posting queued events; `send` returns at once."""
 
-    def __init__(self, settings: WebhookSettings, session: requests.Session | None = None):
+    def __init__(self, settings: WebhookSettings, session: requests.Session | None = None, clock=time.monotonic):
         self.settings = settings
         self.session = session or requests.Session()
-        self.queue: queue.Queue[WebhookEvent] = queue.Queue(maxsize=QUEUE_SIZE)
+        self.queue = EventQueue(QUEUE_SIZE)
+        self.debounce = AlertDebounce(settings.alert_interval, clock)
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
@@ -87,16 +97,21 @@ class WebhookSender:
         return urlsplit(self.settings.url or "").hostname or "-"
 
     def send(self, item: WebhookEvent) -> bool:
-        """Queue an event (False without a URL, or when the queue is full)."""
+        """Queue an event, or hold an alert for its plant's interval (False without a URL, or when dropped)."""
         if not self.settings.url:
             return False
         self._start()
-        try:
-            self.queue.put_nowait(item)
-            return True
-        except queue.Full:
-            log.warning("webhook queue full (%d events): dropped %s %s", QUEUE_SIZE, item.kind, item.subject)
-            return False
+        if item.kind == ALERT_OPENED:
+            item = self.debounce.offer(item)
+            if item is None:
+                return True  # held: it goes out, counted, when the plant's interval ends
+        return self._enqueue(item)
+
+    def _enqueue(self, item: WebhookEvent) -> bool:
+        dropped = self.queue.put(item)
+        if dropped is not None:
+            log.warning("webhook queue full (%d events): dropped %s %s", QUEUE_SIZE, dropped.kind, dropped.subject)
+        return dropped is not item
 
     def _start(self) -> None:
         with self.lock:
@@ -106,9 +121,10 @@ class WebhookSender:
 
     def _run(self) -> None:
         while not self.stopping.is_set():
-            try:
-                item = self.queue.get(timeout=0.5)
-            except queue.Empty:
+            for held in self.debounce.due():
+                self._enqueue(held)
+            item = self.queue.get(timeout=0.5)
+            if item is None:
                 continue
             try:
                 self.deliver(item)
@@ -137,9 +153,7 @@ class WebhookSender:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued event was delivered or given up (tests, shutdown)."""
-        done = threading.Event()
-        threading.Thread(target=lambda: (self.queue.join(), done.set()), daemon=True).start()
-        return done.wait(timeout)
+        return self.queue.join(timeout)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from shared.enums import ModelType
@@ -36,3 +37,30 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def weight_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every weight of the network `spec` describes (shared.networks; a test pins the two
+    together), told without torch: a plant checks a bundle against its spec, and counts its parameters, before
+    it builds anything."""
+    f, h, c = spec.num_features, spec.hidden_size, spec.channels
+    if ModelType(spec.model_type) is ModelType.CNN:
+        return {"conv.0.weight": (c, 1, 3), "conv.0.bias": (c,), "conv.2.weight": (c, c, 3), "conv.2.bias": (c,),
+                "linear.weight": (h, f), "linear.bias": (h,), "head.2.weight": (h, h + 4 * c), "head.2.bias": (h,),
+                "head.4.weight": (1, h), "head.4.bias": (1,)}
+    shapes: dict[str, tuple[int, ...]] = {}
+    width = f
+    if ModelType(spec.model_type) is ModelType.HYBRID:
+        shapes.update({"conv.0.weight": (2 * c, f, 3), "conv.0.bias": (2 * c,)})
+        width = 2 * c
+    for layer in range(spec.num_layers):
+        shapes.update({f"lstm.weight_ih_l{layer}": (4 * h, width if layer == 0 else h),
+                       f"lstm.weight_hh_l{layer}": (4 * h, h),
+                       f"lstm.bias_ih_l{layer}": (4 * h,), f"lstm.bias_hh_l{layer}": (4 * h,)})
+    shapes.update({"head.1.weight": (1, h), "head.1.bias": (1,)})
+    return shapes
+
+
+def parameter_count(spec: ModelSpec) -> int:
+    """How many parameters the network of `spec` has (nothing is allocated)."""
+    return sum(math.prod(shape) for shape in weight_shapes(spec).values())

@@ -23,10 +23,13 @@ from shared.models import build_model, set_weights
 
 log = logging.getLogger(__name__)
 BATCH = 4096
+BATCH_VALUES = 1 << 24  # input values per batch (64 MiB of float32): a long window takes fewer windows at a time
 
 
-def _sequence_windows(frame: pd.DataFrame, bundle: ModelBundle) -> np.ndarray:
-    """Positions (into `frame`'s rows) of every window end, windows taken per group in time order."""
+def _sequence_windows(frame: pd.DataFrame, bundle: ModelBundle) -> tuple[np.ndarray, np.ndarray]:
+    """(order, starts): `order` holds the positions of `frame`'s rows sorted per group in time order, and each
+    window is order[s:s + sequence_length] for an s in `starts` (whole windows within one group). Windows are
+    gathered batch by batch from these: windows x length positions are never held at once."""
     length = bundle.spec.sequence_length
     schema = bundle.schema
     group = frame[schema.group_column].astype("string").fillna("") if schema.group_column else pd.Series(
@@ -39,31 +42,42 @@ def _sequence_windows(frame: pd.DataFrame, bundle: ModelBundle) -> np.ndarray:
         order_key = pd.Series(np.arange(len(frame)), index=frame.index)
     ordered = pd.DataFrame({"g": group.to_numpy(), "t": np.asarray(order_key), "pos": np.arange(len(frame))})
     ordered = ordered.sort_values(["g", "t", "pos"], kind="stable")
-    windows = []
-    for _, part in ordered.groupby("g", sort=False):
-        positions = part["pos"].to_numpy()
-        for end in range(length - 1, len(positions)):
-            windows.append(positions[end - length + 1:end + 1])
-    return np.array(windows, dtype=np.int64).reshape(-1, length)
+    order, groups = ordered["pos"].to_numpy(dtype=np.int64), ordered["g"].to_numpy()
+    if len(order) < length:
+        return order, np.zeros(0, dtype=np.int64)
+    same_group = groups[:len(order) - length + 1] == groups[length - 1:]  # sorted: the ends agree, so does all
+    return order, np.flatnonzero(same_group).astype(np.int64)
 
 
-def score_frame(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
-    """Probabilities and predictions for a data frame (extra columns are ignored)."""
-    x = bundle.scaler.transform(bundle.schema.encode(frame, fill_values=bundle.fill_values))
+def load_network(bundle: ModelBundle) -> torch.nn.Module:
+    """The bundle's network with its weights, in evaluation mode (a caller scoring many batches keeps it)."""
     model = build_model(bundle.spec)
     set_weights(model, bundle.weights)
     model.eval()
+    return model
+
+
+def score_frame(bundle: ModelBundle, frame: pd.DataFrame, network: torch.nn.Module | None = None) -> pd.DataFrame:
+    """Probabilities and predictions for a data frame (extra columns are ignored), with `network` when given
+    (`load_network(bundle)`), else a network built for this call."""
+    x = bundle.scaler.transform(bundle.schema.encode(frame, fill_values=bundle.fill_values))
+    model = network if network is not None else load_network(bundle)
+    length = bundle.spec.sequence_length if bundle.spec.is_sequence else 1
     if bundle.spec.is_sequence:
-        windows = _sequence_windows(frame, bundle)
-        rows = windows[:, -1] if len(windows) else np.zeros(0, dtype=np.int64)
-        inputs = x[windows] if len(windows) else np.zeros((0, bundle.spec.sequence_length, x.shape[1]), np.float32)
+        order, starts = _sequence_windows(frame, bundle)
+        rows = order[starts + length - 1]
     else:
-        rows = np.arange(len(frame))
-        inputs = x
+        order, starts = np.arange(len(frame)), np.arange(len(frame))
+        rows = starts
+    batch = max(1, min(BATCH, BATCH_VALUES // max(1, length * x.shape[1])))  # a long window: fewer at a time
     logits = []
     with torch.no_grad():
-        for start in range(0, len(inputs), BATCH):
-            logits.append(model(torch.from_numpy(inputs[start:start + BATCH])).numpy())
+        for first in range(0, len(starts), batch):
+            if bundle.spec.is_sequence:  # this batch's windows, (batch, length, features)
+                inputs = x[order[starts[first:first + batch, None] + np.arange(length)]]
+            else:
+                inputs = np.ascontiguousarray(x[first:first + batch])
+            logits.append(model(torch.from_numpy(inputs)).numpy())
     logit = np.concatenate(logits).astype(np.float64) if logits else np.zeros(0)
     probability = 1.0 / (1.0 + np.exp(-logit))
     out = pd.DataFrame({"row": rows})

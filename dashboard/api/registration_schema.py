@@ -172,7 +172,7 @@ def validate_schema(schema) -> FeatureSchema:
 
 
 # --- heartbeats: what a plant reports from its floor (DESIGN §10), validated as hostile ----------------------
-MAX_DB_ID = 2 ** 63 - 1
+MAX_DB_ID = 2 ** 31 - 1  # factories.released_model_id is a 32-bit integer column (Postgres: larger is a 500)
 MAX_SCORED_ROWS = 10 ** 15
 MAX_ALERTS = 10 ** 9
 MAX_DRIFT = 10 ** 6

@@ -9,8 +9,9 @@
 - `registry` lists every release; `bundle_for_plant` hands a release's bytes to a plant of its experiment,
   authenticated by its heartbeat token.
 
-Which plants a release is for: the names the experiment's configuration lists, plus every plant that took part
-in one of its completed rounds (an experiment over "all" plants is for the plants that trained it).
+Which plants a release is for: the plants recorded as participants of the experiment's completed rounds, the
+ones that trained it. A name the configuration merely lists is not enough: it may belong to no plant yet, and
+whoever registered it first would receive the bundle.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def best_round(experiment: Experiment) -> Round:
 
 
 def experiment_plants(experiment: Experiment) -> list[str]:
-    named = experiment.config.get("factories")
-    plants = set(named) if isinstance(named, list) else set()
+    """The plants that took part in the experiment's completed rounds."""
+    plants: set[str] = set()
     for row in experiment.rounds:
         if row.status == RoundStatus.COMPLETED.value:
             plants.update(row.participants or [])

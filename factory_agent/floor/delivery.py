@@ -8,6 +8,11 @@ within the cap; the download stops at the cap, and a file whose hash or contents
 The last good model stays in use meanwhile, and across restarts. A failed download is retried with growing
 pauses, never more than once per heartbeat.
 
+A bundle's spec is hostile too: it is bounded as a training request's is (shared.protocol.check_spec), its size
+by this plant's policy (max_model_parameters, counted without building anything), and its weights must be
+exactly the names and shapes of the network it describes. The network is built once per installed model, when
+it first scores (`InstalledModel.network`; a plant at rest never loads torch).
+
 A personalized model (the learning-quality issue: a plant may keep its own model, chosen on its own validation
 split) plugs in at `ModelDelivery.choose`; it reports itself with kind "personalized".
 """
@@ -22,18 +27,24 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import requests
 
+from factory_agent.plant.policy import PlantPolicy
 from shared.bundle import ModelBundle
 from shared.errors import CommunicationError, FederatedLearningError, ModelError, ProtocolError
+from shared.model_spec import parameter_count, weight_shapes
+from shared.protocol.parts import check_spec
 
 log = logging.getLogger(__name__)
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 MAX_ID = 2 ** 63 - 1
 KEEP_FILES = 5  # released models kept on disk (a roll back to one of them needs no download)
 RETRY_FIRST, RETRY_MAX = 15.0, 600.0
+MAX_PARAMETERS = PlantPolicy.max_model_parameters  # the policy's default; the agent passes its own
 
 
 @dataclass(frozen=True)
@@ -72,15 +83,41 @@ class InstalledModel:
     def report(self) -> dict:
         return {"id": self.id, "sha256": self.sha256, "kind": self.kind}
 
+    @cached_property
+    def network(self):
+        """The bundle's network with its weights, built at its first batch and kept for the next ones."""
+        from shared.predict import load_network
 
-def check_bundle(bundle: ModelBundle) -> None:
-    """A bundle this plant can score with: sizes that agree and a threshold that is a probability."""
+        return load_network(self.bundle)
+
+
+def check_bundle(bundle: ModelBundle, max_parameters: int = MAX_PARAMETERS) -> None:
+    """A bundle this plant can score with: a bounded spec within the policy's model size, weights of exactly its
+    network's names and shapes, sizes that agree and a threshold that is a probability."""
+    try:
+        check_spec(bundle.spec)
+    except ProtocolError as exc:
+        raise ModelError(f"the bundle's model is out of bounds: {exc}") from exc
     features = len(bundle.schema.feature_names)
     if not 0.0 <= bundle.threshold <= 1.0:
         raise ModelError(f"the bundle's threshold {bundle.threshold!r} is not a probability")
     if bundle.spec.num_features != features or bundle.scaler.mean.shape != (features,) or \
             bundle.scaler.scale.shape != (features,):
         raise ModelError("the bundle's model, scaler and feature schema disagree on the number of features")
+    parameters = parameter_count(bundle.spec)
+    if parameters > max_parameters:
+        raise ModelError(f"the bundle's model has {parameters} parameters; this plant's policy allows at most "
+                         f"{max_parameters} (max_model_parameters)")
+    expected = weight_shapes(bundle.spec)
+    if set(bundle.weights) != set(expected):
+        odd = sorted(set(bundle.weights) ^ set(expected))
+        raise ModelError(f"the bundle's weights are not its model's: {len(odd)} name(s) differ, e.g. "
+                         f"{', '.join(repr(name[:40]) for name in odd[:3])}")
+    for name, shape in expected.items():
+        weight = bundle.weights[name]
+        if tuple(weight.shape) != shape or not np.issubdtype(weight.dtype, np.floating):
+            raise ModelError(f"the bundle's weight {name!r} is {weight.dtype} {tuple(weight.shape)}; its model "
+                             f"needs floats {shape}")
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -93,11 +130,13 @@ def _write_private(path: Path, data: bytes) -> None:
 
 class ModelDelivery:
     def __init__(self, models_dir: Path, dashboard_url: str, max_bytes: int,
-                 session: requests.Session | None = None, clock=time.monotonic):
+                 session: requests.Session | None = None, clock=time.monotonic,
+                 max_parameters: int = MAX_PARAMETERS):
         self.models_dir = Path(models_dir)
         self.models_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.dashboard_url = dashboard_url.rstrip("/")
         self.max_bytes = max_bytes
+        self.max_parameters = max_parameters
         self.session = session or requests.Session()
         self.clock = clock
         self.current: InstalledModel | None = None
@@ -141,7 +180,7 @@ class ModelDelivery:
             bundle = ModelBundle.from_bytes(blob)
         except (KeyError, TypeError, ValueError) as exc:  # a bundle of the right format with broken metadata
             raise ModelError(f"model #{released.id} is not a readable bundle ({type(exc).__name__}: {exc})") from exc
-        check_bundle(bundle)
+        check_bundle(bundle, self.max_parameters)
         path = self.path_of(released.id)
         if not path.exists():
             _write_private(path, blob)

@@ -55,7 +55,7 @@ class FloorScorer:
         model = self.model()
         bundle = model.bundle
         started = time.perf_counter()
-        scores = score_frame(bundle, frame)
+        scores = score_frame(bundle, frame, model.network)  # built at the model's first batch, then kept
         encoded = bundle.schema.encode(frame, fill_values=bundle.fill_values)
         totals = FeatureTotals.of(encoded[scores["row"].to_numpy()] if len(scores) else encoded[:0])
         ordered = in_time_order(scores, bundle.schema.time_column)

@@ -10,6 +10,9 @@ It binds to 127.0.0.1 only, whatever --hostname says: it is for programs on the 
 that machine cannot be turned against it either: bodies must be text/csv or application/json (a cross-site page
 cannot send those without a preflight this server never grants), and the Host header must name loopback (no DNS
 rebinding). Bodies are capped (411 without a length, 413 over the cap), and so are the rows per request.
+Only the model's columns (and its group and time columns) are kept from a body, as it is parsed: a JSON body's
+row count and keys per row are checked object by object, before any frame is built (rows that each name other
+keys would otherwise make a rows x keys frame, hundreds of MiB from a few KiB).
 Scores sent here are stored and raise alerts like any others."""
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from shared.errors import DataError, FederatedLearningError
 
 log = logging.getLogger(__name__)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+MAX_ROW_KEYS = 1024  # keys in one JSON row object (a row's other keys are dropped as it is parsed)
+CELL_TYPES = (str, int, float, bool, type(None))
 
 
 class Refused(Exception):
@@ -44,30 +49,61 @@ def host_of(header: str) -> str:
     return header.rsplit(":", 1)[0] if ":" in header else header
 
 
-def frame_from_body(body: bytes, content_type: str, max_rows: int) -> pd.DataFrame:
+def frame_from_body(body: bytes, content_type: str, max_rows: int, columns: frozenset[str]) -> pd.DataFrame:
+    """The rows of a CSV or JSON body as a frame of `columns` only (those the body has)."""
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "text/csv":
         try:
-            frame = pd.read_csv(io.BytesIO(body), low_memory=False, skipinitialspace=True)
+            frame = pd.read_csv(io.BytesIO(body), low_memory=False, skipinitialspace=True, nrows=max_rows + 1,
+                                usecols=lambda name: str(name).strip() in columns)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise DataError(f"the body is not a readable CSV: {exc}") from exc
         frame.columns = [str(c).strip() for c in frame.columns]
     elif kind == "application/json":
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise DataError("the body is not valid JSON") from exc
-        rows = payload.get("rows") if isinstance(payload, dict) else payload
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise DataError('send {"rows": [{column: value, ...}, ...]} or a list of row objects')
-        frame = pd.DataFrame.from_records(rows)
+        frame = pd.DataFrame.from_records(json_rows(body, max_rows, columns))
     else:
         raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send Content-Type: text/csv or application/json")
+    if frame.shape[1] == 0:
+        raise DataError(f"the body has none of the model's columns ({', '.join(sorted(columns))})")
     if frame.empty:
         raise DataError("no rows to score")
     if len(frame) > max_rows:
         raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"{len(frame)} rows; at most {max_rows} per request")
     return frame
+
+
+def json_rows(body: bytes, max_rows: int, columns: frozenset[str]) -> list[dict]:
+    """{"rows": [...]} or a bare list of row objects; each object is checked and cut down to `columns` as the
+    parser makes it, so no more than max_rows objects of at most len(columns) keys are ever kept."""
+    made = 0
+
+    def row_object(pairs: list[tuple]) -> dict:
+        nonlocal made
+        made += 1
+        if made > max_rows + 1:  # + 1: the {"rows": ...} envelope
+            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"more than {max_rows} rows; at most {max_rows} per "
+                                                               "request")
+        if len(pairs) > MAX_ROW_KEYS:
+            raise DataError(f"a row object has {len(pairs)} keys; at most {MAX_ROW_KEYS}")
+        return {key: value for key, value in pairs if key in columns or key == "rows"}
+
+    try:
+        payload = json.loads(body, object_pairs_hook=row_object)
+    except (ValueError, RecursionError) as exc:
+        raise DataError("the body is not valid JSON") from exc
+    rows = payload.get("rows") if isinstance(payload, dict) else payload
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise DataError('send {"rows": [{column: value, ...}, ...]} or a list of row objects')
+    if len(rows) > max_rows:
+        raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"{len(rows)} rows; at most {max_rows} per request")
+    if not rows:
+        raise DataError("no rows to score")
+    for row in rows:
+        if "rows" not in columns:
+            row.pop("rows", None)
+        if not all(isinstance(value, CELL_TYPES) for value in row.values()):
+            raise DataError("a row's values must be numbers, strings, true/false or null")
+    return rows
 
 
 class FloorHTTPServer(ThreadingHTTPServer):
@@ -117,13 +153,15 @@ class FloorHandler(BaseHTTPRequestHandler):
         self._check_host()
         if self.path != "/score":
             raise Refused(HTTPStatus.NOT_FOUND, "POST /score")
+        schema = self.server.scorer.model().bundle.schema  # NoModelYet before the body is read
+        columns = frozenset(c for c in (*schema.input_columns, schema.group_column, schema.time_column) if c)
         length = self.headers.get("Content-Length")
         if not length or not length.isdigit():
             raise Refused(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length")
         if int(length) > self.server.max_bytes:
             raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {self.server.max_bytes} bytes per request")
         return frame_from_body(self.rfile.read(int(length)), self.headers.get("Content-Type", ""),
-                               self.server.max_rows)
+                               self.server.max_rows, columns)
 
     def do_POST(self):  # noqa: N802
         try:
@@ -132,6 +170,7 @@ class FloorHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return self._json(exc.status, {"error": str(exc)})
         except NoModelYet as exc:
+            self.close_connection = True  # the body was not read
             return self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)})
         except FederatedLearningError as exc:
             return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})

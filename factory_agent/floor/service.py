@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 class PlantFloor:
     def __init__(self, settings: FloorSettings):
         self.settings = settings
-        self.delivery = ModelDelivery(settings.models_dir, settings.dashboard_url, settings.max_bundle_bytes)
+        self.delivery = ModelDelivery(settings.models_dir, settings.dashboard_url, settings.max_bundle_bytes,
+                                      max_parameters=settings.max_model_parameters)
         self.store = FloorStore(settings.database, settings.keep_scores)
         self.scorer = FloorScorer(self.delivery, self.store, settings.drift_window)
         self.parts: list = []  # the running watch folder, stream and endpoint, each with stop()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory_agent.plant.policy import PlantPolicy, load_policy
+
 MIB = 1024 * 1024
 
 
@@ -26,6 +28,7 @@ class FloorSettings:
     max_request_rows: int = 200_000
     keep_scores: int = 200_000  # scores kept in floor.sqlite (older ones are deleted)
     drift_window: int = 5_000  # the drift score covers about this many most recent scored rows
+    max_model_parameters: int = PlantPolicy.max_model_parameters  # the policy's: a larger released model is refused
 
     @property
     def models_dir(self) -> Path:
@@ -37,7 +40,9 @@ class FloorSettings:
 
     @classmethod
     def from_agent_config(cls, config) -> "FloorSettings":
+        policy = load_policy(Path(config.state_dir), config.policy_overrides)  # what the agent itself resolved
         return cls(state_dir=Path(config.state_dir), dashboard_url=config.dashboard_url,
                    watch_dir=config.watch_dir, watch_interval=config.watch_interval,
                    stream_profile=None if config.data else config.simulate,
-                   stream_interval=config.stream_interval, seed=config.seed, score_port=config.score_port)
+                   stream_interval=config.stream_interval, seed=config.seed, score_port=config.score_port,
+                   max_model_parameters=policy.max_model_parameters)

@@ -18,6 +18,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from shared.errors import DataError
 log = logging.getLogger(__name__)
 
 MAX_CATEGORIES = 30
+MAX_HEADER_BYTES = 1 << 20  # the header line is looked at for its delimiter and duplicate names
 TEXT_NUMERIC_TOLERANCE = 0.05  # up to 5 % non-numbers in a column means typos, not a text column
 POSITIVE_WORDS = {"1", "true", "yes", "y", "failure", "fail", "failed", "fault", "faulty", "anomaly",
                   "abnormal", "broken", "error", "positive"}
@@ -63,22 +65,30 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} does not exist")
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
-        header_line = fh.readline()
+    with path.open("rb") as fh:
+        return read_csv_file(fh, str(path))
+
+
+def read_csv_file(fh: BinaryIO, label: str) -> pd.DataFrame:
+    """`read_csv` over a binary file object at its start (the watch folder passes a file it opened itself, never
+    following a link); `label` names it in errors."""
+    lines = fh.readline(MAX_HEADER_BYTES).decode("utf-8-sig", errors="replace").splitlines()
+    header_line = lines[0] if lines else ""
+    fh.seek(0)
     delimiter = max((",", ";", "\t", "|"), key=header_line.count)
     header = next(csv.reader([header_line], delimiter=delimiter), None)
     if not header or not any(h.strip() for h in header):
-        raise DataError(f"data file {str(path)!r} is empty: it needs a header line and data rows")
+        raise DataError(f"data file {label!r} is empty: it needs a header line and data rows")
     duplicates = sorted(name for name, count in Counter(h.strip() for h in header).items() if count > 1)
     if duplicates:
-        raise DataError(f"data file {str(path)!r} has duplicate column name(s): {', '.join(duplicates)}")
+        raise DataError(f"data file {label!r} has duplicate column name(s): {', '.join(duplicates)}")
     try:  # comma, semicolon, tab or pipe: whichever the header line uses most
-        frame = pd.read_csv(path, sep=delimiter, low_memory=False, encoding="utf-8-sig", skipinitialspace=True)
+        frame = pd.read_csv(fh, sep=delimiter, low_memory=False, encoding="utf-8-sig", skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"data file {str(path)!r} is not a readable CSV: {exc}") from exc
+        raise DataError(f"data file {label!r} is not a readable CSV: {exc}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
-        raise DataError(f"data file {str(path)!r} has a header but no data rows")
+        raise DataError(f"data file {label!r} has a header but no data rows")
     return frame
 
 

@@ -99,7 +99,7 @@ def to_numeric_column(series: pd.Series, column: str) -> np.ndarray:
     bad = series.notna() & values.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"column {column!r}, {describe_row(row)}: {series.iloc[row]!r} is not a number")
+        raise DataError(f"column {column!r}, {describe_row(row)}: {excerpt(series.iloc[row])} is not a number")
     out = values.to_numpy(dtype=np.float64)
     out[~np.isfinite(out)] = np.nan
     return out
@@ -108,3 +108,10 @@ def to_numeric_column(series: pd.Series, column: str) -> np.ndarray:
 def describe_row(row: int) -> str:
     """Name a 0-based data row the way both pandas users and text editors can find it."""
     return f"row {row} (line {row + 2} of the file)"
+
+
+def excerpt(value, limit: int = 20) -> str:
+    """A cell's value as an error message may quote it: at most `limit` printable characters, quoted (a message
+    lands in files and logs other people read; it must not carry a whole cell, nor control characters)."""
+    text = "".join(c if c.isprintable() else "?" for c in str(value)[:limit + 1])
+    return repr(text if len(text) <= limit else text[:limit] + "…")

@@ -150,6 +150,21 @@ class SecAggRequest:
                    clip=number(d, "clip", 1e-6, 1e6))
 
 
+SPEC_LIMITS = (("num_features", MAX_FEATURES), ("sequence_length", 10_000), ("hidden_size", 4096),
+               ("channels", 1024), ("num_layers", 8))
+
+
+def check_spec(spec: ModelSpec) -> None:
+    """A model spec from the other side, bounded (a plant builds what it describes): whole numbers within
+    SPEC_LIMITS and a dropout in [0, 1). The model's size is the plant policy's to bound (max_model_parameters)."""
+    for key, high in SPEC_LIMITS:
+        value = getattr(spec, key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise ProtocolError(f"spec.{key} = {str(value)[:40]} is outside [1, {high}]")
+    if isinstance(spec.dropout, bool) or not isinstance(spec.dropout, (int, float)) or not 0 <= spec.dropout < 1:
+        raise ProtocolError(f"spec.dropout = {str(spec.dropout)[:40]} is outside [0, 1)")
+
+
 @dataclass(frozen=True)
 class ModelPart:
     """Which model and which weights: the global model a plant trains from or scores."""
@@ -173,12 +188,6 @@ class ModelPart:
             raise ProtocolError(f"spec is not a model spec: {exc}") from exc
         if spec.num_features != len(features):
             raise ProtocolError(f"spec.num_features {spec.num_features} != {len(features)} features")
-        for key, high in (("num_features", MAX_FEATURES), ("sequence_length", 10_000), ("hidden_size", 4096),
-                          ("channels", 1024), ("num_layers", 8)):
-            value = getattr(spec, key)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-                raise ProtocolError(f"spec.{key} = {value!r} is outside [1, {high}]")
-        if isinstance(spec.dropout, bool) or not isinstance(spec.dropout, (int, float)) or not 0 <= spec.dropout < 1:
-            raise ProtocolError(f"spec.dropout = {spec.dropout!r} is outside [0, 1)")
+        check_spec(spec)
         return cls(features=features, scaler=ScalerMsg.from_wire(d.get("scaler"), len(features)), spec=spec,
                    weights=weights_of(d.get("weights")))

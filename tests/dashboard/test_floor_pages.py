@@ -27,13 +27,15 @@ def test_the_release_button_releases_the_best_round_and_the_registry_rolls_back(
     assert "round must be a round number" in bad.text
 
 
-def test_alerts_show_on_the_alerts_factories_and_plant_pages(app, client):
+def test_alerts_show_on_the_alerts_factories_and_plant_pages(app, client, api):
     login(client)
     token = register(client, "plant_a").get_json()["heartbeat_token"]
     register(client, "plant_b")
     assert "No model released yet" in client.get("/releases").text
     assert 'id="floor-empty"' in client.get("/factories/plant_a").text
-    beat(client, token, released_model={"id": 4, "sha256": "cd" * 32}, scored_rows=1200, alerts_open=3, drift=0.21)
+    release = client.post(f"/api/experiments/{seed_experiment(app, client, api)}/release", headers=api).get_json()
+    beat(client, token, released_model={"id": release["id"], "sha256": release["sha256"]}, scored_rows=1200,
+         alerts_open=3, drift=0.21)  # only a release the plant may use is stored (test_releases.py)
     alerts = client.get("/alerts").text
     assert 'id="alerts-total">3<' in alerts and 'data-series=\'[{"plant": "plant_a"' in alerts
     factories = client.get("/").text

@@ -72,6 +72,39 @@ def test_metrics_are_served_to_loopback_and_to_the_metrics_token_only(app, clien
     assert resp.status_code == 200 and resp.content_type.startswith("text/plain")
 
 
+def proxied_app(tmp_path, monkeypatch, hops: str, **config):
+    """A dashboard behind `hops` reverse proxies (DASHBOARD_PROXY_FIX), its schema built."""
+    from flask_migrate import upgrade
+
+    monkeypatch.setenv("DASHBOARD_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("DASHBOARD_PROXY_FIX", hops)
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.sqlite'}", **config})
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def test_attack_behind_a_proxy_loopback_or_a_forged_forwarded_for_does_not_open_metrics(tmp_path, monkeypatch):
+    app = proxied_app(tmp_path, monkeypatch, "2")  # one proxy in fact, two configured: X-Forwarded-For is believed
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 404  # the same-host proxy's own 127.0.0.1
+    forged = {"X-Forwarded-For": "127.0.0.1, 203.0.113.7"}
+    assert client.get("/metrics", environ_base=OUTSIDE, headers=forged).status_code == 404
+    app.config["METRICS_TOKEN"] = "scrape-token-0123456789"
+    assert client.get("/metrics", headers=forged).status_code == 404
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789"}).status_code == 200
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_attack_in_production_loopback_alone_does_not_open_metrics(app, client):
+    app.config["PRODUCTION"] = True
+    assert client.get("/metrics").status_code == 404  # no token configured: 404, whoever asks
+    app.config["METRICS_TOKEN"] = "scrape-token-0123456789"
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789"}).status_code == 200
+
+
 def test_metrics_hold_plants_rounds_durations_heartbeats_and_alerts(app, client, api):
     token = register(client, "plant_a").get_json()["heartbeat_token"]
     register(client, "plant_b")
@@ -144,3 +177,43 @@ def test_new_alerts_a_plant_going_offline_and_a_failed_experiment_call_the_webho
     events = [(p["event"], p["subject"]) for p in receiver.posts]
     assert events == [("alert.opened", "plant_a"), ("plant.offline", "plant_a"), ("experiment.failed", "doomed")]
     assert receiver.posts[0]["detail"]["alerts_open"] == 2 and receiver.posts[2]["detail"]["experiment_id"] == eid
+
+
+def test_attack_a_plant_flapping_its_alerts_gets_one_webhook_per_interval_with_the_rises_counted(app, client,
+                                                                                                receiver):
+    now = [1000.0]
+    sender = WebhookSender(WebhookSettings(receiver.url, timeout=2, retries=0, alert_interval=300),
+                           clock=lambda: now[0])
+    app.extensions[EXTENSION] = sender
+    try:
+        token = register(client, "plant_a").get_json()["heartbeat_token"]
+        for _ in range(20):  # 0 -> 1 -> 0 -> 1 ...: twenty rises
+            beat(client, token, alerts_open=1, scored_rows=10)
+            beat(client, token, alerts_open=0, scored_rows=10)
+        assert sender.flush(10)
+        assert [(p["event"], p["detail"]["rises"]) for p in receiver.posts] == [("alert.opened", 1)]
+        now[0] += 301  # the interval ends: the held rises go out as one event
+        deadline = time.monotonic() + 10
+        while len(receiver.posts) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sender.flush(10)
+        assert [(p["event"], p["detail"]["rises"]) for p in receiver.posts] == [("alert.opened", 1),
+                                                                                ("alert.opened", 19)]
+    finally:
+        sender.stop()
+
+
+def test_attack_a_queue_full_of_alerts_still_takes_offline_and_failed_events(monkeypatch):
+    sender = WebhookSender(WebhookSettings("http://hook.invalid/x", alert_interval=300))
+    monkeypatch.setattr(sender, "_start", lambda: None)  # nothing drains the queue: it only fills
+    for i in range(1_500):  # many plants' alerts, as a flood of names would make them
+        sender.send(WebhookEvent("alert.opened", f"plant_{i}"))
+    assert sender.send(WebhookEvent("plant.offline", "plant_x"))
+    assert sender.send(WebhookEvent("experiment.failed", "doomed"))
+    queued = list(sender.queue.items)
+    assert len(queued) == 1_000 and [e.kind for e in queued[-2:]] == ["plant.offline", "experiment.failed"]
+    assert queued[0].subject == "plant_502"  # the oldest alerts made room
+    for i in range(1_000):
+        sender.send(WebhookEvent("plant.offline", f"plant_{i}"))
+    assert all(e.kind != "alert.opened" for e in sender.queue.items)  # alerts go before any outage
+    assert not sender.send(WebhookEvent("alert.opened", "late"))  # a queue of outages takes no alert

@@ -19,15 +19,17 @@ def beat(client, token, name="plant_a", **fields):
     return client.post("/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"})
 
 
-def seed_experiment(app, client, api, val_f1=(0.4, 0.7, 0.7, None), plants=PLANTS, name="trained") -> int:
+def seed_experiment(app, client, api, val_f1=(0.4, 0.7, 0.7, None), plants=PLANTS, name="trained",
+                    named=None) -> int:
     """An experiment whose rounds 1..n completed with these pooled validation F1s (None: no val metrics), each
-    with a stored model, over `plants`."""
+    with a stored model, over `plants`; its configuration lists `named` (default: all plants)."""
     from shared.data.scaler import Scaler
     from shared.data.schema import FeatureSchema
     from shared.models import ModelSpec, build_model, get_weights
     from shared.serialization import weights_to_bytes
 
-    eid = client.post("/api/experiments", json={"name": name, "rounds": len(val_f1)}, headers=api).get_json()["id"]
+    body = {"name": name, "rounds": len(val_f1), **({"factories": list(named)} if named else {})}
+    eid = client.post("/api/experiments", json=body, headers=api).get_json()["id"]
     with app.app_context():
         experiment = db.session.get(Experiment, eid)
         experiment.schema = FeatureSchema(label_column="y", numeric_columns=("a", "b")).to_dict()
@@ -121,16 +123,17 @@ def test_attack_a_plant_cannot_download_another_experiments_model(app, client, a
 
 
 def test_heartbeats_report_the_floor_and_factories_shows_it_with_a_history(app, client, api, tokens):
-    digest = "ab" * 32
-    resp = beat(client, tokens["plant_a"], released_model={"id": 7, "sha256": digest, "kind": "global"},
+    release = client.post(f"/api/experiments/{seed_experiment(app, client, api)}/release", headers=api).get_json()
+    model_id, digest = release["id"], release["sha256"]
+    resp = beat(client, tokens["plant_a"], released_model={"id": model_id, "sha256": digest, "kind": "global"},
                 scored_rows=1200, alerts_open=2, drift=0.125)
     assert resp.status_code == 200
-    beat(client, tokens["plant_a"], released_model={"id": 7, "sha256": digest}, scored_rows=1300, alerts_open=1,
-         drift=0.25)
-    beat(client, tokens["plant_a"], released_model={"id": 7, "sha256": digest}, scored_rows=1300, alerts_open=1,
-         drift=0.25)  # unchanged: no new sample
+    beat(client, tokens["plant_a"], released_model={"id": model_id, "sha256": digest}, scored_rows=1300,
+         alerts_open=1, drift=0.25)
+    beat(client, tokens["plant_a"], released_model={"id": model_id, "sha256": digest}, scored_rows=1300,
+         alerts_open=1, drift=0.25)  # unchanged: no new sample
     plant = {f["factory_name"]: f for f in client.get("/factories", headers=api).get_json()}["plant_a"]
-    assert plant["released_model"] == {"id": 7, "sha256": digest, "kind": "global"}
+    assert plant["released_model"] == {"id": model_id, "sha256": digest, "kind": "global"}
     assert (plant["scored_rows"], plant["alerts_open"], plant["drift"]) == (1300, 1, 0.25)
     history = client.get("/api/factories/plant_a/floor", headers=api).get_json()["history"]
     assert [(h["scored_rows"], h["alerts_open"]) for h in history] == [(1200, 2), (1300, 1)]
@@ -144,6 +147,7 @@ def test_heartbeats_report_the_floor_and_factories_shows_it_with_a_history(app, 
     ({"released_model": {"id": 1, "sha256": "ab" * 32, "kind": "mine"}}, "released_model.kind"),
     ({"released_model": {"id": 1, "sha256": "ab" * 32, "rows": [1, 2]}}, "released_model"),
     ({"released_model": [1]}, "released_model"),
+    ({"released_model": {"id": 2 ** 31, "sha256": "ab" * 32}}, "released_model.id"),  # past the 32-bit column
     ({"scored_rows": -1}, "scored_rows"), ({"scored_rows": 10 ** 16}, "scored_rows"),
     ({"alerts_open": True}, "alerts_open"), ({"alerts_open": 1.5}, "alerts_open"),
     ({"drift": float("inf")}, "drift"), ({"drift": "high"}, "drift"), ({"drift": -0.1}, "drift"),
@@ -156,3 +160,32 @@ def test_hostile_floor_reports_are_refused_naming_the_field_and_nothing_is_store
     assert resp.status_code == 400 and resp.get_json()["detail"]["field"] == field
     plant = {f["factory_name"]: f for f in client.get("/factories", headers=api).get_json()}["plant_a"]
     assert plant["released_model"] is None and plant["scored_rows"] is None
+
+
+def test_attack_a_plant_named_in_the_experiment_but_never_in_its_rounds_gets_no_release(app, client, api, tokens):
+    eid = seed_experiment(app, client, api, plants=PLANTS, named=(*PLANTS, "plant_x"))
+    release = client.post(f"/api/experiments/{eid}/release", headers=api).get_json()
+    assert sorted(release["plants"]) == list(PLANTS)  # the plants that trained it, not every name listed
+    squatter = register(client, "plant_x").get_json()["heartbeat_token"]  # first to register the name
+    assert beat(client, squatter, name="plant_x").get_json()["released_model"] is None
+    resp = client.get(f"/api/models/{release['id']}/bundle", headers={"Authorization": f"Bearer {squatter}"})
+    assert resp.status_code == 403
+
+
+def test_attack_a_plant_cannot_claim_a_release_that_is_not_its_own(app, client, api, tokens, caplog):
+    mine = client.post(f"/api/experiments/{seed_experiment(app, client, api)}/release", headers=api).get_json()
+    eid = seed_experiment(app, client, api, plants=("plant_b", "plant_c"), name="theirs")
+    theirs = client.post(f"/api/experiments/{eid}/release", headers=api).get_json()
+
+    def reported(**model):
+        assert beat(client, tokens["plant_a"], released_model=model, scored_rows=5).status_code == 200
+        return {f["factory_name"]: f for f in client.get("/factories", headers=api).get_json()}["plant_a"]
+
+    assert reported(id=mine["id"], sha256=mine["sha256"])["released_model"]["id"] == mine["id"]
+    assert reported(id=4242, sha256="ab" * 32)["released_model"] is None  # no such release
+    assert reported(id=4242, sha256="ab" * 32)["scored_rows"] == 5  # the counts are still kept
+    assert reported(id=theirs["id"], sha256=theirs["sha256"])["released_model"] is None  # not for plant_a
+    assert reported(id=mine["id"], sha256="cd" * 32)["released_model"] is None  # not its bytes
+    assert sum("not a release plant_a may use" in r.getMessage() for r in caplog.records) == 3  # a repeat: once
+    registry = {r["id"]: r for r in client.get("/api/releases", headers=api).get_json()}
+    assert registry[theirs["id"]]["plants_using"] == []

@@ -152,3 +152,97 @@ def test_a_roll_back_to_a_model_kept_on_disk_needs_no_download(tmp_path, dashboa
     delivery.fetch(ReleasedModel(2, hashlib.sha256(other).hexdigest()), "t")
     delivery.fetch(ReleasedModel(1, hashlib.sha256(blob).hexdigest()), "t")
     assert delivery.current.id == 1 and len(dashboard.requests) == 2
+
+
+def hostile(**spec_changes):
+    """A bundle whose spec says one thing (as a hostile dashboard may write it), with weights of its own."""
+    import dataclasses
+
+    bundle = make_bundle("lstm")
+    return dataclasses.replace(bundle, spec=dataclasses.replace(bundle.spec, **spec_changes))
+
+
+@pytest.mark.parametrize("changes,words", [
+    ({"hidden_size": 100_000}, "hidden_size"), ({"num_layers": 64}, "num_layers"),
+    ({"sequence_length": 10 ** 9}, "sequence_length"), ({"dropout": 1.5}, "dropout"),
+    ({"hidden_size": 1024, "num_layers": 4}, "max_model_parameters"),
+    ({"hidden_size": 17}, "weight"),
+])
+def test_attack_a_bundle_with_a_hostile_spec_is_refused_before_anything_is_built(tmp_path, dashboard, changes,
+                                                                                 words, monkeypatch):
+    import shared.networks
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a network was built for a bundle not yet checked")
+
+    blob = hostile(**changes).to_bytes()
+    monkeypatch.setattr(shared.networks, "build_model", no_build)
+    dashboard.routes["/api/models/3/bundle"] = (200, blob, {})
+    delivery = delivery_for(tmp_path, dashboard)
+    with pytest.raises(ModelError, match=words):
+        delivery.fetch(ReleasedModel(3, hashlib.sha256(blob).hexdigest()), "t")
+    assert delivery.current is None and not (tmp_path / "models" / "release-3.safetensors").exists()
+
+
+def test_attack_weights_that_are_not_the_specs_network_are_refused(tmp_path, dashboard):
+    import dataclasses
+
+    import numpy as np
+
+    bundle = make_bundle()
+    extra = dataclasses.replace(bundle, weights={**bundle.weights, "smuggled": np.zeros((4096, 4096), np.float32)})
+    named = dict(bundle.weights)
+    named["linear.weight"] = named["linear.weight"].astype(np.int64)
+    wrong_type = dataclasses.replace(bundle, weights=named)
+    for model_id, candidate, words in ((1, extra, "smuggled"), (2, wrong_type, "linear.weight")):
+        blob = candidate.to_bytes()
+        dashboard.routes[f"/api/models/{model_id}/bundle"] = (200, blob, {})
+        delivery = ModelDelivery(tmp_path / "models", dashboard.url, max_bytes=128 * CAP)
+        with pytest.raises(ModelError, match=words):
+            delivery.fetch(ReleasedModel(model_id, hashlib.sha256(blob).hexdigest()), "t")
+        assert delivery.current is None
+
+
+def test_the_plants_policy_bounds_the_released_models_size(tmp_path, dashboard, blob):
+    from factory_agent.config import parse_config
+    from factory_agent.floor.settings import FloorSettings
+
+    dashboard.routes["/api/models/4/bundle"] = (200, blob, {})
+    settings = FloorSettings.from_agent_config(parse_config(["--state-dir", str(tmp_path / "st"),
+                                                             "--max-model-parameters", "100"]))
+    assert settings.max_model_parameters == 100
+    delivery = ModelDelivery(tmp_path / "models", dashboard.url, max_bytes=CAP,
+                             max_parameters=settings.max_model_parameters)
+    with pytest.raises(ModelError, match="at most 100"):
+        delivery.fetch(ReleasedModel(4, hashlib.sha256(blob).hexdigest()), "t")
+
+
+def test_the_network_is_built_once_per_installed_model_not_per_batch(scorer, delivery, readings, monkeypatch):
+    import shared.predict
+    from tests.factory_agent.floor.conftest import install
+
+    builds = []
+    real = shared.predict.build_model
+    monkeypatch.setattr(shared.predict, "build_model", lambda spec: builds.append(spec) or real(spec))
+    install(delivery, make_bundle())
+    for _ in range(3):
+        scorer.score(readings, "api")
+    assert len(builds) == 1
+    install(delivery, make_bundle(threshold=0.3), model_id=2)
+    scorer.score(readings, "api")
+    assert len(builds) == 2
+
+
+def test_weight_shapes_told_without_torch_are_the_networks_own():
+    import itertools
+
+    from shared.model_spec import ModelSpec, parameter_count, weight_shapes
+    from shared.networks import build_model
+
+    for family, features, hidden, channels, layers in itertools.product(("cnn", "lstm", "hybrid"), (1, 7), (3, 16),
+                                                                        (2, 5), (1, 3)):
+        spec = ModelSpec(family, features, sequence_length=1 if family == "cnn" else 4, hidden_size=hidden,
+                         channels=channels, num_layers=layers)
+        model = build_model(spec)
+        assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == weight_shapes(spec), spec
+        assert parameter_count(spec) == sum(p.numel() for p in model.parameters())

@@ -66,3 +66,32 @@ def test_bad_requests_get_a_clear_status_and_nothing_is_scored(server, scorer, d
     assert call(server, "POST", "/score", b"a\n1\n", host="evil.example:80")[0] == 403  # DNS rebinding
     assert call(server, "GET", "/metrics", host="attacker.test")[0] == 403
     assert scorer.store.counts()[0] == 0
+
+
+def test_attack_json_rows_of_distinct_keys_never_build_a_rows_by_keys_frame():
+    import tracemalloc
+
+    from factory_agent.floor.server import frame_from_body
+
+    rows = [{f"k{i}": 1, "torque_nm": 40.0} for i in range(5_000)]
+    body = json.dumps({"rows": rows}).encode()  # about 150 KB: rows x keys would be 25 M cells
+    tracemalloc.start()
+    try:
+        frame = frame_from_body(body, "application/json", 200_000, frozenset({"torque_nm", "type"}))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert list(frame.columns) == ["torque_nm"] and len(frame) == 5_000
+    assert peak < 40 * 1024 * 1024, f"{peak / 2**20:.0f} MiB for a {len(body) / 1024:.0f} KiB body"
+
+
+def test_attack_json_rows_are_counted_and_their_keys_bounded_before_any_frame(server, scorer, delivery):
+    install(delivery, make_bundle())
+    wide = json.dumps({"rows": [{f"k{i}": 1 for i in range(2_000)}]}).encode()
+    status, body = call(server, "POST", "/score", wide, "application/json")
+    assert status == 400 and "2000 keys" in json.loads(body)["error"]
+    many = json.dumps({"rows": [{}] * 501}).encode()
+    assert call(server, "POST", "/score", many, "application/json")[0] == 413
+    nested = json.dumps({"rows": [{"torque_nm": [1.0] * 100}]}).encode()
+    assert call(server, "POST", "/score", nested, "application/json")[0] == 400
+    assert scorer.store.counts()[0] == 0

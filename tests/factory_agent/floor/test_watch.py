@@ -84,3 +84,71 @@ def test_a_file_still_being_written_is_not_read_half_way(tmp_path, scorer, deliv
     assert watch.scan_once() == []
     assert watch.scan_once() == [path]
     assert len(pd.read_csv(folder / "growing.scores.csv")) == 40
+
+
+def private_readings(tmp_path):
+    """A file the dropper of a watched file cannot read: a plant's private training data."""
+    private = tmp_path / "private" / "train.csv"
+    private.parent.mkdir()
+    simulate("default", 40, seed=5).to_csv(private, index=False)
+    return private
+
+
+def test_attack_a_link_to_a_private_file_is_never_scored(tmp_path, scorer, delivery, store):
+    install(delivery, make_bundle())
+    folder = tmp_path / "watch"
+    watch = WatchFolder(folder, scorer)
+    (folder / "x.csv").symlink_to(private_readings(tmp_path))
+    assert settle(watch) == [] and settle(watch) == []
+    assert sorted(p.name for p in folder.iterdir()) == ["x.csv"] and store.counts()[0] == 0
+
+
+def test_attack_a_file_swapped_for_a_link_after_the_look_is_not_followed(tmp_path, scorer, delivery, store):
+    install(delivery, make_bundle())
+    folder = tmp_path / "watch"
+    watch = WatchFolder(folder, scorer)
+    path = folder / "x.csv"
+    simulate("default", 40, seed=1).to_csv(path, index=False)
+    watch.scan_once()
+    path.unlink()
+    path.symlink_to(private_readings(tmp_path))  # between the look and the read
+    watch.handle(path)
+    assert not (folder / "x.scores.csv").exists() and store.counts()[0] == 0
+    assert "symbolic link" in (folder / "x.error.txt").read_text()
+
+
+def test_attack_a_hard_link_to_a_private_file_is_refused(tmp_path, scorer, delivery, store):
+    install(delivery, make_bundle())
+    folder = tmp_path / "watch"
+    watch = WatchFolder(folder, scorer)
+    os.link(private_readings(tmp_path), folder / "x.csv")
+    settle(watch)
+    assert not (folder / "x.scores.csv").exists() and store.counts()[0] == 0
+    assert "hard links" in (folder / "x.error.txt").read_text()
+
+
+def test_attack_the_size_cap_is_checked_on_the_open_file_not_on_an_earlier_look(tmp_path, scorer, delivery,
+                                                                                store):
+    install(delivery, make_bundle())
+    folder = tmp_path / "watch"
+    watch = WatchFolder(folder, scorer, max_bytes=2_000)
+    path = folder / "x.csv"
+    simulate("default", 20, seed=1).to_csv(path, index=False)
+    watch.scan_once()
+    simulate("default", 400, seed=1).to_csv(path, index=False)  # grown past the cap after the look
+    watch.handle(path)
+    assert "2000 bytes" in (folder / "x.error.txt").read_text() and store.counts()[0] == 0
+
+
+def test_attack_an_error_file_quotes_no_more_than_a_short_sanitised_excerpt_of_a_cell(tmp_path, scorer, delivery):
+    install(delivery, make_bundle())
+    folder = tmp_path / "watch"
+    watch = WatchFolder(folder, scorer)
+    data = simulate("default", 20, seed=1).astype({"torque_nm": object})
+    secret = "SECRET-" + "s3cr3t" * 40
+    data.loc[3, "torque_nm"] = "\x1b[31m" + secret
+    data.to_csv(folder / "bad.csv", index=False)
+    settle(watch)
+    text = (folder / "bad.error.txt").read_text()
+    assert "torque_nm" in text and "row 3" in text and "\x1b" not in text
+    assert "s3cr3t" * 4 not in text and text.count("\n") == 1
