@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dashboard.errors import RoundFailed
 from dashboard.orchestration.channel import Participant, PhaseResult, PlantChannel
 from dashboard.orchestration.evaluation import Evaluation, evaluate
 from dashboard.orchestration.secure import secure_sum
@@ -26,7 +27,6 @@ from shared.experiment import ExperimentConfig
 from shared.privacy.noise import NoiseSource
 from shared.protocol import EvaluateRequest, ModelPart, RoundRef, SecAggRequest, TrainReply, TrainRequest
 from shared.strategies import Aggregated, ServerState
-from dashboard.errors import RoundFailed
 
 log = logging.getLogger(__name__)
 BUDGET_REFUSAL = "privacy budget exhausted"  # what a plant's DP ledger says when it refuses to train
