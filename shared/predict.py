@@ -95,17 +95,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="CSV with the same columns the model was trained on")
     parser.add_argument("--output", help="where to write the scores (default: standard output)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    # the CLI's messages go to standard error through its own logger (standard output may carry the scores)
+    cli = logging.getLogger("shared.predict.cli")
+    handler = logging.StreamHandler(sys.stderr)
+    cli.addHandler(handler)
+    cli.setLevel(logging.INFO)
+    cli.propagate = False
+    try:
+        return _run(args, cli)
+    finally:
+        cli.removeHandler(handler)
+
+
+def _run(args: argparse.Namespace, cli: logging.Logger) -> int:
     try:
         bundle = ModelBundle.load(args.model)
         scores = score_frame(bundle, read_csv(args.data))
     except FederatedLearningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        cli.error("error: %s", exc)
         return 2
     if args.output:
         scores.to_csv(args.output, index=False)
-        print(f"wrote {len(scores)} scores to {args.output} (threshold {bundle.threshold:.3f}, "
-              f"{int(scores['prediction'].sum())} predicted failures)", file=sys.stderr)
+        cli.info("wrote %d scores to %s (threshold %.3f, %d predicted failures)", len(scores), args.output,
+                 bundle.threshold, int(scores["prediction"].sum()))
     else:
         scores.to_csv(sys.stdout, index=False)
     return 0

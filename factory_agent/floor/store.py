@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from factory_agent.sqlite_store import immediate_transaction
 from factory_agent.floor.alerts import AlertChange
 from factory_agent.floor.drift import FeatureTotals
 
@@ -43,20 +42,8 @@ class FloorStore:
             pass
         os.chmod(self.path, 0o600)
 
-    @contextmanager
     def _transaction(self):
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            connection.executescript(_SCHEMA)
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-        finally:
-            connection.close()
+        return immediate_transaction(self.path, _SCHEMA)
 
     def open_alerts(self) -> set[str]:
         with self._transaction() as db:

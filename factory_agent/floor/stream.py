@@ -6,10 +6,10 @@ drawn from its own seed (the plant's --seed and the batch number), so a run can 
 from __future__ import annotations
 
 import logging
-import threading
 
 import pandas as pd
 
+from factory_agent.floor.background import Background
 from factory_agent.floor.scoring import FloorScorer, NoModelYet
 from shared.errors import FederatedLearningError
 
@@ -28,9 +28,12 @@ def simulated_batch(profile: str, number: int, rows: int, machines: int, seed: i
     return frame
 
 
-class LiveStream:
+class LiveStream(Background):
+    thread_name = "live-stream"
+
     def __init__(self, scorer: FloorScorer, profile: str, interval: float, rows: int = 50, machines: int = 5,
                  seed: int = 0):
+        super().__init__()
         self.scorer = scorer
         self.profile = profile
         self.interval = interval
@@ -38,8 +41,6 @@ class LiveStream:
         self.machines = machines
         self.seed = seed
         self.batches = 0
-        self.stop_event = threading.Event()
-        self.thread: threading.Thread | None = None
 
     def tick(self) -> int:
         """Score one batch; the number of scores (0 without a model yet)."""
@@ -66,13 +67,3 @@ class LiveStream:
                 if not failing:
                     log.warning("live stream cannot be scored: %s (said once until it works again)", exc)
                 failing = True
-
-    def start(self) -> "LiveStream":
-        self.thread = threading.Thread(target=self.run, name="live-stream", daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        if self.thread is not None:
-            self.thread.join(timeout=10)

@@ -22,9 +22,9 @@ import logging
 import os
 import secrets
 import stat
-import threading
 from pathlib import Path
 
+from factory_agent.floor.background import Background
 from factory_agent.floor.scoring import FloorScorer, NoModelYet
 from shared.errors import DataError, FederatedLearningError
 
@@ -89,8 +89,11 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-class WatchFolder:
+class WatchFolder(Background):
+    thread_name = "watch-dir"
+
     def __init__(self, folder: Path, scorer: FloorScorer, interval: float = 2.0, max_bytes: int = 256 * 1024 * 1024):
+        super().__init__()
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.scorer = scorer
@@ -99,8 +102,6 @@ class WatchFolder:
         self.seen: dict[Path, tuple[int, int]] = {}  # size, mtime_ns at the previous look
         self.skipped: set[str] = set()  # links and special files already logged
         self.waiting_said = False
-        self.stop_event = threading.Event()
-        self.thread: threading.Thread | None = None
 
     def candidates(self) -> list[tuple[Path, os.stat_result]]:
         """Regular CSV files not yet scored, each with its lstat (a link is never followed, not even to look)."""
@@ -174,13 +175,3 @@ class WatchFolder:
                 self.scan_once()
             except OSError as exc:  # the folder vanished or went read-only: say so, keep trying
                 log.warning("cannot read the watch folder %s: %s", self.folder, exc)
-
-    def start(self) -> "WatchFolder":
-        self.thread = threading.Thread(target=self.run, name="watch-dir", daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        if self.thread is not None:
-            self.thread.join(timeout=10)

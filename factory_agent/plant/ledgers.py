@@ -12,14 +12,12 @@ folder, so that every check-and-record is one transaction even when PySyft runs 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from factory_agent.sqlite_store import immediate_transaction
 from factory_agent.plant.policy import PlantPolicy
 from shared.errors import PolicyRefusal
 
@@ -48,23 +46,10 @@ class PlantLedgers:
 
     ledger_path: Path
 
-    @contextmanager
     def _ledger(self):
         """One IMMEDIATE transaction: concurrent calls serialise on the write lock, so a check and its
         record cannot interleave with another call's."""
-        connection = sqlite3.connect(self.ledger_path, timeout=30, isolation_level=None)
-        try:
-            os.chmod(self.ledger_path, 0o600)
-            connection.executescript(_SCHEMA)
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-        finally:
-            connection.close()
+        return immediate_transaction(self.ledger_path, _SCHEMA)
 
     def record_call(self, policy: PlantPolicy, op: str, experiment: int, round_: int | None = None,
                     attempt: int | None = None, per_key_limit: int | None = None) -> None:
