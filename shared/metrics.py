@@ -65,6 +65,24 @@ def coarsen_histograms(pos: np.ndarray, neg: np.ndarray, min_count: int) -> tupl
     return out_pos, out_neg
 
 
+def spread_groups(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A released (coarsened) histogram read back as fractional counts per bin: a group's counts sit in its
+    first bin (coarsen_histograms), and the group spans at most up to the next non-empty bin, so spread each
+    group evenly over [its first bin, the next group's first bin) (the last group up to the top bin).
+
+    The uniform-within-a-group reading is what pooling needs: left in their first bins, a plant's failures
+    scored 0.97 in a group starting at 0.85 would count as predicted healthy at any pooled threshold above
+    0.85, so the threshold chosen on pooled histograms, and every metric at it, would be biased by where
+    other plants' groups happen to start. On an exact histogram it only moves counts within runs of empty bins."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    starts = np.flatnonzero(pos + neg > 0)
+    out_pos, out_neg = np.zeros_like(pos), np.zeros_like(neg)
+    for first, end in zip(starts, [*starts[1:], len(pos)]):
+        out_pos[first:end] = pos[first] / (end - first)
+        out_neg[first:end] = neg[first] / (end - first)
+    return out_pos, out_neg
+
+
 def auc_from_histograms(pos: np.ndarray, neg: np.ndarray) -> float | None:
     """ROC-AUC from class histograms: P(a positive scores in a higher bin than a negative) + half the ties
     (the Mann-Whitney statistic with scores binned); None without both classes."""
@@ -75,13 +93,13 @@ def auc_from_histograms(pos: np.ndarray, neg: np.ndarray) -> float | None:
     return float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
 
 
-def confusion_at(pos: np.ndarray, neg: np.ndarray, threshold_bin: int) -> tuple[int, int, int, int]:
-    """(tp, fp, tn, fn) when bins >= threshold_bin are predicted as failures."""
-    tp, fp = int(pos[threshold_bin:].sum()), int(neg[threshold_bin:].sum())
-    return tp, fp, int(neg.sum()) - fp, int(pos.sum()) - tp
+def confusion_at(pos: np.ndarray, neg: np.ndarray, threshold_bin: int) -> tuple[float, float, float, float]:
+    """(tp, fp, tn, fn) when bins >= threshold_bin are predicted as failures (fractional on spread histograms)."""
+    tp, fp = float(pos[threshold_bin:].sum()), float(neg[threshold_bin:].sum())
+    return tp, fp, float(neg.sum()) - fp, float(pos.sum()) - tp
 
 
-def rates(tp: int, fp: int, tn: int, fn: int) -> dict[str, float]:
+def rates(tp: float, fp: float, tn: float, fn: float) -> dict[str, float]:
     """accuracy, precision, recall, F1 (0 where undefined, the usual convention of scikit-learn)."""
     total = tp + fp + tn + fn
     precision = tp / (tp + fp) if tp + fp else 0.0

@@ -1,11 +1,13 @@
 """A model's federated evaluation (DESIGN §5): the decision threshold from the pooled validation histograms
-(max F1), then each plant's metrics at it and their sample-weighted means. Pure: plants' replies in, metrics out."""
+(max F1), then each plant's metrics at it and their sample-weighted means. Pure: plants' replies in, metrics out.
+Each plant's released histograms are coarse (no group under its min_release_rows): they are read back spread
+evenly over each group's bins (shared.metrics.spread_groups) before pooling and before any metric."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.metrics import best_threshold_bin, confusion_at, rates, threshold_of_bin
+from shared.metrics import best_threshold_bin, confusion_at, rates, spread_groups, threshold_of_bin
 from shared.protocol import EvaluateReply, TrainReply
 
 
@@ -25,7 +27,7 @@ def _metrics_from(evaluation: EvaluateReply, threshold_bin: int) -> dict:
             continue
         metrics[f"{prefix}_loss"] = part.loss
         metrics[f"{prefix}_auc"] = part.auc
-        counts = confusion_at(part.hist_pos, part.hist_neg, threshold_bin)
+        counts = confusion_at(*spread_groups(part.hist_pos, part.hist_neg), threshold_bin)
         for key, value in rates(*counts).items():
             metrics[f"{prefix}_{key}"] = value
         metrics[f"{prefix}_samples"] = part.n
@@ -40,8 +42,8 @@ def weighted_mean(values: list[tuple[float | None, int]]) -> float | None:
 
 def evaluate(evaluations: dict[str, EvaluateReply]) -> Evaluation:
     """The threshold that maximises F1 on the pooled validation histograms, and the metrics at it."""
-    pos = sum(e.val.hist_pos for e in evaluations.values())
-    neg = sum(e.val.hist_neg for e in evaluations.values())
+    spread = [spread_groups(e.val.hist_pos, e.val.hist_neg) for e in evaluations.values()]
+    pos, neg = sum(p for p, _ in spread), sum(n for _, n in spread)
     threshold_bin = best_threshold_bin(pos, neg)
     per_factory = {name: _metrics_from(e, threshold_bin) for name, e in evaluations.items()}
     return Evaluation(threshold_of_bin(threshold_bin), pooled(per_factory), per_factory)

@@ -72,3 +72,37 @@ def test_roc_auc_matches_scikit_learn_with_ties_and_without():
         labels[:2] = (1, 0)
         scores = np.round(np.clip(rng.normal(0.4 + 0.2 * labels, 0.2), 0, 1), decimals)
         assert np.isclose(roc_auc(labels, scores), roc_auc_score(labels, scores), rtol=0, atol=1e-12)
+
+
+def test_spread_groups_keeps_every_count_and_spreads_each_group_up_to_the_next():
+    from shared.metrics import coarsen_histograms, spread_groups
+
+    rng = np.random.default_rng(7)
+    probs, labels = rng.beta(0.5, 3, 300), rng.random(300) < 0.1
+    pos, neg = coarsen_histograms(*score_histograms(probs, labels), 10)
+    sp, sn = spread_groups(pos, neg)
+    assert np.isclose(sp.sum(), pos.sum()) and np.isclose(sn.sum(), neg.sum())
+    starts = np.flatnonzero(pos + neg)
+    first, second = starts[0], starts[1]
+    assert np.allclose(sp[first:second], pos[first] / (second - first))
+    assert np.allclose(sn[starts[-1]:], neg[starts[-1]] / (BINS - starts[-1]))
+    assert sp[:first].sum() == sn[:first].sum() == 0
+
+
+def test_pooled_threshold_on_spread_groups_keeps_a_plant_whose_top_group_starts_lower():
+    """Plant B's released top group (8 failures, 2 healthy) starts at 0.80; plant A, larger, has a healthy group
+    at 0.80 and its failures at 0.90. Read in their first bins, the pooled threshold lands on 0.90 and predicts
+    none of B's failures (recall 0); spread, B's failures above 0.90 count."""
+    from dashboard.orchestration.evaluation import evaluate
+    from shared.protocol import EvaluateReply, SplitEvaluation
+
+    def reply(groups):
+        pos, neg = np.zeros(BINS, dtype=np.int64), np.zeros(BINS, dtype=np.int64)
+        for start, (failures, healthy) in groups.items():
+            pos[start], neg[start] = failures, healthy
+        part = SplitEvaluation(n=int(pos.sum() + neg.sum()), loss=0.3, auc=0.9, hist_pos=pos, hist_neg=neg)
+        return EvaluateReply(val=part, test=part)
+
+    scored = evaluate({"a": reply({10: (0, 200), 80: (0, 30), 90: (40, 5)}), "b": reply({10: (0, 200), 80: (8, 2)})})
+    assert scored.threshold == 0.9
+    assert abs(scored.per_factory["b"]["test_recall"] - 0.5) < 1e-9
