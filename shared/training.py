@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from shared.adam import FunctionalAdam
 from shared.data.scaler import Scaler
 from shared.device import compute_device
 from shared.errors import DataError, FederatedLearningError
@@ -157,7 +158,9 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     dyn = _feddyn_start(names, global_params, feddyn_term) if config.feddyn_alpha > 0 else None
     pos_weight = _pos_weight(arrays.y[examples], config)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    # Adam through torch's functional API (shared.adam: no torch._dynamo, ~90 MB); Opacus wraps the class
+    optimizer = (torch.optim.Adam(model.parameters(), lr=config.learning_rate) if private
+                 else FunctionalAdam(model.parameters(), lr=config.learning_rate))
     dp = _make_private(model, optimizer, len(examples), config.batch_size, private, device) if private else None
     started = time.perf_counter()
     steps, train_loss = _epochs(arrays, spec, examples, config, model, global_params, dyn, loss_fn,
