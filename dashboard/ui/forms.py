@@ -14,7 +14,8 @@ from dashboard.enrolment import MAX_ENROLMENT_HOURS
 from dashboard.models.operators import ROLES
 from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig
 
-MODEL_LABELS = {"cnn": "CNN (one row at a time)", "lstm": "LSTM (windows of cycles)",
+MODEL_LABELS = {"mlp": "MLP with feature crosses (one row at a time)", "cnn": "CNN (one row at a time)",
+                "lstm": "LSTM (windows of cycles)",
                 "hybrid": "CNN-LSTM (windows of cycles)"}
 CLASS_WEIGHT_LABELS = {"pooled": "pooled over all plants (one objective)", "local": "each plant's own ratio"}
 MECHANISM_LABELS = {"gaussian": "Gaussian (RDP accounting)", "laplace": "Laplace (pure epsilon per round)"}

@@ -239,10 +239,10 @@ def test_weight_shapes_told_without_torch_are_the_networks_own():
     from shared.model_spec import ModelSpec, parameter_count, weight_shapes
     from shared.networks import build_model
 
-    for family, features, hidden, channels, layers in itertools.product(("cnn", "lstm", "hybrid"), (1, 7), (3, 16),
-                                                                        (2, 5), (1, 3)):
-        spec = ModelSpec(family, features, sequence_length=1 if family == "cnn" else 4, hidden_size=hidden,
-                         channels=channels, num_layers=layers)
+    for family, features, hidden, channels, layers, crosses in itertools.product(
+            ("cnn", "mlp", "lstm", "hybrid"), (1, 7), (3, 16), (2, 5), (1, 3), (0, 2)):
+        spec = ModelSpec(family, features, sequence_length=4 if family in ("lstm", "hybrid") else 1,
+                         hidden_size=hidden, channels=channels, num_layers=layers, cross_layers=crosses)
         model = build_model(spec)
         assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == weight_shapes(spec), spec
         assert parameter_count(spec) == sum(p.numel() for p in model.parameters())
