@@ -9,7 +9,8 @@ Data shapes:
 - "imbalanced": three plants from CSV files of rows by machine and cycle, 5,000 rows each, with only tool-wear,
   power and random failures counted (about 1 % positives): a different imbalance and different causes.
 
-    .venv/bin/python bench/mlp_grid.py [--seeds 2] [--rounds 4] [--epochs 2] [--stage cnn|ofat|full] [--only 0,3]
+    .venv/bin/python bench/mlp_grid.py [--seeds 2] [--rounds 4] [--epochs 2] [--stage cnn|ofat|full|confirm] [--only 0,3]
+                                       [--first-seed 0]
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def candidates(stage: str) -> list[dict]:
                         ("hidden_size", (32, 128))) for value in values]
     full = [{**CENTRE, "hidden_size": h, "blocks": b, "crosses": c}
             for h, b, c in itertools.product((32, 64, 128), (1, 2), (0, 1, 2))]
-    return {"cnn": cnn, "ofat": ofat, "full": full}[stage]
+    # the ofat stage's best changes (cross layers) against the centre and the CNN, on fresh seeds (--first-seed)
+    confirm = [cnn[0], CENTRE, {**CENTRE, "crosses": 3}, {**CENTRE, "crosses": 4}]  # crosses 3: the default
+    return {"cnn": cnn, "ofat": ofat, "full": full, "confirm": confirm}[stage]
 
 
 def main() -> int:
@@ -98,14 +101,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--rows", type=int, default=2000, help="rows per simulator plant")
-    parser.add_argument("--stage", default="ofat", choices=("cnn", "ofat", "full"))
+    parser.add_argument("--stage", default="ofat", choices=("cnn", "ofat", "full", "confirm"))
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--only", default="", help="comma-separated candidate indices (default: all)")
     args = parser.parse_args()
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="factoryfl-grid-"))
     feds = {(shape, seed): InProcessFederation(InProcessChannel(make(root, seed) if shape == "imbalanced"
                                                                 else make(root, seed, args.rows)))
-            for seed in range(args.seeds)
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
             for shape, make in (("simulator", simulator_plants), ("imbalanced", imbalanced_plants))}
     chosen = candidates(args.stage)
     if args.only:
@@ -114,7 +118,7 @@ def main() -> int:
           "|---|---|---|---|---|---|")
     for settings in chosen:
         scores = {shape: np.array([validation(feds[shape, seed], args, seed, **dict(settings))
-                                   for seed in range(args.seeds)]) for shape in ("simulator", "imbalanced")}
+                                   for seed in range(args.first_seed, args.first_seed + args.seeds)]) for shape in ("simulator", "imbalanced")}
         cells = " | ".join(f"{scores[s][:, 0].mean():.3f} ± {scores[s][:, 0].std():.3f} | {scores[s][:, 1].mean():.3f}"
                            for s in ("simulator", "imbalanced"))
         mean = np.mean([scores[s][:, 0].mean() for s in scores])

@@ -65,7 +65,8 @@ class EnrolmentForm(FlaskForm):
 class ExperimentForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired()], description="A short name operators will recognise.")
     model_type = SelectField("Model", choices=_choices("model_type", MODEL_LABELS), default=_default("model_type"),
-                             description="Window models need plants with a group or time column.")
+                             description="Row models: MLP (feature crosses, residual blocks, LayerNorm) or CNN. "
+                                         "Window models need plants with a group or time column.")
     algorithm = SelectField("Algorithm", choices=_choices("algorithm"), default=_default("algorithm"),
                             description="FedAvg weights plants by samples; FedProx adds a proximal term (mu).")
     server_optimizer = SelectField("Server optimiser", choices=_choices("server_optimizer"),

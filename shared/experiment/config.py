@@ -86,7 +86,7 @@ class RobustConfig:
 @dataclass(frozen=True)
 class ExperimentConfig:
     name: str
-    model_type: str = ModelType.CNN.value
+    model_type: str = ModelType.MLP.value  # beat the CNN on validation F1 and AUC (README "Tabular models")
     algorithm: str = Algorithm.FEDAVG.value
     server_optimizer: str = ServerOptimizer.NONE.value
     rounds: int = 5
