@@ -9,8 +9,8 @@ Data shapes:
 - "imbalanced": three plants from CSV files of rows by machine and cycle, 5,000 rows each, with only tool-wear,
   power and random failures counted (about 1 % positives): a different imbalance and different causes.
 
-    .venv/bin/python bench/mlp_grid.py [--seeds 2] [--rounds 4] [--epochs 2] [--stage cnn|ofat|full|confirm] [--only 0,3]
-                                       [--first-seed 0]
+    .venv/bin/python bench/mlp_grid.py [--seeds 2] [--rounds 4] [--epochs 2] [--stage cnn|ofat|full|confirm]
+                                       [--only 0,3] [--first-seed 0]
 """
 
 from __future__ import annotations
@@ -116,9 +116,10 @@ def main() -> int:
         chosen = [chosen[int(i)] for i in args.only.split(",")]
     print(f"| setting | simulator val F1 | simulator val AUC | imbalanced val F1 | imbalanced val AUC | mean val F1 |\n"
           "|---|---|---|---|---|---|")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     for settings in chosen:
-        scores = {shape: np.array([validation(feds[shape, seed], args, seed, **dict(settings))
-                                   for seed in range(args.first_seed, args.first_seed + args.seeds)]) for shape in ("simulator", "imbalanced")}
+        scores = {shape: np.array([validation(feds[shape, seed], args, seed, **dict(settings)) for seed in seeds])
+                  for shape in ("simulator", "imbalanced")}
         cells = " | ".join(f"{scores[s][:, 0].mean():.3f} ± {scores[s][:, 0].std():.3f} | {scores[s][:, 1].mean():.3f}"
                            for s in ("simulator", "imbalanced"))
         mean = np.mean([scores[s][:, 0].mean() for s in scores])

@@ -2,9 +2,9 @@
 
 Starts the embedded dashboard (SQLite under instance/), three agents with different simulator
 profiles, waits until they are online, creates and starts a small MLP experiment (the default row model)
-through the JSON API, releases its best round to the plants once it completes (each then scores a live simulated stream and a watch
-folder, and its alerts show on the factories and alerts pages), prints where to look, and stops everything it
-started (by PID) on Ctrl-C.
+through the JSON API, releases its best round to the plants once it completes (each then scores a live simulated
+stream and a watch folder, and its alerts show on the factories and alerts pages), prints where to look, and
+stops everything it started (by PID) on Ctrl-C.
 """
 
 from __future__ import annotations

@@ -100,7 +100,8 @@ class CNNLSTM(nn.Module):
         return self.head(out[:, -1]).squeeze(1)
 
 
-_FAMILIES = {ModelType.CNN: TabularCNN, ModelType.MLP: TabularMLP, ModelType.LSTM: SequenceLSTM, ModelType.HYBRID: CNNLSTM}
+_FAMILIES = {ModelType.CNN: TabularCNN, ModelType.MLP: TabularMLP, ModelType.LSTM: SequenceLSTM,
+             ModelType.HYBRID: CNNLSTM}
 
 
 def build_model(spec: ModelSpec, seed: int | None = None) -> nn.Module:
