@@ -167,6 +167,8 @@ def hostile(**spec_changes):
     ({"sequence_length": 10 ** 9}, "sequence_length"), ({"dropout": 1.5}, "dropout"),
     ({"hidden_size": 1024, "num_layers": 4}, "max_model_parameters"),
     ({"hidden_size": 17}, "weight"),
+    ({"model_type": "mlp", "hidden_size": 2048, "num_layers": 8, "cross_layers": 8}, "max_model_parameters"),
+    ({"model_type": "mlp", "cross_layers": 9}, "cross_layers"), ({"model_type": "mlp"}, "weight"),
 ])
 def test_attack_a_bundle_with_a_hostile_spec_is_refused_before_anything_is_built(tmp_path, dashboard, changes,
                                                                                  words, monkeypatch):
