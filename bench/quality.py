@@ -10,7 +10,7 @@ request handlers, ledgers and policy (uncapped), the strategies, the threshold a
 only PySyft's transport is left out, which changes timing, not numbers.
 
     .venv/bin/python bench/quality.py [--rounds 4] [--epochs 2] [--rows 2000] [--parts baselines,algorithms,...]
-                                      [--model mlp] [--data simulator|imbalanced]
+                                      [--model mlp] [--data simulator|imbalanced] [--seed 0]
 
 `--model` picks the tabular model of every row (default: the product's default); the part `models` puts the
 tabular models side by side (centralized and federated FedAvg, test F1 and AUC); `--data imbalanced` swaps the
@@ -56,7 +56,7 @@ DEFENSES = [("FedAvg", {}), ("median", {"method": "median"}), ("trimmed mean 0.2
 
 def config(args, **body) -> ExperimentConfig:
     base = {"name": "quality", "rounds": args.rounds, "local_epochs": args.epochs, "batch_size": 64,
-            "learning_rate": 0.005, "min_factories": 1, "model_type": args.model}
+            "learning_rate": 0.005, "min_factories": 1, "model_type": args.model, "seed": args.seed}
     return ExperimentConfig.parse({**base, **body})
 
 
@@ -165,6 +165,7 @@ def main() -> int:
     parser.add_argument("--model", default=ExperimentConfig.model_type, choices=ModelType.tabular(),
                         help="the tabular model of every row but the part 'models' (default: the product's)")
     parser.add_argument("--data", default="simulator", choices=("simulator", "imbalanced"))
+    parser.add_argument("--seed", type=int, default=0, help="data and model seed (bench/mlp_grid.py's convention)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     started = time.monotonic()
@@ -172,9 +173,9 @@ def main() -> int:
     if args.data == "imbalanced":
         from bench.mlp_grid import IMBALANCED, imbalanced_plants
 
-        plants, names = imbalanced_plants(root, 0), [f"{p} (CSV, ~1 % failures)" for p, _ in IMBALANCED]
+        plants, names = imbalanced_plants(root, args.seed), [f"{p} (CSV, ~1 % failures)" for p, _ in IMBALANCED]
     else:
-        plants = [InProcessPlant.simulated(f"plant_{profile}", profile, args.rows, seed, root)
+        plants = [InProcessPlant.simulated(f"plant_{profile}", profile, args.rows, seed + 100 * args.seed, root)
                   for profile, seed in PROFILES]
         names = [p for p, _ in PROFILES]
     fed = InProcessFederation(InProcessChannel(plants))
