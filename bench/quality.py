@@ -10,6 +10,11 @@ request handlers, ledgers and policy (uncapped), the strategies, the threshold a
 only PySyft's transport is left out, which changes timing, not numbers.
 
     .venv/bin/python bench/quality.py [--rounds 4] [--epochs 2] [--rows 2000] [--parts baselines,algorithms,...]
+                                      [--model mlp] [--data simulator|imbalanced] [--seed 0]
+
+`--model` picks the tabular model of every row (default: the product's default); the part `models` puts the
+tabular models side by side (centralized and federated FedAvg, test F1 and AUC); `--data imbalanced` swaps the
+simulator's four plants for bench/mlp_grid.py's second data shape (three CSV plants, ~1 % failures).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from factoryfl_testing.federation import InProcessFederation, Run  # noqa: E402
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant, union_data  # noqa: E402
+from shared.enums import ModelType  # noqa: E402
 from shared.experiment import ExperimentConfig  # noqa: E402
 
 PROFILES = [("default", 1), ("heavy_duty", 2), ("hot_climate", 3), ("precision", 4)]
@@ -42,7 +48,7 @@ LEARNING = [("FedAvg, each plant's own class weight (before #15)", {"class_weigh
             ("FedAvg, pooled, twice the rounds, patience 2: best round", {"class_weight": "pooled", "patience": 2,
                                                                           "double_rounds": True}),
             ("FedDyn, pooled, lr decay 0.8", {"algorithm": "feddyn", "lr_decay": 0.8})]
-PARTS = ("baselines", "algorithms", "learning", "dp", "attacks")
+PARTS = ("baselines", "models", "algorithms", "learning", "dp", "attacks")
 DEFENSES = [("FedAvg", {}), ("median", {"method": "median"}), ("trimmed mean 0.2", {"method": "trimmed_mean"}),
             ("Multi-Krum f=1", {"method": "krum", "byzantine": 1, "multi_krum": 3}),
             ("norm bound (median)", {"method": "norm_bound"})]
@@ -50,7 +56,7 @@ DEFENSES = [("FedAvg", {}), ("median", {"method": "median"}), ("trimmed mean 0.2
 
 def config(args, **body) -> ExperimentConfig:
     base = {"name": "quality", "rounds": args.rounds, "local_epochs": args.epochs, "batch_size": 64,
-            "learning_rate": 0.005, "min_factories": 1}
+            "learning_rate": 0.005, "min_factories": 1, "model_type": args.model, "seed": args.seed}
     return ExperimentConfig.parse({**base, **body})
 
 
@@ -76,6 +82,17 @@ def baselines(args, fed: InProcessFederation, plants: list[InProcessPlant], root
     best = max(local, key=lambda m: m["test_f1"])
     print(f"| local only, best plant's model (scored on all plants) | {best['test_f1']:.3f} | {best['test_auc']:.3f} |")
     return {"centralized": centralized.aggregate["test_f1"], "best local": best["test_f1"]}
+
+
+def models(args, fed: InProcessFederation, plants: list[InProcessPlant], root: Path) -> None:
+    """Each tabular model trained on the union of all data and federated (FedAvg), the same budget of epochs;
+    test F1 and AUC (the settings were chosen on validation data: bench/mlp_grid.py)."""
+    budget = args.rounds * args.epochs
+    union = InProcessFederation(InProcessChannel([InProcessPlant.from_data("union", union_data(plants), root)]))
+    for model_type in ModelType.tabular():
+        centralized = fed.score(union.run(config(args, model_type=model_type, rounds=1, local_epochs=budget)).model)
+        print(f"| {model_type}: centralized (union of all plants' data) | {fmt(centralized)} |")
+        print(f"| {model_type}: federated FedAvg | {fmt(fed.run(config(args, model_type=model_type)).final)} |")
 
 
 def learning(args, fed: InProcessFederation, goals: dict[str, float]) -> None:
@@ -145,19 +162,31 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2, help="local epochs per round")
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
+    parser.add_argument("--model", default=ExperimentConfig.model_type, choices=ModelType.tabular(),
+                        help="the tabular model of every row but the part 'models' (default: the product's)")
+    parser.add_argument("--data", default="simulator", choices=("simulator", "imbalanced"))
+    parser.add_argument("--seed", type=int, default=0, help="data and model seed (bench/mlp_grid.py's convention)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="factoryfl-quality-"))
-    plants = [InProcessPlant.simulated(f"plant_{profile}", profile, args.rows, seed, root)
-              for profile, seed in PROFILES]
+    if args.data == "imbalanced":
+        from bench.mlp_grid import IMBALANCED, imbalanced_plants
+
+        plants, names = imbalanced_plants(root, args.seed), [f"{p} (CSV, ~1 % failures)" for p, _ in IMBALANCED]
+    else:
+        plants = [InProcessPlant.simulated(f"plant_{profile}", profile, args.rows, seed + 100 * args.seed, root)
+                  for profile, seed in PROFILES]
+        names = [p for p, _ in PROFILES]
     fed = InProcessFederation(InProcessChannel(plants))
-    print(f"\nFactoryFL quality benchmark: {len(plants)} non-IID simulated plants ({', '.join(p for p, _ in PROFILES)}),"
-          f" {args.rows} rows each, CNN, {args.rounds} rounds x {args.epochs} local epochs (= "
+    print(f"\nFactoryFL quality benchmark: {len(plants)} non-IID plants ({', '.join(names)}), "
+          f"{len(plants[0].data.labels)} rows each, {args.model}, {args.rounds} rounds x {args.epochs} local epochs (= "
           f"{args.rounds * args.epochs} epochs for the non-federated rows); test F1 at the pooled-validation threshold"
           f" and ROC-AUC on all plants' test splits; {psutil.cpu_count()} CPU(s)")
     print("\n| setting | test F1 | test AUC |\n|---|---|---|")
     goals: dict = baselines(args, fed, plants, root) if "baselines" in parts else {}
+    if "models" in parts:
+        models(args, fed, plants, root)
     for label, body in ALGORITHMS if "algorithms" in parts else []:
         run = fed.run(config(args, **body))
         print(f"| federated {label} | {fmt(run.final)} |")

@@ -1,10 +1,10 @@
 """`make demo`: a dashboard and three simulated plants on this machine, and a first experiment.
 
 Starts the embedded dashboard (SQLite under instance/), three agents with different simulator
-profiles, waits until they are online, creates and starts a small CNN experiment through the JSON API,
-releases its best round to the plants once it completes (each then scores a live simulated stream and a watch
-folder, and its alerts show on the factories and alerts pages), prints where to look, and stops everything it
-started (by PID) on Ctrl-C.
+profiles, waits until they are online, creates and starts a small MLP experiment (the default row model)
+through the JSON API, releases its best round to the plants once it completes (each then scores a live simulated
+stream and a watch folder, and its alerts show on the factories and alerts pages), prints where to look, and
+stops everything it started (by PID) on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def main() -> int:
     start_plants(args, plants, env, url, logs, processes)
     headers = {"Authorization": f"Bearer {token}"}  # GET /factories is for operators
     wait_online(url, headers, [name for name, _, _ in plants], processes)
-    body = {"name": "demo: CNN on three plants", "model_type": "cnn", "rounds": args.rounds, "local_epochs": 2,
+    body = {"name": "demo: MLP on three plants", "model_type": "mlp", "rounds": args.rounds, "local_epochs": 2,
             "min_factories": 2}
     experiment = requests.post(f"{url}/api/experiments", json=body, headers=headers, timeout=10).json()
     requests.post(f"{url}/api/experiments/{experiment['id']}/start", headers=headers, timeout=10)

@@ -31,7 +31,7 @@ def registration_of(c: AgentConfig, data: PlantData, device: str, policy: PlantP
         factory_name=c.factory_name, factory_hostname=server_name, factory_port=c.port,
         device=device, status=FactoryStatus.ONLINE.value,
         capabilities={
-            "supported_models": ModelType.values() if sequence_ready else [ModelType.CNN.value],
+            "supported_models": ModelType.values() if sequence_ready else ModelType.tabular(),
             "data_type": (DataType.TIME_SERIES if sequence_ready else DataType.TABULAR).value,
             "num_samples": data.num_samples, "features": data.schema.feature_names,
             "schema": data.schema.to_dict(), "splits": data.split_counts(),

@@ -13,13 +13,20 @@ class StrEnum(str, Enum):
 
 
 class ModelType(StrEnum):
-    CNN = "cnn"
+    CNN = "cnn"  # tabular: a 1-D convolution over the feature vector
+    MLP = "mlp"  # tabular: cross layers and residual MLP blocks (shared.networks.TabularMLP)
     LSTM = "lstm"
     HYBRID = "hybrid"
 
     @property
     def is_sequence(self) -> bool:
-        return self is not ModelType.CNN
+        """A model over windows of cycles by machine (the others score one row at a time)."""
+        return self in (ModelType.LSTM, ModelType.HYBRID)
+
+    @classmethod
+    def tabular(cls) -> list[str]:
+        """The models that score one row at a time (every plant can train them)."""
+        return [m.value for m in cls if not m.is_sequence]
 
 
 class Algorithm(StrEnum):

@@ -1,4 +1,4 @@
-"""The torch half of shared.models: the three network families and weight access (imported only when a model is
+"""The torch half of shared.models: the network families and weight access (imported only when a model is
 built, so that a plant at rest never loads torch; `shared.models` re-exports every name here)."""
 
 from __future__ import annotations
@@ -30,6 +30,50 @@ class TabularCNN(nn.Module):
         return self.head(torch.cat([self.linear(x), conv], dim=1)).squeeze(1)
 
 
+class ResidualBlock(nn.Module):
+    """A pre-norm residual MLP block, x + Dropout(W2 Dropout(ReLU(W1 LayerNorm(x)))) (the tabular ResNet of
+    Gorishniy et al., "Revisiting Deep Learning Models for Tabular Data", NeurIPS 2021). LayerNorm, not
+    BatchNorm: batch norm's running statistics are each plant's own, and averaging them across non-IID plants
+    breaks FedAvg (Li et al., "FedBN", ICLR 2021); LayerNorm normalises each row and keeps no statistics."""
+
+    def __init__(self, width: int, dropout: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.inner = nn.Linear(width, width)
+        self.outer = nn.Linear(width, width)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.dropout(self.outer(self.dropout(torch.relu(self.inner(self.norm(x))))))
+
+
+class TabularMLP(nn.Module):
+    """The tabular model: embed -> DCN-V2 cross layers -> residual MLP blocks -> head (one logit per row).
+
+    Embedding: the category columns reach the model one-hot (shared.data.schema.FeatureSchema.encode, then the
+    federated scaler), so `embed`, one linear layer over the whole row, IS an embedding of each category (the
+    column of W for a category's one-hot input is that category's h-dimensional vector, up to the scaler's
+    affine shift) summed with a linear projection of the numeric features; no separate lookup table is faked.
+    Cross layers (Wang et al., "DCN V2", WWW 2021, eq. 1): x_{l+1} = x_0 * (W_l x_l + b_l) + x_l with x_0 the
+    embedding, so l layers hold explicit feature crosses up to degree l + 1 (torque x speed is power, wear x
+    torque is overstrain). Every layer is a Linear or LayerNorm: Opacus computes their per-sample gradients."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        h = spec.hidden_size
+        self.embed = nn.Linear(spec.num_features, h)
+        self.cross = nn.ModuleList(nn.Linear(h, h) for _ in range(spec.cross_layers))
+        self.blocks = nn.Sequential(*(ResidualBlock(h, spec.dropout) for _ in range(spec.num_layers)))
+        self.head = nn.Sequential(nn.LayerNorm(h), nn.ReLU(), nn.Linear(h, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (batch, features)
+        x0 = self.embed(x)
+        out = x0
+        for layer in self.cross:
+            out = x0 * layer(out) + out
+        return self.head(self.blocks(out)).squeeze(1)
+
+
 class SequenceLSTM(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
@@ -56,7 +100,8 @@ class CNNLSTM(nn.Module):
         return self.head(out[:, -1]).squeeze(1)
 
 
-_FAMILIES = {ModelType.CNN: TabularCNN, ModelType.LSTM: SequenceLSTM, ModelType.HYBRID: CNNLSTM}
+_FAMILIES = {ModelType.CNN: TabularCNN, ModelType.MLP: TabularMLP, ModelType.LSTM: SequenceLSTM,
+             ModelType.HYBRID: CNNLSTM}
 
 
 def build_model(spec: ModelSpec, seed: int | None = None) -> nn.Module:

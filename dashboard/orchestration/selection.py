@@ -13,7 +13,7 @@ from dashboard.orchestration import budget
 from dashboard.orchestration.channel import Participant
 from dashboard.orchestration.syft_clients import PlantAddress, transport_of
 from dashboard.security import decrypt
-from shared.enums import FactoryStatus
+from shared.enums import FactoryStatus, ModelType
 from shared.privacy.sampling import poisson_sample, probability_of_at_least
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def eligible(experiment: Experiment) -> Eligible:
         query = query.where(Factory.name.in_(config.factories))
     factories = db.session.scalars(query.order_by(Factory.name)).all()
     fit = [f for f in factories
-           if config.model_type in (f.capabilities or {}).get("supported_models", ["cnn"])
+           if config.model_type in (f.capabilities or {}).get("supported_models", ModelType.tabular())
            and (f.capabilities or {}).get("schema")
            and (f.secagg_public_key or not config.secure_aggregation)]
     return Eligible(fit, [f.name for f in factories if f not in fit])

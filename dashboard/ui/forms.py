@@ -14,7 +14,8 @@ from dashboard.enrolment import MAX_ENROLMENT_HOURS
 from dashboard.models.operators import ROLES
 from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig
 
-MODEL_LABELS = {"cnn": "CNN (one row at a time)", "lstm": "LSTM (windows of cycles)",
+MODEL_LABELS = {"mlp": "MLP with feature crosses (one row at a time)", "cnn": "CNN (one row at a time)",
+                "lstm": "LSTM (windows of cycles)",
                 "hybrid": "CNN-LSTM (windows of cycles)"}
 CLASS_WEIGHT_LABELS = {"pooled": "pooled over all plants (one objective)", "local": "each plant's own ratio"}
 MECHANISM_LABELS = {"gaussian": "Gaussian (RDP accounting)", "laplace": "Laplace (pure epsilon per round)"}
@@ -64,7 +65,8 @@ class EnrolmentForm(FlaskForm):
 class ExperimentForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired()], description="A short name operators will recognise.")
     model_type = SelectField("Model", choices=_choices("model_type", MODEL_LABELS), default=_default("model_type"),
-                             description="Window models need plants with a group or time column.")
+                             description="Row models: MLP (feature crosses, residual blocks, LayerNorm) or CNN. "
+                                         "Window models need plants with a group or time column.")
     algorithm = SelectField("Algorithm", choices=_choices("algorithm"), default=_default("algorithm"),
                             description="FedAvg weights plants by samples; FedProx adds a proximal term (mu).")
     server_optimizer = SelectField("Server optimiser", choices=_choices("server_optimizer"),

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from shared.enums import (Algorithm, ClassWeight, ModelType, OutlierMethod, PrivacyMechanism, PrivacyMode,
                           RobustMethod, ServerOptimizer)
 from shared.errors import ConfigurationError
-from shared.model_spec import ModelSpec
+from shared.model_spec import MLP_BLOCKS, MLP_CROSS_LAYERS, ModelSpec
 from shared.protocol import SecAggRequest, TrainSettings
 from shared.strategies import Strategy, build_strategy
 
@@ -86,7 +86,7 @@ class RobustConfig:
 @dataclass(frozen=True)
 class ExperimentConfig:
     name: str
-    model_type: str = ModelType.CNN.value
+    model_type: str = ModelType.MLP.value  # beat the CNN on validation F1 and AUC (README "Tabular models")
     algorithm: str = Algorithm.FEDAVG.value
     server_optimizer: str = ServerOptimizer.NONE.value
     rounds: int = 5
@@ -143,8 +143,10 @@ class ExperimentConfig:
     def model_spec(self, num_features: int) -> ModelSpec:
         """The model the experiment trains (and its bundles hold)."""
         sequence = ModelType(self.model_type).is_sequence
+        mlp = {"num_layers": MLP_BLOCKS, "cross_layers": MLP_CROSS_LAYERS} if self.model_type == ModelType.MLP.value \
+            else {}
         return ModelSpec(model_type=self.model_type, num_features=num_features,
-                         sequence_length=self.sequence_length if sequence else 1, hidden_size=self.hidden_size)
+                         sequence_length=self.sequence_length if sequence else 1, hidden_size=self.hidden_size, **mlp)
 
     def update_clip(self) -> float | None:
         """The L2 bound plants clip their update to: central DP's C, the norm bound, or under secure aggregation

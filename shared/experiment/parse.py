@@ -121,9 +121,10 @@ def _secure_and_dp_sgd(kinds: dict, secure: bool, min_factories: int, privacy: d
         raise ValidationError("robust.max_norm", "norm_bound under secure aggregation needs a fixed max_norm: the "
                                                  "default (the median of this round's update norms) needs each "
                                                  "plant's update")
-    if mode == PrivacyMode.DP_SGD.value and kinds["model_type"] != ModelType.CNN.value:
-        raise ValidationError("privacy.mode", f"dp_sgd trains the CNN only: Opacus's per-sample gradients do not "
-                                              f"cover torch's LSTM layer used by {kinds['model_type']}; use central")
+    if mode == PrivacyMode.DP_SGD.value and ModelType(kinds["model_type"]).is_sequence:
+        raise ValidationError("privacy.mode", f"dp_sgd trains the row models only ({', '.join(ModelType.tabular())}):"
+                                              f" Opacus's per-sample gradients do not cover torch's LSTM layer used "
+                                              f"by {kinds['model_type']}; use central")
     if mode == PrivacyMode.DP_SGD.value and kinds["algorithm"] in (Algorithm.FEDPROX.value, Algorithm.FEDDYN.value):
         raise ValidationError("privacy.mode", f"dp_sgd clips per-sample gradients of the data loss; "
                                               f"{kinds['algorithm']}'s regulariser is not per sample: use fedavg or "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from shared.errors import ProtocolError
+from shared.errors import ModelError, ProtocolError
 from shared.models import ModelSpec
 from shared.protocol.fields import (MAX_FEATURES, MAX_PLANTS, integer, names, number, obj, plant_name, vector,
                                     weights_of)
@@ -150,17 +150,17 @@ class SecAggRequest:
                    clip=number(d, "clip", 1e-6, 1e6))
 
 
-SPEC_LIMITS = (("num_features", MAX_FEATURES), ("sequence_length", 10_000), ("hidden_size", 4096),
-               ("channels", 1024), ("num_layers", 8))
+SPEC_LIMITS = (("num_features", 1, MAX_FEATURES), ("sequence_length", 1, 10_000), ("hidden_size", 1, 4096),
+               ("channels", 1, 1024), ("num_layers", 1, 8), ("cross_layers", 0, 8))
 
 
 def check_spec(spec: ModelSpec) -> None:
     """A model spec from the other side, bounded (a plant builds what it describes): whole numbers within
     SPEC_LIMITS and a dropout in [0, 1). The model's size is the plant policy's to bound (max_model_parameters)."""
-    for key, high in SPEC_LIMITS:
+    for key, low, high in SPEC_LIMITS:
         value = getattr(spec, key)
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-            raise ProtocolError(f"spec.{key} = {str(value)[:40]} is outside [1, {high}]")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ProtocolError(f"spec.{key} = {str(value)[:40]} is outside [{low}, {high}]")
     if isinstance(spec.dropout, bool) or not isinstance(spec.dropout, (int, float)) or not 0 <= spec.dropout < 1:
         raise ProtocolError(f"spec.dropout = {str(spec.dropout)[:40]} is outside [0, 1)")
 
@@ -184,7 +184,7 @@ class ModelPart:
         spec_dict = obj(d, "spec")
         try:
             spec = ModelSpec.from_dict(spec_dict)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, ModelError) as exc:  # ModelError: a value ModelSpec itself refuses
             raise ProtocolError(f"spec is not a model spec: {exc}") from exc
         if spec.num_features != len(features):
             raise ProtocolError(f"spec.num_features {spec.num_features} != {len(features)} features")

@@ -46,7 +46,7 @@ def api():
 def registration(name="plant_a", **overrides):
     body = {"factory_name": name, "factory_hostname": "localhost", "factory_port": 8081, "device": "cpu",
             "status": "online",
-            "capabilities": {"supported_models": ["cnn", "lstm", "hybrid"], "data_type": "time_series",
+            "capabilities": {"supported_models": ["cnn", "mlp", "lstm", "hybrid"], "data_type": "time_series",
                              "num_samples": 100, "features": ["a", "b"],
                              "schema": {"label_column": "y", "numeric_columns": ["a", "b"], "categorical": {}}},
             "orchestrator": {"email": "orchestrator@factoryfl.org", "password": "s3cret-orchestrator"},

@@ -207,12 +207,12 @@ def test_the_bundle_holds_the_model_the_experiment_trained_including_its_width(a
         experiment = db.session.get(Experiment, eid)
         experiment.schema = FeatureSchema(label_column="y", numeric_columns=("a", "b")).to_dict()
         experiment.scaler = Scaler(np.zeros(2), np.ones(2)).to_dict()
-        weights = get_weights(build_model(ModelSpec("cnn", 2, hidden_size=128)))
+        weights = get_weights(build_model(experiment.settings.model_spec(2)))  # the default model, 128 wide
         db.session.add(ModelVersion(experiment_id=eid, round_number=0, weights=weights_to_bytes(weights)))
         db.session.commit()
         blob, _ = build_bundle(experiment, None)
     bundle = ModelBundle.from_bytes(blob)
-    assert bundle.spec.hidden_size == 128
+    assert bundle.spec.hidden_size == 128 and bundle.spec == ModelSpec("mlp", 2, hidden_size=128, num_layers=2)
     set_weights(build_model(bundle.spec), bundle.weights)  # what shared.predict does
 
 

@@ -25,6 +25,7 @@ def plants(workdir, dashboard):
 def run_experiment(dashboard, **body):
     body = {"name": "integration", "model_type": "cnn", "rounds": 3, "local_epochs": 2, "min_factories": 2,
             "learning_rate": 0.01, **body}
+    body = {k: v for k, v in body.items() if v is not None}  # None: the product's default
     resp = dashboard.api("POST", "/experiments", json=body)
     assert resp.status_code == 201, resp.text
     eid = resp.json()["id"]
@@ -67,6 +68,24 @@ def test_three_plants_three_rounds_complete_and_beat_the_initial_model(plants, d
 
         actions = [r[0] for r in sqlite3.connect(audit).execute("select action from audit_events")]
         assert actions.count("code.approved") == 3 and actions.count("experiment.completed") >= 1
+
+
+def test_the_default_row_model_trains_over_real_datasites_under_dp_sgd_and_its_bundle_scores(plants, dashboard,
+                                                                                           workdir):
+    """The MLP (the default: no model_type in the body) through PySyft, DP-SGD at the plants, and shared.predict."""
+    eid = run_experiment(dashboard, model_type=None, rounds=1, local_epochs=1,
+                         privacy={"mode": "dp_sgd", "noise_multiplier": 1.0, "max_grad_norm": 1.0})
+    e = dashboard.wait_experiment(eid, timeout=400)
+    assert e["model_type"] == "mlp" and e["status"] == "completed", e["status"]
+    assert sorted(e["rounds"][0]["participants"]) == ["plant_a", "plant_b", "plant_c"]
+    bundle = workdir / "mlp.safetensors"
+    resp = dashboard.api("GET", f"/experiments/{eid}/model")
+    assert resp.status_code == 200
+    bundle.write_bytes(resp.content)
+    new = workdir / "new_mlp.csv"
+    simulate("precision", 200, seed=9).to_csv(new, index=False)
+    scores = run_predict(bundle, new, workdir / "mlp_scores.csv")
+    assert len(scores) == 200 and scores["probability"].between(0, 1).all()
 
 
 def bundle_weights(dashboard, eid):

@@ -138,3 +138,16 @@ def test_early_stopping_waits_patience_rounds_after_the_first_best_and_ties_do_n
     assert stopped_early({**scores, 4: 0.6}, 2)  # round 4 only ties round 2
     assert best_round({**scores, 4: 0.6}) == 4  # the best round (download, release): ties go to the later
     assert not stopped_early({**scores, 4: 0.61}, 2) and not stopped_early(scores, 0) and not stopped_early({}, 1)
+
+
+def test_the_mlp_gets_its_measured_blocks_and_cross_layers_and_dp_sgd_trains_any_row_model():
+    from shared.model_spec import MLP_BLOCKS, MLP_CROSS_LAYERS
+
+    spec = parse(model_type="mlp", hidden_size=32).model_spec(9)
+    assert (spec.model_type, spec.num_features, spec.sequence_length, spec.hidden_size) == ("mlp", 9, 1, 32)
+    assert (spec.num_layers, spec.cross_layers) == (MLP_BLOCKS, MLP_CROSS_LAYERS)
+    assert parse(model_type="cnn").model_spec(9).num_layers == 1  # the CNN's spec is as it was
+    for model_type in ("cnn", "mlp"):
+        assert parse(model_type=model_type, privacy={"mode": "dp_sgd"}).privacy.dp_sgd
+    with pytest.raises(ValidationError, match="row models only"):
+        parse(model_type="hybrid", privacy={"mode": "dp_sgd"})

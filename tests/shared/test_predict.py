@@ -44,9 +44,12 @@ def test_bundle_round_trips_spec_schema_scaler_threshold_and_weights(tmp_path):
         ModelBundle.load(bad)
 
 
-def test_tabular_scores_one_row_per_input_row_in_contract_column_order(tmp_path):
+@pytest.mark.parametrize("model_type", ["cnn", "mlp"])
+def test_tabular_scores_one_row_per_input_row_in_contract_column_order(tmp_path, model_type):
     out = tmp_path / "scores.csv"
-    assert main(["--model", str(make_bundle(tmp_path)), "--data", str(new_data(tmp_path)), "--output", str(out)]) == 0
+    model = make_bundle(tmp_path, model_type)
+    assert ModelBundle.load(model).spec == ModelSpec(model_type, 4)  # the MLP's cross layers travel in the bundle
+    assert main(["--model", str(model), "--data", str(new_data(tmp_path)), "--output", str(out)]) == 0
     scores = pd.read_csv(out)
     assert list(scores.columns) == ["row", "machine", "cycle", "probability", "prediction"]
     assert list(scores["row"]) == list(range(12))

@@ -50,7 +50,7 @@ def test_statistics_are_sums_over_the_training_split_only(plant):
     np.testing.assert_allclose(total_sq, (train ** 2).sum(0), rtol=1e-6)
 
 
-@pytest.mark.parametrize("model_type,length", [("cnn", 1), ("lstm", 8)])
+@pytest.mark.parametrize("model_type,length", [("cnn", 1), ("mlp", 1), ("lstm", 8)])
 def test_local_training_lowers_the_loss_and_evaluation_releases_only_coarse_aggregates(plant, model_type, length):
     arrays = scaled(plant)
     spec = ModelSpec(model_type, arrays.x.shape[1], length)

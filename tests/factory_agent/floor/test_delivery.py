@@ -167,6 +167,8 @@ def hostile(**spec_changes):
     ({"sequence_length": 10 ** 9}, "sequence_length"), ({"dropout": 1.5}, "dropout"),
     ({"hidden_size": 1024, "num_layers": 4}, "max_model_parameters"),
     ({"hidden_size": 17}, "weight"),
+    ({"model_type": "mlp", "hidden_size": 2048, "num_layers": 8, "cross_layers": 8}, "max_model_parameters"),
+    ({"model_type": "mlp", "cross_layers": 9}, "cross_layers"), ({"model_type": "mlp"}, "weight"),
 ])
 def test_attack_a_bundle_with_a_hostile_spec_is_refused_before_anything_is_built(tmp_path, dashboard, changes,
                                                                                  words, monkeypatch):
@@ -239,10 +241,10 @@ def test_weight_shapes_told_without_torch_are_the_networks_own():
     from shared.model_spec import ModelSpec, parameter_count, weight_shapes
     from shared.networks import build_model
 
-    for family, features, hidden, channels, layers in itertools.product(("cnn", "lstm", "hybrid"), (1, 7), (3, 16),
-                                                                        (2, 5), (1, 3)):
-        spec = ModelSpec(family, features, sequence_length=1 if family == "cnn" else 4, hidden_size=hidden,
-                         channels=channels, num_layers=layers)
+    for family, features, hidden, channels, layers, crosses in itertools.product(
+            ("cnn", "mlp", "lstm", "hybrid"), (1, 7), (3, 16), (2, 5), (1, 3), (0, 2)):
+        spec = ModelSpec(family, features, sequence_length=4 if family in ("lstm", "hybrid") else 1,
+                         hidden_size=hidden, channels=channels, num_layers=layers, cross_layers=crosses)
         model = build_model(spec)
         assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == weight_shapes(spec), spec
         assert parameter_count(spec) == sum(p.numel() for p in model.parameters())

@@ -281,6 +281,31 @@ def test_a_huge_model_spec_is_refused_without_building_it(plant):
     assert clock.monotonic() - started < 5
 
 
+@pytest.mark.parametrize("changes,words", [
+    ({"hidden_size": 4096, "num_layers": 8, "cross_layers": 8}, "parameters"),  # within the spec's bounds, too big
+    ({"hidden_size": 4096, "num_layers": 9}, "num_layers"),
+    ({"cross_layers": 9}, "cross_layers"),
+    ({"hidden_size": 2 ** 31}, "hidden_size"),
+])
+def test_a_hostile_mlp_spec_is_refused_without_building_it(plant, changes, words):
+    import time as clock
+
+    spec = ModelSpec("mlp", len(plant.names), **changes)
+    huge = ModelPart(plant.names, ScalerMsg(plant.scaler.mean, plant.scaler.scale), spec, {"w": np.zeros(1)})
+    started = clock.monotonic()
+    refused(plant.call(TrainRequest(RoundRef(47, 1), huge, TrainSettings())), words)
+    assert clock.monotonic() - started < 5
+
+
+def test_an_mlp_trains_under_dp_sgd_at_the_plant(plant):
+    spec = ModelSpec("mlp", len(plant.names), hidden_size=16)
+    model = ModelPart(plant.names, ScalerMsg(plant.scaler.mean, plant.scaler.scale), spec,
+                      get_weights(build_model(spec, seed=0)))
+    answer = plant.call(TrainRequest(RoundRef(48, 1), model, TrainSettings(dp_noise_multiplier=1.0)))
+    assert answer["ok"] and answer["dp"]["epsilon"] > 0
+    assert set(answer["weights"]) == set(model.weights)
+
+
 def test_no_experiment_goes_above_max_epsilon_even_without_a_target(plant):
     plant.policy(max_epsilon=1.0, min_noise_multiplier=0.3, lifetime_epsilon=1000.0)
     settings = TrainSettings(epochs=5, batch_size=64, dp_noise_multiplier=0.3)
