@@ -1,0 +1,72 @@
+"""Personalization at a plant (issue #15 item 4), as pure functions over a model and a plant's released scores.
+
+- `freeze_body`: FedPer (Arivazhagan et al. 2019, "Federated learning with personalization layers"): the layers
+  below the head keep the federated weights (requires_grad off), only the head's layers train on the plant's data;
+- `own_threshold_scores`: a model's F1 at the threshold its own validation histogram gives (the F1-maximising bin
+  edge, shared.metrics.best_threshold_bin), on validation and, at that same threshold, on test; and ROC-AUC.
+
+Every network of shared.networks names its last layers `head.*`; the body is everything else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.errors import ModelError
+from shared.metrics import best_threshold_bin, confusion_at, rates, threshold_of_bin
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from shared.protocol import ModelScores, SplitEvaluation
+
+HEAD = "head."
+
+
+def is_head(name: str) -> bool:
+    """A parameter of the personal head (FedPer's personalization layers)."""
+    return name.startswith(HEAD)
+
+
+def freeze_body(model: nn.Module) -> list[str]:
+    """FedPer: requires_grad off for every parameter outside the head (W_B, the federated base layers), on for
+    the head's (W_P, the personalization layers), Arivazhagan et al. 2019 §3; the names left trainable.
+    ModelError when the model has no head to personalize."""
+    trainable = []
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(is_head(name))
+        if is_head(name):
+            trainable.append(name)
+    if not trainable:
+        raise ModelError("the model has no head layers (head.*) to personalize")
+    return trainable
+
+
+def own_threshold_scores(val: SplitEvaluation, test: SplitEvaluation) -> ModelScores:
+    """F1 at the bin b* = argmax_b F1(val histograms, b) (shared.metrics.best_threshold_bin), on validation and
+    on test at the same b*; ROC-AUC of each split as the plant released it. Computed from the histograms the
+    plant's release rules produced (coarsened, or noisy): post-processing, nothing finer leaves. None where a
+    split released nothing (n = 0) or holds one class only."""
+    from shared.protocol import ModelScores
+
+    if val.n == 0 or val.hist_pos.sum() == 0 or val.hist_neg.sum() == 0:
+        return ModelScores(val_f1=None, val_auc=val.auc, test_f1=None, test_auc=test.auc, threshold=None)
+    b = best_threshold_bin(val.hist_pos, val.hist_neg)
+    val_f1 = rates(*confusion_at(val.hist_pos, val.hist_neg, b))["f1"]
+    test_f1 = rates(*confusion_at(test.hist_pos, test.hist_neg, b))["f1"] if test.n > 0 else None
+    return ModelScores(val_f1=round(val_f1, 4), val_auc=_rounded(val.auc), test_f1=_rounded(test_f1),
+                       test_auc=_rounded(test.auc), threshold=threshold_of_bin(b, len(val.hist_pos)))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def preferred(choice: str, global_f1: float | None, personal_f1: float | None) -> str:
+    """Which model a plant scores with under `choice` (global | personalized | best): best is the personalized
+    model when its validation F1 at its own threshold is strictly above the global model's, else the global one."""
+    if choice == "global" or personal_f1 is None:
+        return "global"
+    if choice == "personalized":
+        return "personalized"
+    return "personalized" if global_f1 is None or personal_f1 > global_f1 else "global"
