@@ -2,6 +2,9 @@
 
 - `freeze_body`: FedPer (Arivazhagan et al. 2019, "Federated learning with personalization layers"): the layers
   below the head keep the federated weights (requires_grad off), only the head's layers train on the plant's data;
+- `train_selected`: training epoch by epoch, keeping the epoch whose validation F1 (at its own threshold) is best;
+  a fine-tune starts its count at epoch 0, the global model itself, so the plant never keeps a personalized
+  model worse than the global one on its own validation split (test is only reported, never used to choose);
 - `own_threshold_scores`: a model's F1 at the threshold its own validation histogram gives (the F1-maximising bin
   edge, shared.metrics.best_threshold_bin), on validation and, at that same threshold, on test; and ROC-AUC.
 
@@ -16,9 +19,12 @@ from shared.errors import ModelError
 from shared.metrics import best_threshold_bin, confusion_at, rates, threshold_of_bin
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
-    from shared.protocol import ModelScores, SplitEvaluation
+    from shared.model_spec import ModelSpec
+    from shared.protocol import ModelScores, SplitEvaluation, TrainSettings
+    from shared.training import PlantArrays
 
 HEAD = "head."
 
@@ -70,3 +76,37 @@ def preferred(choice: str, global_f1: float | None, personal_f1: float | None) -
     if choice == "personalized":
         return "personalized"
     return "personalized" if global_f1 is None or personal_f1 > global_f1 else "global"
+
+
+def validation_f1(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], min_rows: int = 1) -> float:
+    """The validation F1 at the model's own threshold on histograms coarsened to `min_rows` per group (the
+    plant's release rule, so that the choice agrees with the scores it releases), at the plant; never released:
+    it only chooses."""
+    from shared.evaluation import evaluate_local
+
+    val, test = evaluate_local(arrays, spec, weights, min_rows=min_rows)
+    return own_threshold_scores(val, test).val_f1 or 0.0
+
+
+def train_selected(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], settings: TrainSettings,
+                   head_only: bool = False, include_start: bool = True, min_rows: int = 1
+                   ) -> tuple[dict[str, np.ndarray], int]:
+    """(the weights of the best epoch, that epoch): settings.epochs epochs of shared.training.train_local, one at
+    a time (each its own batch order), the weights after epoch e kept when their validation F1 is strictly above
+    every earlier one's; with `include_start` the starting weights count as epoch 0 (a fine-tune), else the
+    first epoch is always the first candidate (a model from scratch). Early stopping by validation, as model
+    selection (Prechelt 1998, "Early stopping - but when?"), on the plant's own validation split."""
+    import dataclasses
+
+    from shared.training import train_local
+
+    current, best, best_epoch, best_f1 = weights, weights, 0, -1.0
+    if include_start:
+        best_f1 = validation_f1(arrays, spec, weights, min_rows)
+    for epoch in range(1, settings.epochs + 1):
+        one = dataclasses.replace(settings, epochs=1, seed=settings.seed + epoch)
+        current = train_local(arrays, spec, current, one, head_only=head_only).weights
+        f1 = validation_f1(arrays, spec, current, min_rows)
+        if f1 > best_f1:
+            best, best_epoch, best_f1 = current, epoch, f1
+    return best, best_epoch

@@ -24,10 +24,10 @@ from factory_agent.plant.inputs import Plant, parameters, prepared_arrays
 from factory_agent.plant.scoring import release_evaluation
 from shared.errors import ModelError, PolicyRefusal, SecurityError
 from shared.models import build_model, get_weights
-from shared.personalization import own_threshold_scores
+from shared.personalization import own_threshold_scores, train_selected
 from shared.protocol import ModelPart, ModelScores, PersonalizeReply, PersonalizeRequest, RoundRef
 from shared.serialization import metadata_from_bytes, weights_from_bytes, weights_to_bytes
-from shared.training import PlantArrays, train_local
+from shared.training import PlantArrays
 
 log = logging.getLogger(__name__)
 KEPT = 32  # personal models of the most recent experiments; older ones are deleted (disk is bounded)
@@ -77,11 +77,12 @@ class PersonalModels:
 
 
 def admit_personalization(plant: Plant, request: PersonalizeRequest) -> None:
-    """Every check and claim before any work; PolicyRefusal names the rule."""
+    """Every check and claim before any work; PolicyRefusal names the rule. The experiment must be one this plant
+    trained in (the ledger of trained rounds), and a plant personalizes an experiment once: repeated requests
+    (other modes, other models) would each release three more sets of scores over the same validation rows."""
     policy, experiment = plant.policy, request.experiment
     if not plant.state.trained_in(experiment):
         raise PolicyRefusal(f"this plant took no part in experiment {experiment}: nothing to personalize")
-    plant.state.record_call(policy, "personalize", experiment, per_key_limit=1)
     if request.train.epochs > policy.max_local_epochs:
         raise PolicyRefusal(f"{request.train.epochs} fine-tuning epochs; this plant allows at most "
                             f"{policy.max_local_epochs}")
@@ -89,6 +90,9 @@ def admit_personalization(plant: Plant, request: PersonalizeRequest) -> None:
         raise PolicyRefusal(f"{request.train.epochs} + {request.local_epochs} epochs of personalization; this plant "
                             f"allows at most {policy.max_personal_epochs} (max_personal_epochs)")
     rules.check_model_size(policy, parameters(request.model.spec))
+    # the checks above read nothing of the plant's data: a request they refuse spends nothing; from here on the
+    # one personalization per experiment is spent, whatever happens next
+    plant.state.record_call(policy, "personalize", experiment, per_key_limit=1)
 
 
 def handle_personalize(plant: Plant, request: PersonalizeRequest) -> PersonalizeReply:
@@ -96,20 +100,22 @@ def handle_personalize(plant: Plant, request: PersonalizeRequest) -> Personalize
     model, experiment = request.model, request.experiment
     arrays = prepared_arrays(plant, RoundRef(experiment, 0), model)
     rules.check_rows(plant.policy, len(arrays.rows(1)), "the validation split")
-    personal = train_local(arrays, model.spec, model.weights, request.train,
-                           head_only=request.mode == "fedper")
+    personal, epoch = train_selected(arrays, model.spec, model.weights, request.train,
+                                     head_only=request.mode == "fedper", min_rows=plant.policy.min_release_rows)
     start = get_weights(build_model(model.spec, seed=request.train.seed))
-    local = train_local(arrays, model.spec, start, dataclasses.replace(request.train, epochs=request.local_epochs))
+    local, local_epoch = train_selected(arrays, model.spec, start,
+                                        dataclasses.replace(request.train, epochs=request.local_epochs),
+                                        include_start=False, min_rows=plant.policy.min_release_rows)
     scores = {kind: _scores(plant, experiment, arrays, model, weights)
-              for kind, weights in (("global", model.weights), ("personalized", personal.weights),
-                                    ("local", local.weights))}
+              for kind, weights in (("global", model.weights), ("personalized", personal), ("local", local))}
     store = PersonalModels(plant.state.directory)
     summary = {kind: s.to_wire() for kind, s in scores.items()}
-    for kind, weights in (("personalized", personal.weights), ("local", local.weights)):
+    for kind, weights, kept in (("personalized", personal, epoch), ("local", local, local_epoch)):
         store.save(experiment, kind, weights, {"experiment": experiment, "mode": request.mode, "kind": kind,
-                                               "scores": summary, "spec": model.spec.to_dict()})
-    log.info("experiment %d personalized (%s): validation F1 global %s, personalized %s, local-only %s", experiment,
-             request.mode, *(scores[k].val_f1 for k in ("global", "personalized", "local")))
+                                               "epoch": kept, "scores": summary, "spec": model.spec.to_dict()})
+    log.info("experiment %d personalized (%s, epoch %d of %d): validation F1 global %s, personalized %s, "
+             "local-only %s (epoch %d)", experiment, request.mode, epoch, request.train.epochs,
+             *(scores[k].val_f1 for k in ("global", "personalized", "local")), local_epoch)
     return PersonalizeReply(mode=request.mode, scores=scores)
 
 
