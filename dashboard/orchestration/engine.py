@@ -200,6 +200,10 @@ class RoundEngine:
                                                       plan.pos_weight)
         phase = personalization.personalize(self.channel, participants, request, plan.timeout)
         recorded = recording.record_personalization(experiment, number, phase.answers)
+        if not recorded:
+            experiment.message = "completed; no plant personalized: " + "; ".join(
+                f"{name}: {why}" for name, why in sorted(phase.dropouts.items()))[:1000]
+            db.session.commit()
         log.info("experiment %d personalized at %d plant(s) from round %d; dropouts=%s", experiment.id,
                  len(recorded), number, sorted(phase.dropouts) or "none")
 

@@ -130,3 +130,18 @@ def test_in_process_plants_personalize_and_never_fall_below_the_global_model_on_
         if scores["global"].val_f1 is not None:
             assert scores["personalized"].val_f1 >= scores["global"].val_f1
         assert (tmp_path / name / "personal" / f"experiment-{run.experiment}-personalized.safetensors").is_file()
+
+
+class RefusingChannel(ScriptedChannel):
+    def dispatch(self, participants, make_request, timeout, on_answer=None):
+        return PhaseResult(dropouts={p.name: "refused by the plant's policy: personalize was already called"
+                                     for p in participants})
+
+
+def test_plants_that_all_refuse_leave_the_experiment_completed_with_their_reasons(app, client, api):
+    eid = finished_experiment(app, client, api)
+    with app.app_context():
+        experiment = db.session.get(Experiment, eid)
+        RoundEngine(app, channel=RefusingChannel()).personalize(experiment, [Participant("plant_a", "00" * 32)])
+        assert experiment.status == "completed" and "plant_a: refused by the plant's policy" in experiment.message
+        assert db.session.scalar(db.select(db.func.count()).select_from(PersonalResult)) == 0
