@@ -45,7 +45,7 @@ LEARNING = [("FedAvg, each plant's own class weight (before #15)", {"class_weigh
             ("FedDyn, pooled, lr decay 0.8", {"algorithm": "feddyn", "lr_decay": 0.8})]
 PARTS = ("baselines", "algorithms", "learning", "dp", "attacks", "personalization")
 # issue #15 item 4: after FedAvg (pooled class weight), each plant personalizes the best round's model
-PERSONALIZATION = [("finetune", 2), ("finetune", 4), ("fedper", 4), ("fedper", 8)]
+PERSONALIZATION = [("finetune", 4), ("fedper", 4), ("fedper", 8)]
 DEFENSES = [("FedAvg", {}), ("median", {"method": "median"}), ("trimmed mean 0.2", {"method": "trimmed_mean"}),
             ("Multi-Krum f=1", {"method": "krum", "byzantine": 1, "multi_krum": 3}),
             ("norm bound (median)", {"method": "norm_bound"})]

@@ -5,6 +5,7 @@
 - `train_selected`: training epoch by epoch, keeping the epoch whose validation F1 (at its own threshold) is best;
   a fine-tune starts its count at epoch 0, the global model itself, so the plant never keeps a personalized
   model worse than the global one on its own validation split (test is only reported, never used to choose);
+- `f1_at`: F1 at one threshold from exact histograms merged into two groups there (each of min_release_rows);
 - `own_threshold_scores`: a model's F1 at the threshold its own validation histogram gives (the F1-maximising bin
   edge, shared.metrics.best_threshold_bin), on validation and, at that same threshold, on test; and ROC-AUC.
 
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from shared.errors import ModelError
 from shared.metrics import best_threshold_bin, confusion_at, rates, threshold_of_bin
 
 if TYPE_CHECKING:
-    import numpy as np
     from torch import nn
 
     from shared.model_spec import ModelSpec
@@ -62,6 +64,19 @@ def own_threshold_scores(val: SplitEvaluation, test: SplitEvaluation) -> ModelSc
     test_f1 = rates(*confusion_at(test.hist_pos, test.hist_neg, b))["f1"] if test.n > 0 else None
     return ModelScores(val_f1=round(val_f1, 4), val_auc=_rounded(val.auc), test_f1=_rounded(test_f1),
                        test_auc=_rounded(test.auc), threshold=threshold_of_bin(b, len(val.hist_pos)))
+
+
+def f1_at(pos: np.ndarray, neg: np.ndarray, threshold_bin: int, min_rows: int) -> float | None:
+    """F1 at `threshold_bin` from a split's exact class histograms merged into two groups at that bin (scores below
+    it, at or above it): the release rule of coarsened histograms (every released group holds at least `min_rows`
+    rows, shared.metrics.coarsen_histograms) with its one edge at the threshold, so the F1 is exact there. None
+    when either group holds fewer than `min_rows` rows, or the split has no failure."""
+    pos, neg = np.asarray(pos), np.asarray(neg)
+    above = int(pos[threshold_bin:].sum() + neg[threshold_bin:].sum())
+    below = int(pos[:threshold_bin].sum() + neg[:threshold_bin].sum())
+    if above < max(min_rows, 1) or below < max(min_rows, 1) or pos.sum() == 0:
+        return None
+    return round(rates(*confusion_at(pos, neg, threshold_bin))["f1"], 4)
 
 
 def _rounded(value: float | None) -> float | None:

@@ -24,7 +24,8 @@ from factory_agent.plant.inputs import Plant, parameters, prepared_arrays
 from factory_agent.plant.scoring import release_evaluation
 from shared.errors import ModelError, PolicyRefusal, SecurityError
 from shared.models import build_model, get_weights
-from shared.personalization import own_threshold_scores, train_selected
+from shared.evaluation import evaluate_local
+from shared.personalization import f1_at, own_threshold_scores, train_selected
 from shared.protocol import ModelPart, ModelScores, PersonalizeReply, PersonalizeRequest, RoundRef
 from shared.serialization import metadata_from_bytes, weights_from_bytes, weights_to_bytes
 from shared.training import PlantArrays
@@ -120,9 +121,19 @@ def handle_personalize(plant: Plant, request: PersonalizeRequest) -> Personalize
 
 
 def _scores(plant: Plant, experiment: int, arrays: PlantArrays, model: ModelPart, weights: dict) -> ModelScores:
-    """One model's scores by evaluate's release rules (shared.personalization.own_threshold_scores)."""
+    """One model's scores by evaluate's release rules (shared.personalization.own_threshold_scores): the threshold
+    from its coarsened (or noisy) validation histograms. Exact evaluation: the test F1 at that threshold from
+    the test histograms merged into two groups at it, each of at least min_release_rows rows (the coarsening
+    rule with its edge at the threshold; on histograms coarsened elsewhere, rows above the threshold would sit
+    in a group's first bin below it and read as predicted non-failures)."""
     released = release_evaluation(plant, experiment, arrays, dataclasses.replace(model, weights=weights))
-    return own_threshold_scores(released.val, released.test)
+    scores = own_threshold_scores(released.val, released.test)
+    if plant.policy.effective_evaluation_noise > 0 or scores.threshold is None:
+        return scores
+    _, exact = evaluate_local(arrays, model.spec, weights, min_rows=1)
+    b = int(round(scores.threshold * len(exact.hist_pos)))
+    return dataclasses.replace(scores, test_f1=f1_at(exact.hist_pos, exact.hist_neg, b,
+                                                     plant.policy.min_release_rows))
 
 
 def chosen_threshold(meta: dict) -> float | None:

@@ -135,3 +135,12 @@ def test_the_settings_parse_and_bound_personalization():
         ExperimentConfig.parse({"name": "p", "personalization": "all_of_it"})
     with pytest.raises(ValidationError, match="personalization_epochs"):
         ExperimentConfig.parse({"name": "p", "personalization_epochs": 10 ** 6})
+
+
+def test_f1_at_a_threshold_is_exact_and_withheld_when_a_side_holds_too_few_rows():
+    from shared.personalization import f1_at
+
+    pos, neg = np.array([0, 1, 4, 5]), np.array([20, 5, 3, 0])  # at bin 2: tp 9, fp 3, fn 1
+    assert f1_at(pos, neg, 2, 10) == pytest.approx(2 * 9 / (2 * 9 + 3 + 1), abs=1e-4)
+    assert f1_at(pos, neg, 3, 10) is None  # 5 rows above bin 3: fewer than 10
+    assert f1_at(np.zeros(4), neg, 2, 1) is None
