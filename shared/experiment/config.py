@@ -116,7 +116,7 @@ class ExperimentConfig:
     patience: int = 0  # > 0: stop when pooled validation F1 has not improved for this many rounds
     # after the last round each plant fine-tunes the final (best) global model on its own data and keeps it
     # (shared.personalization); its reply carries only the three models' validation scores
-    personalization: str = Personalization.NONE.value
+    personalization: str = Personalization.FINETUNE.value  # chosen on validation F1: README, Model quality
     personalization_epochs: int = 4
 
     # --- stored form ---------------------------------------------------------------------------

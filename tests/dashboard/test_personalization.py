@@ -102,7 +102,8 @@ def test_forged_results_and_replies_of_another_kind_are_refused(app, client, api
 
 
 def test_an_experiment_without_personalization_shows_no_table_and_the_form_offers_it(app, client, api):
-    eid = client.post("/api/experiments", json={"name": "plain"}, headers=api).get_json()["id"]
+    eid = client.post("/api/experiments", json={"name": "plain", "personalization": "none"},
+                      headers=api).get_json()["id"]
     client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1]})
     assert 'id="personalization"' not in client.get(f"/experiments/{eid}").text
     page = client.get("/experiments").text
