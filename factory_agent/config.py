@@ -50,6 +50,7 @@ class AgentConfig:
     watch_interval: float = 2.0
     stream_interval: float | None = None
     score_port: int | None = None
+    model_choice: str = "best"  # --model-choice (factory_agent.floor.personal)
 
     @property
     def log_file(self) -> Path:
@@ -164,6 +165,11 @@ def _add_floor_flags(p: argparse.ArgumentParser) -> None:
     group.add_argument("--stream-interval", type=float, default=float(env("FACTORY_STREAM_INTERVAL", "0")),
                        help="with --simulate: score freshly simulated readings every this many seconds; 0: off "
                             "[FACTORY_STREAM_INTERVAL]")
+    group.add_argument("--model-choice", default=env("FACTORY_MODEL_CHOICE", "best"),
+                       choices=("global", "personalized", "best"),
+                       help="which model scores here when this plant personalized the released model's experiment: "
+                            "the global one, its own personalized one, or the better of the two on its own "
+                            "validation F1 [FACTORY_MODEL_CHOICE]")
     group.add_argument("--score-port", type=int, default=int(env("FACTORY_SCORE_PORT", "0")),
                        help="serve POST /score and GET /metrics on 127.0.0.1:PORT for plant systems; 0: off "
                             "[FACTORY_SCORE_PORT]")
@@ -181,7 +187,8 @@ def _floor_settings(a: argparse.Namespace) -> dict:
     if a.score_port and a.score_port == a.port:
         raise ConfigurationError("--score-port must differ from --port (the datasite's)")
     return {"watch_dir": Path(a.watch_dir) if a.watch_dir else None, "watch_interval": a.watch_interval,
-            "stream_interval": a.stream_interval or None, "score_port": a.score_port or None}
+            "stream_interval": a.stream_interval or None, "score_port": a.score_port or None,
+            "model_choice": a.model_choice}
 
 
 # The plant's policy (factory_agent.plant.policy, DESIGN §9): flag, FACTORY_<NAME> variable, else policy.yaml in
@@ -195,6 +202,7 @@ POLICY_FLAGS = {
     "min_cohort": "fewest plants in a secure-aggregation round",
     "min_threshold": "smallest secure-aggregation threshold (always > half the cohort)",
     "max_model_parameters": "largest model trained here", "max_local_epochs": "most local epochs per round",
+    "max_personal_epochs": "most epochs of one personalization (fine-tune and local-only model together)",
     "max_attempts": "attempts per round", "min_release_rows": "fewest rows behind any released number",
     "scaler_tolerance": "how far a global scaler may be from this plant's statistics (factor)",
     "max_calls_per_hour": "calls to fl_step per hour",

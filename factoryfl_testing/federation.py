@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dashboard.orchestration.evaluation import Evaluation, evaluate
+from dashboard.orchestration.personalization import accepted, personalize, personalize_request
 from dashboard.orchestration.preparation import class_weight, global_scaler, merged_schema
 from dashboard.orchestration.workflow import RoundPlan, RoundState, RoundWorkflow
 from factoryfl_testing.inprocess import InProcessChannel
@@ -22,7 +23,7 @@ from shared.experiment import ExperimentConfig
 from shared.experiment.stopping import best_round, stopped_early, validation_f1
 from shared.models import build_model, get_weights
 from shared.privacy.noise import NoiseSource
-from shared.protocol import EvaluateRequest, ModelPart, RoundRef, ScalerMsg, StatsRequest
+from shared.protocol import EvaluateRequest, ModelPart, PersonalizeReply, RoundRef, ScalerMsg, StatsRequest
 from shared.strategies import ServerState
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Run:
     models: dict[int, ModelPart] = field(default_factory=dict)  # round -> its global model (0: initial)
     pos_weight: float | None = None  # the pooled failure class weight of round 0
     stopped_at: int | None = None  # the round after which early stopping ended the experiment
+    personalized_from: int | None = None  # the round whose model the plants personalized
 
     @property
     def model(self) -> ModelPart | None:
@@ -111,6 +113,19 @@ class InProcessFederation:
                 run.stopped_at = number
                 break
         return run
+
+    def personalize(self, run: Run, config: ExperimentConfig, names: list[str] | None = None
+                    ) -> dict[str, PersonalizeReply]:
+        """The personalization step after `run`, as the engine runs it: the plants that trained in the last round
+        personalize the best round's model (by pooled validation F1; the last round's without scores); plant ->
+        its reply (a plant that refused is left out, as a dropout)."""
+        number = run.best_round or max(run.models)
+        trained = set(run.rounds[-1].trained) if run.rounds else set()
+        participants = [p for p in self.channel.participants(names) if p.name in trained]
+        request = personalize_request(config, run.experiment, run.models[number], run.pos_weight)
+        phase = personalize(self.channel, participants, request, self.timeout)
+        run.personalized_from = number
+        return accepted(phase.answers, trained)
 
     def score(self, model: ModelPart, names: list[str] | None = None) -> Evaluation:
         """Any model's scores on the plants `names` (a fresh experiment id: the plants answer it once)."""

@@ -77,6 +77,16 @@ class ClassWeight(StrEnum):
     LOCAL = "local"
 
 
+class Personalization(StrEnum):
+    """After the federated rounds, each plant may keep a model of its own (issue #15 item 4): none; finetune (every
+    layer from the global model on its own training split); fedper (only the head layers, on the frozen federated
+    body: Arivazhagan et al. 2019, "Federated learning with personalization layers")."""
+
+    NONE = "none"
+    FINETUNE = "finetune"
+    FEDPER = "fedper"
+
+
 class OutlierMethod(StrEnum):
     """How a plant's update norm is scored as an outlier for its reputation."""
 

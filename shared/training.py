@@ -138,8 +138,10 @@ def dp_steps(num_examples: int, batch_size: int, epochs: int) -> tuple[float, in
 
 
 def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], config: TrainSettings,
-                feddyn_term: dict[str, np.ndarray] | None = None, private: PrivateTraining | None = None) -> TrainOutcome:
-    """Local epochs of Adam on the weighted BCE loss from the global weights, on the plant's GPU if it has one.
+                feddyn_term: dict[str, np.ndarray] | None = None, private: PrivateTraining | None = None,
+                head_only: bool = False) -> TrainOutcome:
+    """Local epochs of Adam on the weighted BCE loss from the global weights, on the plant's GPU if it has one;
+    `head_only`: the body frozen, only the head trained (FedPer, shared.personalization.freeze_body).
 
     FedProx (Li et al. 2020): + mu/2 ||w - w_g||^2. FedDyn (Acar et al., ICLR 2021): - <lambda_k, w> +
     alpha/2 ||w - w_g||^2, and after training lambda_k <- lambda_k - alpha (w_k - w_g), returned for the plant
@@ -152,15 +154,21 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     torch.manual_seed(config.seed)
     model = build_model(spec)
     set_weights(model, weights)
+    if head_only:
+        from shared.personalization import freeze_body
+
+        freeze_body(model)
     model.to(device)
     global_params = [p.detach().clone() for p in model.parameters()]
     names = [n for n, _ in model.named_parameters()]
     dyn = _feddyn_start(names, global_params, feddyn_term) if config.feddyn_alpha > 0 else None
     pos_weight = _pos_weight(arrays.y[examples], config)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device))
-    # Adam through torch's functional API (shared.adam: no torch._dynamo, ~90 MB); Opacus wraps the class
-    optimizer = (torch.optim.Adam(model.parameters(), lr=config.learning_rate) if private
-                 else FunctionalAdam(model.parameters(), lr=config.learning_rate))
+    # Adam through torch's functional API (shared.adam: no torch._dynamo, ~90 MB); Opacus wraps the class;
+    # FedPer personalization trains only the head (the body's parameters do not require gradients)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = (torch.optim.Adam(trainable, lr=config.learning_rate) if private
+                 else FunctionalAdam(trainable, lr=config.learning_rate))
     dp = _make_private(model, optimizer, len(examples), config.batch_size, private, device) if private else None
     started = time.perf_counter()
     steps, train_loss = _epochs(arrays, spec, examples, config, model, global_params, dyn, loss_fn,

@@ -51,6 +51,15 @@ def _experiment_schema() -> dict:
     props["patience"].update(minimum=0, maximum=1000,
                              description="stop when pooled validation F1 has not improved for this many rounds "
                                          "(0: off); GET .../model and the release default to the best round")
+    props["personalization"]["description"] = (
+        "after the last round each plant fine-tunes the best round's model on its own training split: finetune "
+        "(every layer) or fedper (the head only, on the frozen federated body); it keeps the epoch its own "
+        "validation F1 prefers, trains a local-only model for comparison and answers only the three models' "
+        "scores (GET /api/experiments/{id}: personalization); none: no step")
+    props["personalization_epochs"].update(minimum=1, maximum=100,
+                                           description="fine-tuning epochs at each plant (its policy may allow "
+                                                       "fewer); the local-only model gets rounds x local_epochs + "
+                                                       "these, at most 100")
     return {"type": "object", "required": ["name"], "properties": props, "additionalProperties": False}
 
 

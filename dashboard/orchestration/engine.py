@@ -25,7 +25,7 @@ from sqlalchemy import or_, update
 from dashboard.extensions import db
 from dashboard.models import Experiment, ModelVersion, Round, record_audit
 from dashboard.models.base import utcnow
-from dashboard.orchestration import budget, recording, selection
+from dashboard.orchestration import budget, personalization, recording, selection
 from dashboard.orchestration.channel import Participant, PlantChannel, SyftChannel
 from dashboard.orchestration.preparation import prepare
 from dashboard.orchestration.syft_clients import ConnectionPool, DatasiteTrust
@@ -33,6 +33,7 @@ from dashboard.orchestration.workflow import RoundFailed, RoundPlan, RoundWorkfl
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
 from shared.errors import SecurityError
+from shared.experiment.stopping import best_round
 from shared.privacy.noise import NoiseSource, SystemRandomNoise
 from shared.protocol import ModelPart, RoundRef, ScalerMsg
 from shared.serialization import weights_from_bytes
@@ -150,12 +151,13 @@ class RoundEngine:
         if drawn is not None:
             self.run_round(experiment, [selection.participant(f) for f in drawn], len(found.plants))
 
-    def plan(self, experiment: Experiment, participants: list[Participant], federation: int, attempt: int
-             ) -> RoundPlan:
-        """What the workflow needs, loaded from the database: the incoming model, settings, server state."""
+    def plan(self, experiment: Experiment, participants: list[Participant], federation: int, attempt: int,
+             model_round: int | None = None) -> RoundPlan:
+        """What the workflow needs, loaded from the database: the incoming model (or round `model_round`'s),
+        settings, server state."""
         config, number = experiment.settings, experiment.current_round + 1
-        version = db.session.scalar(db.select(ModelVersion).filter_by(experiment_id=experiment.id,
-                                                                      round_number=number - 1))
+        version = db.session.scalar(db.select(ModelVersion).filter_by(
+            experiment_id=experiment.id, round_number=number - 1 if model_round is None else model_round))
         names = FeatureSchema.from_dict(experiment.schema).feature_names
         scaler = ScalerMsg(np.asarray(experiment.scaler["mean"]), np.asarray(experiment.scaler["scale"]))
         model = ModelPart(features=tuple(names), scaler=scaler, spec=config.model_spec(len(names)),
@@ -184,8 +186,26 @@ class RoundEngine:
         if recording.abort_if_cancelled(experiment, row):
             return
         recording.record_round(experiment, row, state, step)
+        if experiment.status == ExperimentStatus.COMPLETED.value and personalization.wanted(experiment.settings):
+            self.personalize(experiment, [p for p in participants if p.name in state.trained])
         log.info("experiment %d round %d done in %.1f s: %d plants, dropouts=%s", experiment.id, row.number,
                  row.duration_s, len(state.trained), sorted(state.dropouts) or "none")
+
+    def personalize(self, experiment: Experiment, participants: list[Participant]) -> None:
+        """After the last round: the plants personalize the best round's model (its failures are the plants'
+        dropouts, never the experiment's)."""
+        number = best_round(experiment.validation_scores()) or experiment.current_round
+        plan = self.plan(experiment, participants, len(participants), 1, model_round=number)
+        request = personalization.personalize_request(experiment.settings, experiment.id, plan.model,
+                                                      plan.pos_weight)
+        phase = personalization.personalize(self.channel, participants, request, plan.timeout)
+        recorded = recording.record_personalization(experiment, number, phase.answers)
+        if not recorded:
+            experiment.message = "completed; no plant personalized: " + "; ".join(
+                f"{name}: {why}" for name, why in sorted(phase.dropouts.items()))[:1000]
+            db.session.commit()
+        log.info("experiment %d personalized at %d plant(s) from round %d; dropouts=%s", experiment.id,
+                 len(recorded), number, sorted(phase.dropouts) or "none")
 
     def _round_failed(self, experiment: Experiment, row: Round, failed: RoundFailed) -> None:
         dropouts = failed.state.dropouts

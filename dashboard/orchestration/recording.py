@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from dashboard.extensions import db
-from dashboard.models import Experiment, ModelVersion, Round, RoundResult, record_audit
+from dashboard.models import Experiment, ModelVersion, PersonalResult, Round, RoundResult, record_audit
 from dashboard.models.base import utcnow
 from dashboard.orchestration import budget
 from dashboard.orchestration.evaluation import Evaluation, pooled, training_metrics
@@ -95,6 +95,28 @@ def record_round(experiment: Experiment, row: Round, state: RoundState, privacy_
         record_audit("scheduler", "experiment.completed", experiment.name, experiment_id=experiment.id,
                      best_round=best)
     db.session.commit()
+
+
+def experiment_participants(experiment: Experiment) -> set[str]:
+    """Every plant that trained in a completed round of the experiment."""
+    return {name for r in experiment.rounds if r.status == RoundStatus.COMPLETED.value for name in r.participants or []}
+
+
+def record_personalization(experiment: Experiment, round_number: int, answers: dict) -> list[str]:
+    """The plants' personalization scores (dashboard.orchestration.personalization), one row per plant and
+    experiment; an answer from a plant that never trained in the experiment is refused. The names recorded."""
+    from dashboard.orchestration.personalization import accepted
+
+    recorded = []
+    for name, reply in sorted(accepted(answers, experiment_participants(experiment)).items()):
+        row = db.session.scalar(db.select(PersonalResult).filter_by(experiment_id=experiment.id, factory_name=name))
+        row = row or PersonalResult(experiment_id=experiment.id, factory_name=name)
+        row.mode, row.round_number = reply.mode, round_number
+        row.scores = {kind: scores.to_wire() for kind, scores in reply.scores.items()}
+        db.session.add(row)
+        recorded.append(name)
+    db.session.commit()
+    return recorded
 
 
 def abort_if_cancelled(experiment: Experiment, row: Round) -> bool:

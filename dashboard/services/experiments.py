@@ -4,7 +4,7 @@ detail as the API and the experiment page show it (rounds, attempts, model versi
 from __future__ import annotations
 
 from dashboard.extensions import db
-from dashboard.models import Experiment, ModelVersion, record_audit
+from dashboard.models import Experiment, ModelVersion, PersonalResult, record_audit
 from dashboard.models.base import utcnow
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
@@ -78,7 +78,15 @@ def experiment_detail(experiment: Experiment) -> dict:
             "running_round": live.to_dict() if live else None, "model_versions": versions,
             # the round GET .../model and the release serve by default (pooled validation F1)
             "best_round": best_round(experiment.validation_scores()),
+            "personalization": personal_results(experiment),
             "features": FeatureSchema.from_dict(experiment.schema).feature_names if experiment.schema else None}
+
+
+def personal_results(experiment: Experiment) -> list[dict]:
+    """Each plant's global / personalized / local-only scores on its own validation (and test) split."""
+    rows = db.session.scalars(db.select(PersonalResult).filter_by(experiment_id=experiment.id)
+                              .order_by(PersonalResult.factory_name)).all()
+    return [r.to_dict() for r in rows]
 
 
 def privacy_spent(experiment: Experiment) -> dict | None:

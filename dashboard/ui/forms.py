@@ -18,10 +18,13 @@ MODEL_LABELS = {"mlp": "MLP with feature crosses (one row at a time)", "cnn": "C
                 "lstm": "LSTM (windows of cycles)",
                 "hybrid": "CNN-LSTM (windows of cycles)"}
 CLASS_WEIGHT_LABELS = {"pooled": "pooled over all plants (one objective)", "local": "each plant's own ratio"}
+PERSONALIZATION_LABELS = {"none": "none (every plant uses the global model)",
+                          "finetune": "fine-tune every layer at each plant",
+                          "fedper": "FedPer: fine-tune the head only, on the frozen federated body"}
 MECHANISM_LABELS = {"gaussian": "Gaussian (RDP accounting)", "laplace": "Laplace (pure epsilon per round)"}
 # the numbers the form sends when filled in (top-level settings of the API body)
 NUMBERS = ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "hidden_size", "mu",
-           "feddyn_alpha", "server_lr", "min_factories", "sampling_rate", "lr_decay", "patience")
+           "feddyn_alpha", "server_lr", "min_factories", "sampling_rate", "lr_decay", "patience", "personalization_epochs")
 # an API error's field (shared.experiment: "privacy.epsilon") -> the form field that shows it
 FORM_FIELD_OF = {"privacy.mode": "privacy_mode", "robust.method": "robust_method", "privacy": "privacy_mode",
                  "robust": "robust_method", "privacy.epsilon": "privacy_epsilon",
@@ -88,6 +91,18 @@ class ExperimentForm(FlaskForm):
     patience = IntegerField("Early-stopping patience (rounds)", default=_default("patience"), validators=[Optional()],
                             description="Stop when pooled validation F1 has not improved for this many rounds; the "
                                         "download and the release default to the best round. 0: run every round.")
+    personalization = SelectField("Personalization", choices=_choices("personalization", PERSONALIZATION_LABELS),
+                                  default=_default("personalization"),
+                                  description="After the last round each plant fine-tunes the best round's model "
+                                              "on its own training split (keeping the epoch its own validation F1 "
+                                              "prefers, never worse than the global model there), trains a "
+                                              "local-only model for comparison, and reports the three models' "
+                                              "scores; its models stay at the plant, which scores with its own "
+                                              "choice (the agent's --model-choice).")
+    personalization_epochs = IntegerField("Personalization epochs", default=_default("personalization_epochs"),
+                                          validators=[Optional()],
+                                          description="Fine-tuning epochs at each plant (1 to 100; each plant's "
+                                                      "policy may allow fewer).")
     sequence_length = IntegerField("Sequence length", default=_default("sequence_length"), validators=[Optional()],
                                    description="Cycles per window (LSTM, CNN-LSTM).")
     hidden_size = IntegerField("Hidden units", default=_default("hidden_size"), validators=[Optional()],
@@ -138,6 +153,7 @@ class ExperimentForm(FlaskForm):
         """The API's body (POST /api/experiments) for what the form holds; empty numbers take the defaults."""
         body = {"name": self.name.data or "", "model_type": self.model_type.data, "algorithm": self.algorithm.data,
                 "server_optimizer": self.server_optimizer.data, "class_weight": self.class_weight.data,
+                "personalization": self.personalization.data,
                 "secure_aggregation": bool(self.secure_aggregation.data),
                 "privacy": self._privacy(), "robust": {"method": self.robust_method.data}}
         if self.robust_method.data == "norm_bound" and self.robust_max_norm.data is not None:

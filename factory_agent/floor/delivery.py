@@ -13,8 +13,8 @@ by this plant's policy (max_model_parameters, counted without building anything)
 exactly the names and shapes of the network it describes. The network is built once per installed model, when
 it first scores (`InstalledModel.network`; a plant at rest never loads torch).
 
-A personalized model (the learning-quality issue: a plant may keep its own model, chosen on its own validation
-split) plugs in at `ModelDelivery.choose`; it reports itself with kind "personalized".
+A personalized model (a plant may keep its own model, chosen on its own validation split: --model-choice,
+factory_agent.floor.personal) plugs in at `ModelDelivery.choose`; it reports itself with kind "personalized".
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def _write_private(path: Path, data: bytes) -> None:
 class ModelDelivery:
     def __init__(self, models_dir: Path, dashboard_url: str, max_bytes: int,
                  session: requests.Session | None = None, clock=time.monotonic,
-                 max_parameters: int = MAX_PARAMETERS):
+                 max_parameters: int = MAX_PARAMETERS, chooser=None):
+        self.chooser = chooser  # the plant's own choice (factory_agent.floor.personal.ModelChooser)
         self.models_dir = Path(models_dir)
         self.models_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.dashboard_url = dashboard_url.rstrip("/")
@@ -193,9 +194,9 @@ class ModelDelivery:
         return model
 
     def choose(self, released: InstalledModel) -> InstalledModel:
-        """Hook for a personalized model (future issue): return the plant's own model, kind="personalized",
-        when it beats the released one on this plant's validation split. Until then: the released model."""
-        return released
+        """The plant's own personalized model, kind="personalized", when its --model-choice says so
+        (factory_agent.floor.personal); else the released model."""
+        return self.chooser(released) if self.chooser is not None else released
 
     def _prune(self) -> None:
         files = sorted(self.models_dir.glob("release-*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 
 from factory_agent.floor.delivery import ModelDelivery
+from factory_agent.floor.personal import ModelChooser
 from factory_agent.floor.scoring import FloorScorer
 from factory_agent.floor.settings import FloorSettings
 from factory_agent.floor.store import FloorStore
@@ -21,8 +22,9 @@ log = logging.getLogger(__name__)
 class PlantFloor:
     def __init__(self, settings: FloorSettings):
         self.settings = settings
+        chooser = ModelChooser(settings.state_dir, settings.model_choice, settings.max_model_parameters)
         self.delivery = ModelDelivery(settings.models_dir, settings.dashboard_url, settings.max_bundle_bytes,
-                                      max_parameters=settings.max_model_parameters)
+                                      max_parameters=settings.max_model_parameters, chooser=chooser)
         self.store = FloorStore(settings.database, settings.keep_scores)
         self.scorer = FloorScorer(self.delivery, self.store, settings.drift_window)
         self.parts: list = []  # the running watch folder, stream and endpoint, each with stop()

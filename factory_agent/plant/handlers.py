@@ -20,11 +20,12 @@ import time
 from factory_agent.plant import policy as rules
 from factory_agent.plant.byzantine import corrupt_update
 from factory_agent.plant.inputs import Plant, parameters, prepared_arrays, weights_digest
+from factory_agent.plant.personal import handle_personalize
 from factory_agent.plant.scoring import admit_evaluation, release_evaluation
 from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, PlantState
 from shared.errors import FederatedLearningError, PolicyRefusal
-from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, OPS, RevealReply, RevealRequest, StatsReply,
-                             StatsRequest, TrainReply, TrainRequest, parse_request, refusal)
+from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, OPS, PersonalizeRequest, RevealReply,
+                             RevealRequest, StatsReply, StatsRequest, TrainReply, TrainRequest, parse_request, refusal)
 from shared.secagg.protocol import RoundSetup, mask_and_share, reveal
 from shared.training import (PlantArrays, PrivateTraining, TrainOutcome, compute_stats, count_positives, dp_steps,
                              train_local)
@@ -88,7 +89,7 @@ def _printable(op) -> str:
     return op if op in OPS else ascii(op)[:40]
 
 
-# --- the four operations ---------------------------------------------------------------------------------
+# --- the operations (personalize: factory_agent.plant.personal) ---------------------------------------------------------------------------------
 
 def handle_stats(plant: Plant, request: StatsRequest) -> StatsReply:
     plant.state.record_call(plant.policy, "stats", request.experiment, per_key_limit=STATS_CALLS_PER_EXPERIMENT)
@@ -220,7 +221,7 @@ def handle_reveal(plant: Plant, request: RevealRequest) -> RevealReply:
 
 
 HANDLERS = {StatsRequest: handle_stats, TrainRequest: handle_train, EvaluateRequest: handle_evaluate,
-            RevealRequest: handle_reveal}
+            RevealRequest: handle_reveal, PersonalizeRequest: handle_personalize}
 
 
 # --- test and demo helpers at the plant ----------------------------------------------------------------

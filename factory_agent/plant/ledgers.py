@@ -87,6 +87,12 @@ class PlantLedgers:
             if not row:
                 db.execute("INSERT INTO trained_rounds VALUES (?, ?, ?)", (experiment, weights_digest, round_))
 
+    def trained_in(self, experiment: int) -> bool:
+        """Whether this plant trained in any round of the experiment (only such an experiment is personalized)."""
+        with self._ledger() as db:
+            return db.execute("SELECT 1 FROM trained_rounds WHERE experiment = ? LIMIT 1",
+                              (experiment,)).fetchone() is not None
+
     def claim_mask(self, context: str, setup: dict) -> None:
         """At most one masking per experiment:round:attempt, ever: masking twice under one context (say once
         with a near-zero learning rate) and revealing both self masks would give the difference of two

@@ -33,6 +33,7 @@ class PlantPolicy:
     min_threshold: int = 2  # the smallest Shamir threshold accepted (and always more than half the cohort)
     max_model_parameters: int = 2_000_000
     max_local_epochs: int = 20
+    max_personal_epochs: int = 120  # a personalization's fine-tune and local-only model together, in epochs
     max_attempts: int = 5  # attempts of one round; each attempt trains (and masks) at most once
     min_release_rows: int = 10  # no statistic, and no histogram group, over fewer rows than this
     scaler_tolerance: float = 10.0  # a global scaler may differ from this plant's own statistics by this factor
@@ -47,8 +48,8 @@ class PlantPolicy:
             problems.append("min_threshold must be at least 2")
         if self.min_cohort < 2:
             problems.append("min_cohort must be at least 2 (a cohort of one is that plant's own update)")
-        for name in ("max_model_parameters", "max_local_epochs", "max_attempts", "min_release_rows",
-                     "max_calls_per_hour"):
+        for name in ("max_model_parameters", "max_local_epochs", "max_personal_epochs", "max_attempts",
+                     "min_release_rows", "max_calls_per_hour"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
         if not 0 < self.dp_delta < 1:

@@ -12,16 +12,18 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from shared.enums import (Algorithm, ClassWeight, ModelType, OutlierMethod, PrivacyMechanism, PrivacyMode,
-                          RobustMethod, ServerOptimizer)
+from shared.enums import (Algorithm, ClassWeight, ModelType, OutlierMethod, Personalization, PrivacyMechanism,
+                          PrivacyMode, RobustMethod, ServerOptimizer)
 from shared.errors import ConfigurationError
 from shared.model_spec import MLP_BLOCKS, MLP_CROSS_LAYERS, ModelSpec
 from shared.protocol import SecAggRequest, TrainSettings
 from shared.strategies import Strategy, build_strategy
 
-SECAGG_DEFAULT_CLIP = 100.0  # update norm bound under secure aggregation when no other bound is set
+SECAGG_DEFAULT_CLIP = 100.0
+LOCAL_ONLY_EPOCHS_CAP = 100  # the local-only comparison model's epochs at most (a plant's policy may allow fewer)  # update norm bound under secure aggregation when no other bound is set
 # the choices of every enumerated setting (the API's validation, the OpenAPI document and the form use these)
 CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": ServerOptimizer, "class_weight": ClassWeight,
+           "personalization": Personalization,
            "privacy.mode": PrivacyMode, "privacy.mechanism": PrivacyMechanism, "robust.method": RobustMethod,
            "robust.outlier_method": OutlierMethod}
 
@@ -112,6 +114,10 @@ class ExperimentConfig:
     class_weight: str = ClassWeight.POOLED.value
     lr_decay: float = 1.0  # round r trains at learning_rate * lr_decay ** (r - 1)
     patience: int = 0  # > 0: stop when pooled validation F1 has not improved for this many rounds
+    # after the last round each plant fine-tunes the final (best) global model on its own data and keeps it
+    # (shared.personalization); its reply carries only the three models' validation scores
+    personalization: str = Personalization.FINETUNE.value  # chosen on validation F1: README, Model quality
+    personalization_epochs: int = 4
 
     # --- stored form ---------------------------------------------------------------------------
     @classmethod
@@ -196,6 +202,20 @@ class ExperimentConfig:
             "learning_rate": self.learning_rate_at(round_number),
             "max_grad_norm": self.max_grad_norm, "seed": self.seed * 100_003 + round_number * 101 + plant_index,
             **extra})
+
+    def personal_training(self, pooled_pos_weight: float | None = None) -> tuple[TrainSettings, int]:
+        """(the fine-tune's settings, the local-only model's epochs) for the personalization step: the fine-tune
+        runs personalization_epochs at the last round's learning rate; the local-only model gets the same budget
+        as federation plus fine-tune (rounds x local_epochs + personalization_epochs), capped at
+        LOCAL_ONLY_EPOCHS_CAP (each plant's policy may refuse less)."""
+        extra = {"pos_weight": pooled_pos_weight} if self.class_weight == ClassWeight.POOLED.value and \
+            pooled_pos_weight is not None else {}
+        train = TrainSettings.from_wire({
+            "epochs": self.personalization_epochs, "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate_at(self.rounds), "max_grad_norm": self.max_grad_norm,
+            "seed": self.seed * 100_003 + 7, **extra})
+        budget = self.rounds * self.local_epochs + self.personalization_epochs
+        return train, min(budget, LOCAL_ONLY_EPOCHS_CAP)
 
     def secure_setup(self, participants: dict[str, str], federation_size: int = 0) -> SecAggRequest:
         """The part of every plant's training request that asks for a masked update; `participants`: every

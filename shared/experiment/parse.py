@@ -36,7 +36,7 @@ def parse_experiment(body: object) -> ExperimentConfig:
     if len(name) > 200:
         raise ValidationError("name", "must be at most 200 characters")
     kinds = {key: choice(body, key, default(ExperimentConfig, key), CHOICES[key].values())
-             for key in ("model_type", "algorithm", "server_optimizer", "class_weight")}
+             for key in ("model_type", "algorithm", "server_optimizer", "class_weight", "personalization")}
     factories, min_factories = _plants(body)
     secure = body.get("secure_aggregation", False)
     if not isinstance(secure, bool):
@@ -78,7 +78,9 @@ def _numbers(body: dict, server_optimizer: str) -> dict:
             "max_grad_norm": number(body, "max_grad_norm", default(ExperimentConfig, "max_grad_norm"), 0.0, 1e6),
             "server_momentum": number(body, "server_momentum", FedAvgM.DEFAULT_MOMENTUM, -1e-12, 0.999),
             "lr_decay": number(body, "lr_decay", default(ExperimentConfig, "lr_decay"), 0.0, 1.0),
-            "patience": whole_number(body, "patience", default(ExperimentConfig, "patience"), 0, 1000)}
+            "patience": whole_number(body, "patience", default(ExperimentConfig, "patience"), 0, 1000),
+            "personalization_epochs": whole_number(body, "personalization_epochs",
+                                                   default(ExperimentConfig, "personalization_epochs"), 1, 100)}
 
 
 def _plants(body: dict) -> tuple[tuple[str, ...] | str, int]:

@@ -11,21 +11,26 @@ Four operations:
   `evaluate`, the plant first scores the model it trains from (round r-1's) and returns those scores with the
   update: one call per plant per round (the last round's model gets an `evaluate` call of its own);
 - `evaluate`: loss, ROC-AUC and coarse score histograms on the validation and test splits;
-- `secagg_reveal`: the shares this plant holds for the round's survivors.
+- `secagg_reveal`: the shares this plant holds for the round's survivors;
+- `personalize`: once after the last round, the plant fine-tunes the final global model on its own data, trains a
+  local-only model, and answers the three models' validation scores; both new models stay at the plant.
 
-Modules: `fields` (validators of wire values), `parts` (what requests are built of), `requests`, `replies`.
+Modules: `fields` (validators of wire values), `parts` (what requests are built of), `requests`, `replies`,
+`personalize` (the personalization request and reply).
 """
 
 from shared.protocol.fields import (MAX_FEATURES, MAX_ID, MAX_NAME, MAX_PLANTS, MAX_WEIGHT_ARRAYS,
                                     weights_of)
 from shared.protocol.parts import WEIGHTINGS, ModelPart, RoundRef, ScalerMsg, SecAggRequest, TrainSettings
+from shared.protocol.personalize import ModelScores, PersonalizeReply, PersonalizeRequest
 from shared.protocol.replies import (DPReport, EvaluateReply, Reply, RevealReply, SplitEvaluation, StatsReply,
                                      TrainReply, parse_reply, refusal)
 from shared.protocol.requests import (OPS, EvaluateRequest, Request, RevealRequest, StatsRequest, TrainRequest,
                                       parse_request)
 
 __all__ = ["MAX_FEATURES", "MAX_ID", "MAX_NAME", "MAX_PLANTS", "MAX_WEIGHT_ARRAYS", "OPS", "WEIGHTINGS",
-           "DPReport", "EvaluateReply", "EvaluateRequest", "ModelPart", "Reply", "Request", "RevealReply",
+           "DPReport", "EvaluateReply", "EvaluateRequest", "ModelPart", "ModelScores",
+           "PersonalizeReply", "PersonalizeRequest", "Reply", "Request", "RevealReply",
            "RevealRequest", "RoundRef", "ScalerMsg", "SecAggRequest", "SplitEvaluation", "StatsReply",
            "StatsRequest", "TrainReply", "TrainRequest", "TrainSettings", "parse_reply", "parse_request",
            "refusal", "weights_of"]

@@ -9,6 +9,7 @@ import numpy as np
 
 from shared.errors import ProtocolError
 from shared.protocol.fields import byte_strings, integer, number, obj, vector, weights_of
+from shared.protocol.personalize import PersonalizeReply, PersonalizeRequest
 from shared.protocol.requests import EvaluateRequest, Request, StatsRequest, TrainRequest
 
 
@@ -171,7 +172,7 @@ class RevealReply:
         return cls(revealed=obj(d, "revealed"), seconds=number(d, "seconds", 0, 1e7, 0.0))
 
 
-Reply = StatsReply | TrainReply | EvaluateReply | RevealReply
+Reply = StatsReply | TrainReply | EvaluateReply | RevealReply | PersonalizeReply
 
 
 def refusal(reason: str) -> dict:
@@ -191,6 +192,8 @@ def parse_reply(request: Request, d) -> Reply:
             return TrainReply.from_wire(d, request.evaluate)
         if isinstance(request, EvaluateRequest):
             return EvaluateReply.from_wire(d)
+        if isinstance(request, PersonalizeRequest):
+            return PersonalizeReply.from_wire(d, request)
         return RevealReply.from_wire(d)
     except KeyError as exc:
         raise ProtocolError(f"the answer lacks {exc}") from exc

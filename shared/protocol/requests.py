@@ -1,4 +1,4 @@
-"""The four requests the dashboard sends a plant's `fl_step`, and `parse_request`, which the plant runs on the
+"""The requests the dashboard sends a plant's `fl_step`, and `parse_request`, which the plant runs on the
 wire form before any work (habit 17: the dashboard chooses every value, the plant owns the guarantee)."""
 
 from __future__ import annotations
@@ -8,14 +8,17 @@ from dataclasses import dataclass, field
 from shared.errors import ProtocolError
 from shared.protocol.fields import MAX_PLANTS, byte_strings, flag, integer, names, obj, plant_name
 from shared.protocol.parts import ModelPart, RoundRef, SecAggRequest, TrainSettings
+from shared.protocol.personalize import FIELDS as PERSONALIZE_FIELDS
+from shared.protocol.personalize import PersonalizeRequest
 
-OPS = ("stats", "train", "evaluate", "secagg_reveal")
+OPS = ("stats", "train", "evaluate", "secagg_reveal", "personalize")
 _MODEL = {"features", "scaler", "spec", "weights"}
 _REF = {"experiment", "round", "attempt"}
 FIELDS = {"stats": {"op", "experiment", "features"},
           "train": {"op", *_REF, *_MODEL, "train", "secagg", "evaluate"},
           "evaluate": {"op", *_REF, *_MODEL},
-          "secagg_reveal": {"op", *_REF, "secagg", "survivors", "sealed"}}
+          "secagg_reveal": {"op", *_REF, "secagg", "survivors", "sealed"},
+          "personalize": PERSONALIZE_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class RevealRequest:
                 "survivors": list(self.survivors), "sealed": dict(self.sealed)}
 
 
-Request = StatsRequest | TrainRequest | EvaluateRequest | RevealRequest
+Request = StatsRequest | TrainRequest | EvaluateRequest | RevealRequest | PersonalizeRequest
 
 
 def parse_request(d) -> Request:
@@ -88,6 +91,8 @@ def parse_request(d) -> Request:
         raise ProtocolError(f"{op} request has unknown field(s) {sorted(map(str, unknown))[:5]}")
     if op == "stats":
         return StatsRequest(experiment=integer(d, "experiment", 1), features=names(d, "features"))
+    if op == "personalize":
+        return PersonalizeRequest.from_wire(d)
     ref = RoundRef.from_wire(d)
     if op == "train":
         return _train(d, ref)

@@ -34,7 +34,7 @@ def run_experiment(dashboard, **body):
 
 
 def test_three_plants_three_rounds_complete_and_beat_the_initial_model(plants, dashboard, workdir):
-    eid = run_experiment(dashboard)
+    eid = run_experiment(dashboard, personalization="fedper", personalization_epochs=1)
     e = dashboard.wait_experiment(eid, timeout=400)
     assert [r["number"] for r in e["rounds"]] == [1, 2, 3]
     for r in e["rounds"]:
@@ -46,6 +46,15 @@ def test_three_plants_three_rounds_complete_and_beat_the_initial_model(plants, d
         assert r["duration_s"] > 0
     f1 = [r["metrics"]["test_f1"] for r in e["rounds"]]
     print("test F1 by round:", [round(v, 3) for v in f1], "baseline", round(e["baseline"]["test_f1"], 3))
+    # after the last round each plant personalized the best round's model through the same vetted fl_step: only
+    # scores came back (issue #15 item 4), the models stayed in each plant's state folder
+    personal = dashboard.wait_for(lambda: len((p := dashboard.experiment(eid)["personalization"])) == 3 and p, 300,
+                                  "three plants' personalization results")
+    for result in personal:
+        assert result["mode"] == "fedper" and set(result["scores"]) == {"global", "personalized", "local"}
+        kept = plants[result["factory"]].state_dir / "personal" / f"experiment-{eid}-personalized.safetensors"
+        assert kept.is_file() and kept.stat().st_mode & 0o777 == 0o600
+    print("personalization:", {p["factory"]: {k: v["val_f1"] for k, v in p["scores"].items()} for p in personal})
     assert f1[-1] > e["baseline"]["test_f1"]
     assert e["rounds"][-1]["metrics"]["train_loss"] < e["rounds"][0]["metrics"]["train_loss"]
 

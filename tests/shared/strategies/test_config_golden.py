@@ -14,7 +14,8 @@ from tests.shared.strategies.golden_cases import strategy_for
 
 CASES = json.loads(GOLDEN.read_text())
 NEW_FIELDS = {"server_momentum": 0.9,  # added since: FedAvgM's momentum
-              "class_weight": "pooled", "lr_decay": 1.0, "patience": 0}  # and issue #15's learning settings
+              "class_weight": "pooled", "lr_decay": 1.0, "patience": 0,  # and issue #15's learning settings
+              "personalization": "finetune", "personalization_epochs": 4}
 # defaults changed since, by measurement: a body that names none of these is stored with the new default
 CHANGED_DEFAULTS = {"model_type": "mlp"}  # issue #15 item 5: the MLP beat the CNN on validation data
 

@@ -1,0 +1,142 @@
+"""The personalization step at the plant (issue #15 item 4): `handle_personalize`, and `PersonalModels`, the
+folder where a plant keeps its own models (`personal/` in its state folder, 0700; files 0600).
+
+After an experiment's last round the dashboard asks once, with the final (best) global model. The plant checks the
+request as any other (its policy: the hourly cap, one personalization per experiment, the epochs it allows, the
+model's size, the features/scaler/model family pinned for the experiment, and only an experiment it trained
+in), fine-tunes the global model on its training split (every layer, or FedPer's head only), trains a local-only
+model of the same architecture on its training split alone, scores all three by evaluate's release rules
+(coarsened histograms, or noisy and charged to its DP ledger) and answers only the scores. The two new models
+stay here; the plant floor may score with the personalized one (factory_agent.floor.personal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from factory_agent.plant import policy as rules
+from factory_agent.plant.inputs import Plant, parameters, prepared_arrays
+from factory_agent.plant.scoring import release_evaluation
+from shared.errors import ModelError, PolicyRefusal, SecurityError
+from shared.models import build_model, get_weights
+from shared.evaluation import evaluate_local
+from shared.personalization import f1_at, own_threshold_scores, train_selected
+from shared.protocol import ModelPart, ModelScores, PersonalizeReply, PersonalizeRequest, RoundRef
+from shared.serialization import metadata_from_bytes, weights_from_bytes, weights_to_bytes
+from shared.training import PlantArrays
+
+log = logging.getLogger(__name__)
+KEPT = 32  # personal models of the most recent experiments; older ones are deleted (disk is bounded)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    tmp.replace(path)
+
+
+class PersonalModels:
+    """`<state>/personal/experiment-<id>-<kind>.safetensors`: the personalized and local-only weights, with their
+    own thresholds and validation scores (and the global model's) in the file's metadata."""
+
+    def __init__(self, state_dir: Path):
+        self.directory = Path(state_dir) / "personal"
+
+    def path(self, experiment: int, kind: str) -> Path:
+        if isinstance(experiment, bool) or not isinstance(experiment, int) or experiment < 1:
+            raise SecurityError(f"experiment id {experiment!r} is not a positive integer")
+        if kind not in ("personalized", "local"):
+            raise SecurityError(f"no personal model kind {kind!r}")
+        return self.directory / f"experiment-{experiment}-{kind}.safetensors"
+
+    def save(self, experiment: int, kind: str, weights: dict[str, np.ndarray], meta: dict) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        _write_private(self.path(experiment, kind), weights_to_bytes(weights, meta))
+        kept = sorted(self.directory.glob("experiment-*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[2 * KEPT:]:
+            old.unlink(missing_ok=True)
+
+    def load(self, experiment: int, kind: str = "personalized") -> tuple[dict[str, np.ndarray], dict] | None:
+        """(weights, metadata), or None when this plant keeps no such model (or its file is unreadable)."""
+        path = self.path(experiment, kind)
+        if not path.is_file():
+            return None
+        try:
+            blob = path.read_bytes()
+            return weights_from_bytes(blob), metadata_from_bytes(blob)
+        except (OSError, ValueError, ModelError) as exc:
+            log.warning("personal model %s cannot be read (%s): not used", path.name, exc)
+            return None
+
+
+def admit_personalization(plant: Plant, request: PersonalizeRequest) -> None:
+    """Every check and claim before any work; PolicyRefusal names the rule. The experiment must be one this plant
+    trained in (the ledger of trained rounds), and a plant personalizes an experiment once: repeated requests
+    (other modes, other models) would each release three more sets of scores over the same validation rows."""
+    policy, experiment = plant.policy, request.experiment
+    if not plant.state.trained_in(experiment):
+        raise PolicyRefusal(f"this plant took no part in experiment {experiment}: nothing to personalize")
+    if request.train.epochs > policy.max_local_epochs:
+        raise PolicyRefusal(f"{request.train.epochs} fine-tuning epochs; this plant allows at most "
+                            f"{policy.max_local_epochs}")
+    if request.train.epochs + request.local_epochs > policy.max_personal_epochs:
+        raise PolicyRefusal(f"{request.train.epochs} + {request.local_epochs} epochs of personalization; this plant "
+                            f"allows at most {policy.max_personal_epochs} (max_personal_epochs)")
+    rules.check_model_size(policy, parameters(request.model.spec))
+    # the checks above read nothing of the plant's data: a request they refuse spends nothing; from here on the
+    # one personalization per experiment is spent, whatever happens next
+    plant.state.record_call(policy, "personalize", experiment, per_key_limit=1)
+
+
+def handle_personalize(plant: Plant, request: PersonalizeRequest) -> PersonalizeReply:
+    admit_personalization(plant, request)
+    model, experiment = request.model, request.experiment
+    arrays = prepared_arrays(plant, RoundRef(experiment, 0), model)
+    rules.check_rows(plant.policy, len(arrays.rows(1)), "the validation split")
+    personal, epoch = train_selected(arrays, model.spec, model.weights, request.train,
+                                     head_only=request.mode == "fedper", min_rows=plant.policy.min_release_rows)
+    start = get_weights(build_model(model.spec, seed=request.train.seed))
+    local, local_epoch = train_selected(arrays, model.spec, start,
+                                        dataclasses.replace(request.train, epochs=request.local_epochs),
+                                        include_start=False, min_rows=plant.policy.min_release_rows)
+    scores = {kind: _scores(plant, experiment, arrays, model, weights)
+              for kind, weights in (("global", model.weights), ("personalized", personal), ("local", local))}
+    store = PersonalModels(plant.state.directory)
+    summary = {kind: s.to_wire() for kind, s in scores.items()}
+    for kind, weights, kept in (("personalized", personal, epoch), ("local", local, local_epoch)):
+        store.save(experiment, kind, weights, {"experiment": experiment, "mode": request.mode, "kind": kind,
+                                               "epoch": kept, "scores": summary, "spec": model.spec.to_dict()})
+    log.info("experiment %d personalized (%s, epoch %d of %d): validation F1 global %s, personalized %s, "
+             "local-only %s (epoch %d)", experiment, request.mode, epoch, request.train.epochs,
+             *(scores[k].val_f1 for k in ("global", "personalized", "local")), local_epoch)
+    return PersonalizeReply(mode=request.mode, scores=scores)
+
+
+def _scores(plant: Plant, experiment: int, arrays: PlantArrays, model: ModelPart, weights: dict) -> ModelScores:
+    """One model's scores by evaluate's release rules (shared.personalization.own_threshold_scores): the threshold
+    from its coarsened (or noisy) validation histograms. Exact evaluation: the test F1 at that threshold from
+    the test histograms merged into two groups at it, each of at least min_release_rows rows (the coarsening
+    rule with its edge at the threshold; on histograms coarsened elsewhere, rows above the threshold would sit
+    in a group's first bin below it and read as predicted non-failures)."""
+    released = release_evaluation(plant, experiment, arrays, dataclasses.replace(model, weights=weights))
+    scores = own_threshold_scores(released.val, released.test)
+    if plant.policy.effective_evaluation_noise > 0 or scores.threshold is None:
+        return scores
+    _, exact = evaluate_local(arrays, model.spec, weights, min_rows=1)
+    b = int(round(scores.threshold * len(exact.hist_pos)))
+    return dataclasses.replace(scores, test_f1=f1_at(exact.hist_pos, exact.hist_neg, b,
+                                                     plant.policy.min_release_rows))
+
+
+def chosen_threshold(meta: dict) -> float | None:
+    """The personalized model's own threshold from its metadata (None when it has none)."""
+    value = ((meta.get("scores") or {}).get("personalized") or {}).get("threshold")
+    return float(value) if isinstance(value, (int, float)) and 0.0 <= value <= 1.0 else None
