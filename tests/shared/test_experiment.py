@@ -138,3 +138,49 @@ def test_early_stopping_waits_patience_rounds_after_the_first_best_and_ties_do_n
     assert stopped_early({**scores, 4: 0.6}, 2)  # round 4 only ties round 2
     assert best_round({**scores, 4: 0.6}) == 4  # the best round (download, release): ties go to the later
     assert not stopped_early({**scores, 4: 0.61}, 2) and not stopped_early(scores, 0) and not stopped_early({}, 1)
+
+
+def test_dp_sgd_trains_with_its_own_batch_rate_and_epochs():
+    config = parse(privacy={"mode": "dp_sgd", "epsilon": 4}, batch_size=32, learning_rate=0.001, local_epochs=3,
+                   lr_decay=0.5)
+    defaults = PrivacyConfig()
+    train = config.plant_training(1, 0)
+    assert (train.batch_size, train.learning_rate, train.epochs) == (defaults.batch_size, defaults.learning_rate,
+                                                                     defaults.local_epochs)
+    assert config.plant_training(2, 0).learning_rate == defaults.learning_rate * 0.5
+    chosen = parse(privacy={"mode": "dp_sgd", "epsilon": 4, "batch_size": 256, "learning_rate": 0.01,
+                            "local_epochs": 2}).plant_training(1, 0)
+    assert (chosen.batch_size, chosen.learning_rate, chosen.epochs) == (256, 0.01, 2)
+    plain = parse(batch_size=32, learning_rate=0.001, local_epochs=3).plant_training(1, 0)
+    assert (plain.batch_size, plain.learning_rate, plain.epochs) == (32, 0.001, 3)
+    stored = config.to_dict()["privacy"]
+    assert stored["batch_size"] == defaults.batch_size and "batch_size" not in parse(
+        privacy={"mode": "central"}).to_dict()["privacy"]
+    assert ExperimentConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("privacy,field", [
+    ({"mode": "dp_sgd", "batch_size": 0}, "privacy.batch_size"),
+    ({"mode": "dp_sgd", "batch_size": 10 ** 9}, "privacy.batch_size"),
+    ({"mode": "dp_sgd", "batch_size": 1.5}, "privacy.batch_size"),
+    ({"mode": "dp_sgd", "batch_size": True}, "privacy.batch_size"),
+    ({"mode": "dp_sgd", "learning_rate": float("nan")}, "privacy.learning_rate"),
+    ({"mode": "dp_sgd", "learning_rate": float("inf")}, "privacy.learning_rate"),
+    ({"mode": "dp_sgd", "learning_rate": 0}, "privacy.learning_rate"),
+    ({"mode": "dp_sgd", "local_epochs": 101}, "privacy.local_epochs"),
+    ({"mode": "dp_sgd", "local_epochs": "2"}, "privacy.local_epochs"),
+    ({"mode": "central", "batch_size": 256}, "privacy.batch_size"),
+    ({"mode": "central", "local_epochs": 1}, "privacy.local_epochs")])
+def test_hostile_dp_sgd_training_settings_are_refused_naming_the_field(privacy, field):
+    with pytest.raises(ValidationError) as caught:
+        parse(privacy=privacy)
+    assert caught.value.field == field
+
+
+def test_a_dp_sgd_experiment_stored_before_its_own_training_settings_keeps_the_experiments():
+    old = {"name": "old", "batch_size": 32, "learning_rate": 0.01, "local_epochs": 3,
+           "privacy": {"mode": "dp_sgd", "epsilon": 4.0, "delta": 1e-5, "max_grad_norm": 1.0,
+                       "noise_multiplier": None, "mechanism": "gaussian", "round_epsilon": 1.0,
+                       "noise_multiplier_source": "target_epsilon"}}
+    train = ExperimentConfig.from_dict(old).plant_training(1, 0)
+    assert (train.batch_size, train.learning_rate, train.epochs) == (32, 0.01, 3)
