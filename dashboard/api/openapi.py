@@ -29,7 +29,7 @@ def _properties(cls, prefix: str = "") -> dict:
             props[f.name] = {"oneOf": [{"type": "string", "enum": ["all"]},
                                        {"type": "array", "items": {"type": "string"}}]}
         elif f.name != "noise_multiplier_source":  # derived, not asked for
-            props[f.name] = {"type": "integer" if t == "int" else "number" if "float" in t else
+            props[f.name] = {"type": "integer" if t.split(" | ")[0] == "int" else "number" if "float" in t else
                              "boolean" if t == "bool" else "string"}
             if key in CHOICES:
                 props[f.name]["enum"] = CHOICES[key].values()

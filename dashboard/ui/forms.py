@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Email, Optional
 from dashboard.enrolment import MAX_ENROLMENT_HOURS
 from dashboard.models.operators import ROLES
 from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig
+from shared.experiment.config import DP_SGD_MAX_GRAD_NORM
 
 MODEL_LABELS = {"cnn": "CNN (one row at a time)", "lstm": "LSTM (windows of cycles)",
                 "hybrid": "CNN-LSTM (windows of cycles)"}
@@ -124,9 +125,10 @@ class ExperimentForm(FlaskForm):
     privacy_noise = FloatField("Noise multiplier", validators=[Optional()],
                                description="Empty with a privacy budget: derived from it over the rounds (central: "
                                            "by the dashboard; dp_sgd: by each plant). Empty without one: 1.0.")
-    privacy_clip = FloatField("Clipping norm", default=_default("max_grad_norm", PrivacyConfig),
-                              validators=[Optional()],
-                              description="dp_sgd: per-sample gradient norm; central: plant update norm.")
+    privacy_clip = FloatField("Clipping norm", validators=[Optional()],
+                              description=f"dp_sgd: per-sample gradient norm (empty: {DP_SGD_MAX_GRAD_NORM:g}, large "
+                                          "enough to keep the failure class's weight); central: plant update norm "
+                                          f"(empty: {_default('max_grad_norm', PrivacyConfig):g}).")
     privacy_batch_size = IntegerField("DP-SGD batch size", default=_default("batch_size", PrivacyConfig),
                                       validators=[Optional()],
                                       description="dp_sgd: the expected batch of Opacus's Poisson sampling (rate = "

@@ -27,6 +27,10 @@ CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": 
 
 
 DP_SGD_TRAINING = ("batch_size", "learning_rate", "local_epochs")  # PrivacyConfig's settings of DP-SGD training
+# dp_sgd's per-sample clip when none is given (central DP's update bound keeps PrivacyConfig.max_grad_norm): the
+# failure class's loss weight (pooled, up to 50) makes a failure's gradient ~pos_weight times a normal row's, and
+# a clip at 1 would scale every failure back to the weight of a normal row (README, DP-SGD)
+DP_SGD_MAX_GRAD_NORM = 30.0
 
 
 def _known(cls, d: dict | None) -> dict:
@@ -48,9 +52,9 @@ class PrivacyConfig:
     # dp_sgd only: the plants' local training under DP-SGD, in place of the experiment's batch_size, learning_rate
     # and local_epochs (fewer, larger noisy steps: De et al. 2022); None: the experiment's own (stored before these
     # settings existed). Defaults measured with bench/quality.py --parts dp (README, DP-SGD).
-    batch_size: int | None = 512  # the expected Poisson batch: q = batch_size / the plant's training rows (<= 1)
-    learning_rate: float | None = 0.02
-    local_epochs: int | None = 1
+    batch_size: int | None = 1024  # the expected Poisson batch: q = batch_size / the plant's training rows (<= 1)
+    learning_rate: float | None = 0.05
+    local_epochs: int | None = 2
 
     @property
     def central(self) -> bool:

@@ -9,7 +9,8 @@ from dataclasses import MISSING, fields
 from shared.enums import Algorithm, ModelType, PrivacyMode, RobustMethod, ServerOptimizer
 from shared.errors import SecurityError
 from shared.experiment.combinations import refuse_contradictions
-from shared.experiment.config import CHOICES, DP_SGD_TRAINING, ExperimentConfig, PrivacyConfig, RobustConfig, planned_steps
+from shared.experiment.config import (CHOICES, DP_SGD_MAX_GRAD_NORM, DP_SGD_TRAINING, ExperimentConfig, PrivacyConfig,
+                                      RobustConfig, planned_steps)
 from shared.experiment.validation import ValidationError, choice, number, whole_number
 from shared.strategies import FedAvgM
 
@@ -190,6 +191,8 @@ def _dp_sgd_training(out: dict, asked: dict, mode: str) -> None:
             raise ValidationError(given[0], "sets DP-SGD's training at the plants: only with privacy.mode dp_sgd "
                                             "(the experiment's batch_size, learning_rate and local_epochs apply)")
         return
+    if "max_grad_norm" not in asked:
+        out["max_grad_norm"] = DP_SGD_MAX_GRAD_NORM
     out["batch_size"] = whole_number(out, "batch_size", None, 1, 65536)
     out["learning_rate"] = number(out, "learning_rate", None, 0.0, 1.0)
     out["local_epochs"] = whole_number(out, "local_epochs", None, 1, 100)

@@ -184,3 +184,11 @@ def test_a_dp_sgd_experiment_stored_before_its_own_training_settings_keeps_the_e
                        "noise_multiplier_source": "target_epsilon"}}
     train = ExperimentConfig.from_dict(old).plant_training(1, 0)
     assert (train.batch_size, train.learning_rate, train.epochs) == (32, 0.01, 3)
+
+
+def test_dp_sgd_clips_per_sample_at_its_own_default_unless_told_and_central_keeps_its_bound():
+    from shared.experiment.config import DP_SGD_MAX_GRAD_NORM
+
+    assert parse(privacy={"mode": "dp_sgd", "epsilon": 4}).plant_training(1, 0).dp_max_grad_norm == DP_SGD_MAX_GRAD_NORM
+    assert parse(privacy={"mode": "dp_sgd", "max_grad_norm": 2.0}).privacy.max_grad_norm == 2.0
+    assert parse(privacy={"mode": "central"}).privacy.max_grad_norm == PrivacyConfig().max_grad_norm
