@@ -491,3 +491,22 @@ def test_a_target_above_the_policy_maximum_is_refused_whatever_the_batch(plant):
     plant.policy(max_epsilon=2.0)
     settings = TrainSettings(epochs=1, batch_size=65536, dp_target_epsilon=50.0)
     refused(plant.call(TrainRequest(RoundRef(65, 1), plant.model(), settings)), "above this plant's maximum 2.0")
+
+
+def test_a_dp_batch_whose_per_sample_gradients_would_exhaust_memory_is_refused_before_training(plant):
+    from factory_agent.plant.inputs import parameters
+
+    size = parameters(plant.spec)
+    plant.policy(max_dp_batch_values=100 * size)
+    settings = TrainSettings(epochs=1, batch_size=65536, dp_target_epsilon=4.0)
+    refused(plant.call(TrainRequest(RoundRef(66, 1), plant.model(), settings)), "per-sample gradient values",
+            "lower privacy.batch_size to 100")
+    assert _dp_reply(plant, RoundRef(66, 1, 2), TrainSettings(epochs=1, batch_size=100, dp_target_epsilon=4.0)).dp
+
+
+def test_the_dp_batch_memory_cap_is_a_policy_setting_with_a_flag():
+    from factory_agent.config import POLICY_FLAGS
+
+    assert "max_dp_batch_values" in POLICY_FLAGS
+    with pytest.raises(Exception, match="max_dp_batch_values must be at least 1"):
+        PlantPolicy(max_dp_batch_values=0)
