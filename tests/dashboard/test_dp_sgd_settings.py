@@ -55,6 +55,9 @@ def test_the_page_shows_each_plants_epsilon_spent_against_the_target(app, client
     eid = create(client, api, privacy={"mode": "dp_sgd", "epsilon": 4}).get_json()["id"]
     page = client.get(f"/experiments/{eid}").text
     assert 'id="privacy-by-plant"' in page and "No plant has trained yet." in page
+    defaults = PrivacyConfig()
+    assert (f"DP-SGD training: {defaults.local_epochs} local epoch(s) · expected batch {defaults.batch_size} · "
+            f"learning rate {defaults.learning_rate} · per-sample clip {DP_SGD_MAX_GRAD_NORM}") in page
     histories = {"plant_a": [[1.9, 0.5, 4], [1.9, 0.5, 4]], "plant_b": [[2.5, 0.25, 8]]}
     with app.app_context():
         db.session.get(Experiment, eid).privacy_history = histories
