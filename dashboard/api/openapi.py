@@ -29,7 +29,7 @@ def _properties(cls, prefix: str = "") -> dict:
             props[f.name] = {"oneOf": [{"type": "string", "enum": ["all"]},
                                        {"type": "array", "items": {"type": "string"}}]}
         elif f.name != "noise_multiplier_source":  # derived, not asked for
-            props[f.name] = {"type": "integer" if t == "int" else "number" if "float" in t else
+            props[f.name] = {"type": "integer" if t.split(" | ")[0] == "int" else "number" if "float" in t else
                              "boolean" if t == "bool" else "string"}
             if key in CHOICES:
                 props[f.name]["enum"] = CHOICES[key].values()
@@ -60,7 +60,21 @@ def _experiment_schema() -> dict:
                                            description="fine-tuning epochs at each plant (its policy may allow "
                                                        "fewer); the local-only model gets rounds x local_epochs + "
                                                        "these, at most 100")
+    _privacy_help(props["privacy"]["properties"])
     return {"type": "object", "required": ["name"], "properties": props, "additionalProperties": False}
+
+
+def _privacy_help(props: dict) -> None:
+    """Help text of DP-SGD's own training settings (shared.experiment.PrivacyConfig)."""
+    props["batch_size"].update(minimum=1, maximum=65536, default=PrivacyConfig.batch_size, description=(
+        "dp_sgd only: the expected batch of Opacus's Poisson sampling at each plant (sampling rate = batch_size / "
+        "the plant's training rows, at most 1), in place of the experiment's batch_size: fewer, larger noisy steps"))
+    props["learning_rate"].update(minimum=0, exclusiveMinimum=True, maximum=1, default=PrivacyConfig.learning_rate,
+                                  description="dp_sgd only: the plants' learning rate, in place of the experiment's "
+                                              "(lr_decay still applies)")
+    props["local_epochs"].update(minimum=1, maximum=100, default=PrivacyConfig.local_epochs,
+                                 description="dp_sgd only: local epochs per round, in place of the experiment's; "
+                                             "each plant derives its noise multiplier over rounds x these epochs")
 
 
 def _floor_paths() -> dict:

@@ -67,7 +67,8 @@ def dp_sgd_allows(experiment: Experiment) -> bool:
         return True
     for plant, history in sorted((experiment.privacy_history or {}).items()):
         sigma, rate = history[-1][0], history[-1][1]
-        projected = dp_epsilon_of(history + [[sigma, rate, config.local_epochs * round(1 / rate)]], privacy.delta)
+        epochs = config.local_training()[0]  # DP-SGD's own local epochs
+        projected = dp_epsilon_of(history + [[sigma, rate, epochs * round(1 / rate)]], privacy.delta)
         if projected > privacy.epsilon:
             spent = dp_epsilon_of(history, privacy.delta)
             exhaust(experiment, SecurityError(

@@ -89,15 +89,25 @@ def personal_results(experiment: Experiment) -> list[dict]:
     return [r.to_dict() for r in rows]
 
 
+def _dp_sgd_plant(history: list, epsilon: float) -> dict:
+    """One plant's DP-SGD spending as its ledger reported it: history entries (noise multiplier, sampling rate,
+    steps), one per round it trained."""
+    sigma, rate, _ = history[-1] if history else (None, None, 0)
+    return {"epsilon": epsilon, "rounds": len(history), "steps": sum(int(s[2]) for s in history),
+            "noise_multiplier": sigma, "sample_rate": rate}
+
+
 def privacy_spent(experiment: Experiment) -> dict | None:
     settings = experiment.settings
     privacy = settings.privacy
     if privacy.dp_sgd:  # record-level DP: each plant's own accountant; the worst plant counts
         from shared.privacy.dp_sgd import epsilon_of
 
-        by_plant = {name: epsilon_of(h, privacy.delta) for name, h in (experiment.privacy_history or {}).items()}
+        histories = experiment.privacy_history if isinstance(experiment.privacy_history, dict) else {}
+        by_plant = {name: epsilon_of(h, privacy.delta) for name, h in histories.items()}
         return {"epsilon": max(by_plant.values(), default=0.0), "delta": privacy.delta,
-                "target_epsilon": privacy.epsilon, "by_factory": by_plant, "mode": "dp_sgd", "level": "record"}
+                "target_epsilon": privacy.epsilon, "by_factory": by_plant, "mode": "dp_sgd", "level": "record",
+                "plants": {name: _dp_sgd_plant(h, by_plant[name]) for name, h in sorted(histories.items())}}
     if not privacy.central:
         return None
     history = plant_level_steps(experiment.privacy_history)

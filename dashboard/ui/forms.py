@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Email, Optional
 from dashboard.enrolment import MAX_ENROLMENT_HOURS
 from dashboard.models.operators import ROLES
 from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig
+from shared.experiment.config import DP_SGD_MAX_GRAD_NORM
 
 MODEL_LABELS = {"mlp": "MLP with feature crosses (one row at a time)", "cnn": "CNN (one row at a time)",
                 "lstm": "LSTM (windows of cycles)",
@@ -30,7 +31,11 @@ FORM_FIELD_OF = {"privacy.mode": "privacy_mode", "robust.method": "robust_method
                  "robust": "robust_method", "privacy.epsilon": "privacy_epsilon",
                  "privacy.noise_multiplier": "privacy_noise", "privacy.max_grad_norm": "privacy_clip",
                  "robust.max_norm": "robust_max_norm", "privacy.mechanism": "privacy_mechanism",
-                 "privacy.round_epsilon": "privacy_round_epsilon"}
+                 "privacy.round_epsilon": "privacy_round_epsilon", "privacy.batch_size": "privacy_batch_size",
+                 "privacy.learning_rate": "privacy_learning_rate", "privacy.local_epochs": "privacy_local_epochs"}
+# DP-SGD's own training settings: form field -> the privacy option it sends (with privacy.mode dp_sgd only)
+DP_SGD_FIELDS = {"privacy_batch_size": "batch_size", "privacy_learning_rate": "learning_rate",
+                 "privacy_local_epochs": "local_epochs"}
 
 
 def _default(name: str, settings: type = ExperimentConfig):
@@ -137,9 +142,24 @@ class ExperimentForm(FlaskForm):
     privacy_noise = FloatField("Noise multiplier", validators=[Optional()],
                                description="Empty with a privacy budget: derived from it over the rounds (central: "
                                            "by the dashboard; dp_sgd: by each plant). Empty without one: 1.0.")
-    privacy_clip = FloatField("Clipping norm", default=_default("max_grad_norm", PrivacyConfig),
-                              validators=[Optional()],
-                              description="dp_sgd: per-sample gradient norm; central: plant update norm.")
+    privacy_clip = FloatField("Clipping norm", validators=[Optional()],
+                              description=f"dp_sgd: per-sample gradient norm (empty: {DP_SGD_MAX_GRAD_NORM:g}, large "
+                                          "enough to keep the failure class's weight); central: plant update norm "
+                                          f"(empty: {_default('max_grad_norm', PrivacyConfig):g}).")
+    privacy_batch_size = IntegerField("DP-SGD batch size", default=_default("batch_size", PrivacyConfig),
+                                      validators=[Optional()],
+                                      description="dp_sgd: the expected batch of Opacus's Poisson sampling (rate = "
+                                                  "this / the plant's training rows, at most 1), in place of the "
+                                                  "batch size above. Large batches take fewer noisy steps, each "
+                                                  "with less noise relative to the gradient.")
+    privacy_learning_rate = FloatField("DP-SGD learning rate", default=_default("learning_rate", PrivacyConfig),
+                                       validators=[Optional()],
+                                       description="dp_sgd: the plants' learning rate, in place of the one above "
+                                                   "(fewer, larger steps need a larger rate).")
+    privacy_local_epochs = IntegerField("DP-SGD local epochs", default=_default("local_epochs", PrivacyConfig),
+                                        validators=[Optional()],
+                                        description="dp_sgd: local epochs per round, in place of the ones above; "
+                                                    "every epoch is paid for in epsilon.")
     robust_method = SelectField("Robust aggregation", choices=_choices("robust.method"),
                                 default=_default("method", RobustConfig),
                                 description="Median, trimmed mean and Krum resist malicious plants; every method "
@@ -170,6 +190,9 @@ class ExperimentForm(FlaskForm):
         privacy.update({k: v for k, v in (("epsilon", self.privacy_epsilon.data),
                                           ("noise_multiplier", self.privacy_noise.data),
                                           ("max_grad_norm", self.privacy_clip.data)) if v is not None})
+        if self.privacy_mode.data == "dp_sgd":
+            privacy.update({option: getattr(self, name).data for name, option in DP_SGD_FIELDS.items()
+                            if getattr(self, name).data is not None})
         if self.privacy_mode.data == "central" and self.privacy_mechanism.data == "laplace":
             privacy["mechanism"] = "laplace"
             if self.privacy_round_epsilon.data is not None:

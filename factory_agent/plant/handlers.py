@@ -173,6 +173,7 @@ def _reserve_privacy(plant: Plant, request: TrainRequest, examples: int) -> tupl
         raise PolicyRefusal("no training example for DP-SGD")
     target = min(train.dp_target_epsilon if train.dp_target_epsilon is not None else policy.max_epsilon,
                  policy.max_epsilon)
+    rules.check_dp_batch(policy, min(train.batch_size, examples), parameters(request.model.spec))
     rate, steps = dp_steps(examples, train.batch_size, train.epochs)
     sigma = train.dp_noise_multiplier
     if sigma <= 0:

@@ -34,6 +34,9 @@ class PlantPolicy:
     max_model_parameters: int = 2_000_000
     max_local_epochs: int = 20
     max_personal_epochs: int = 120  # a personalization's fine-tune and local-only model together, in epochs
+    # DP-SGD holds one gradient per example of a batch: expected batch x model parameters, at most this many
+    # values (200 MB of float32), so that no request's batch can exhaust the plant's memory
+    max_dp_batch_values: int = 50_000_000
     max_attempts: int = 5  # attempts of one round; each attempt trains (and masks) at most once
     min_release_rows: int = 10  # no statistic, and no histogram group, over fewer rows than this
     scaler_tolerance: float = 10.0  # a global scaler may differ from this plant's own statistics by this factor
@@ -49,7 +52,7 @@ class PlantPolicy:
         if self.min_cohort < 2:
             problems.append("min_cohort must be at least 2 (a cohort of one is that plant's own update)")
         for name in ("max_model_parameters", "max_local_epochs", "max_personal_epochs", "max_attempts",
-                     "min_release_rows", "max_calls_per_hour"):
+                     "min_release_rows", "max_calls_per_hour", "max_dp_batch_values"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
         if not 0 < self.dp_delta < 1:
@@ -174,6 +177,15 @@ def check_train(policy: PlantPolicy, request: TrainRequest, parameters: int) -> 
     if train.dp_sgd and train.dp_target_epsilon is None and train.dp_noise_multiplier < policy.min_noise_multiplier:
         raise PolicyRefusal(f"noise multiplier {train.dp_noise_multiplier} is below this plant's minimum "
                             f"{policy.min_noise_multiplier}")
+
+
+def check_dp_batch(policy: PlantPolicy, expected_batch: int, parameters: int) -> None:
+    """DP-SGD's per-sample gradients (expected batch x parameters values) within max_dp_batch_values."""
+    if expected_batch * parameters > policy.max_dp_batch_values:
+        raise PolicyRefusal(f"a DP-SGD batch of {expected_batch} examples x {parameters} parameters holds "
+                            f"{expected_batch * parameters} per-sample gradient values; this plant allows at most "
+                            f"{policy.max_dp_batch_values}: lower privacy.batch_size to "
+                            f"{max(policy.max_dp_batch_values // parameters, 1)} or less")
 
 
 def check_model_size(policy: PlantPolicy, parameters: int) -> None:

@@ -28,6 +28,13 @@ CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": 
            "robust.outlier_method": OutlierMethod}
 
 
+DP_SGD_TRAINING = ("batch_size", "learning_rate", "local_epochs")  # PrivacyConfig's settings of DP-SGD training
+# dp_sgd's per-sample clip when none is given (central DP's update bound keeps PrivacyConfig.max_grad_norm): the
+# failure class's loss weight (pooled, up to 50) makes a failure's gradient ~pos_weight times a normal row's, and
+# a clip at 1 would scale every failure back to the weight of a normal row (README, DP-SGD)
+DP_SGD_MAX_GRAD_NORM = 30.0
+
+
 def _known(cls, d: dict | None) -> dict:
     return {f.name: d[f.name] for f in fields(cls) if f.name in (d or {})}
 
@@ -44,6 +51,12 @@ class PrivacyConfig:
     mechanism: str = PrivacyMechanism.GAUSSIAN.value
     round_epsilon: float = 1.0  # Laplace: what each round spends
     noise_multiplier_source: str = "operator"  # operator | default | target_epsilon
+    # dp_sgd only: the plants' local training under DP-SGD, in place of the experiment's batch_size, learning_rate
+    # and local_epochs (fewer, larger noisy steps: De et al. 2022); None: the experiment's own (stored before these
+    # settings existed). Defaults measured with bench/quality.py --parts dp (README, DP-SGD).
+    batch_size: int | None = 1024  # the expected Poisson batch: q = batch_size / the plant's training rows (<= 1)
+    learning_rate: float | None = 0.05
+    local_epochs: int | None = 2
 
     @property
     def central(self) -> bool:
@@ -58,11 +71,20 @@ class PrivacyConfig:
         return self.central and self.mechanism == PrivacyMechanism.LAPLACE.value
 
     def to_dict(self) -> dict:
-        return {"mode": self.mode} if self.mode == PrivacyMode.NONE.value else asdict(self)
+        if self.mode == PrivacyMode.NONE.value:
+            return {"mode": self.mode}
+        out = asdict(self)
+        if not self.dp_sgd:
+            for name in DP_SGD_TRAINING:
+                out.pop(name)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "PrivacyConfig":
-        return cls(**_known(cls, d))
+        values = _known(cls, d)
+        if values.get("mode") == PrivacyMode.DP_SGD.value:  # stored before DP-SGD had its own training settings:
+            values = {**{name: None for name in DP_SGD_TRAINING}, **values}  # it trained with the experiment's
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -176,9 +198,19 @@ class ExperimentConfig:
                               server_lr=self.server_lr, server_momentum=self.server_momentum,
                               robust=self.robust.to_dict(), central_dp=central)
 
+    def local_training(self) -> tuple[int, int, float]:
+        """(local epochs, batch size, learning rate at round 1) of the plants' training: under dp_sgd the
+        privacy settings' own (where set), else the experiment's."""
+        epochs, batch, rate = self.local_epochs, self.batch_size, self.learning_rate
+        if self.privacy.dp_sgd:
+            p = self.privacy
+            epochs, batch = p.local_epochs or epochs, p.batch_size or batch
+            rate = p.learning_rate or rate
+        return epochs, batch, rate
+
     def learning_rate_at(self, round_number: int) -> float:
         """learning_rate * lr_decay ** (round - 1): step decay over rounds (round 1 at the full rate)."""
-        return self.learning_rate * self.lr_decay ** (max(round_number, 1) - 1)
+        return self.local_training()[2] * self.lr_decay ** (max(round_number, 1) - 1)
 
     def plant_training(self, round_number: int, plant_index: int, pooled_pos_weight: float | None = None
                        ) -> TrainSettings:
@@ -197,8 +229,9 @@ class ExperimentConfig:
             extra.update(dp_noise_multiplier=self.privacy.noise_multiplier or 0.0,
                          dp_max_grad_norm=self.privacy.max_grad_norm, dp_delta=self.privacy.delta,
                          dp_target_epsilon=self.privacy.epsilon, dp_rounds=self.rounds)
+        epochs, batch_size, _ = self.local_training()
         return TrainSettings.from_wire({
-            "epochs": self.local_epochs, "batch_size": self.batch_size,
+            "epochs": epochs, "batch_size": batch_size,
             "learning_rate": self.learning_rate_at(round_number),
             "max_grad_norm": self.max_grad_norm, "seed": self.seed * 100_003 + round_number * 101 + plant_index,
             **extra})

@@ -9,7 +9,8 @@ from dataclasses import MISSING, fields
 from shared.enums import Algorithm, ModelType, PrivacyMode, RobustMethod, ServerOptimizer
 from shared.errors import SecurityError
 from shared.experiment.combinations import refuse_contradictions
-from shared.experiment.config import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig, planned_steps
+from shared.experiment.config import (CHOICES, DP_SGD_MAX_GRAD_NORM, DP_SGD_TRAINING, ExperimentConfig, PrivacyConfig,
+                                      RobustConfig, planned_steps)
 from shared.experiment.validation import ValidationError, choice, number, whole_number
 from shared.strategies import FedAvgM
 
@@ -171,6 +172,7 @@ def _privacy_options(privacy: dict, steps: int, sampling_rate: float) -> Privacy
         out["max_grad_norm"] = number(out, "max_grad_norm", None, 0.0, 1e6)
         out["noise_multiplier"] = number(out, "noise_multiplier", None, 0.0, 1e6)
         out["round_epsilon"] = number(out, "round_epsilon", None, 0.0, 1e6)
+        _dp_sgd_training(out, privacy, mode)
     except ValidationError as exc:
         raise ValidationError(f"privacy.{exc.field}", exc.message) from exc
     _mechanism(out, mode)
@@ -182,6 +184,21 @@ def _privacy_options(privacy: dict, steps: int, sampling_rate: float) -> Privacy
         else:
             out["noise_multiplier"] = _central_noise_multiplier(out, steps, sampling_rate)
     return PrivacyConfig(**out)
+
+
+def _dp_sgd_training(out: dict, asked: dict, mode: str) -> None:
+    """DP-SGD's own batch size, learning rate and local epochs (in place of the experiment's): only with dp_sgd."""
+    if mode != PrivacyMode.DP_SGD.value:
+        given = [name for name in DP_SGD_TRAINING if name in asked]
+        if given:
+            raise ValidationError(given[0], "sets DP-SGD's training at the plants: only with privacy.mode dp_sgd "
+                                            "(the experiment's batch_size, learning_rate and local_epochs apply)")
+        return
+    if "max_grad_norm" not in asked:
+        out["max_grad_norm"] = DP_SGD_MAX_GRAD_NORM
+    out["batch_size"] = whole_number(out, "batch_size", None, 1, 65536)
+    out["learning_rate"] = number(out, "learning_rate", None, 0.0, 1.0)
+    out["local_epochs"] = whole_number(out, "local_epochs", None, 1, 100)
 
 
 def _mechanism(privacy: dict, mode: str) -> None:

@@ -41,11 +41,21 @@ def noise_for_epsilon(target_epsilon: float, delta: float, sample_rate: float, s
     from opacus.accountants.utils import get_noise_multiplier
 
     try:
-        return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta, sample_rate=sample_rate,
-                                          steps=steps, accountant="rdp"))
+        with warnings.catch_warnings():  # the search's probes far from the answer hit the ends of the orders
+            warnings.filterwarnings("ignore", message="Optimal order is the")
+            return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta,
+                                              sample_rate=sample_rate, steps=steps, accountant="rdp"))
     except ValueError as exc:
         raise SecurityError(f"no noise multiplier reaches epsilon {target_epsilon} at delta {delta} over {steps} "
                             f"steps: {exc}") from exc
+
+
+def mean_noise_std(noise_multiplier: float, max_grad_norm: float, sample_rate: float, num_examples: int) -> float:
+    """The standard deviation, per coordinate, of the noise on one step's averaged gradient: sigma C / (q n).
+    Opacus adds N(0, (sigma C)^2) to the sum of the clipped per-sample gradients and divides by the expected
+    batch q n (Abadi et al., CCS 2016, Alg. 1). At a fixed epsilon and number of epochs a larger batch raises
+    sigma less than it raises q n, so each of its fewer steps is less noisy (De et al. 2022, sec. 3)."""
+    return noise_multiplier * max_grad_norm / (sample_rate * num_examples)
 
 
 def make_private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, num_examples: int, batch_size: int,

@@ -160,7 +160,9 @@ def test_secure_aggregation_reaches_the_plaintext_model_and_stores_no_single_upd
 
 def test_dp_sgd_at_the_plants_spends_within_the_budget_and_stops_before_exceeding_it(plants, dashboard):
     eid = run_experiment(dashboard, rounds=6, local_epochs=1, secure_aggregation=True,
-                         privacy={"mode": "dp_sgd", "noise_multiplier": 0.8, "max_grad_norm": 1.0, "epsilon": 4.5})
+                         privacy={"mode": "dp_sgd", "noise_multiplier": 0.8, "max_grad_norm": 1.0, "epsilon": 4.5,
+                                  # small batches, one epoch: several rounds fit before the budget stops them
+                                  "batch_size": 64, "learning_rate": 0.005, "local_epochs": 1})
     e = dashboard.wait_experiment(eid, statuses=("budget_exhausted", "completed"), timeout=300)
     assert e["status"] == "budget_exhausted" and 1 <= len(e["rounds"]) < 6, e["message"]
     spent = e["privacy_spent"]

@@ -151,3 +151,57 @@ def test_the_mlp_gets_its_measured_blocks_and_cross_layers_and_dp_sgd_trains_any
         assert parse(model_type=model_type, privacy={"mode": "dp_sgd"}).privacy.dp_sgd
     with pytest.raises(ValidationError, match="row models only"):
         parse(model_type="hybrid", privacy={"mode": "dp_sgd"})
+
+
+def test_dp_sgd_trains_with_its_own_batch_rate_and_epochs():
+    config = parse(privacy={"mode": "dp_sgd", "epsilon": 4}, batch_size=32, learning_rate=0.001, local_epochs=3,
+                   lr_decay=0.5)
+    defaults = PrivacyConfig()
+    train = config.plant_training(1, 0)
+    assert (train.batch_size, train.learning_rate, train.epochs) == (defaults.batch_size, defaults.learning_rate,
+                                                                     defaults.local_epochs)
+    assert config.plant_training(2, 0).learning_rate == defaults.learning_rate * 0.5
+    chosen = parse(privacy={"mode": "dp_sgd", "epsilon": 4, "batch_size": 256, "learning_rate": 0.01,
+                            "local_epochs": 2}).plant_training(1, 0)
+    assert (chosen.batch_size, chosen.learning_rate, chosen.epochs) == (256, 0.01, 2)
+    plain = parse(batch_size=32, learning_rate=0.001, local_epochs=3).plant_training(1, 0)
+    assert (plain.batch_size, plain.learning_rate, plain.epochs) == (32, 0.001, 3)
+    stored = config.to_dict()["privacy"]
+    assert stored["batch_size"] == defaults.batch_size and "batch_size" not in parse(
+        privacy={"mode": "central"}).to_dict()["privacy"]
+    assert ExperimentConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("privacy,field", [
+    ({"mode": "dp_sgd", "batch_size": 0}, "privacy.batch_size"),
+    ({"mode": "dp_sgd", "batch_size": 10 ** 9}, "privacy.batch_size"),
+    ({"mode": "dp_sgd", "batch_size": 1.5}, "privacy.batch_size"),
+    ({"mode": "dp_sgd", "batch_size": True}, "privacy.batch_size"),
+    ({"mode": "dp_sgd", "learning_rate": float("nan")}, "privacy.learning_rate"),
+    ({"mode": "dp_sgd", "learning_rate": float("inf")}, "privacy.learning_rate"),
+    ({"mode": "dp_sgd", "learning_rate": 0}, "privacy.learning_rate"),
+    ({"mode": "dp_sgd", "local_epochs": 101}, "privacy.local_epochs"),
+    ({"mode": "dp_sgd", "local_epochs": "2"}, "privacy.local_epochs"),
+    ({"mode": "central", "batch_size": 256}, "privacy.batch_size"),
+    ({"mode": "central", "local_epochs": 1}, "privacy.local_epochs")])
+def test_hostile_dp_sgd_training_settings_are_refused_naming_the_field(privacy, field):
+    with pytest.raises(ValidationError) as caught:
+        parse(privacy=privacy)
+    assert caught.value.field == field
+
+
+def test_a_dp_sgd_experiment_stored_before_its_own_training_settings_keeps_the_experiments():
+    old = {"name": "old", "batch_size": 32, "learning_rate": 0.01, "local_epochs": 3,
+           "privacy": {"mode": "dp_sgd", "epsilon": 4.0, "delta": 1e-5, "max_grad_norm": 1.0,
+                       "noise_multiplier": None, "mechanism": "gaussian", "round_epsilon": 1.0,
+                       "noise_multiplier_source": "target_epsilon"}}
+    train = ExperimentConfig.from_dict(old).plant_training(1, 0)
+    assert (train.batch_size, train.learning_rate, train.epochs) == (32, 0.01, 3)
+
+
+def test_dp_sgd_clips_per_sample_at_its_own_default_unless_told_and_central_keeps_its_bound():
+    from shared.experiment.config import DP_SGD_MAX_GRAD_NORM
+
+    assert parse(privacy={"mode": "dp_sgd", "epsilon": 4}).plant_training(1, 0).dp_max_grad_norm == DP_SGD_MAX_GRAD_NORM
+    assert parse(privacy={"mode": "dp_sgd", "max_grad_norm": 2.0}).privacy.max_grad_norm == 2.0
+    assert parse(privacy={"mode": "central"}).privacy.max_grad_norm == PrivacyConfig().max_grad_norm

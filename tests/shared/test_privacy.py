@@ -184,3 +184,34 @@ def test_the_noise_multiplier_for_sampled_plants_fits_its_draws_and_an_impossibl
     assert sigma < noise_multiplier_for(4.0, 1e-5, 20)
     with pytest.raises(SecurityError, match="no noise multiplier"):
         noise_multiplier_for(1e-4, 1e-5, 1000)
+
+
+def test_dp_sgd_steps_and_sampling_rate_of_a_batch_size():
+    from shared.training import dp_steps
+
+    assert dp_steps(1400, 512, 1) == (1 / 3, 3)  # q = 1 / ceil(n / b), one pass = 1/q steps
+    assert dp_steps(1400, 64, 2) == (1 / 22, 44)
+    assert dp_steps(1400, 65536, 3) == (1.0, 3)  # a batch larger than the plant is the whole plant, q capped at 1
+    assert dp_steps(1, 1, 1) == (1.0, 1)
+
+
+def test_at_the_same_epsilon_larger_batches_give_less_noise_on_the_averaged_gradient():
+    from shared.privacy.dp_sgd import mean_noise_std, noise_for_epsilon
+    from shared.training import dp_steps
+
+    noise = {}
+    for batch in (64, 512):
+        rate, steps = dp_steps(1400, batch, 1)
+        sigma = noise_for_epsilon(4.0, 1e-5, rate, steps * 4)
+        noise[batch] = (sigma, mean_noise_std(sigma, 1.0, rate, 1400))
+    assert noise[512][0] > noise[64][0]  # more noise per step at the larger rate ...
+    assert noise[512][1] < noise[64][1] / 2  # ... but far less relative to the averaged gradient
+    assert mean_noise_std(2.0, 0.5, 0.25, 400) == pytest.approx(2.0 * 0.5 / 100)
+
+
+def test_the_plants_noise_for_a_target_covers_every_planned_step():
+    from shared.privacy.dp_sgd import epsilon_of, noise_for_epsilon
+
+    sigma = noise_for_epsilon(1.0, 1e-5, 1 / 3, 3 * 10)
+    assert 0.98 <= epsilon_of([(sigma, 1 / 3, 3)] * 10, 1e-5) <= 1.0
+    assert epsilon_of([(sigma, 1 / 3, 3)] * 11, 1e-5) > 1.0  # an eleventh round would not fit

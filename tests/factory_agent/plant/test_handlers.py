@@ -463,3 +463,75 @@ def test_a_byzantine_plant_in_process_corrupts_its_update_but_scores_honestly(pl
     import os
 
     assert BYZANTINE_ENV not in os.environ  # the attack was an argument, not the process's environment
+
+
+# --- DP-SGD's batch, steps and noise as a hostile dashboard asks for them: the plant caps or refuses -------------
+
+def _dp_reply(plant, ref, settings):
+    request = TrainRequest(ref, plant.model(), settings)
+    answer = plant.call(request)
+    assert answer["ok"], answer
+    return parse_reply(request, answer)
+
+
+def test_a_batch_larger_than_the_plant_is_one_full_batch_accounted_at_rate_one(plant):
+    from shared.privacy.dp_sgd import epsilon_of
+
+    settings = TrainSettings(epochs=2, batch_size=65536, dp_target_epsilon=2.0, dp_rounds=3)
+    reply = _dp_reply(plant, RoundRef(60, 1), settings)
+    assert reply.dp.history == [[reply.dp.noise_multiplier, 1.0, 2]]  # q capped at 1, one step per epoch
+    assert reply.steps == 2
+    assert epsilon_of(reply.dp.history * 3, 1e-5) <= 2.0  # the three planned rounds fit the target at q = 1
+
+
+def test_a_tiny_noise_multiplier_with_a_target_is_raised_to_the_policy_minimum(plant):
+    plant.policy(min_noise_multiplier=0.8)
+    settings = TrainSettings(epochs=1, batch_size=512, dp_noise_multiplier=0.01, dp_target_epsilon=8.0)
+    assert _dp_reply(plant, RoundRef(61, 1), settings).dp.noise_multiplier == 0.8
+
+
+def test_a_dashboard_that_understates_the_rounds_gets_one_round_then_a_refusal(plant):
+    # dp_rounds=1 for what is really a multi-round experiment: the plant's noise covers one round only, so the
+    # first round spends about the whole target and the plant's ledger refuses the second
+    settings = TrainSettings(epochs=1, batch_size=512, dp_target_epsilon=1.0, dp_rounds=1)
+    first = _dp_reply(plant, RoundRef(62, 1), settings)
+    assert 0.9 < first.dp.epsilon <= 1.0
+    lifetime = first.dp.lifetime_epsilon
+    moved = {k: v + 0.01 if v.dtype.kind == "f" else v for k, v in plant.weights.items()}  # round 1's model
+    refused(plant.call(TrainRequest(RoundRef(62, 2), plant.model(weights=moved), settings)),
+            "privacy budget exhausted", "> target 1.0")
+    third = _dp_reply(plant, RoundRef(63, 1), TrainSettings(epochs=1, batch_size=512, dp_target_epsilon=0.5))
+    assert third.dp.lifetime_epsilon > lifetime  # the refused round was never charged, nor trained: only this one
+
+
+def test_more_steps_than_the_budget_allows_at_a_fixed_noise_are_refused_before_training(plant):
+    plant.policy(max_epsilon=4.0, min_noise_multiplier=0.5)
+    settings = TrainSettings(epochs=20, batch_size=8, dp_noise_multiplier=0.5, dp_target_epsilon=4.0)
+    refused(plant.call(TrainRequest(RoundRef(64, 1), plant.model(), settings)), "privacy budget exhausted")
+    retry = _dp_reply(plant, RoundRef(64, 1, 2), TrainSettings(epochs=1, batch_size=512, dp_target_epsilon=4.0))
+    assert len(retry.dp.history) == 1  # the refused attempt was never written to the plant's ledger
+
+
+def test_a_target_above_the_policy_maximum_is_refused_whatever_the_batch(plant):
+    plant.policy(max_epsilon=2.0)
+    settings = TrainSettings(epochs=1, batch_size=65536, dp_target_epsilon=50.0)
+    refused(plant.call(TrainRequest(RoundRef(65, 1), plant.model(), settings)), "above this plant's maximum 2.0")
+
+
+def test_a_dp_batch_whose_per_sample_gradients_would_exhaust_memory_is_refused_before_training(plant):
+    from factory_agent.plant.inputs import parameters
+
+    size = parameters(plant.spec)
+    plant.policy(max_dp_batch_values=100 * size)
+    settings = TrainSettings(epochs=1, batch_size=65536, dp_target_epsilon=4.0)
+    refused(plant.call(TrainRequest(RoundRef(66, 1), plant.model(), settings)), "per-sample gradient values",
+            "lower privacy.batch_size to 100")
+    assert _dp_reply(plant, RoundRef(66, 1, 2), TrainSettings(epochs=1, batch_size=100, dp_target_epsilon=4.0)).dp
+
+
+def test_the_dp_batch_memory_cap_is_a_policy_setting_with_a_flag():
+    from factory_agent.config import POLICY_FLAGS
+
+    assert "max_dp_batch_values" in POLICY_FLAGS
+    with pytest.raises(Exception, match="max_dp_batch_values must be at least 1"):
+        PlantPolicy(max_dp_batch_values=0)

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from shared.experiment import ExperimentConfig, ValidationError
+from shared.experiment import ExperimentConfig, PrivacyConfig, ValidationError
+from shared.experiment.config import DP_SGD_MAX_GRAD_NORM, DP_SGD_TRAINING
 from tests.shared.strategies.config_cases import FEATURES, FEDERATION, GOLDEN, INDEX, KEYS, ROUND
 from tests.shared.strategies.golden_cases import strategy_for
 
@@ -20,10 +21,21 @@ NEW_FIELDS = {"server_momentum": 0.9,  # added since: FedAvgM's momentum
 CHANGED_DEFAULTS = {"model_type": "mlp"}  # issue #15 item 5: the MLP beat the CNN on validation data
 
 
-def stored_now(entry: dict) -> dict:
-    """What a valid golden body is stored as today: the golden dict, the new fields, the changed defaults."""
-    changed = {k: v for k, v in CHANGED_DEFAULTS.items() if k not in entry["body"]}
-    return {**entry["stored"], **NEW_FIELDS, **changed}
+def stored_now(entry: dict, parsed: bool) -> dict:
+    """The stored dict as it is now: the new fields, and under dp_sgd (issue #15 item 7) DP-SGD's own training
+    settings: a body parsed now takes their defaults (and the dp_sgd clip unless it gave one); a dict stored
+    before them keeps training with the experiment's own (None). A body parsed now that names none of
+    CHANGED_DEFAULTS takes their new default; a stored dict keeps its own."""
+    changed = {k: v for k, v in CHANGED_DEFAULTS.items() if k not in entry["body"]} if parsed else {}
+    stored = {**entry["stored"], **NEW_FIELDS, **changed}
+    privacy = dict(stored["privacy"])
+    if privacy["mode"] == "dp_sgd" and parsed:
+        privacy.update({name: getattr(PrivacyConfig(), name) for name in DP_SGD_TRAINING})
+        if "max_grad_norm" not in entry["body"]["privacy"]:
+            privacy["max_grad_norm"] = DP_SGD_MAX_GRAD_NORM
+    elif privacy["mode"] == "dp_sgd":
+        privacy.update(dict.fromkeys(DP_SGD_TRAINING))
+    return {**stored, "privacy": privacy}
 
 
 def ids(entry: dict) -> str:
@@ -33,13 +45,13 @@ def ids(entry: dict) -> str:
 
 @pytest.mark.parametrize("entry", CASES["valid"], ids=ids)
 def test_a_valid_body_is_stored_as_before(entry):
-    assert ExperimentConfig.parse(entry["body"]).to_dict() == stored_now(entry)
+    assert ExperimentConfig.parse(entry["body"]).to_dict() == stored_now(entry, parsed=True)
 
 
 @pytest.mark.parametrize("entry", CASES["valid"], ids=ids)
 def test_a_stored_dict_loads_and_derives_what_the_round_used(entry):
     config = ExperimentConfig.from_dict(entry["stored"])
-    assert config.to_dict() == {**entry["stored"], **NEW_FIELDS}
+    assert config.to_dict() == stored_now(entry, parsed=False)
     assert config.plant_training(ROUND, INDEX).to_wire() == entry["train"]
     assert config.update_clip() == entry["update_clip"]
     assert config.model_spec(FEATURES).to_dict() == entry["model_spec"]
@@ -60,5 +72,9 @@ def test_an_invalid_body_is_refused_with_the_same_field_and_message(entry):
     if entry["message"].startswith("unknown field; allowed fields are"):  # the list gained the new fields
         allowed = entry["message"].split(" are ")[1].split(", ")
         assert caught.value.message.split(" are ")[1].split(", ") == sorted([*allowed, *NEW_FIELDS])
+    elif entry["field"].startswith("privacy.") and entry["message"].startswith("unknown option; allowed: "):
+        # the privacy options gained DP-SGD's own training settings
+        allowed = entry["message"].split(": ")[1].split(", ")
+        assert caught.value.message.split(": ")[1].split(", ") == sorted([*allowed, *DP_SGD_TRAINING])
     else:
         assert caught.value.message == entry["message"]
