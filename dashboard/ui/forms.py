@@ -17,6 +17,11 @@ from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustCo
 MODEL_LABELS = {"cnn": "CNN (one row at a time)", "lstm": "LSTM (windows of cycles)",
                 "hybrid": "CNN-LSTM (windows of cycles)"}
 CLASS_WEIGHT_LABELS = {"pooled": "pooled over all plants (one objective)", "local": "each plant's own ratio"}
+ALGORITHM_HELP = ("FedAvg weights plants by samples; FedProx adds a proximal term (mu); FedNova normalises by each "
+                  "plant's local steps; FedDyn adds a dynamic regulariser (alpha). SCAFFOLD corrects each plant's "
+                  "steps for client drift with control variates: each plant keeps its own, sends only its change "
+                  "(clipped), works with secure aggregation and DP-SGD, not with central DP or median / trimmed "
+                  "mean / Krum.")
 MECHANISM_LABELS = {"gaussian": "Gaussian (RDP accounting)", "laplace": "Laplace (pure epsilon per round)"}
 # the numbers the form sends when filled in (top-level settings of the API body)
 NUMBERS = ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "hidden_size", "mu",
@@ -66,7 +71,7 @@ class ExperimentForm(FlaskForm):
     model_type = SelectField("Model", choices=_choices("model_type", MODEL_LABELS), default=_default("model_type"),
                              description="Window models need plants with a group or time column.")
     algorithm = SelectField("Algorithm", choices=_choices("algorithm"), default=_default("algorithm"),
-                            description="FedAvg weights plants by samples; FedProx adds a proximal term (mu).")
+                            description=ALGORITHM_HELP)
     server_optimizer = SelectField("Server optimiser", choices=_choices("server_optimizer"),
                                    default=_default("server_optimizer"))
     rounds = IntegerField("Rounds", default=_default("rounds"), validators=[Optional()], description="1 to 1000.")

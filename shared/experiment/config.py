@@ -20,6 +20,7 @@ from shared.protocol import SecAggRequest, TrainSettings
 from shared.strategies import Strategy, build_strategy
 
 SECAGG_DEFAULT_CLIP = 100.0  # update norm bound under secure aggregation when no other bound is set
+SCAFFOLD_DEFAULT_CLIP = 100.0  # ... and under SCAFFOLD, whose control variate deltas are clipped to it too
 # the choices of every enumerated setting (the API's validation, the OpenAPI document and the form use these)
 CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": ServerOptimizer, "class_weight": ClassWeight,
            "privacy.mode": PrivacyMode, "privacy.mechanism": PrivacyMechanism, "robust.method": RobustMethod,
@@ -148,11 +149,14 @@ class ExperimentConfig:
 
     def update_clip(self) -> float | None:
         """The L2 bound plants clip their update to: central DP's C, the norm bound, or under secure aggregation
-        a generous default (fixed point needs some bound; 100 only stops absurd updates)."""
+        a generous default (fixed point needs some bound; 100 only stops absurd updates), as under SCAFFOLD (one
+        plant's control variate delta, clipped to it, moves the server's c by at most bound / N)."""
         if self.privacy.central:
             return self.privacy.max_grad_norm
         if self.robust.method == RobustMethod.NORM_BOUND.value and self.robust.max_norm:
             return self.robust.max_norm
+        if self.algorithm == Algorithm.SCAFFOLD.value:
+            return SCAFFOLD_DEFAULT_CLIP
         return SECAGG_DEFAULT_CLIP if self.secure_aggregation else None
 
     def strategy(self, federation_size: int = 0) -> Strategy:
@@ -166,7 +170,7 @@ class ExperimentConfig:
         return build_strategy(self.algorithm, mu=self.mu, feddyn_alpha=self.feddyn_alpha,
                               federation_size=federation_size, server_optimizer=self.server_optimizer,
                               server_lr=self.server_lr, server_momentum=self.server_momentum,
-                              robust=self.robust.to_dict(), central_dp=central)
+                              robust=self.robust.to_dict(), central_dp=central, update_clip=self.update_clip())
 
     def learning_rate_at(self, round_number: int) -> float:
         """learning_rate * lr_decay ** (round - 1): step decay over rounds (round 1 at the full rate)."""
