@@ -126,8 +126,8 @@ def _secure_and_dp_sgd(kinds: dict, secure: bool, min_factories: int, privacy: d
                                               f"cover torch's LSTM layer used by {kinds['model_type']}; use central")
     if mode == PrivacyMode.DP_SGD.value and kinds["algorithm"] in (Algorithm.FEDPROX.value, Algorithm.FEDDYN.value):
         raise ValidationError("privacy.mode", f"dp_sgd clips per-sample gradients of the data loss; "
-                                              f"{kinds['algorithm']}'s regulariser is not per sample: use fedavg, "
-                                              "fednova or scaffold")
+                                              f"{kinds['algorithm']}'s regulariser is not per sample: use fedavg or "
+                                              "fednova")
 
 
 def _robust_options(robust: dict, min_factories: int) -> RobustConfig:

@@ -125,9 +125,9 @@ def control_variate(value, spec: ModelSpec, round_number: int) -> dict[str, np.n
     for name, array in control.items():
         if array.shape != tuple(expected[name]):
             raise ProtocolError(f"control[{name!r}] has shape {array.shape}, the model's is {tuple(expected[name])}")
-        array = array.astype(np.float32)
-        if float(np.max(np.abs(array), initial=0.0)) > MAX_CONTROL:
+        if float(np.max(np.abs(array.astype(np.float64)), initial=0.0)) > MAX_CONTROL:
             raise ProtocolError(f"control[{name!r}] holds a value beyond +-{MAX_CONTROL:g}")
+        array = array.astype(np.float32)
         if round_number == 1 and np.any(array != 0):
             raise ProtocolError("control must be zero in round 1: no plant has reported a control variate yet")
         out[name] = array
