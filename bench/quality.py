@@ -31,6 +31,7 @@ from shared.experiment import ExperimentConfig  # noqa: E402
 PROFILES = [("default", 1), ("heavy_duty", 2), ("hot_climate", 3), ("precision", 4)]
 ALGORITHMS = [("FedAvg", {}), ("FedProx (mu 0.01)", {"algorithm": "fedprox", "mu": 0.01}),
               ("FedNova", {"algorithm": "fednova"}), ("FedDyn (alpha 0.01)", {"algorithm": "feddyn"}),
+              ("SCAFFOLD", {"algorithm": "scaffold"}),
               ("FedAdam (server lr 0.01)", {"server_optimizer": "fedadam", "server_lr": 0.01}),
               ("FedYogi (server lr 0.01)", {"server_optimizer": "fedyogi", "server_lr": 0.01}),
               ("FedAvgM (momentum 0.9)", {"server_optimizer": "fedavgm"}),
@@ -41,7 +42,8 @@ LEARNING = [("FedAvg, each plant's own class weight (before #15)", {"class_weigh
             ("FedAvg, pooled class weight, lr decay 0.8", {"class_weight": "pooled", "lr_decay": 0.8}),
             ("FedAvg, pooled, twice the rounds, patience 2: best round", {"class_weight": "pooled", "patience": 2,
                                                                           "double_rounds": True}),
-            ("FedDyn, pooled, lr decay 0.8", {"algorithm": "feddyn", "lr_decay": 0.8})]
+            ("FedDyn, pooled, lr decay 0.8", {"algorithm": "feddyn", "lr_decay": 0.8}),
+            ("SCAFFOLD, pooled, lr decay 0.8", {"algorithm": "scaffold", "lr_decay": 0.8})]
 PARTS = ("baselines", "algorithms", "learning", "dp", "attacks")
 DEFENSES = [("FedAvg", {}), ("median", {"method": "median"}), ("trimmed mean 0.2", {"method": "trimmed_mean"}),
             ("Multi-Krum f=1", {"method": "krum", "byzantine": 1, "multi_krum": 3}),
