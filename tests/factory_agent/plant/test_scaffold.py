@@ -9,7 +9,10 @@ import numpy as np
 from shared.aggregation.vectors import flatten
 from shared.protocol import RoundRef, TrainRequest, TrainSettings, parse_reply
 from shared.protocol.requests import MAX_CONTROL
-from tests.factory_agent.plant.test_handlers import data, plant, refused, secagg  # noqa: F401 (fixtures)
+from tests.factory_agent.plant import test_handlers
+from tests.factory_agent.plant.test_handlers import refused, secagg
+
+data, plant = test_handlers.data, test_handlers.plant  # the handlers' fixtures: one plant over simulated rows
 
 LR = 0.01
 
