@@ -10,6 +10,7 @@ request handlers, ledgers and policy (uncapped), the strategies, the threshold a
 only PySyft's transport is left out, which changes timing, not numbers.
 
     .venv/bin/python bench/quality.py [--rounds 4] [--epochs 2] [--rows 2000] [--parts baselines,algorithms,...]
+                                      [--only 'FedAvg;SCAFFOLD']
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def baselines(args, fed: InProcessFederation, plants: list[InProcessPlant], root
 def learning(args, fed: InProcessFederation, goals: dict[str, float]) -> None:
     """The rows of issue #15; an early-stopped run is scored at its best round (by pooled validation F1)."""
     for label, body in LEARNING:
+        if not wanted(args, label):
+            continue
         body = dict(body)
         if body.pop("double_rounds", False):
             body["rounds"] = 2 * args.rounds
@@ -94,6 +97,11 @@ def learning(args, fed: InProcessFederation, goals: dict[str, float]) -> None:
         print(f"| federated {label}{rounds} | {fmt(evaluation)} |")
         f1 = evaluation.aggregate["test_f1"]
         goals.setdefault("federated", []).append((label, f1))
+
+
+def wanted(args, label: str) -> bool:
+    """Whether --only (exact labels) keeps this row of the algorithms or learning part."""
+    return not args.only or label in {x.strip() for x in args.only.split(";")}
 
 
 def goal_line(goals: dict) -> None:
@@ -147,6 +155,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2, help="local epochs per round")
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
+    parser.add_argument("--only", default="", help="';'-separated row labels of the algorithms and learning parts "
+                                                   "to run (default: all), e.g. 'FedAvg;SCAFFOLD'")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     started = time.monotonic()
@@ -161,6 +171,8 @@ def main() -> int:
     print("\n| setting | test F1 | test AUC |\n|---|---|---|")
     goals: dict = baselines(args, fed, plants, root) if "baselines" in parts else {}
     for label, body in ALGORITHMS if "algorithms" in parts else []:
+        if not wanted(args, label):
+            continue
         run = fed.run(config(args, **body))
         print(f"| federated {label} | {fmt(run.final)} |")
         goals.setdefault("federated", []).append((label, run.final.aggregate["test_f1"]))
