@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared.aggregation.vectors import float_keys
 from shared.errors import AggregationError
 
 Weights = dict[str, np.ndarray]
@@ -25,7 +26,7 @@ class ClientUpdate:
 def check_updates(global_weights: Weights, updates: list[ClientUpdate]) -> None:
     if not updates:
         raise AggregationError("no update to aggregate")
-    learned = {k: v for k, v in global_weights.items() if np.issubdtype(np.asarray(v).dtype, np.floating)}
+    learned = {k: global_weights[k] for k in float_keys(global_weights)}  # what a control variate covers
     for u in updates:
         _check_arrays(global_weights, u.weights, f"update from {u.factory!r}")
         if u.control is not None:
