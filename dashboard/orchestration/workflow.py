@@ -46,7 +46,7 @@ class RoundPlan:
     config: ExperimentConfig
     model: ModelPart  # the incoming global model (round r-1's aggregate)
     participants: list[Participant]
-    federation_size: int  # eligible plants (FedDyn's server term divides by it)
+    federation_size: int  # eligible plants (FedDyn's server term and SCAFFOLD's c divide by it)
     server_state: ServerState
     timeout: float
     pos_weight: float | None = None  # the federation's failure class weight from round 0 (None: each plant's own)
