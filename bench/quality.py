@@ -12,6 +12,7 @@ only PySyft's transport is left out, which changes timing, not numbers.
 
     .venv/bin/python bench/quality.py [--rounds 4] [--epochs 2] [--rows 2000] [--parts baselines,algorithms,...]
                                       [--model mlp] [--data simulator|imbalanced] [--seed 0]
+                                      [--only 'FedAvg;SCAFFOLD']
 
 `--model` picks the tabular model of every row (default: the product's default); the part `models` puts the
 tabular models side by side (centralized and federated FedAvg, test F1 and AUC); `--data imbalanced` swaps the
@@ -38,6 +39,7 @@ from shared.experiment import ExperimentConfig  # noqa: E402
 PROFILES = [("default", 1), ("heavy_duty", 2), ("hot_climate", 3), ("precision", 4)]
 ALGORITHMS = [("FedAvg", {}), ("FedProx (mu 0.01)", {"algorithm": "fedprox", "mu": 0.01}),
               ("FedNova", {"algorithm": "fednova"}), ("FedDyn (alpha 0.01)", {"algorithm": "feddyn"}),
+              ("SCAFFOLD", {"algorithm": "scaffold"}),
               ("FedAdam (server lr 0.01)", {"server_optimizer": "fedadam", "server_lr": 0.01}),
               ("FedYogi (server lr 0.01)", {"server_optimizer": "fedyogi", "server_lr": 0.01}),
               ("FedAvgM (momentum 0.9)", {"server_optimizer": "fedavgm"}),
@@ -48,7 +50,8 @@ LEARNING = [("FedAvg, each plant's own class weight (before #15)", {"class_weigh
             ("FedAvg, pooled class weight, lr decay 0.8", {"class_weight": "pooled", "lr_decay": 0.8}),
             ("FedAvg, pooled, twice the rounds, patience 2: best round", {"class_weight": "pooled", "patience": 2,
                                                                           "double_rounds": True}),
-            ("FedDyn, pooled, lr decay 0.8", {"algorithm": "feddyn", "lr_decay": 0.8})]
+            ("FedDyn, pooled, lr decay 0.8", {"algorithm": "feddyn", "lr_decay": 0.8}),
+            ("SCAFFOLD, pooled, lr decay 0.8", {"algorithm": "scaffold", "lr_decay": 0.8})]
 PARTS = ("baselines", "models", "algorithms", "learning", "dp", "attacks", "personalization")
 # issue #15 item 4: after FedAvg (pooled class weight), each plant personalizes the best round's model
 PERSONALIZATION = [("finetune", 4), ("fedper", 4), ("fedper", 8)]
@@ -101,6 +104,8 @@ def models(args, fed: InProcessFederation, plants: list[InProcessPlant], root: P
 def learning(args, fed: InProcessFederation, goals: dict[str, float]) -> None:
     """The rows of issue #15; an early-stopped run is scored at its best round (by pooled validation F1)."""
     for label, body in LEARNING:
+        if not wanted(args, label):
+            continue
         body = dict(body)
         if body.pop("double_rounds", False):
             body["rounds"] = 2 * args.rounds
@@ -112,6 +117,11 @@ def learning(args, fed: InProcessFederation, goals: dict[str, float]) -> None:
         print(f"| federated {label}{rounds} | {fmt(evaluation)} |")
         f1 = evaluation.aggregate["test_f1"]
         goals.setdefault("federated", []).append((label, f1))
+
+
+def wanted(args, label: str) -> bool:
+    """Whether --only (exact labels) keeps this row of the algorithms or learning part."""
+    return not args.only or label in {x.strip() for x in args.only.split(";")}
 
 
 def goal_line(goals: dict) -> None:
@@ -239,6 +249,8 @@ def main() -> int:
     parser.add_argument("--data", default="simulator", choices=("simulator", "imbalanced"))
     parser.add_argument("--seed", type=int, default=0, help="data and model seed (bench/mlp_grid.py's convention)")
     parser.add_argument("--dp-before", action="store_true", help="dp part: also the DP-SGD settings before #15 item 7")
+    parser.add_argument("--only", default="", help="';'-separated row labels of the algorithms and learning parts "
+                                                   "to run (default: all), e.g. 'FedAvg;SCAFFOLD'")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     started = time.monotonic()
@@ -261,6 +273,8 @@ def main() -> int:
     if "models" in parts:
         models(args, fed, plants, root)
     for label, body in ALGORITHMS if "algorithms" in parts else []:
+        if not wanted(args, label):
+            continue
         run = fed.run(config(args, **body))
         print(f"| federated {label} | {fmt(run.final)} |")
         goals.setdefault("federated", []).append((label, run.final.aggregate["test_f1"]))

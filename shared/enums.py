@@ -34,6 +34,7 @@ class Algorithm(StrEnum):
     FEDPROX = "fedprox"
     FEDNOVA = "fednova"
     FEDDYN = "feddyn"
+    SCAFFOLD = "scaffold"
 
 
 class ServerOptimizer(StrEnum):

@@ -4,7 +4,7 @@ Nothing here reads a file, a request or the environment: the plant's request han
 (factory_agent.plant.handlers) check the request against the plant's policy, load and save state, and call
 these. What they compute is what a plant may release: aggregates over many records, never a row.
 - `compute_stats`: count, sum and sum of squares per feature of the training split (for the global scaler);
-- `train_local`: local epochs from the global weights (plain, FedProx, FedDyn, DP-SGD with Opacus);
+- `train_local`: local epochs from the global weights (plain, FedProx, FedDyn, SCAFFOLD, DP-SGD with Opacus);
 - `evaluate_local` (shared.evaluation): loss, ROC-AUC and coarse score histograms on the validation and test splits.
 
 Class imbalance: the loss weights failures by the request's `pos_weight` (the federation's pooled
@@ -139,13 +139,15 @@ def dp_steps(num_examples: int, batch_size: int, epochs: int) -> tuple[float, in
 
 def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], config: TrainSettings,
                 feddyn_term: dict[str, np.ndarray] | None = None, private: PrivateTraining | None = None,
-                head_only: bool = False) -> TrainOutcome:
+                head_only: bool = False, correction: dict[str, np.ndarray] | None = None) -> TrainOutcome:
     """Local epochs of Adam on the weighted BCE loss from the global weights, on the plant's GPU if it has one;
     `head_only`: the body frozen, only the head trained (FedPer, shared.personalization.freeze_body).
 
     FedProx (Li et al. 2020): + mu/2 ||w - w_g||^2. FedDyn (Acar et al., ICLR 2021): - <lambda_k, w> +
     alpha/2 ||w - w_g||^2, and after training lambda_k <- lambda_k - alpha (w_k - w_g), returned for the plant
-    to keep. DP-SGD (Abadi et al. 2016) through Opacus when `private` is given."""
+    to keep. SCAFFOLD (Karimireddy et al., ICML 2020): every step also moves w by -lr (c - c_i), `correction`
+    = c - c_i per parameter (shared.aggregation.scaffold says why on the step). DP-SGD (Abadi et al. 2016)
+    through Opacus when `private` is given."""
     examples = arrays.examples(0, spec)
     if len(examples) == 0:
         raise DataError(f"no training example (rows or windows of {spec.sequence_length}) on this plant")
@@ -171,8 +173,9 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
                  else FunctionalAdam(trainable, lr=config.learning_rate))
     dp = _make_private(model, optimizer, len(examples), config.batch_size, private, device) if private else None
     started = time.perf_counter()
+    fix = _step_correction(names, global_params, correction)
     steps, train_loss = _epochs(arrays, spec, examples, config, model, global_params, dyn, loss_fn,
-                                (dp[0], dp[1]) if dp else (model, optimizer),
+                                (dp[0], dp[1], fix) if dp else (model, optimizer, fix),
                                 _batches(examples, config, generator, dp[2] if dp else None), device)
     if not math.isfinite(train_loss):
         raise FederatedLearningError("training diverged (loss is not finite); lower the learning rate")
@@ -194,8 +197,8 @@ def _epochs(arrays: PlantArrays, spec: ModelSpec, examples: np.ndarray, config: 
             global_params: list, dyn: list | None, loss_fn, trainer: tuple, batches, device: torch.device
             ) -> tuple[int, float]:
     """(steps, mean training loss per example) of the optimiser steps over `batches`; `trainer` is (model,
-    optimizer), Opacus's private pair under DP-SGD (which clips per sample itself)."""
-    trained, step_optimizer = trainer
+    optimizer, SCAFFOLD's correction or None), Opacus's private pair under DP-SGD (which clips per sample)."""
+    trained, step_optimizer, correction = trainer
     private = trained is not model
     trained.train()
     steps, loss_sum, seen = 0, 0.0, 0
@@ -210,6 +213,8 @@ def _epochs(arrays: PlantArrays, spec: ModelSpec, examples: np.ndarray, config: 
         if not private:
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         step_optimizer.step()  # under DP-SGD: per-sample clipping and noise
+        if correction is not None:
+            _correct(model, correction, config.learning_rate)
         steps += 1
         loss_sum += float(loss.detach()) * len(y)
         seen += len(y)
@@ -257,6 +262,21 @@ def _feddyn_term(names: list[str], dyn: list, model: nn.Module, global_params: l
     """lambda_k <- lambda_k - alpha (w_k - w_g), for the plant to keep until its next round."""
     return {n: (lam - alpha * (p.detach() - g)).cpu().numpy()
             for n, lam, p, g in zip(names, dyn, model.parameters(), global_params)}
+
+
+def _step_correction(names: list[str], global_params: list[torch.Tensor], correction: dict | None) -> list | None:
+    """SCAFFOLD's c - c_i as tensors beside the parameters (shapes were checked where the request was parsed)."""
+    if correction is None:
+        return None
+    return [torch.as_tensor(np.asarray(correction[n], dtype=np.float32)).to(g.device)
+            for n, g in zip(names, global_params)]
+
+
+@torch.no_grad()
+def _correct(model: nn.Module, correction: list[torch.Tensor], learning_rate: float) -> None:
+    """w <- w - lr (c - c_i) after the optimiser's step (Karimireddy et al. 2020, Algorithm 1, line 10)."""
+    for p, delta in zip(model.parameters(), correction):
+        p.sub_(learning_rate * delta)
 
 
 def _make_private(model: nn.Module, optimizer, num_examples: int, batch_size: int, private: PrivateTraining,

@@ -46,6 +46,11 @@ def _experiment_schema() -> dict:
     props["class_weight"]["description"] = ("the failure class's loss weight: pooled (the federation's "
                                             "non-failure/failure ratio from round 0, one objective for every plant) "
                                             "or local (each plant's own ratio); both capped at 50")
+    props["algorithm"]["description"] = (
+        "fedavg (sample-weighted mean), fedprox (+ mu), fednova (normalised by local steps), feddyn (+ feddyn_alpha), "
+        "scaffold (control variates against client drift, Karimireddy et al. 2020: each plant keeps its c_i and "
+        "sends only its clipped change; with secure aggregation it is masked with the update; refused with "
+        "privacy.mode central and with robust median, trimmed_mean or krum)")
     props["lr_decay"].update(minimum=0, exclusiveMinimum=True, maximum=1,
                              description="round r trains at learning_rate * lr_decay^(r-1); 1: no decay")
     props["patience"].update(minimum=0, maximum=1000,

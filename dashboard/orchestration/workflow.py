@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from dashboard.errors import RoundFailed
 from dashboard.orchestration.channel import Participant, PhaseResult, PlantChannel
 from dashboard.orchestration.evaluation import Evaluation, evaluate
 from dashboard.orchestration.secure import secure_sum
 from shared.aggregation.base import ClientUpdate
-from shared.errors import FederatedLearningError
+from shared.aggregation.vectors import flatten, float_keys, unflatten
+from shared.enums import Algorithm
+from shared.errors import AggregationError, FederatedLearningError
 from shared.experiment import ExperimentConfig
 from shared.privacy.noise import NoiseSource
 from shared.protocol import EvaluateRequest, ModelPart, RoundRef, SecAggRequest, TrainReply, TrainRequest
-from shared.strategies import Aggregated, ServerState
+from shared.strategies import Aggregated, SecureSum, ServerState
 
 log = logging.getLogger(__name__)
 BUDGET_REFUSAL = "privacy budget exhausted"  # what a plant's DP ledger says when it refuses to train
@@ -42,7 +46,7 @@ class RoundPlan:
     config: ExperimentConfig
     model: ModelPart  # the incoming global model (round r-1's aggregate)
     participants: list[Participant]
-    federation_size: int  # eligible plants (FedDyn's server term divides by it)
+    federation_size: int  # eligible plants (FedDyn's server term and SCAFFOLD's c divide by it)
     server_state: ServerState
     timeout: float
     pos_weight: float | None = None  # the federation's failure class weight from round 0 (None: each plant's own)
@@ -104,7 +108,8 @@ class RoundWorkflow:
     def train_request(self, state: RoundState, index: int) -> TrainRequest:
         plan = state.plan
         train = plan.config.plant_training(plan.ref.round, index, plan.pos_weight)
-        return TrainRequest(ref=plan.ref, model=plan.model, train=train, secagg=state.secagg, evaluate=True)
+        return TrainRequest(ref=plan.ref, model=plan.model, train=train, secagg=state.secagg, evaluate=True,
+                            control=server_control(plan))
 
     def fit(self, state: RoundState) -> None:
         """Every plant trains from the incoming model (and scores it first); a failure is a dropout."""
@@ -126,9 +131,13 @@ class RoundWorkflow:
         """Under secure aggregation the survivors reveal the shares that remove the masks from their sum."""
         if state.secagg is None:
             return
+        plan = state.plan
         try:
-            state.summed, phase = secure_sum(self.channel, state.plan.participants, state.plan.ref, state.secagg,
-                                             state.trained, state.plan.timeout, self.progress("unmasking"))
+            state.summed, phase = secure_sum(self.channel, plan.participants, plan.ref, state.secagg,
+                                             state.trained, plan.timeout, self.progress("unmasking"))
+            if plan.config.algorithm == Algorithm.SCAFFOLD.value:  # [sum of updates, sum of control deltas]
+                state.summed = split_controls(state.summed, len(flatten(plan.model.weights,
+                                                                        float_keys(plan.model.weights))))
         except FederatedLearningError as exc:
             raise RoundFailed(str(exc), state) from exc
         state.dropouts.update({k: f"unmasking: {v}" for k, v in phase.dropouts.items()})
@@ -142,8 +151,8 @@ class RoundWorkflow:
             if state.summed is not None:
                 state.aggregated = strategy.aggregate_sum(weights, state.summed, plan.server_state, self.noise())
             else:
-                updates = [ClientUpdate(factory=n, weights=a.weights, num_samples=a.num_samples, steps=a.steps)
-                           for n, a in sorted(state.trained.items())]
+                updates = [ClientUpdate(factory=n, weights=a.weights, num_samples=a.num_samples, steps=a.steps,
+                                        control=a.control_delta) for n, a in sorted(state.trained.items())]
                 state.aggregated = strategy.aggregate(weights, updates, plan.server_state, self.noise())
         except FederatedLearningError as exc:
             raise RoundFailed(str(exc), state) from exc
@@ -160,6 +169,25 @@ class RoundWorkflow:
         if not phase.answers:
             raise RoundFailed("no plant could evaluate the new model", state)
         state.outgoing = evaluate(phase.answers)
+
+
+def server_control(plan: RoundPlan) -> dict | None:
+    """SCAFFOLD's c for the round's training requests (zeros before the first aggregation); None otherwise."""
+    if plan.config.algorithm != Algorithm.SCAFFOLD.value:
+        return None
+    keys = float_keys(plan.model.weights)
+    c = plan.server_state.c
+    if c is None or len(c) != sum(np.size(plan.model.weights[k]) for k in keys):
+        c = np.zeros(sum(np.size(plan.model.weights[k]) for k in keys))
+    return {k: v.astype(np.float32) for k, v in unflatten(c, plan.model.weights, keys).items()}
+
+
+def split_controls(summed: SecureSum, length: int) -> SecureSum:
+    """A secure sum of [a_k d_k, Delta c_k] vectors as the update's sum and the control deltas' sum."""
+    if len(summed.total) != 2 * length:
+        raise AggregationError(f"the secure sum holds {len(summed.total)} values, SCAFFOLD's twice the model's "
+                               f"{length}")
+    return replace(summed, total=summed.total[:length], controls=summed.total[length:])
 
 
 def dispatch_all(channel: PlantChannel, participants: list[Participant], request, timeout: float) -> PhaseResult:

@@ -22,6 +22,11 @@ CLASS_WEIGHT_LABELS = {"pooled": "pooled over all plants (one objective)", "loca
 PERSONALIZATION_LABELS = {"none": "none (every plant uses the global model)",
                           "finetune": "fine-tune every layer at each plant",
                           "fedper": "FedPer: fine-tune the head only, on the frozen federated body"}
+ALGORITHM_HELP = ("FedAvg weights plants by samples; FedProx adds a proximal term (mu); FedNova normalises by each "
+                  "plant's local steps; FedDyn adds a dynamic regulariser (alpha). SCAFFOLD corrects each plant's "
+                  "steps for client drift with control variates: each plant keeps its own, sends only its change "
+                  "(clipped), works with secure aggregation and DP-SGD, not with central DP or median / trimmed "
+                  "mean / Krum.")
 MECHANISM_LABELS = {"gaussian": "Gaussian (RDP accounting)", "laplace": "Laplace (pure epsilon per round)"}
 # the numbers the form sends when filled in (top-level settings of the API body)
 NUMBERS = ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "hidden_size", "mu",
@@ -76,7 +81,7 @@ class ExperimentForm(FlaskForm):
                              description="Row models: MLP (feature crosses, residual blocks, LayerNorm) or CNN. "
                                          "Window models need plants with a group or time column.")
     algorithm = SelectField("Algorithm", choices=_choices("algorithm"), default=_default("algorithm"),
-                            description="FedAvg weights plants by samples; FedProx adds a proximal term (mu).")
+                            description=ALGORITHM_HELP)
     server_optimizer = SelectField("Server optimiser", choices=_choices("server_optimizer"),
                                    default=_default("server_optimizer"))
     rounds = IntegerField("Rounds", default=_default("rounds"), validators=[Optional()], description="1 to 1000.")

@@ -17,10 +17,13 @@ import os
 import secrets
 import time
 
+import numpy as np
+
 from factory_agent.plant import policy as rules
 from factory_agent.plant.byzantine import corrupt_update
 from factory_agent.plant.inputs import Plant, parameters, prepared_arrays, weights_digest
 from factory_agent.plant.personal import handle_personalize
+from factory_agent.plant.scaffold import control_finish, control_start
 from factory_agent.plant.scoring import admit_evaluation, release_evaluation
 from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, PlantState
 from shared.errors import FederatedLearningError, PolicyRefusal
@@ -114,15 +117,15 @@ def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
     # the model this plant trains from is scored first, on the same prepared rows, by evaluate's own rules
     evaluation = release_evaluation(plant, request.ref.experiment, arrays, request.model) if request.evaluate \
         else None
-    outcome, dp_report = _train(plant, request, arrays)
+    outcome, dp_report, control = _train(plant, request, arrays)
     # under DP-SGD or secure aggregation the exact training loss would be an unprotected function of the rows
     protected = request.train.dp_sgd or request.secagg is not None
     reply = dict(num_samples=outcome.num_samples, steps=outcome.steps,
                  train_loss=None if protected else outcome.train_loss,
                  train_seconds=outcome.train_seconds, dp=dp_report, evaluation=evaluation)
     if request.secagg is None:
-        return TrainReply(weights=outcome.weights, **reply)
-    return TrainReply(**reply, **_masked(plant, request, outcome))
+        return TrainReply(weights=outcome.weights, control_delta=control, **reply)
+    return TrainReply(**reply, **_masked(plant, request, outcome, control))
 
 
 def _admit_training(plant: Plant, request: TrainRequest) -> None:
@@ -143,8 +146,10 @@ def _admit_training(plant: Plant, request: TrainRequest) -> None:
         plant.state.claim_mask(ref.context, request.secagg.to_wire())
 
 
-def _train(plant: Plant, request: TrainRequest, arrays: PlantArrays) -> tuple[TrainOutcome, DPReport | None]:
-    """Local training from the request's global weights (DP-SGD's budget reserved first)."""
+def _train(plant: Plant, request: TrainRequest, arrays: PlantArrays
+           ) -> tuple[TrainOutcome, DPReport | None, dict | None]:
+    """Local training from the request's global weights (DP-SGD's budget reserved first); with SCAFFOLD's c in
+    the request, also the plant's control variate delta (factory_agent.plant.scaffold)."""
     ref, spec, train = request.ref, request.model.spec, request.train
     private, dp_report = None, None
     if train.dp_sgd:
@@ -154,12 +159,15 @@ def _train(plant: Plant, request: TrainRequest, arrays: PlantArrays) -> tuple[Tr
     if plant.attack == "label_flip":
         arrays.y = 1.0 - arrays.y
     term = plant.state.feddyn_term(ref.experiment) if train.feddyn_alpha > 0 else None
-    outcome = train_local(arrays, spec, request.model.weights, train, term, private)
+    begun = control_start(plant.state, request) if request.control is not None else None
+    outcome = train_local(arrays, spec, request.model.weights, train, term, private,
+                          begun.correction if begun else None)
     if train.feddyn_alpha > 0:
         plant.state.save_feddyn_term(ref.experiment, outcome.feddyn_term)
+    control = control_finish(plant.state, request, begun, outcome.weights, outcome.steps) if begun else None
     if plant.attack:
         outcome.weights = corrupt_update(plant.attack, request.model.weights, outcome.weights)
-    return outcome, dp_report
+    return outcome, dp_report, control
 
 
 def _reserve_privacy(plant: Plant, request: TrainRequest, examples: int) -> tuple[PrivateTraining, DPReport]:
@@ -188,17 +196,20 @@ def _reserve_privacy(plant: Plant, request: TrainRequest, examples: int) -> tupl
     return private, report
 
 
-def _masked(plant: Plant, request: TrainRequest, outcome: TrainOutcome) -> dict:
+def _masked(plant: Plant, request: TrainRequest, outcome: TrainOutcome, control: dict | None) -> dict:
     """The trained update as it leaves the plant under secure aggregation: weighted, clipped, masked, with
-    its seeds Shamir-shared and sealed for each participant (shared.secagg.protocol, stage 1)."""
-    from shared.secagg.plant import aggregation_weight, contribution
+    its seeds Shamir-shared and sealed for each participant (shared.secagg.protocol, stage 1). SCAFFOLD's
+    control variate delta rides in the same masked vector, after the update, clipped and unweighted."""
+    from shared.secagg.plant import aggregation_weight, contribution, control_contribution
 
     secagg = request.secagg
     setup = RoundSetup(context=request.ref.context, me=plant.name, participants=secagg.participants,
                        threshold=secagg.threshold, fraction_bits=secagg.fraction_bits)
     weight = aggregation_weight(secagg.weighting, outcome.num_samples, outcome.steps)
-    update = mask_and_share(setup, plant.state.secagg_private_key(),
-                            contribution(request.model.weights, outcome.weights, secagg.clip, weight))
+    vector = contribution(request.model.weights, outcome.weights, secagg.clip, weight)
+    if control is not None:
+        vector = np.concatenate([vector, control_contribution(request.model.weights, control, secagg.clip)])
+    update = mask_and_share(setup, plant.state.secagg_private_key(), vector)
     return {"masked": update.masked, "sealed": update.sealed, "weight": weight}
 
 

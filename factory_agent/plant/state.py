@@ -2,7 +2,7 @@
 
 What lives there: the datasite's generated passwords and identity, its TLS key and certificate (with the
 federation CA that signed it), the plant's Ed25519 identity key (signs its registrations), the secure-aggregation
-X25519 key, the effective policy and the plant's profile (name, feature names), FedDyn's per-experiment term,
+X25519 key, the effective policy and the plant's profile (name, feature names), FedDyn's and SCAFFOLD's per-experiment terms,
 and the ledgers the policy needs, in one SQLite file so that every check-and-record is one transaction even
 when PySyft runs calls concurrently: calls (rate caps), masks (one masking per experiment:round:attempt, with
 the setup it masked under), reveals (one survivor list per attempt), pinned model inputs per experiment, and
@@ -34,7 +34,7 @@ BYZANTINE_ENV = "FACTORYFL_BYZANTINE"  # --byzantine (tests and demos only)
 LOG_FILE_ENV = "FACTORYFL_LOG_FILE"  # the agent's log: PySyft spawns its server, which inherits no logging set-up
 KEY_FILE = "secagg_x25519.pem"
 IDENTITY_KEY_FILE = "identity_ed25519.pem"  # the plant's long-term identity: signs its registrations (DESIGN §4)
-FEDDYN_KEPT = 32  # FedDyn terms of the most recent experiments; older ones are deleted (disk is bounded)
+FEDDYN_KEPT = 32  # FedDyn / SCAFFOLD terms of the most recent experiments; older ones are deleted (bounded disk)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -176,26 +176,48 @@ class PlantState(PlantLedgers):
         d = json.loads(path.read_text())
         return d["name"], list(d["features"])
 
-    # --- FedDyn's term, per experiment (Acar et al. 2021): the id is an integer before it is a path ------
-    def _feddyn_path(self, experiment: int) -> Path:
+    # --- per-experiment training terms: the id is an integer before it is a path ------------------------
+    def _term_path(self, kind: str, experiment: int) -> Path:
         if isinstance(experiment, bool) or not isinstance(experiment, int) or experiment < 0:
             raise SecurityError(f"experiment id {experiment!r} is not a non-negative integer")
-        folder = self.directory / "feddyn"
+        folder = self.directory / kind
         folder.mkdir(mode=0o700, exist_ok=True)
         return folder / f"experiment-{experiment}.npz"
 
-    def feddyn_term(self, experiment: int) -> dict[str, np.ndarray]:
-        path = self._feddyn_path(experiment)
-        return dict(np.load(path)) if path.exists() else {}
-
-    def save_feddyn_term(self, experiment: int, term: dict[str, np.ndarray]) -> None:
-        path = self._feddyn_path(experiment)
+    def _save_term(self, kind: str, experiment: int, arrays: dict[str, np.ndarray]) -> None:
+        path = self._term_path(kind, experiment)
         tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, **term)
+        np.savez(tmp, **arrays)
         tmp.replace(path)
         kept = sorted(path.parent.glob("experiment-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[FEDDYN_KEPT:]:  # any number of experiment ids, a bounded folder
             old.unlink(missing_ok=True)
+
+    def feddyn_term(self, experiment: int) -> dict[str, np.ndarray]:
+        """FedDyn's lambda_k (Acar et al. 2021) as this plant left it."""
+        path = self._term_path("feddyn", experiment)
+        return dict(np.load(path)) if path.exists() else {}
+
+    def save_feddyn_term(self, experiment: int, term: dict[str, np.ndarray]) -> None:
+        self._save_term("feddyn", experiment, term)
+
+    def scaffold_control(self, experiment: int, round_number: int) -> dict[str, np.ndarray]:
+        """SCAFFOLD's c_i (Karimireddy et al. 2020) to start `round_number` from, {} before any: the c_i this
+        plant ended its last earlier round with. Another attempt of a round starts again from what that round
+        started from: the first attempt's c_i+ never reached the server's c. It never leaves the plant."""
+        path = self._term_path("scaffold", experiment)
+        if not path.exists():
+            return {}
+        stored = dict(np.load(path))
+        prefix = "start/" if int(stored.pop("round")) >= round_number else "next/"
+        return {k[len(prefix):]: v for k, v in stored.items() if k.startswith(prefix)}
+
+    def save_scaffold_control(self, experiment: int, round_number: int, start: dict[str, np.ndarray],
+                              after: dict[str, np.ndarray]) -> None:
+        """The c_i `round_number` started from and the one it ended with."""
+        arrays = {"round": np.array(round_number), **{f"start/{k}": v for k, v in start.items()},
+                  **{f"next/{k}": v for k, v in after.items()}}
+        self._save_term("scaffold", experiment, arrays)
 
     def trusted_peers(self) -> dict[str, str] | None:
         """The data owner's list of secure-aggregation peers ({plant name: X25519 public key, hex}) from

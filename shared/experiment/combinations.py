@@ -6,7 +6,10 @@ Which combinations the strategies implement fully instead (shared.strategies):
 - feddyn with central DP: the server term h follows the noisy mean (post-processing of a released value);
 - any algorithm with any server optimiser (fedadam, fedyogi, fedavgm): the optimiser steps on the round's
   change, whatever computed it (a robust rule, a noisy mean);
-- norm_bound with anything: each delta is clipped before the algorithm combines.
+- norm_bound with anything: each delta is clipped before the algorithm combines;
+- scaffold with secure aggregation: each plant masks [a_k d_k, Delta c_k] as one vector, the server needs only
+  the two sums; scaffold with DP-SGD: the step correction and Delta c_k are post-processing of the plant's
+  noisy steps and of the public c.
 
 Refused here (a valid alternative is in each message); the checks of secure aggregation, DP-SGD and central DP
 with robust rules are in shared.experiment.parse, where they always were.
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
 def refuse_contradictions(config: ExperimentConfig) -> None:
     """ValidationError naming one field (the algorithm) and, in its message, the other."""
     algorithm, method = config.algorithm, config.robust.method
+    if algorithm == Algorithm.SCAFFOLD.value:
+        _refuse_for_scaffold(config)
     if RobustMethod(method).needs_single_updates and algorithm == Algorithm.FEDNOVA.value:
         raise ValidationError("algorithm", f"fednova cannot be combined with robust.method {method}: the robust rule "
                                            "replaces the server's average, and with it FedNova's normalisation by "
@@ -41,3 +46,19 @@ def refuse_contradictions(config: ExperimentConfig) -> None:
                                            "averages clipped updates with equal weights, so that one plant moves "
                                            "the sum by at most privacy.max_grad_norm; FedNova's weights (samples "
                                            "per local step) would change that bound; use fedavg, fedprox or feddyn")
+
+
+def _refuse_for_scaffold(config: ExperimentConfig) -> None:
+    method = config.robust.method
+    if RobustMethod(method).needs_single_updates:
+        raise ValidationError("algorithm", f"scaffold cannot be combined with robust.method {method}: the robust rule "
+                                           "replaces the server's average of the updates but not of the control "
+                                           "variate deltas, so the server's c would follow plants whose updates "
+                                           f"were left out; use fedavg or fedprox with {method}, or robust.method "
+                                           "none or norm_bound with scaffold")
+    if config.privacy.central:
+        raise ValidationError("algorithm", "scaffold cannot be combined with privacy.mode central: central DP noises "
+                                           "the sum of the updates, but each plant's control variate delta would "
+                                           "reach the server un-noised (it carries the same information as the "
+                                           "update); use dp_sgd (record level, at each plant) with scaffold, or "
+                                           "fedavg, fedprox or feddyn with central DP")

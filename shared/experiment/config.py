@@ -19,8 +19,9 @@ from shared.model_spec import MLP_BLOCKS, MLP_CROSS_LAYERS, ModelSpec
 from shared.protocol import SecAggRequest, TrainSettings
 from shared.strategies import Strategy, build_strategy
 
-SECAGG_DEFAULT_CLIP = 100.0
-LOCAL_ONLY_EPOCHS_CAP = 100  # the local-only comparison model's epochs at most (a plant's policy may allow fewer)  # update norm bound under secure aggregation when no other bound is set
+SECAGG_DEFAULT_CLIP = 100.0  # update norm bound under secure aggregation when no other bound is set
+SCAFFOLD_DEFAULT_CLIP = 100.0  # ... and under SCAFFOLD, whose control variate deltas are clipped to it too
+LOCAL_ONLY_EPOCHS_CAP = 100  # the local-only comparison model's epochs at most (a plant's policy may allow fewer)
 # the choices of every enumerated setting (the API's validation, the OpenAPI document and the form use these)
 CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": ServerOptimizer, "class_weight": ClassWeight,
            "personalization": Personalization,
@@ -178,11 +179,14 @@ class ExperimentConfig:
 
     def update_clip(self) -> float | None:
         """The L2 bound plants clip their update to: central DP's C, the norm bound, or under secure aggregation
-        a generous default (fixed point needs some bound; 100 only stops absurd updates)."""
+        a generous default (fixed point needs some bound; 100 only stops absurd updates), as under SCAFFOLD (one
+        plant's control variate delta, clipped to it, moves the server's c by at most bound / N)."""
         if self.privacy.central:
             return self.privacy.max_grad_norm
         if self.robust.method == RobustMethod.NORM_BOUND.value and self.robust.max_norm:
             return self.robust.max_norm
+        if self.algorithm == Algorithm.SCAFFOLD.value:
+            return SCAFFOLD_DEFAULT_CLIP
         return SECAGG_DEFAULT_CLIP if self.secure_aggregation else None
 
     def strategy(self, federation_size: int = 0) -> Strategy:
@@ -196,7 +200,7 @@ class ExperimentConfig:
         return build_strategy(self.algorithm, mu=self.mu, feddyn_alpha=self.feddyn_alpha,
                               federation_size=federation_size, server_optimizer=self.server_optimizer,
                               server_lr=self.server_lr, server_momentum=self.server_momentum,
-                              robust=self.robust.to_dict(), central_dp=central)
+                              robust=self.robust.to_dict(), central_dp=central, update_clip=self.update_clip())
 
     def local_training(self) -> tuple[int, int, float]:
         """(local epochs, batch size, learning rate at round 1) of the plants' training: under dp_sgd the

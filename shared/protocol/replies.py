@@ -126,12 +126,15 @@ class TrainReply:
     dp: DPReport | None = None
     evaluation: EvaluateReply | None = None  # the incoming model's scores, when the request asked for them
     seconds: float = 0.0
+    control_delta: dict[str, np.ndarray] | None = None  # SCAFFOLD, plain rounds: Delta c_i (masked in `masked` else)
 
     def to_wire(self) -> dict:
         wire = {"ok": True, "op": "train", "num_samples": self.num_samples, "steps": self.steps,
                 "train_loss": self.train_loss, "train_seconds": self.train_seconds, "seconds": self.seconds}
         if self.weights is not None:
             wire["weights"] = self.weights
+        if self.control_delta is not None:
+            wire["control_delta"] = self.control_delta
         if self.masked is not None:
             wire.update(masked=self.masked, sealed=dict(self.sealed or {}), weight=self.weight)
         if self.dp is not None:
@@ -141,8 +144,14 @@ class TrainReply:
         return wire
 
     @classmethod
-    def from_wire(cls, d: dict, evaluation_asked: bool = False) -> "TrainReply":
+    def from_wire(cls, d: dict, evaluation_asked: bool = False, control_asked: bool = False) -> "TrainReply":
+        """`control_asked`: a SCAFFOLD round, where an unmasked reply must carry its control variate delta (its
+        names and shapes are checked against the model where the updates are aggregated)."""
         weights = weights_of(d["weights"]) if d.get("weights") is not None else None
+        wants_control = control_asked and weights is not None
+        if wants_control != (d.get("control_delta") is not None):
+            raise ProtocolError("the training reply lacks its control variate delta" if wants_control
+                                else "the training reply holds a control variate delta nobody asked for")
         masked = vector(d["masked"], "masked", dtype=np.uint64) if d.get("masked") is not None else None
         if (weights is None) == (masked is None):
             raise ProtocolError("a training reply holds either weights or a masked update")
@@ -156,7 +165,8 @@ class TrainReply:
                    train_seconds=number(d, "train_seconds", 0, 1e7, 0.0), weights=weights, masked=masked,
                    sealed=sealed, weight=number(d, "weight", 0, 2.0 ** 24) if masked is not None else None,
                    dp=DPReport.from_wire(d["dp"]) if d.get("dp") is not None else None, evaluation=evaluation,
-                   seconds=number(d, "seconds", 0, 1e7, 0.0))
+                   seconds=number(d, "seconds", 0, 1e7, 0.0),
+                   control_delta=weights_of(d["control_delta"], "control_delta") if wants_control else None)
 
 
 @dataclass(frozen=True)
@@ -189,7 +199,7 @@ def parse_reply(request: Request, d) -> Reply:
         if isinstance(request, StatsRequest):
             return StatsReply.from_wire(d, len(request.features))
         if isinstance(request, TrainRequest):
-            return TrainReply.from_wire(d, request.evaluate)
+            return TrainReply.from_wire(d, request.evaluate, request.control is not None)
         if isinstance(request, EvaluateRequest):
             return EvaluateReply.from_wire(d)
         if isinstance(request, PersonalizeRequest):

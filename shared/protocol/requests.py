@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from shared.errors import ProtocolError
-from shared.protocol.fields import MAX_PLANTS, byte_strings, flag, integer, names, obj, plant_name
+from shared.model_spec import ModelSpec, weight_shapes
+from shared.protocol.fields import MAX_PLANTS, byte_strings, flag, integer, names, obj, plant_name, weights_of
 from shared.protocol.parts import ModelPart, RoundRef, SecAggRequest, TrainSettings
 from shared.protocol.personalize import FIELDS as PERSONALIZE_FIELDS
 from shared.protocol.personalize import PersonalizeRequest
 
 OPS = ("stats", "train", "evaluate", "secagg_reveal", "personalize")
+MAX_CONTROL = 1e4  # |c| per value of SCAFFOLD's server control variate (a gradient-sized quantity)
 _MODEL = {"features", "scaler", "spec", "weights"}
 _REF = {"experiment", "round", "attempt"}
 FIELDS = {"stats": {"op", "experiment", "features"},
-          "train": {"op", *_REF, *_MODEL, "train", "secagg", "evaluate"},
+          "train": {"op", *_REF, *_MODEL, "train", "secagg", "evaluate", "control"},
           "evaluate": {"op", *_REF, *_MODEL},
           "secagg_reveal": {"op", *_REF, "secagg", "survivors", "sealed"},
           "personalize": PERSONALIZE_FIELDS}
@@ -42,6 +46,7 @@ class TrainRequest:
     train: TrainSettings
     secagg: SecAggRequest | None = None
     evaluate: bool = False
+    control: dict[str, np.ndarray] | None = None  # SCAFFOLD's server control variate c (shared.aggregation.scaffold)
     op: str = field(default="train", init=False)
 
     def to_wire(self) -> dict:
@@ -49,6 +54,8 @@ class TrainRequest:
                 "evaluate": self.evaluate}
         if self.secagg is not None:
             wire["secagg"] = self.secagg.to_wire()
+        if self.control is not None:
+            wire["control"] = self.control
         return wire
 
 
@@ -105,8 +112,31 @@ def _train(d: dict, ref: RoundRef) -> TrainRequest:
     if ref.round < 1:
         raise ProtocolError("training rounds are numbered from 1")
     secagg = SecAggRequest.from_wire(d["secagg"]) if d.get("secagg") is not None else None
-    return TrainRequest(ref=ref, model=ModelPart.from_wire(d), train=TrainSettings.from_wire(d.get("train", {})),
-                        secagg=secagg, evaluate=flag(d, "evaluate"))
+    model = ModelPart.from_wire(d)
+    control = control_variate(d["control"], model.spec, ref.round) if d.get("control") is not None else None
+    return TrainRequest(ref=ref, model=model, train=TrainSettings.from_wire(d.get("train", {})),
+                        secagg=secagg, evaluate=flag(d, "evaluate"), control=control)
+
+
+def control_variate(value, spec: ModelSpec, round_number: int) -> dict[str, np.ndarray]:
+    """SCAFFOLD's c from the other side: exactly the model's parameters (names and shapes of the spec's
+    network), finite floats of at most MAX_CONTROL in size; all zero in round 1, before any plant reported."""
+    control = weights_of(value, "control")
+    expected = weight_shapes(spec)
+    if set(control) != set(expected):
+        raise ProtocolError("control must hold exactly the model's parameters "
+                            f"({len(expected)}), got {len(control)} array(s)")
+    out = {}
+    for name, array in control.items():
+        if array.shape != tuple(expected[name]):
+            raise ProtocolError(f"control[{name!r}] has shape {array.shape}, the model's is {tuple(expected[name])}")
+        if float(np.max(np.abs(array.astype(np.float64)), initial=0.0)) > MAX_CONTROL:
+            raise ProtocolError(f"control[{name!r}] holds a value beyond +-{MAX_CONTROL:g}")
+        array = array.astype(np.float32)
+        if round_number == 1 and np.any(array != 0):
+            raise ProtocolError("control must be zero in round 1: no plant has reported a control variate yet")
+        out[name] = array
+    return out
 
 
 def _reveal(d: dict, ref: RoundRef) -> RevealRequest:

@@ -2,7 +2,7 @@
 how they weight a masked update (`secure_weighting`), and the next global model from single updates
 (`aggregate`) or from a secure sum (`aggregate_sum`).
 
-- fedavg.py, fedprox.py, fednova.py, feddyn.py: the algorithms;
+- fedavg.py, fedprox.py, fednova.py, feddyn.py, scaffold.py: the algorithms;
 - fedadam.py, fedyogi.py, fedavgm.py: server optimisers, around any strategy;
 - robust.py: reputation, norm bound, median / trimmed mean / Krum, around any strategy;
 - central_dp.py: clip and noise the sum, around any strategy;
@@ -24,7 +24,8 @@ from shared.strategies.fednova import FedNova
 from shared.strategies.fedprox import FedProx
 from shared.strategies.fedyogi import FedYogi
 from shared.strategies.robust import Robust
+from shared.strategies.scaffold import Scaffold
 
 __all__ = ["Aggregated", "AggregationReport", "CentralDP", "Change", "ClientUpdate", "Cohort", "FedAdam", "FedAvg",
-           "FedAvgM", "FedDyn", "FedNova", "FedProx", "FedYogi", "Robust", "SecureSum", "ServerState", "Strategy",
-           "Wrapper", "algorithm_strategy", "build_strategy", "with_server_optimizer"]
+           "FedAvgM", "FedDyn", "FedNova", "FedProx", "FedYogi", "Robust", "Scaffold", "SecureSum", "ServerState",
+           "Strategy", "Wrapper", "algorithm_strategy", "build_strategy", "with_server_optimizer"]

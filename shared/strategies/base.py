@@ -25,7 +25,7 @@ from shared.aggregation.vectors import flatten, float_keys, unflatten
 from shared.errors import AggregationError
 from shared.privacy.noise import NoiseSource
 
-STATE_ARRAYS = ("m", "v", "h")
+STATE_ARRAYS = ("m", "v", "h", "c")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ServerState:
     m: np.ndarray | None = None  # FedAdam/FedYogi's first moment, or FedAvgM's momentum
     v: np.ndarray | None = None  # FedAdam/FedYogi's second moment
     h: np.ndarray | None = None  # FedDyn's server term
+    c: np.ndarray | None = None  # SCAFFOLD's server control variate (over the float parameters, flat)
     reputation: dict[str, float] = field(default_factory=dict)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -56,6 +57,7 @@ class SecureSum:
     weights: dict[str, float]  # a_k, as the plants applied them
     samples: dict[str, int]
     steps: dict[str, int]
+    controls: np.ndarray | None = None  # SCAFFOLD: sum_k Delta c_k, masked in the same sum (equal weights)
 
     @property
     def names(self) -> list[str]:
@@ -71,19 +73,23 @@ class Cohort:
     weights: np.ndarray  # a_k: samples (times reputation under a robust rule)
     steps: np.ndarray
     norms: np.ndarray  # ||d_k|| of every update of the round, before any exclusion
+    controls: np.ndarray | None = None  # SCAFFOLD's Delta c_k as rows, when every update carries one
 
     @classmethod
     def of(cls, updates: list[ClientUpdate], keys: list[str], w: np.ndarray) -> "Cohort":
         deltas = np.stack([flatten(u.weights, keys) - w for u in updates])
+        controls = np.stack([flatten(u.control, keys) for u in updates]) \
+            if all(u.control is not None for u in updates) else None
         return cls(names=tuple(u.factory for u in updates), deltas=deltas,
                    weights=np.array([u.num_samples for u in updates], dtype=np.float64),
                    steps=np.array([u.steps for u in updates], dtype=np.float64),
-                   norms=np.linalg.norm(deltas, axis=1))
+                   norms=np.linalg.norm(deltas, axis=1), controls=controls)
 
     def subset(self, keep: np.ndarray, weights: np.ndarray) -> "Cohort":
         """The kept plants, with new combining weights (norms stay those of the whole round)."""
         return replace(self, names=tuple(n for n, k in zip(self.names, keep) if k), deltas=self.deltas[keep],
-                       weights=weights, steps=self.steps[keep])
+                       weights=weights, steps=self.steps[keep],
+                       controls=None if self.controls is None else self.controls[keep])
 
 
 @dataclass(frozen=True)

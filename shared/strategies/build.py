@@ -14,12 +14,16 @@ from shared.strategies.fednova import FedNova
 from shared.strategies.fedprox import FedProx
 from shared.strategies.fedyogi import FedYogi
 from shared.strategies.robust import Robust
+from shared.strategies.scaffold import Scaffold
 
 
 def algorithm_strategy(algorithm: str, *, mu: float = 0.01, feddyn_alpha: float = 0.01,
-                       federation_size: int = 0) -> Strategy:
-    """The base algorithm (shared.enums.Algorithm)."""
+                       federation_size: int = 0, update_clip: float | None = None) -> Strategy:
+    """The base algorithm (shared.enums.Algorithm); `update_clip`: the bound plants clip their update to
+    (SCAFFOLD clips each plant's control variate delta to it too)."""
     kind = Algorithm(algorithm)
+    if kind is Algorithm.SCAFFOLD:
+        return Scaffold(federation_size, update_clip)
     if kind is Algorithm.FEDPROX:
         return FedProx(mu)
     if kind is Algorithm.FEDNOVA:
@@ -45,11 +49,12 @@ def with_server_optimizer(inner: Strategy, optimizer: str, *, lr: float | None =
 def build_strategy(algorithm: str = "fedavg", *, mu: float = 0.01, feddyn_alpha: float = 0.01,
                    federation_size: int = 0, server_optimizer: str = "none", server_lr: float | None = None,
                    server_momentum: float | None = None, robust: dict | None = None,
-                   central_dp: dict | None = None) -> Strategy:
+                   central_dp: dict | None = None, update_clip: float | None = None) -> Strategy:
     """`robust`: Robust's keyword arguments (method, trim_ratio, ...); `central_dp`: CentralDP's (clip,
     noise_multiplier, mechanism, round_epsilon), None without central DP. The robust wrapper is always there:
     with method "none" it reports norms, outliers and reputation without changing any weight."""
-    strategy = algorithm_strategy(algorithm, mu=mu, feddyn_alpha=feddyn_alpha, federation_size=federation_size)
+    strategy = algorithm_strategy(algorithm, mu=mu, feddyn_alpha=feddyn_alpha, federation_size=federation_size,
+                                  update_clip=update_clip)
     if central_dp is not None:
         strategy = CentralDP(strategy, **central_dp)
     strategy = Robust(strategy, **(robust or {}))

@@ -114,6 +114,8 @@ def test_openapi_enums_and_nested_settings_come_from_the_settings_and_the_enums(
     ({"algorithm": "fednova", "robust": {"method": "median"}}, "robust.method median"),
     ({"algorithm": "feddyn", "robust": {"method": "krum"}, "min_factories": 4}, "robust.method krum"),
     ({"algorithm": "fednova", "privacy": {"mode": "central"}}, "privacy.mode central"),
+    ({"algorithm": "scaffold", "privacy": {"mode": "central"}}, "privacy.mode central"),
+    ({"algorithm": "scaffold", "robust": {"method": "trimmed_mean"}}, "robust.method trimmed_mean"),
 ])
 def test_contradicting_settings_are_400_naming_both_fields(client, api, body, other):
     resp = create(client, api, **body)

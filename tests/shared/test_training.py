@@ -155,3 +155,25 @@ def test_training_and_evaluation_on_the_gpu_match_the_cpu_within_noise_and_retur
     cpu_eval = evaluate_local(arrays, spec, cpu.weights, 10)
     assert abs(gpu.train_loss - cpu.train_loss) < 0.05 * cpu.train_loss
     assert abs(gpu_eval[0].auc - cpu_eval[0].auc) < 0.05
+
+
+@pytest.mark.parametrize("private", [None, PrivateTraining(1.0, 1.0, 3, 4)])
+def test_scaffold_moves_every_step_by_the_correction_and_a_zero_correction_changes_nothing(plant, private):
+    """y <- y - lr (d + c - c_i), d Adam's direction (|d| <= ~3 per coordinate at Adam's defaults): with c - c_i
+    = 100 the option II estimate (x - y) / (K lr) is 100 within Adam's part, with and without DP-SGD."""
+    arrays = scaled(plant)
+    spec = ModelSpec("cnn", arrays.x.shape[1])
+    weights = get_weights(build_model(spec, seed=0))
+    settings = TrainSettings(epochs=1, batch_size=256, learning_rate=1e-3, seed=2,
+                             dp_noise_multiplier=1.0 if private else 0.0)
+    plain = train_local(arrays, spec, weights, settings, private=private)
+    zero = train_local(arrays, spec, weights, settings, private=private,
+                       correction={k: np.zeros_like(v) for k, v in weights.items()})
+    if private is None:  # (DP-SGD's noise is drawn again by each run's own Opacus generator)
+        for key, value in plain.weights.items():
+            np.testing.assert_array_equal(zero.weights[key], value)
+    moved = train_local(arrays, spec, weights, settings, private=private,
+                        correction={k: np.full_like(v, 100.0) for k, v in weights.items()})
+    for key, value in weights.items():
+        estimate = (value - moved.weights[key]) / (moved.steps * settings.learning_rate)
+        assert np.all(np.abs(estimate - 100.0) <= 3.2), key

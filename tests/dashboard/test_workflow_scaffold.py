@@ -1,0 +1,57 @@
+"""SCAFFOLD through the round workflow over in-process plants (the real plant handlers and state): c travels in
+every training request, each plant keeps its own c_i, the server's c stays the mean of the plants' c_i, and
+secure aggregation carries the control variate deltas in the same masked sum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboard.orchestration.workflow import RoundState, RoundWorkflow
+from factoryfl_testing.federation import InProcessFederation
+from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant
+from shared.aggregation.vectors import flatten, float_keys
+from shared.experiment import ExperimentConfig
+
+
+@pytest.fixture(scope="module")
+def plants(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scaffold")
+    return [InProcessPlant.simulated(f"s{i}", profile, 300, i, root)
+            for i, profile in enumerate(("default", "heavy_duty", "hot_climate"))]
+
+
+def settings(**body) -> ExperimentConfig:
+    return ExperimentConfig.parse({"name": "scaffold", "rounds": 2, "local_epochs": 1, "min_factories": 2,
+                                   "algorithm": "scaffold", **body})
+
+
+@pytest.fixture(scope="module")
+def plain(plants):
+    return InProcessFederation(InProcessChannel(plants)).run(settings())
+
+
+def test_c_reaches_every_plant_and_stays_the_mean_of_the_plants_own_c_i(plants, plain):
+    keys = float_keys(plain.models[0].weights)
+    assert [r.strategy for r in plain.rounds] == ["scaffold", "scaffold"]
+    first, second = plain.rounds
+    c1 = first.aggregated.state.c
+    assert c1 is not None and np.linalg.norm(c1) > 0
+    workflow = RoundWorkflow(InProcessChannel(plants), lambda: np.random.default_rng(0))
+    sent = workflow.train_request(RoundState(second.plan), 0).control
+    np.testing.assert_allclose(flatten(sent, keys), c1, atol=1e-6)  # round 2 trains with round 1's c
+    assert not np.any(flatten(workflow.train_request(RoundState(first.plan), 0).control, keys))  # round 1: 0
+    # every plant took part in every round (|S| = N): c = (1/N) sum_i c_i, with each c_i only in its plant's state
+    kept = [flatten(p.state.scaffold_control(plain.experiment, 3), keys) for p in plants]
+    np.testing.assert_allclose(second.aggregated.state.c, np.mean(kept, axis=0), rtol=1e-4, atol=1e-5)
+    assert all(np.linalg.norm(k) > 0 for k in kept)
+
+
+def test_secure_aggregation_reaches_the_same_model_and_the_same_c(plants, plain):
+    secure = InProcessFederation(InProcessChannel(plants)).run(settings(secure_aggregation=True))
+    assert secure.rounds[-1].revealed_by == sorted(p.name for p in plants)
+    for key, value in plain.model.weights.items():
+        np.testing.assert_allclose(secure.model.weights[key], value, atol=1e-4)
+    np.testing.assert_allclose(secure.rounds[-1].aggregated.state.c, plain.rounds[-1].aggregated.state.c,
+                               atol=1e-3)
+    assert all(a.control_delta is None and a.masked is not None for a in secure.rounds[-1].trained.values())
