@@ -94,9 +94,9 @@ def scores(n=40):
     from shared.metrics import BINS
     from shared.protocol import EvaluateReply, SplitEvaluation
 
-    hist = np.zeros(BINS, np.int64)
-    hist[0] = n
-    part = SplitEvaluation(n=n, loss=0.5, auc=0.75, hist_pos=hist, hist_neg=hist.copy())
+    pos, neg = np.zeros(BINS, np.int64), np.zeros(BINS, np.int64)
+    pos[90], neg[0] = n // 4, n - n // 4
+    part = SplitEvaluation(n=n, loss=0.5, auc=0.75, hist_pos=pos, hist_neg=neg)
     return EvaluateReply(val=part, test=part, seconds=0.1)
 
 
@@ -125,6 +125,11 @@ def test_a_training_reply_carries_the_evaluation_it_was_asked_for_typed():
     (True, {"val": {**scores().scores()["val"], "n": -1}, "test": scores().scores()["test"]}, "n = -1"),
     (True, {"val": {**scores().scores()["val"], "loss": float("nan")}, "test": scores().scores()["test"]}, "loss"),
     (True, {"val": {**scores().scores()["val"], "hist_pos": [1, 2]}, "test": scores().scores()["test"]}, "hist_pos"),
+    # a negative count would cancel other plants' rows in the pooled threshold; more rows than n is a lie
+    (True, {"val": {**scores().scores()["val"], "hist_neg": [-1000] + [0] * 99}, "test": scores().scores()["test"]},
+     "counts of rows"),
+    (True, {"val": {**scores().scores()["val"], "hist_neg": [10 ** 6] + [0] * 99}, "test": scores().scores()["test"]},
+     "counts of rows"),
 ])
 def test_a_hostile_evaluation_in_a_training_reply_is_a_protocol_error(asked, evaluation, words):
     request = TrainRequest(RoundRef(1, 2), model(), TrainSettings(), evaluate=asked)
