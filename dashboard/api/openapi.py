@@ -49,8 +49,9 @@ def _experiment_schema() -> dict:
     props["algorithm"]["description"] = (
         "fedavg (sample-weighted mean), fedprox (+ mu), fednova (normalised by local steps), feddyn (+ feddyn_alpha), "
         "scaffold (control variates against client drift, Karimireddy et al. 2020: each plant keeps its c_i and "
-        "sends only its clipped change; with secure aggregation it is masked with the update; refused with "
-        "privacy.mode central and with robust median, trimmed_mean or krum)")
+        "sends only its clipped change; refused with secure_aggregation (the unmasked sums of the control "
+        "deltas and of the updates would give the server each plant's update), with privacy.mode central and "
+        "with robust median, trimmed_mean or krum)")
     props["lr_decay"].update(minimum=0, exclusiveMinimum=True, maximum=1,
                              description="round r trains at learning_rate * lr_decay^(r-1); 1: no decay")
     props["patience"].update(minimum=0, maximum=1000,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,13 +24,13 @@ from dashboard.orchestration.channel import Participant, PhaseResult, PlantChann
 from dashboard.orchestration.evaluation import Evaluation, evaluate
 from dashboard.orchestration.secure import secure_sum
 from shared.aggregation.base import ClientUpdate
-from shared.aggregation.vectors import flatten, float_keys, unflatten
+from shared.aggregation.vectors import float_keys, unflatten
 from shared.enums import Algorithm
-from shared.errors import AggregationError, FederatedLearningError
+from shared.errors import FederatedLearningError
 from shared.experiment import ExperimentConfig
 from shared.privacy.noise import NoiseSource
 from shared.protocol import EvaluateRequest, ModelPart, RoundRef, SecAggRequest, TrainReply, TrainRequest
-from shared.strategies import Aggregated, SecureSum, ServerState
+from shared.strategies import Aggregated, ServerState
 
 log = logging.getLogger(__name__)
 BUDGET_REFUSAL = "privacy budget exhausted"  # what a plant's DP ledger says when it refuses to train
@@ -135,9 +135,6 @@ class RoundWorkflow:
         try:
             state.summed, phase = secure_sum(self.channel, plan.participants, plan.ref, state.secagg,
                                              state.trained, plan.timeout, self.progress("unmasking"))
-            if plan.config.algorithm == Algorithm.SCAFFOLD.value:  # [sum of updates, sum of control deltas]
-                state.summed = split_controls(state.summed, len(flatten(plan.model.weights,
-                                                                        float_keys(plan.model.weights))))
         except FederatedLearningError as exc:
             raise RoundFailed(str(exc), state) from exc
         state.dropouts.update({k: f"unmasking: {v}" for k, v in phase.dropouts.items()})
@@ -180,14 +177,6 @@ def server_control(plan: RoundPlan) -> dict | None:
     if c is None or len(c) != sum(np.size(plan.model.weights[k]) for k in keys):
         c = np.zeros(sum(np.size(plan.model.weights[k]) for k in keys))
     return {k: v.astype(np.float32) for k, v in unflatten(c, plan.model.weights, keys).items()}
-
-
-def split_controls(summed: SecureSum, length: int) -> SecureSum:
-    """A secure sum of [a_k d_k, Delta c_k] vectors as the update's sum and the control deltas' sum."""
-    if len(summed.total) != 2 * length:
-        raise AggregationError(f"the secure sum holds {len(summed.total)} values, SCAFFOLD's twice the model's "
-                               f"{length}")
-    return replace(summed, total=summed.total[:length], controls=summed.total[length:])
 
 
 def dispatch_all(channel: PlantChannel, participants: list[Participant], request, timeout: float) -> PhaseResult:

@@ -25,8 +25,9 @@ PERSONALIZATION_LABELS = {"none": "none (every plant uses the global model)",
 ALGORITHM_HELP = ("FedAvg weights plants by samples; FedProx adds a proximal term (mu); FedNova normalises by each "
                   "plant's local steps; FedDyn adds a dynamic regulariser (alpha). SCAFFOLD corrects each plant's "
                   "steps for client drift with control variates: each plant keeps its own, sends only its change "
-                  "(clipped), works with secure aggregation and DP-SGD, not with central DP or median / trimmed "
-                  "mean / Krum.")
+                  "(clipped), works with DP-SGD; refused with secure aggregation (the sum of the control deltas "
+                  "and the sum of the updates would give the server each plant's update), central DP and median / "
+                  "trimmed mean / Krum.")
 MECHANISM_LABELS = {"gaussian": "Gaussian (RDP accounting)", "laplace": "Laplace (pure epsilon per round)"}
 # the numbers the form sends when filled in (top-level settings of the API body)
 NUMBERS = ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "hidden_size", "mu",

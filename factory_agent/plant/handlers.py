@@ -17,8 +17,6 @@ import os
 import secrets
 import time
 
-import numpy as np
-
 from factory_agent.plant import policy as rules
 from factory_agent.plant.byzantine import corrupt_update
 from factory_agent.plant.inputs import Plant, parameters, prepared_arrays, weights_digest
@@ -125,7 +123,14 @@ def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
                  train_seconds=outcome.train_seconds, dp=dp_report, evaluation=evaluation)
     if request.secagg is None:
         return TrainReply(weights=outcome.weights, control_delta=control, **reply)
-    return TrainReply(**reply, **_masked(plant, request, outcome, control))
+    return TrainReply(**reply, **_masked(plant, request, outcome))
+
+
+# the sum of the unweighted Delta c_k and the sum of the weighted updates are two linear functions of the updates:
+# with two survivors the dashboard would solve for each one (review H1)
+NO_SCAFFOLD_SECAGG = ("SCAFFOLD's control variate delta is a second linear function of the update: a training "
+                      "request with both control and secagg is refused (the two unmasked sums would give the "
+                      "server each plant's update)")
 
 
 def _admit_training(plant: Plant, request: TrainRequest) -> None:
@@ -134,6 +139,8 @@ def _admit_training(plant: Plant, request: TrainRequest) -> None:
     plant would have refused to an evaluate call, and an evaluation over its caps spends nothing of the
     training attempt (one its privacy ledger refuses, later, does: as any refusal after the claims)."""
     ref, policy = request.ref, plant.policy
+    if request.control is not None and request.secagg is not None:
+        raise PolicyRefusal(NO_SCAFFOLD_SECAGG)
     if request.evaluate:
         admit_evaluation(plant, ref.scored_in_training)
     plant.state.record_call(policy, "train", ref.experiment, ref.round, ref.attempt, per_key_limit=1)
@@ -196,19 +203,17 @@ def _reserve_privacy(plant: Plant, request: TrainRequest, examples: int) -> tupl
     return private, report
 
 
-def _masked(plant: Plant, request: TrainRequest, outcome: TrainOutcome, control: dict | None) -> dict:
+def _masked(plant: Plant, request: TrainRequest, outcome: TrainOutcome) -> dict:
     """The trained update as it leaves the plant under secure aggregation: weighted, clipped, masked, with
-    its seeds Shamir-shared and sealed for each participant (shared.secagg.protocol, stage 1). SCAFFOLD's
-    control variate delta rides in the same masked vector, after the update, clipped and unweighted."""
-    from shared.secagg.plant import aggregation_weight, contribution, control_contribution
+    its seeds Shamir-shared and sealed for each participant (shared.secagg.protocol, stage 1). Never with
+    SCAFFOLD's control variate delta (refused in _admit_training)."""
+    from shared.secagg.plant import aggregation_weight, contribution
 
     secagg = request.secagg
     setup = RoundSetup(context=request.ref.context, me=plant.name, participants=secagg.participants,
                        threshold=secagg.threshold, fraction_bits=secagg.fraction_bits)
     weight = aggregation_weight(secagg.weighting, outcome.num_samples, outcome.steps)
     vector = contribution(request.model.weights, outcome.weights, secagg.clip, weight)
-    if control is not None:
-        vector = np.concatenate([vector, control_contribution(request.model.weights, control, secagg.clip)])
     update = mask_and_share(setup, plant.state.secagg_private_key(), vector)
     return {"masked": update.masked, "sealed": update.sealed, "weight": weight}
 

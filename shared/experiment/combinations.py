@@ -7,9 +7,8 @@ Which combinations the strategies implement fully instead (shared.strategies):
 - any algorithm with any server optimiser (fedadam, fedyogi, fedavgm): the optimiser steps on the round's
   change, whatever computed it (a robust rule, a noisy mean);
 - norm_bound with anything: each delta is clipped before the algorithm combines;
-- scaffold with secure aggregation: each plant masks [a_k d_k, Delta c_k] as one vector, the server needs only
-  the two sums; scaffold with DP-SGD: the step correction and Delta c_k are post-processing of the plant's
-  noisy steps and of the public c.
+- scaffold with DP-SGD: the step correction and Delta c_k are post-processing of the plant's noisy steps and
+  of the public c.
 
 Refused here (a valid alternative is in each message); the checks of secure aggregation, DP-SGD and central DP
 with robust rules are in shared.experiment.parse, where they always were.
@@ -48,8 +47,17 @@ def refuse_contradictions(config: ExperimentConfig) -> None:
                                            "per local step) would change that bound; use fedavg, fedprox or feddyn")
 
 
+SCAFFOLD_SECAGG = ("scaffold cannot be combined with secure_aggregation: the unmasked sum of the unweighted control "
+                   "variate deltas (sum_k Delta c_k = -N c - sum_k d_k / (K_k lr)) and the sum of the weighted "
+                   "updates (sum_k a_k d_k) are two independent linear functions of the plants' updates, so with "
+                   "two survivors the server can solve for each plant's update; use fedavg, fedprox, fednova or "
+                   "feddyn with secure_aggregation, or scaffold without it")
+
+
 def _refuse_for_scaffold(config: ExperimentConfig) -> None:
     method = config.robust.method
+    if config.secure_aggregation:
+        raise ValidationError("algorithm", SCAFFOLD_SECAGG)
     if RobustMethod(method).needs_single_updates:
         raise ValidationError("algorithm", f"scaffold cannot be combined with robust.method {method}: the robust rule "
                                            "replaces the server's average of the updates but not of the control "

@@ -131,7 +131,7 @@ class TrainReply:
     dp: DPReport | None = None
     evaluation: EvaluateReply | None = None  # the incoming model's scores, when the request asked for them
     seconds: float = 0.0
-    control_delta: dict[str, np.ndarray] | None = None  # SCAFFOLD, plain rounds: Delta c_i (masked in `masked` else)
+    control_delta: dict[str, np.ndarray] | None = None  # SCAFFOLD: Delta c_i (never masked: refused)
 
     def to_wire(self) -> dict:
         wire = {"ok": True, "op": "train", "num_samples": self.num_samples, "steps": self.steps,

@@ -31,8 +31,3 @@ def contribution(global_weights: dict, weights: dict, clip: float, weight: float
     keys = float_keys(global_weights)
     return weight * clip_update(flatten(weights, keys) - flatten(global_weights, keys), clip)
 
-
-def control_contribution(global_weights: dict, control: dict, clip: float) -> np.ndarray:
-    """clip(Delta c_k), unweighted: SCAFFOLD's control variate delta, masked after the update in the same vector
-    (the server needs the plain sum of the deltas; the bound keeps fixed point overflow-proof as for updates)."""
-    return clip_update(flatten(control, float_keys(global_weights)), clip)

@@ -57,7 +57,6 @@ class SecureSum:
     weights: dict[str, float]  # a_k, as the plants applied them
     samples: dict[str, int]
     steps: dict[str, int]
-    controls: np.ndarray | None = None  # SCAFFOLD: sum_k Delta c_k, masked in the same sum (equal weights)
 
     @property
     def names(self) -> list[str]:

@@ -1,12 +1,15 @@
 """SCAFFOLD (Karimireddy et al., "SCAFFOLD: Stochastic Controlled Averaging for Federated Learning", ICML 2020):
 each plant corrects its local steps by c - c_i and keeps its control variate c_i in its own state; the server
 moves the global model by the FedAvg mean of the deltas and its control variate c by (|S| / N) times the mean
-of the plants' Delta c_i (shared.aggregation.scaffold). Under secure aggregation the plants mask
-[a_k d_k, Delta c_k] as one vector, so the server learns sum_k Delta c_k and never a single one.
+of the plants' Delta c_i (shared.aggregation.scaffold).
+
+Never under secure aggregation (refused by the experiment's settings and by every plant): the sum of the
+unweighted Delta c_k = -c + (x - y_k) / (K_k lr) and the sum of the weighted updates a_k d_k are two independent
+linear functions of the updates (a_k grows with n_k, 1/K_k shrinks with it), so from two survivors' sums the
+server would solve for each plant's update.
 
 The server clips every Delta c_k again to the bound the plants were asked to clip to: a hostile plant moves c
-by at most bound / N per round whatever it sends. With single updates that is done here; under secure
-aggregation each plant's masked vector was clipped by the plant itself (the sum hides the parts)."""
+by at most bound / N per round whatever it sends."""
 
 from __future__ import annotations
 
@@ -38,11 +41,8 @@ class Scaffold(Strategy):
         return Change(change, self._next(state, controls.mean(axis=0), len(controls)))
 
     def combine_sum(self, summed: SecureSum, state: ServerState, noise: NoiseSource | None) -> Change:
-        if summed.controls is None or len(summed.controls) != len(summed.total):
-            raise AggregationError("scaffold: the secure sum does not hold the control variate deltas")
-        count = len(summed.weights)
-        change = fedavg_change(summed.total, sum(summed.weights.values()))
-        return Change(change, self._next(state, summed.controls / count, count))
+        raise AggregationError("scaffold cannot be combined with secure aggregation: the two sums (updates and "
+                               "control variate deltas) would give the server each plant's update")
 
     def _next(self, state: ServerState, mean_delta: np.ndarray, count: int) -> ServerState:
         if state.c is not None and len(state.c) != len(mean_delta):

@@ -26,6 +26,11 @@ def test_the_form_and_the_openapi_document_offer_scaffold_with_help(app, client,
     assert "scaffold" in props["algorithm"]["enum"] and "control variates" in props["algorithm"]["description"]
     created = client.post("/api/experiments", json={"name": "s", "algorithm": "scaffold", "secure_aggregation": True,
                                                     "min_factories": 2}, headers=api)
+    assert created.status_code == 400  # review H1: the two unmasked sums would give each plant's update
+    error = created.get_json()
+    assert error["detail"]["field"] == "algorithm" and "secure_aggregation" in error["error"]
+    created = client.post("/api/experiments", json={"name": "s", "algorithm": "scaffold", "min_factories": 2},
+                          headers=api)
     assert created.status_code == 201 and created.get_json()["config"]["algorithm"] == "scaffold"
 
 

@@ -1,6 +1,7 @@
 """SCAFFOLD through the round workflow over in-process plants (the real plant handlers and state): c travels in
-every training request, each plant keeps its own c_i, the server's c stays the mean of the plants' c_i, and
-secure aggregation carries the control variate deltas in the same masked sum."""
+every training request, each plant keeps its own c_i, and the server's c stays the mean of the plants' c_i.
+Never with secure aggregation: refused by the settings (tests/shared/test_scaffold_settings.py) and by the plants
+(tests/factory_agent/plant/test_scaffold.py)."""
 
 from __future__ import annotations
 
@@ -46,12 +47,3 @@ def test_c_reaches_every_plant_and_stays_the_mean_of_the_plants_own_c_i(plants, 
     np.testing.assert_allclose(second.aggregated.state.c, np.mean(kept, axis=0), rtol=1e-4, atol=1e-5)
     assert all(np.linalg.norm(k) > 0 for k in kept)
 
-
-def test_secure_aggregation_reaches_the_same_model_and_the_same_c(plants, plain):
-    secure = InProcessFederation(InProcessChannel(plants)).run(settings(secure_aggregation=True))
-    assert secure.rounds[-1].revealed_by == sorted(p.name for p in plants)
-    for key, value in plain.model.weights.items():
-        np.testing.assert_allclose(secure.model.weights[key], value, atol=1e-4)
-    np.testing.assert_allclose(secure.rounds[-1].aggregated.state.c, plain.rounds[-1].aggregated.state.c,
-                               atol=1e-3)
-    assert all(a.control_delta is None and a.masked is not None for a in secure.rounds[-1].trained.values())

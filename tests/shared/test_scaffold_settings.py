@@ -32,13 +32,21 @@ def test_scaffold_under_central_dp_is_refused_naming_both(privacy):
     assert "un-noised" in caught.value.message
 
 
+def test_scaffold_with_secure_aggregation_is_refused_naming_both():
+    """Review H1: the unmasked sums of the control deltas and of the weighted updates give each update."""
+    with pytest.raises(ValidationError) as caught:
+        parse(algorithm="scaffold", secure_aggregation=True)
+    assert caught.value.field == "algorithm"
+    assert caught.value.message.startswith("scaffold cannot be combined with secure_aggregation: ")
+    assert "solve for each plant's update" in caught.value.message
+
+
 @pytest.mark.parametrize("body", [
-    {"secure_aggregation": True},
     {"privacy": {"mode": "dp_sgd", "epsilon": 8.0}},
     {"robust": {"method": "norm_bound", "max_norm": 5.0}},
     {"server_optimizer": "fedavgm", "lr_decay": 0.8},
 ])
-def test_scaffold_with_secure_aggregation_dp_sgd_norm_bound_or_a_server_optimiser_is_accepted(body):
+def test_scaffold_with_dp_sgd_norm_bound_or_a_server_optimiser_is_accepted(body):
     config = parse(algorithm="scaffold", **body)
     assert config.strategy(3).algorithm == "scaffold"
     assert ExperimentConfig.from_dict(config.to_dict()) == config

@@ -113,11 +113,14 @@ def test_another_attempt_of_a_round_starts_from_the_c_i_that_round_started_from(
         np.testing.assert_allclose(kept[k], v + second["control_delta"][k], atol=1e-5)
 
 
-def test_under_secure_aggregation_the_delta_is_masked_in_the_same_vector_after_the_update(plant):
+def test_a_request_with_both_control_and_secagg_is_refused_before_any_claim(plant):
+    """Review H1: unmasked, sum_k Delta c_k and sum_k a_k d_k are two linear functions of the updates; the plant
+    refuses to mask under SCAFFOLD, before it claims the attempt or trains."""
     request = TrainRequest(RoundRef(260, 1), plant.model(), TrainSettings(learning_rate=LR), secagg(plant.state),
                            control=zeros(plant))
     answer = plant.call(request)
-    assert answer["ok"] and "control_delta" not in answer and "weights" not in answer
-    size = sum(v.size for v in plant.weights.values())
-    assert len(answer["masked"]) == 2 * size
-    assert parse_reply(request, answer).control_delta is None
+    refused(answer, "control", "secagg")
+    assert plant.state.masked_setup(request.ref.context) is None
+    plain = plant.call(TrainRequest(RoundRef(260, 1), plant.model(), TrainSettings(learning_rate=LR),
+                                    control=zeros(plant)))  # the same attempt, unmasked: nothing was spent
+    assert plain["ok"], plain
