@@ -82,6 +82,9 @@ def admit_personalization(plant: Plant, request: PersonalizeRequest) -> None:
     trained in (the ledger of trained rounds), and a plant personalizes an experiment once: repeated requests
     (other modes, other models) would each release three more sets of scores over the same validation rows."""
     policy, experiment = plant.policy, request.experiment
+    if policy.require_dp:  # the fine-tune and the local-only model train on the rows without DP (review H2)
+        raise PolicyRefusal("this plant requires record-level DP (require_dp): a personalization trains on its "
+                            "rows without it")
     if not plant.state.trained_in(experiment):
         raise PolicyRefusal(f"this plant took no part in experiment {experiment}: nothing to personalize")
     if request.train.epochs > policy.max_local_epochs:
@@ -91,9 +94,6 @@ def admit_personalization(plant: Plant, request: PersonalizeRequest) -> None:
         raise PolicyRefusal(f"{request.train.epochs} + {request.local_epochs} epochs of personalization; this plant "
                             f"allows at most {policy.max_personal_epochs} (max_personal_epochs)")
     rules.check_model_size(policy, parameters(request.model.spec))
-    # the checks above read nothing of the plant's data: a request they refuse spends nothing; from here on the
-    # one personalization per experiment is spent, whatever happens next
-    plant.state.record_call(policy, "personalize", experiment, per_key_limit=1)
 
 
 def handle_personalize(plant: Plant, request: PersonalizeRequest) -> PersonalizeReply:
@@ -101,6 +101,9 @@ def handle_personalize(plant: Plant, request: PersonalizeRequest) -> Personalize
     model, experiment = request.model, request.experiment
     arrays = prepared_arrays(plant, RoundRef(experiment, 0), model)
     rules.check_rows(plant.policy, len(arrays.rows(1)), "the validation split")
+    # the checks above release nothing (refusals only: the pinned inputs, the split's size): a request they refuse
+    # spends nothing (review L4); from here on the one personalization per experiment is spent, whatever happens
+    plant.state.record_call(plant.policy, "personalize", experiment, per_key_limit=1)
     personal, epoch = train_selected(arrays, model.spec, model.weights, request.train,
                                      head_only=request.mode == "fedper", min_rows=plant.policy.min_release_rows)
     start = get_weights(build_model(model.spec, seed=request.train.seed))

@@ -77,6 +77,17 @@ def test_a_scaler_other_than_the_experiments_is_refused(plant):
     trained(plant)
     other = plant.scaler.__class__(mean=plant.scaler.mean + 1.0, scale=plant.scaler.scale)
     refused(plant.call(personalize(plant, model=plant.model(scaler=other))), "changed its features, scaler")
+    assert plant.call(personalize(plant))["ok"]  # review L4: the refused request did not spend the one per experiment
+
+
+def test_a_plant_that_requires_dp_refuses_to_personalize_before_any_claim(plant):
+    """Review H2: the fine-tune and the local-only model train on the plant's rows without DP."""
+    trained(plant)
+    plant.policy(require_dp=True)
+    refused(plant.call(personalize(plant)), "require_dp")
+    refused(plant.call(personalize(plant, mode="fedper")), "require_dp")
+    plant.policy(require_dp=False)
+    assert plant.call(personalize(plant))["ok"]  # nothing was claimed by the refusals
 
 
 @pytest.mark.parametrize("change, words", [
