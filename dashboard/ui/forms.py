@@ -109,7 +109,8 @@ class ExperimentForm(FlaskForm):
                                               "prefers, never worse than the global model there), trains a "
                                               "local-only model for comparison, and reports the three models' "
                                               "scores; its models stay at the plant, which scores with its own "
-                                              "choice (the agent's --model-choice).")
+                                              "choice (the agent's --model-choice). None under dp_sgd or central "
+                                              "DP: it trains on the plants' rows without DP.")
     personalization_epochs = IntegerField("Personalization epochs", default=_default("personalization_epochs"),
                                           validators=[Optional()],
                                           description="Fine-tuning epochs at each plant (1 to 100; each plant's "
@@ -185,6 +186,8 @@ class ExperimentForm(FlaskForm):
         if self.robust_method.data == "norm_bound" and self.robust_max_norm.data is not None:
             body["robust"]["max_norm"] = self.robust_max_norm.data
         body.update({key: getattr(self, key).data for key in NUMBERS if getattr(self, key).data is not None})
+        if self.privacy_mode.data != "none" and body["personalization"] == _default("personalization"):
+            del body["personalization"]  # the select's default, not a choice: a DP experiment takes none (H2)
         names = [n.strip() for n in (self.factories.data or "").split(",") if n.strip()]
         body["factories"] = names or "all"
         return body

@@ -139,7 +139,8 @@ class ExperimentConfig:
     patience: int = 0  # > 0: stop when pooled validation F1 has not improved for this many rounds
     # after the last round each plant fine-tunes the final (best) global model on its own data and keeps it
     # (shared.personalization); its reply carries only the three models' validation scores
-    personalization: str = Personalization.FINETUNE.value  # chosen on validation F1: README, Model quality
+    # chosen on validation F1 (README, Model quality); none under dp_sgd or central DP (parse: it trains without DP)
+    personalization: str = Personalization.FINETUNE.value
     personalization_epochs: int = 4
 
     # --- stored form ---------------------------------------------------------------------------
@@ -163,6 +164,8 @@ class ExperimentConfig:
                       robust=RobustConfig.from_dict(stored.get("robust")))
         if values.get("factories", "all") != "all":
             values["factories"] = tuple(values["factories"])
+        if "personalization" not in stored and (values["privacy"].dp_sgd or values["privacy"].central):
+            values["personalization"] = Personalization.NONE.value  # stored before it: never without DP (H2)
         return cls(**values)
 
     # --- derived values ------------------------------------------------------------------------

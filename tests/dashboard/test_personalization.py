@@ -115,6 +115,26 @@ def test_an_experiment_without_personalization_shows_no_table_and_the_form_offer
     assert bad.status_code == 400 and "personalization" in bad.get_json()["error"]
 
 
+def test_a_dp_sgd_experiment_does_not_personalize_from_the_api_or_the_form(app, client, api):
+    """Review H2: personalization trains without DP, so a dp_sgd experiment's epsilon would not cover it."""
+    privacy = {"mode": "dp_sgd", "epsilon": 8.0}
+    created = client.post("/api/experiments", json={"name": "dp", "privacy": privacy}, headers=api)
+    assert created.status_code == 201 and created.get_json()["config"]["personalization"] == "none"
+    bad = client.post("/api/experiments", json={"name": "dp", "privacy": privacy, "personalization": "fedper"},
+                      headers=api)
+    error = bad.get_json()
+    assert bad.status_code == 400 and error["detail"]["field"] == "personalization"
+    assert "privacy.mode dp_sgd" in error["error"]
+    client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1]})
+    form = {"name": "dp form", "model_type": "mlp", "algorithm": "fedavg", "server_optimizer": "none",
+            "privacy_mode": "dp_sgd", "privacy_epsilon": "8", "robust_method": "none", "class_weight": "pooled",
+            "personalization": "finetune"}  # the select's default
+    assert client.post("/experiments", data=form).status_code == 302
+    with app.app_context():
+        config = db.session.scalars(db.select(Experiment).filter_by(name="dp form")).one().config
+    assert config["personalization"] == "none"
+
+
 @pytest.mark.parametrize("mode", ["finetune", "fedper"])
 def test_in_process_plants_personalize_and_never_fall_below_the_global_model_on_validation(tmp_path, mode):
     plants = [InProcessPlant.simulated(f"i{i}", profile, 400, i, tmp_path)

@@ -137,6 +137,24 @@ def test_the_settings_parse_and_bound_personalization():
         ExperimentConfig.parse({"name": "p", "personalization_epochs": 10 ** 6})
 
 
+@pytest.mark.parametrize("privacy", [{"mode": "dp_sgd", "epsilon": 8.0}, {"mode": "central"}])
+def test_a_dp_experiment_does_not_personalize_and_refuses_an_explicit_one_naming_both(privacy):
+    """Review H2: personalization trains on the plants' rows without DP; the experiment's epsilon would not
+    cover it. Not named: none; named: a ValidationError naming personalization and privacy.mode."""
+    body = {"name": "p", "privacy": privacy}
+    config = ExperimentConfig.parse(body)
+    assert config.personalization == "none"
+    assert ExperimentConfig.parse({**body, "personalization": "none"}).personalization == "none"
+    stored = {k: v for k, v in config.to_dict().items() if k != "personalization"}  # stored before the field
+    assert ExperimentConfig.from_dict(stored).personalization == "none"
+    for mode in ("finetune", "fedper"):
+        with pytest.raises(ValidationError) as caught:
+            ExperimentConfig.parse({**body, "personalization": mode})
+        assert caught.value.field == "personalization"
+        assert caught.value.message.startswith(f"{mode} cannot be combined with privacy.mode {privacy['mode']}: ")
+    assert ExperimentConfig.parse({"name": "p"}).personalization == "finetune"  # the default stays otherwise
+
+
 def test_f1_at_a_threshold_is_exact_and_withheld_when_a_side_holds_too_few_rows():
     from shared.personalization import f1_at
 

@@ -29,6 +29,8 @@ def stored_now(entry: dict, parsed: bool) -> dict:
     changed = {k: v for k, v in CHANGED_DEFAULTS.items() if k not in entry["body"]} if parsed else {}
     stored = {**entry["stored"], **NEW_FIELDS, **changed}
     privacy = dict(stored["privacy"])
+    if privacy["mode"] in ("dp_sgd", "central") and "personalization" not in entry["stored"]:
+        stored["personalization"] = "none"  # review H2: personalization trains without DP
     if privacy["mode"] == "dp_sgd" and parsed:
         privacy.update({name: getattr(PrivacyConfig(), name) for name in DP_SGD_TRAINING})
         if "max_grad_norm" not in entry["body"]["privacy"]:
