@@ -28,6 +28,7 @@ from shared.aggregation.vectors import float_keys, unflatten
 from shared.enums import Algorithm
 from shared.errors import FederatedLearningError
 from shared.experiment import ExperimentConfig
+from shared.privacy.central import clip_update
 from shared.privacy.noise import NoiseSource
 from shared.protocol import EvaluateRequest, ModelPart, RoundRef, SecAggRequest, TrainReply, TrainRequest
 from shared.strategies import Aggregated, ServerState
@@ -176,6 +177,7 @@ def server_control(plan: RoundPlan) -> dict | None:
     c = plan.server_state.c
     if c is None or len(c) != sum(np.size(plan.model.weights[k]) for k in keys):
         c = np.zeros(sum(np.size(plan.model.weights[k]) for k in keys))
+    c = clip_update(c, plan.config.update_clip())  # a c stored before it was bounded (review M1) never stalls
     return {k: v.astype(np.float32) for k, v in unflatten(c, plan.model.weights, keys).items()}
 
 

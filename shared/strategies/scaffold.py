@@ -8,8 +8,10 @@ unweighted Delta c_k = -c + (x - y_k) / (K_k lr) and the sum of the weighted upd
 linear functions of the updates (a_k grows with n_k, 1/K_k shrinks with it), so from two survivors' sums the
 server would solve for each plant's update.
 
-The server clips every Delta c_k again to the bound the plants were asked to clip to: a hostile plant moves c
-by at most bound / N per round whatever it sends."""
+The server clips every Delta c_k again to the bound the plants were asked to clip to (a hostile plant moves c
+by at most bound / N per round whatever it sends), and c itself to that L2 bound after each update: over many
+rounds one plant could otherwise push c past what plants accept (|c| <= 1e4 per value, every later round
+refused) and steer every honest plant's steps by lr K c."""
 
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ from shared.errors import AggregationError
 from shared.privacy.central import clip_update
 from shared.privacy.noise import NoiseSource
 from shared.strategies.base import Change, Cohort, SecureSum, ServerState, Strategy
+
+
+DEFAULT_CONTROL_BOUND = 100.0  # ||c|| without a clip: the experiments' SCAFFOLD_DEFAULT_CLIP, far below 1e4
 
 
 class Scaffold(Strategy):
@@ -48,4 +53,5 @@ class Scaffold(Strategy):
         if state.c is not None and len(state.c) != len(mean_delta):
             raise AggregationError(f"scaffold: the stored control variate has {len(state.c)} values, the model "
                                    f"{len(mean_delta)}")
-        return replace(state, c=server_control_update(state.c, mean_delta, count, self.federation_size))
+        c = server_control_update(state.c, mean_delta, count, self.federation_size)
+        return replace(state, c=clip_update(c, self.clip if self.clip is not None else DEFAULT_CONTROL_BOUND))

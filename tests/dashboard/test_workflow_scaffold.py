@@ -47,3 +47,22 @@ def test_c_reaches_every_plant_and_stays_the_mean_of_the_plants_own_c_i(plants, 
     np.testing.assert_allclose(second.aggregated.state.c, np.mean(kept, axis=0), rtol=1e-4, atol=1e-5)
     assert all(np.linalg.norm(k) > 0 for k in kept)
 
+
+
+def test_a_stored_c_past_the_plants_limit_is_sent_within_the_clip(plants, plain):
+    """Review M1: a c stored before it was bounded (|c| > 1e4, which every plant refuses) is sent clipped to the
+    update bound, so the experiment does not stall."""
+    from dataclasses import replace
+
+    from shared.experiment.config import SCAFFOLD_DEFAULT_CLIP
+    from shared.protocol import parse_request
+    from shared.strategies import ServerState
+
+    plan = plain.rounds[-1].plan
+    keys = float_keys(plan.model.weights)
+    huge = np.full(len(flatten(plan.model.weights, keys)), 1e6)
+    stored = replace(plan, server_state=ServerState(c=huge))
+    request = RoundWorkflow(InProcessChannel(plants), lambda: np.random.default_rng(0)).train_request(
+        RoundState(stored), 0)
+    assert np.linalg.norm(flatten(request.control, keys)) <= SCAFFOLD_DEFAULT_CLIP * (1 + 1e-6)
+    assert parse_request(request.to_wire()).control is not None  # what a plant checks on receipt

@@ -98,3 +98,26 @@ def test_a_plant_must_answer_a_scaffold_round_with_a_finite_control_delta_and_no
     assert parse_reply(asked, reply_wire(part, control_delta=control)).control_delta is not None
     with pytest.raises(ProtocolError, match="nobody asked for"):
         parse_reply(TrainRequest(RoundRef(3, 2), part, TrainSettings()), reply_wire(part, control_delta=control))
+
+
+def test_one_plant_pushing_c_for_many_rounds_keeps_it_within_the_clip_and_plants_accept_it():
+    """Review M1: one plant sends max-norm control deltas in the same direction every round; c stays within the
+    update clip (far below the plants' 1e4 per value), so the next training request is still accepted."""
+    from shared.aggregation.base import ClientUpdate
+    from shared.aggregation.vectors import flatten, float_keys, unflatten
+    from shared.strategies import ServerState
+
+    part = model()
+    keys = float_keys(part.weights)
+    size = len(flatten(part.weights, keys))
+    push, honest = np.zeros(size), np.zeros(size)
+    push[0] = SCAFFOLD_DEFAULT_CLIP  # max norm, one direction
+    strategy, state = parse(algorithm="scaffold").strategy(2), ServerState()
+    for _ in range(400):  # + clip / N per round without the bound: 2e4 after 400 rounds
+        ups = [ClientUpdate(name, part.weights, 10, steps=1, control=unflatten(dc, part.weights, keys))
+               for name, dc in (("evil", push), ("honest", honest))]
+        state = strategy.aggregate(part.weights, ups, state).state
+    assert np.linalg.norm(state.c) <= SCAFFOLD_DEFAULT_CLIP + 1e-6
+    control = {k: v.astype(np.float32) for k, v in unflatten(state.c, part.weights, keys).items()}
+    parsed = parse_request(TrainRequest(RoundRef(3, 401), part, TrainSettings(), control=control).to_wire())
+    assert parsed.control is not None
