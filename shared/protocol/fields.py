@@ -70,15 +70,28 @@ def obj(d: dict, key: str, label: str | None = None) -> dict:
 
 
 def vector(value, key: str, length: int | None = None, dtype=np.float64) -> np.ndarray:
+    """A 1-d array of `dtype`; for an integer dtype only integers (no booleans, floats or strings, which numpy
+    would truncate or parse); a value out of the dtype's range is a ProtocolError, never an OverflowError."""
+    if np.issubdtype(dtype, np.integer) and not _integers(value, np.iinfo(dtype)):
+        raise ProtocolError(f"{key} must be a vector of integers in range")
     try:
         array = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ProtocolError(f"{key} is not a numeric vector") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ProtocolError(f"{key} is not a numeric vector in range") from exc
     if array.ndim != 1 or (length is not None and len(array) != length):
         raise ProtocolError(f"{key} must be a vector of {length} values")
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise ProtocolError(f"{key} holds a value that is not finite")
     return array
+
+
+def _integers(value, info: np.iinfo) -> bool:
+    """An integer array, or a list of integers within the dtype's range (numpy would wrap -1 to 2^64 - 1)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "iu"
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and info.min <= v <= info.max
+        for v in value)
 
 
 def byte_strings(value: dict, key: str, limit: int | None = None) -> dict[str, bytes]:

@@ -90,9 +90,10 @@ class SplitEvaluation:
         hist_pos = vector(d.get("hist_pos"), "hist_pos", bins, np.int64)
         hist_neg = vector(d.get("hist_neg"), "hist_neg", bins, np.int64)
         # counts of rows: never negative (a negative count would cancel other plants' rows in the pooled
-        # threshold), and no more rows than the split it describes
-        if hist_pos.min(initial=0) < 0 or hist_neg.min(initial=0) < 0 or int(hist_pos.sum() + hist_neg.sum()) > n:
-            raise ProtocolError("score histograms must be counts of rows: none negative, n in all at most")
+        # threshold), and exactly the split's n rows (a plant's histograms, exact or noisy, always sum to its n:
+        # shared.evaluation)
+        if hist_pos.min(initial=0) < 0 or hist_neg.min(initial=0) < 0 or int(hist_pos.sum() + hist_neg.sum()) != n:
+            raise ProtocolError("score histograms must be counts of rows: none negative, n in all")
         return cls(n=n, loss=None if loss is None else number(d, "loss", 0, 1e9),
                    auc=None if auc is None else number(d, "auc", 0, 1), hist_pos=hist_pos, hist_neg=hist_neg)
 

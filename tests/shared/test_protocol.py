@@ -105,6 +105,14 @@ def training_answer(**extra):
             "weights": {"w": np.zeros(3, np.float32)}, **extra}
 
 
+def test_a_masked_vector_out_of_range_is_a_protocol_error_not_an_overflow():
+    request = TrainRequest(RoundRef(1, 2), model(), TrainSettings())
+    answer = {k: v for k, v in training_answer().items() if k != "weights"}
+    for masked, words in (([2 ** 64] * 3, "in range"), ([-1] * 3, "in range"), ([1.5] * 3, "vector of integers")):
+        with pytest.raises(ProtocolError, match=words):
+            parse_reply(request, {**answer, "masked": masked, "sealed": {}, "weight": 1.0})
+
+
 def test_a_training_reply_carries_the_evaluation_it_was_asked_for_typed():
     from shared.protocol import TrainReply
 
@@ -130,6 +138,22 @@ def test_a_training_reply_carries_the_evaluation_it_was_asked_for_typed():
      "counts of rows"),
     (True, {"val": {**scores().scores()["val"], "hist_neg": [10 ** 6] + [0] * 99}, "test": scores().scores()["test"]},
      "counts of rows"),
+    # fewer rows than n: every plant's histograms sum to its n exactly (an inflated n outweighs the pool)
+    (True, {"val": {**scores().scores()["val"], "n": 41}, "test": scores().scores()["test"]}, "counts of rows"),
+    (True, {"val": {**scores().scores()["val"], "n": 10 ** 9}, "test": scores().scores()["test"]}, "counts of rows"),
+    # only integers: numpy would truncate 0.5, read True as 1 and parse "3"; 1e30 overflows int64
+    (True, {"val": {**scores().scores()["val"], "hist_pos": [0.5] * 100}, "test": scores().scores()["test"]},
+     "vector of integers"),
+    (True, {"val": {**scores().scores()["val"], "hist_pos": [True] * 100}, "test": scores().scores()["test"]},
+     "vector of integers"),
+    (True, {"val": {**scores().scores()["val"], "hist_pos": ["3"] * 100}, "test": scores().scores()["test"]},
+     "vector of integers"),
+    (True, {"val": {**scores().scores()["val"], "hist_pos": np.ones(100, bool)}, "test": scores().scores()["test"]},
+     "vector of integers"),
+    (True, {"val": {**scores().scores()["val"], "hist_pos": [10 ** 30] + [0] * 99}, "test": scores().scores()["test"]},
+     "in range"),
+    (True, {"val": {**scores().scores()["val"], "hist_pos": 7}, "test": scores().scores()["test"]},
+     "vector of integers"),
 ])
 def test_a_hostile_evaluation_in_a_training_reply_is_a_protocol_error(asked, evaluation, words):
     request = TrainRequest(RoundRef(1, 2), model(), TrainSettings(), evaluate=asked)
