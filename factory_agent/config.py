@@ -203,6 +203,7 @@ POLICY_FLAGS = {
     "min_threshold": "smallest secure-aggregation threshold (always > half the cohort)",
     "max_model_parameters": "largest model trained here", "max_local_epochs": "most local epochs per round",
     "max_personal_epochs": "most epochs of one personalization (fine-tune and local-only model together)",
+    "min_personal_batch": "smallest batch of a personalization (bounds its steps with max_personal_epochs)",
     "max_dp_batch_values": "DP-SGD's expected batch x model parameters (per-sample gradients held at once)",
     "max_attempts": "attempts per round", "min_release_rows": "fewest rows behind any released number",
     "scaler_tolerance": "how far a global scaler may be from this plant's statistics (factor)",

@@ -93,6 +93,9 @@ def admit_personalization(plant: Plant, request: PersonalizeRequest) -> None:
     if request.train.epochs + request.local_epochs > policy.max_personal_epochs:
         raise PolicyRefusal(f"{request.train.epochs} + {request.local_epochs} epochs of personalization; this plant "
                             f"allows at most {policy.max_personal_epochs} (max_personal_epochs)")
+    if request.train.batch_size < policy.min_personal_batch:  # bounds the steps, not only the epochs (review L1)
+        raise PolicyRefusal(f"a personalization batch of {request.train.batch_size}; this plant allows at least "
+                            f"{policy.min_personal_batch} (min_personal_batch)")
     rules.check_model_size(policy, parameters(request.model.spec))
 
 

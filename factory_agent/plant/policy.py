@@ -34,6 +34,9 @@ class PlantPolicy:
     max_model_parameters: int = 2_000_000
     max_local_epochs: int = 20
     max_personal_epochs: int = 120  # a personalization's fine-tune and local-only model together, in epochs
+    # a personalization's smallest batch: its work is at most max_personal_epochs x ceil(n / this) steps (7.5 n by
+    # default), below the heaviest training call's max_local_epochs x n at batch 1 (review L1)
+    min_personal_batch: int = 16
     # DP-SGD holds one gradient per example of a batch: expected batch x model parameters, at most this many
     # values (200 MB of float32), so that no request's batch can exhaust the plant's memory
     max_dp_batch_values: int = 50_000_000
@@ -51,7 +54,8 @@ class PlantPolicy:
             problems.append("min_threshold must be at least 2")
         if self.min_cohort < 2:
             problems.append("min_cohort must be at least 2 (a cohort of one is that plant's own update)")
-        for name in ("max_model_parameters", "max_local_epochs", "max_personal_epochs", "max_attempts",
+        for name in ("max_model_parameters", "max_local_epochs", "max_personal_epochs", "min_personal_batch",
+                     "max_attempts",
                      "min_release_rows", "max_calls_per_hour", "max_dp_batch_values"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")

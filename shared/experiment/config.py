@@ -22,6 +22,7 @@ from shared.strategies import Strategy, build_strategy
 SECAGG_DEFAULT_CLIP = 100.0  # update norm bound under secure aggregation when no other bound is set
 SCAFFOLD_DEFAULT_CLIP = 100.0  # ... and under SCAFFOLD, whose control variate deltas are clipped to it too
 LOCAL_ONLY_EPOCHS_CAP = 100  # the local-only comparison model's epochs at most (a plant's policy may allow fewer)
+PERSONAL_MIN_BATCH = 16  # personalization trains at this batch at least (the plants' default min_personal_batch)
 # the choices of every enumerated setting (the API's validation, the OpenAPI document and the form use these)
 CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": ServerOptimizer, "class_weight": ClassWeight,
            "personalization": Personalization,
@@ -251,7 +252,7 @@ class ExperimentConfig:
         extra = {"pos_weight": pooled_pos_weight} if self.class_weight == ClassWeight.POOLED.value and \
             pooled_pos_weight is not None else {}
         train = TrainSettings.from_wire({
-            "epochs": self.personalization_epochs, "batch_size": self.batch_size,
+            "epochs": self.personalization_epochs, "batch_size": max(self.batch_size, PERSONAL_MIN_BATCH),
             "learning_rate": self.learning_rate_at(self.rounds), "max_grad_norm": self.max_grad_norm,
             "seed": self.seed * 100_003 + 7, **extra})
         budget = self.rounds * self.local_epochs + self.personalization_epochs

@@ -131,6 +131,9 @@ def test_the_settings_parse_and_bound_personalization():
     assert (train.epochs, train.pos_weight, local_epochs) == (3, 5.0, 4 * 2 + 3)
     assert ExperimentConfig.from_dict(config.to_dict()) == config
     assert ExperimentConfig.parse({"name": "p", "rounds": 200, "local_epochs": 5}).personal_training()[1] == 100
+    # review L1: the plants refuse a personalization batch below 16 (their default min_personal_batch)
+    assert ExperimentConfig.parse({"name": "p", "batch_size": 2}).personal_training()[0].batch_size == 16
+    assert ExperimentConfig.parse({"name": "p", "batch_size": 128}).personal_training()[0].batch_size == 128
     with pytest.raises(ValidationError, match="personalization"):
         ExperimentConfig.parse({"name": "p", "personalization": "all_of_it"})
     with pytest.raises(ValidationError, match="personalization_epochs"):

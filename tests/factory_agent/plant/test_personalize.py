@@ -59,6 +59,14 @@ def test_epochs_over_the_policy_are_refused_before_any_work(plant):
     plant.policy(max_local_epochs=3, max_personal_epochs=10)
     refused(plant.call(personalize(plant, train=TrainSettings(epochs=4))), "4 fine-tuning epochs", "at most 3")
     refused(plant.call(personalize(plant, local_epochs=900)), "max_personal_epochs")
+
+
+def test_a_batch_below_the_policys_minimum_is_refused_before_any_claim(plant):
+    """Review L1: at batch 1, 120 epochs are 120 x rows Adam steps; the minimum batch bounds the steps."""
+    trained(plant)
+    tiny = TrainSettings(epochs=1, batch_size=1, learning_rate=0.005, seed=1)
+    refused(plant.call(personalize(plant, train=tiny)), "batch of 1", "min_personal_batch")
+    assert plant.call(personalize(plant))["ok"]  # batch 64: the refusal spent nothing
     huge = personalize(plant).to_wire()
     huge["local_epochs"] = 10 ** 9
     refused(plant.call(None, raw=huge), "local_epochs")
