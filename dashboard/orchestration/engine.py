@@ -186,10 +186,10 @@ class RoundEngine:
         if recording.abort_if_cancelled(experiment, row):
             return
         recording.record_round(experiment, row, state, step)
-        if experiment.status == ExperimentStatus.COMPLETED.value and personalization.wanted(experiment.settings):
-            self.personalize(experiment, [p for p in participants if p.name in state.trained])
         log.info("experiment %d round %d done in %.1f s: %d plants, dropouts=%s", experiment.id, row.number,
                  row.duration_s, len(state.trained), sorted(state.dropouts) or "none")
+        if experiment.status == ExperimentStatus.COMPLETED.value and personalization.wanted(experiment.settings):
+            self.personalize(experiment, [p for p in participants if p.name in state.trained])
 
     def personalize(self, experiment: Experiment, participants: list[Participant]) -> None:
         """After the last round: the plants personalize the best round's model (its failures are the plants'
