@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -34,6 +33,7 @@ import numpy as np
 import requests
 
 from factory_agent.plant.policy import PlantPolicy
+from factory_agent.plant.state import write_private
 from shared.bundle import ModelBundle
 from shared.errors import CommunicationError, FederatedLearningError, ModelError, ProtocolError
 from shared.model_spec import parameter_count, weight_shapes
@@ -120,14 +120,6 @@ def check_bundle(bundle: ModelBundle, max_parameters: int = MAX_PARAMETERS) -> N
                              f"needs floats {shape}")
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    tmp.replace(path)
-
-
 class ModelDelivery:
     def __init__(self, models_dir: Path, dashboard_url: str, max_bytes: int,
                  session: requests.Session | None = None, clock=time.monotonic,
@@ -184,8 +176,8 @@ class ModelDelivery:
         check_bundle(bundle, self.max_parameters)
         path = self.path_of(released.id)
         if not path.exists():
-            _write_private(path, blob)
-        _write_private(self.models_dir / "current.json",
+            write_private(path, blob)
+        write_private(self.models_dir / "current.json",
                        json.dumps({"id": released.id, "sha256": released.sha256}).encode())
         model = self.choose(InstalledModel(released.id, released.sha256, bundle))
         with self.lock:

@@ -22,6 +22,7 @@ import numpy as np
 from factory_agent.plant import policy as rules
 from factory_agent.plant.inputs import Plant, parameters, prepared_arrays
 from factory_agent.plant.scoring import release_evaluation
+from factory_agent.plant.state import write_private
 from shared.errors import ModelError, PolicyRefusal, SecurityError
 from shared.models import build_model, get_weights
 from shared.evaluation import evaluate_local
@@ -32,14 +33,6 @@ from shared.training import PlantArrays
 
 log = logging.getLogger(__name__)
 KEPT = 32  # personal models of the most recent experiments; older ones are deleted (disk is bounded)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    tmp.replace(path)
 
 
 class PersonalModels:
@@ -59,7 +52,7 @@ class PersonalModels:
     def save(self, experiment: int, kind: str, weights: dict[str, np.ndarray], meta: dict) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
-        _write_private(self.path(experiment, kind), weights_to_bytes(weights, meta))
+        write_private(self.path(experiment, kind), weights_to_bytes(weights, meta))
         kept = sorted(self.directory.glob("experiment-*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[2 * KEPT:]:
             old.unlink(missing_ok=True)

@@ -37,7 +37,7 @@ IDENTITY_KEY_FILE = "identity_ed25519.pem"  # the plant's long-term identity: si
 FEDDYN_KEPT = 32  # FedDyn / SCAFFOLD terms of the most recent experiments; older ones are deleted (bounded disk)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -82,7 +82,7 @@ class PlantState(PlantLedgers):
         return {}
 
     def save_credentials(self, creds: dict) -> None:
-        _write_private(self.credentials_path, json.dumps(creds, indent=2).encode())
+        write_private(self.credentials_path, json.dumps(creds, indent=2).encode())
 
     @staticmethod
     def _key(path: Path, kind):
@@ -93,7 +93,7 @@ class PlantState(PlantLedgers):
                 raise SecurityError(f"{path} is not an {kind.__name__.removesuffix('PrivateKey')} key")
             return key
         key = kind.generate()
-        _write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
         return key
 
@@ -126,7 +126,7 @@ class PlantState(PlantLedgers):
             identity = json.loads(path.read_text())
         else:
             identity = {"server_uid": secrets.token_hex(16), "signing_key": secrets.token_hex(32)}
-            _write_private(path, json.dumps(identity).encode())
+            write_private(path, json.dumps(identity).encode())
         return identity["server_uid"], identity["signing_key"]
 
     def status_path(self) -> Path:
@@ -155,18 +155,18 @@ class PlantState(PlantLedgers):
         """Write one of the TLS files above (atomically, mode 0600)."""
         if path.parent != self.directory or not path.name.startswith(("tls_", "federation_ca")):
             raise ConfigurationError(f"{path} is not one of this plant's TLS files")
-        _write_private(path, data)
+        write_private(path, data)
 
     # --- policy and profile (written by the agent, read by fl_step) --------------------------------
     def save_policy(self, policy: PlantPolicy) -> None:
-        _write_private(self.directory / "policy.json", json.dumps(policy.to_dict()).encode())
+        write_private(self.directory / "policy.json", json.dumps(policy.to_dict()).encode())
 
     def policy(self) -> PlantPolicy:
         path = self.directory / "policy.json"
         return PlantPolicy.from_dict(json.loads(path.read_text())) if path.exists() else PlantPolicy()
 
     def save_profile(self, name: str, features: list[str]) -> None:
-        _write_private(self.directory / "profile.json", json.dumps({"name": name, "features": features}).encode())
+        write_private(self.directory / "profile.json", json.dumps({"name": name, "features": features}).encode())
 
     def profile(self) -> tuple[str, list[str]]:
         """(this plant's name, its own encoded feature names): never taken from a request."""
