@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 EVAL_BATCH = 4096
 LOSS_CLIP = 10.0  # a row's BCE loss counts at most this much in a private evaluation
+PRIVATE_GROUPS = 100  # a private evaluation's noisy histogram values per class (groups of BINS // 100 bins)
 
 
 def _scores(model: nn.Module, arrays: PlantArrays, positions: np.ndarray, spec: ModelSpec,
@@ -78,8 +79,12 @@ def _private_split(logits: np.ndarray, labels: np.ndarray, pos: np.ndarray, neg:
                                                             reduction="none").numpy()
     scaled_sum = float(np.minimum(losses, LOSS_CLIP).sum()) / LOSS_CLIP
     std = sigma * math.sqrt(2.0)
-    noisy_pos = np.maximum(np.rint(pos + noise.normal(0.0, std, size=pos.shape)), 0).astype(np.int64)
-    noisy_neg = np.maximum(np.rint(neg + noise.normal(0.0, std, size=neg.shape)), 0).astype(np.int64)
+    # noise on PRIVATE_GROUPS groups of adjacent bins (each group's count in its first bin, the coarsened form the
+    # dashboard reads): noise on all BINS bins would add 4x the noise (and its clamp at 0, bias) to every sum
+    first = np.arange(0, len(pos), len(pos) // PRIVATE_GROUPS)
+    noisy_pos, noisy_neg = np.zeros_like(pos), np.zeros_like(neg)
+    noisy_pos[first] = np.maximum(np.rint(np.add.reduceat(pos, first) + noise.normal(0.0, std, first.shape)), 0)
+    noisy_neg[first] = np.maximum(np.rint(np.add.reduceat(neg, first) + noise.normal(0.0, std, first.shape)), 0)
     noisy_sum = scaled_sum + float(noise.normal(0.0, std, size=(1,))[0])
     n = int(noisy_pos.sum() + noisy_neg.sum())
     if n < max(min_rows, 1):

@@ -1,15 +1,20 @@
 """Classification metrics from score histograms, so that a decision threshold can be chosen
 federatedly: each plant sends counts of its validation scores per bin (by class), never the scores.
 
-With bins of equal width on [0, 1] and the threshold on a bin edge, the confusion counts at that
-threshold are exact: a score is predicted positive when it falls in a bin at or above the threshold's bin.
+The bins are of equal width in log-odds (logit p) over [-LOGIT_RANGE, LOGIT_RANGE], not in p: a model trained
+for many epochs on imbalanced data puts most rows' scores within 1e-3 of 0 or 1, where bins of equal width in p
+(0.01 each) hold healthy rows and failures alike, and no threshold on their edges separates them (measured:
+FedDyn after 20 rounds, test AUC 0.94 but F1 0.20 with 100 bins in p). With the threshold on a bin edge the
+confusion counts at that threshold are exact: a score is predicted positive when it falls in a bin at or above
+the threshold's bin, i.e. when it is >= threshold_of_bin(that bin).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-BINS = 100
+BINS = 400
+LOGIT_RANGE = 10.0  # log-odds -10..10: p from 4.5e-5 to 0.99995 (beyond: the end bins); 0.05 log-odds a bin
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -31,7 +36,7 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def score_histograms(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS) -> tuple[np.ndarray, np.ndarray]:
     """Counts of positive and negative examples per score bin."""
-    idx = np.clip((np.asarray(probabilities) * bins).astype(np.int64), 0, bins - 1)
+    idx = bin_of(probabilities, bins)
     labels = np.asarray(labels).astype(bool)
     pos = np.bincount(idx[labels], minlength=bins)
     neg = np.bincount(idx[~labels], minlength=bins)
@@ -121,5 +126,26 @@ def best_threshold_bin(pos: np.ndarray, neg: np.ndarray) -> int:
     return int(bins - 1 - np.argmax(f1[::-1]))
 
 
+def bin_of(probabilities: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """Each probability's bin: equal widths in log-odds, the ends open (0 and 1 fall in the end bins, NaN in the
+    first, as before). A score equal to threshold_of_bin(b) falls in bin b (the 1e-9 absorbs the rounding of
+    log(sigmoid(x)))."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logit = np.log(p) - np.log1p(-p)
+    logit = np.clip(np.where(np.isnan(logit), -np.inf, logit), -2 * LOGIT_RANGE, 2 * LOGIT_RANGE)
+    position = np.floor((logit + LOGIT_RANGE) * bins / (2 * LOGIT_RANGE) + 1e-9)
+    return np.clip(position, 0, bins - 1).astype(np.int64)
+
+
 def threshold_of_bin(threshold_bin: int, bins: int = BINS) -> float:
-    return threshold_bin / bins
+    """The probability at the lower edge of a bin (the middle bin's: 0.5)."""
+    logit = -LOGIT_RANGE + 2 * LOGIT_RANGE * threshold_bin / bins
+    return float(1.0 / (1.0 + np.exp(-logit)))
+
+
+def bin_of_threshold(threshold: float, bins: int = BINS) -> int:
+    """The bin whose lower edge is this threshold (threshold_of_bin's inverse, to the nearest edge)."""
+    p = min(max(float(threshold), 1e-300), 1.0 - 1e-16)
+    logit = np.log(p) - np.log1p(-p)
+    return int(np.clip(round((logit + LOGIT_RANGE) * bins / (2 * LOGIT_RANGE)), 0, bins))

@@ -26,6 +26,7 @@ from factory_agent.plant.state import write_private
 from shared.errors import ModelError, PolicyRefusal, SecurityError
 from shared.models import build_model, get_weights
 from shared.evaluation import evaluate_local
+from shared.metrics import bin_of_threshold
 from shared.personalization import f1_at, own_threshold_scores, train_selected
 from shared.protocol import ModelPart, ModelScores, PersonalizeReply, PersonalizeRequest, RoundRef
 from shared.serialization import metadata_from_bytes, weights_from_bytes, weights_to_bytes
@@ -130,7 +131,7 @@ def _scores(plant: Plant, experiment: int, arrays: PlantArrays, model: ModelPart
     if plant.policy.effective_evaluation_noise > 0 or scores.threshold is None:
         return scores
     _, exact = evaluate_local(arrays, model.spec, weights, min_rows=1)
-    b = int(round(scores.threshold * len(exact.hist_pos)))
+    b = bin_of_threshold(scores.threshold, len(exact.hist_pos))
     return dataclasses.replace(scores, test_f1=f1_at(exact.hist_pos, exact.hist_neg, b,
                                                      plant.policy.min_release_rows))
 

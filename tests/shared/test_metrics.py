@@ -1,7 +1,8 @@
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from shared.metrics import BINS, best_threshold_bin, confusion_at, rates, score_histograms, threshold_of_bin
+from shared.metrics import (BINS, bin_of, bin_of_threshold, best_threshold_bin, confusion_at, rates, score_histograms,
+                            threshold_of_bin)
 
 
 def test_metrics_from_histograms_match_scikit_learn_at_a_bin_edge():
@@ -9,8 +10,9 @@ def test_metrics_from_histograms_match_scikit_learn_at_a_bin_edge():
     labels = (rng.random(2000) < 0.1).astype(int)
     probs = np.clip(rng.normal(0.3 + 0.4 * labels, 0.15), 0, 1)
     pos, neg = score_histograms(probs, labels)
-    tb = 450
-    predicted = (np.clip((probs * BINS).astype(int), 0, BINS - 1) >= tb).astype(int)
+    tb = bin_of_threshold(0.45)
+    predicted = (probs >= threshold_of_bin(tb)).astype(int)  # what a plant's floor does with the threshold
+    assert 0 < predicted.sum() < len(predicted)
     m = rates(*confusion_at(pos, neg, tb))
     assert m["accuracy"] == accuracy_score(labels, predicted)
     assert m["precision"] == precision_score(labels, predicted)
@@ -55,7 +57,7 @@ def test_auc_from_histograms_matches_scikit_learn_on_binned_scores():
     rng = np.random.default_rng(7)
     labels = rng.random(500) < 0.2
     probs = np.clip(rng.normal(0.3 + 0.3 * labels, 0.15), 0, 0.999)
-    binned = np.floor(probs * BINS) / BINS  # ties within a bin count half, as in the Mann-Whitney statistic
+    binned = bin_of(probs)  # ties within a bin count half, as in the Mann-Whitney statistic
     pos, neg = score_histograms(probs, labels)
     assert abs(auc_from_histograms(pos, neg) - roc_auc_score(labels, binned)) < 1e-12
     assert auc_from_histograms(pos, np.zeros(BINS)) is None
@@ -103,6 +105,32 @@ def test_pooled_threshold_on_spread_groups_keeps_a_plant_whose_top_group_starts_
         part = SplitEvaluation(n=int(pos.sum() + neg.sum()), loss=0.3, auc=0.9, hist_pos=pos, hist_neg=neg)
         return EvaluateReply(val=part, test=part)
 
-    scored = evaluate({"a": reply({10: (0, 200), 80: (0, 30), 90: (40, 5)}), "b": reply({10: (0, 200), 80: (8, 2)})})
-    assert scored.threshold == 0.9
-    assert abs(scored.per_factory["b"]["test_recall"] - 0.5) < 1e-9
+    at = {p: bin_of_threshold(p) for p in (0.1, 0.8, 0.9)}
+    scored = evaluate({"a": reply({at[0.1]: (0, 200), at[0.8]: (0, 30), at[0.9]: (40, 5)}),
+                       "b": reply({at[0.1]: (0, 200), at[0.8]: (8, 2)})})
+    assert abs(scored.threshold - 0.9) < 1e-3
+    # b's last group spreads from 0.8 to the top bin: the share of its bins at or above 0.9's
+    share = (BINS - at[0.9]) / (BINS - at[0.8])
+    assert abs(scored.per_factory["b"]["test_recall"] - share) < 1e-9 and share > 0.5
+
+
+def test_bins_are_equal_in_log_odds_and_the_threshold_edges_are_exact():
+    """A score equal to a bin's threshold falls in that bin; scores beyond the range and 0, 1, NaN land in the
+    end bins; the middle bin's edge is 0.5 (the fallback threshold)."""
+    edges = np.array([threshold_of_bin(b) for b in range(BINS)])
+    assert (bin_of(edges) == np.arange(BINS)).all()
+    assert all(bin_of_threshold(t) == b for b, t in enumerate(edges))
+    assert threshold_of_bin(BINS // 2) == 0.5
+    assert bin_of(np.array([0.0, 1e-30, 1.0, 1 - 1e-12, np.nan])).tolist() == [0, 0, BINS - 1, BINS - 1, 0]
+    widths = np.diff(np.log(edges / (1 - edges)))
+    assert np.allclose(widths, widths[0])
+
+
+def test_scores_crowded_near_one_are_still_separated():
+    """An over-confident model: healthy rows at 0.99-0.999, failures above 0.9999. Bins of 0.01 in p put both in
+    the top bin (F1 at best the share of failures); bins in log-odds separate them."""
+    rng = np.random.default_rng(3)
+    healthy, failing = 1 - 10 ** rng.uniform(-3, -2, 500), 1 - 10 ** rng.uniform(-4.3, -4.1, 20)
+    probs, labels = np.concatenate([healthy, failing]), np.r_[np.zeros(500), np.ones(20)]
+    pos, neg = score_histograms(probs, labels)
+    assert rates(*confusion_at(pos, neg, best_threshold_bin(pos, neg)))["f1"] == 1.0

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from shared.metrics import BINS
 from shared.errors import ProtocolError
 from shared.models import ModelSpec, build_model, get_weights
 from shared.protocol import (EvaluateRequest, ModelPart, RoundRef, ScalerMsg, StatsRequest, TrainRequest,
@@ -134,23 +135,26 @@ def test_a_training_reply_carries_the_evaluation_it_was_asked_for_typed():
     (True, {"val": {**scores().scores()["val"], "loss": float("nan")}, "test": scores().scores()["test"]}, "loss"),
     (True, {"val": {**scores().scores()["val"], "hist_pos": [1, 2]}, "test": scores().scores()["test"]}, "hist_pos"),
     # a negative count would cancel other plants' rows in the pooled threshold; more rows than n is a lie
-    (True, {"val": {**scores().scores()["val"], "hist_neg": [-1000] + [0] * 99}, "test": scores().scores()["test"]},
+    (True, {"val": {**scores().scores()["val"], "hist_neg": [-1000] + [0] * (BINS - 1)},
+            "test": scores().scores()["test"]},
      "counts of rows"),
-    (True, {"val": {**scores().scores()["val"], "hist_neg": [10 ** 6] + [0] * 99}, "test": scores().scores()["test"]},
+    (True, {"val": {**scores().scores()["val"], "hist_neg": [10 ** 6] + [0] * (BINS - 1)},
+            "test": scores().scores()["test"]},
      "counts of rows"),
     # fewer rows than n: every plant's histograms sum to its n exactly (an inflated n outweighs the pool)
     (True, {"val": {**scores().scores()["val"], "n": 41}, "test": scores().scores()["test"]}, "counts of rows"),
     (True, {"val": {**scores().scores()["val"], "n": 10 ** 9}, "test": scores().scores()["test"]}, "counts of rows"),
     # only integers: numpy would truncate 0.5, read True as 1 and parse "3"; 1e30 overflows int64
-    (True, {"val": {**scores().scores()["val"], "hist_pos": [0.5] * 100}, "test": scores().scores()["test"]},
+    (True, {"val": {**scores().scores()["val"], "hist_pos": [0.5] * BINS}, "test": scores().scores()["test"]},
      "vector of integers"),
-    (True, {"val": {**scores().scores()["val"], "hist_pos": [True] * 100}, "test": scores().scores()["test"]},
+    (True, {"val": {**scores().scores()["val"], "hist_pos": [True] * BINS}, "test": scores().scores()["test"]},
      "vector of integers"),
-    (True, {"val": {**scores().scores()["val"], "hist_pos": ["3"] * 100}, "test": scores().scores()["test"]},
+    (True, {"val": {**scores().scores()["val"], "hist_pos": ["3"] * BINS}, "test": scores().scores()["test"]},
      "vector of integers"),
-    (True, {"val": {**scores().scores()["val"], "hist_pos": np.ones(100, bool)}, "test": scores().scores()["test"]},
+    (True, {"val": {**scores().scores()["val"], "hist_pos": np.ones(BINS, bool)}, "test": scores().scores()["test"]},
      "vector of integers"),
-    (True, {"val": {**scores().scores()["val"], "hist_pos": [10 ** 30] + [0] * 99}, "test": scores().scores()["test"]},
+    (True, {"val": {**scores().scores()["val"], "hist_pos": [10 ** 30] + [0] * (BINS - 1)},
+            "test": scores().scores()["test"]},
      "in range"),
     (True, {"val": {**scores().scores()["val"], "hist_pos": 7}, "test": scores().scores()["test"]},
      "vector of integers"),
