@@ -18,11 +18,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.enums import Algorithm, RobustMethod
+from shared.enums import Algorithm, PrivacyMode, RobustMethod
 from shared.experiment.validation import ValidationError
 
 if TYPE_CHECKING:
     from shared.experiment.config import ExperimentConfig
+
+
+def default_algorithm(privacy_mode: str, robust_method: str) -> str:
+    """The algorithm of a body that names none: feddyn (ExperimentConfig's default, the best on validation F1:
+    README "Model quality"), or fedavg where feddyn cannot run or does not help: under dp_sgd (its regulariser
+    is not per sample), with a robust rule that replaces the server's average (median, trimmed mean, Krum), and
+    under central DP (its server term h adds up every round's noisy mean change, so the first round's model
+    already carries twice the noise of fedavg's)."""
+    from shared.experiment.config import ExperimentConfig  # config imports this module
+
+    if privacy_mode != PrivacyMode.NONE.value or RobustMethod(robust_method).needs_single_updates:
+        return Algorithm.FEDAVG.value
+    return ExperimentConfig.algorithm
 
 
 def refuse_contradictions(config: ExperimentConfig) -> None:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from shared.enums import (Algorithm, ClassWeight, ModelType, OutlierMethod, Personalization, PrivacyMechanism,
                           PrivacyMode, RobustMethod, ServerOptimizer)
 from shared.errors import ConfigurationError
+from shared.experiment.combinations import default_algorithm
 from shared.model_spec import MLP_BLOCKS, MLP_CROSS_LAYERS, ModelSpec
 from shared.protocol import SecAggRequest, TrainSettings
 from shared.strategies import Strategy, build_strategy
@@ -22,6 +23,7 @@ from shared.strategies import Strategy, build_strategy
 SECAGG_DEFAULT_CLIP = 100.0  # update norm bound under secure aggregation when no other bound is set
 SCAFFOLD_DEFAULT_CLIP = 100.0  # ... and under SCAFFOLD, whose control variate deltas are clipped to it too
 LOCAL_ONLY_EPOCHS_CAP = 100  # the local-only comparison model's epochs at most (a plant's policy may allow fewer)
+LR_FLOOR = 0.01  # lr_decay stops at this fraction of the learning rate
 PERSONAL_MIN_BATCH = 16  # personalization trains at this batch at least (the plants' default min_personal_batch)
 # the choices of every enumerated setting (the API's validation, the OpenAPI document and the form use these)
 CHOICES = {"model_type": ModelType, "algorithm": Algorithm, "server_optimizer": ServerOptimizer, "class_weight": ClassWeight,
@@ -113,9 +115,11 @@ class RobustConfig:
 class ExperimentConfig:
     name: str
     model_type: str = ModelType.MLP.value  # beat the CNN on validation F1 and AUC (README "Tabular models")
-    algorithm: str = Algorithm.FEDAVG.value
+    # the best on validation F1 (README "Model quality"); a body that names no algorithm gets fedavg where feddyn
+    # cannot run or does not help (DP; median, trimmed mean, Krum): shared.experiment.combinations.default_algorithm
+    algorithm: str = Algorithm.FEDDYN.value
     server_optimizer: str = ServerOptimizer.NONE.value
-    rounds: int = 5
+    rounds: int = 10  # with the release at the best round, more rounds measured better (README "Model quality")
     local_epochs: int = 2
     batch_size: int = 64
     learning_rate: float = 0.005
@@ -136,7 +140,7 @@ class ExperimentConfig:
     server_momentum: float = 0.9  # FedAvgM
     # the failure class's loss weight: pooled over the federation's training rows at round 0, or each plant's own
     class_weight: str = ClassWeight.POOLED.value
-    lr_decay: float = 1.0  # round r trains at learning_rate * lr_decay ** (r - 1)
+    lr_decay: float = 0.9  # round r trains at learning_rate * lr_decay ** (r - 1); 0.9: best on validation F1
     patience: int = 0  # > 0: stop when pooled validation F1 has not improved for this many rounds
     # after the last round each plant fine-tunes the final (best) global model on its own data and keeps it
     # (shared.personalization); its reply carries only the three models' validation scores
@@ -165,6 +169,10 @@ class ExperimentConfig:
                       robust=RobustConfig.from_dict(stored.get("robust")))
         if values.get("factories", "all") != "all":
             values["factories"] = tuple(values["factories"])
+        if "lr_decay" not in stored:
+            values["lr_decay"] = 1.0  # stored before the setting existed: those rounds ran at the full rate
+        if "algorithm" not in stored:
+            values["algorithm"] = default_algorithm(values["privacy"].mode, values["robust"].method)
         if "personalization" not in stored and (values["privacy"].dp_sgd or values["privacy"].central):
             values["personalization"] = Personalization.NONE.value  # stored before it: never without DP (H2)
         return cls(**values)
@@ -217,8 +225,11 @@ class ExperimentConfig:
         return epochs, batch, rate
 
     def learning_rate_at(self, round_number: int) -> float:
-        """learning_rate * lr_decay ** (round - 1): step decay over rounds (round 1 at the full rate)."""
-        return self.local_training()[2] * self.lr_decay ** (max(round_number, 1) - 1)
+        """learning_rate * lr_decay ** (round - 1): step decay over rounds (round 1 at the full rate), down to
+        LR_FLOOR x the rate (at 0.9, from round 45 on): without a floor, a long run's rate would fall below what
+        the plants accept (1e-9; 0.005 x 0.9^199 = 4e-12) and every plant would refuse the round."""
+        rate = self.local_training()[2]
+        return rate * max(self.lr_decay ** (max(round_number, 1) - 1), LR_FLOOR)
 
     def plant_training(self, round_number: int, plant_index: int, pooled_pos_weight: float | None = None
                        ) -> TrainSettings:

@@ -8,7 +8,7 @@ from dataclasses import MISSING, fields
 
 from shared.enums import Algorithm, ModelType, Personalization, PrivacyMode, RobustMethod, ServerOptimizer
 from shared.errors import SecurityError
-from shared.experiment.combinations import refuse_contradictions
+from shared.experiment.combinations import default_algorithm, refuse_contradictions
 from shared.experiment.config import (CHOICES, DP_SGD_MAX_GRAD_NORM, DP_SGD_TRAINING, ExperimentConfig, PrivacyConfig,
                                       RobustConfig, planned_steps)
 from shared.experiment.validation import ValidationError, choice, number, whole_number
@@ -16,6 +16,8 @@ from shared.strategies import FedAvgM
 
 ROBUST_OPTIONS = [f.name for f in fields(RobustConfig) if f.name != "method"]
 PRIVACY_OPTIONS = [f.name for f in fields(PrivacyConfig) if f.name not in ("mode", "noise_multiplier_source")]
+# the plants refuse a rate below 1e-9 (shared.protocol.TrainSettings); lr_decay goes down to LR_FLOOR (1 %) of it
+MIN_LEARNING_RATE = 1e-7
 
 
 def default(cls, name: str):
@@ -43,6 +45,8 @@ def parse_experiment(body: object) -> ExperimentConfig:
     if not isinstance(secure, bool):
         raise ValidationError("secure_aggregation", f"must be true or false, got {secure!r}")
     privacy, robust = _nested(body, "privacy", "mode"), _nested(body, "robust", "method")
+    if "algorithm" not in body:
+        kinds["algorithm"] = default_algorithm(privacy["mode"], robust["method"])
     _secure_and_dp_sgd(kinds, secure, min_factories, privacy, robust)
     rounds = whole_number(body, "rounds", default(ExperimentConfig, "rounds"), 1, 1000)
     sampling_rate = number(body, "sampling_rate", default(ExperimentConfig, "sampling_rate"), 0.0, 1.0)
@@ -69,7 +73,8 @@ def _numbers(body: dict, server_optimizer: str) -> dict:
         default(ExperimentConfig, "server_lr")
     return {"local_epochs": whole_number(body, "local_epochs", default(ExperimentConfig, "local_epochs"), 1, 100),
             "batch_size": whole_number(body, "batch_size", default(ExperimentConfig, "batch_size"), 1, 65536),
-            "learning_rate": number(body, "learning_rate", default(ExperimentConfig, "learning_rate"), 0.0, 1.0),
+            "learning_rate": number(body, "learning_rate", default(ExperimentConfig, "learning_rate"),
+                                    MIN_LEARNING_RATE, 1.0),
             "sequence_length": whole_number(body, "sequence_length", default(ExperimentConfig, "sequence_length"),
                                             2, 512),
             "hidden_size": whole_number(body, "hidden_size", default(ExperimentConfig, "hidden_size"), 4, 2048),
@@ -214,7 +219,7 @@ def _dp_sgd_training(out: dict, asked: dict, mode: str) -> None:
     if "max_grad_norm" not in asked:
         out["max_grad_norm"] = DP_SGD_MAX_GRAD_NORM
     out["batch_size"] = whole_number(out, "batch_size", None, 1, 65536)
-    out["learning_rate"] = number(out, "learning_rate", None, 0.0, 1.0)
+    out["learning_rate"] = number(out, "learning_rate", None, MIN_LEARNING_RATE, 1.0)
     out["local_epochs"] = whole_number(out, "local_epochs", None, 1, 100)
 
 

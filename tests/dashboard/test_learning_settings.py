@@ -89,3 +89,22 @@ def test_the_form_and_the_openapi_document_offer_every_new_setting_with_help(app
     assert props["class_weight"]["enum"] == ["pooled", "local"] and props["patience"]["type"] == "integer"
     assert props["lr_decay"]["maximum"] == 1 and all("description" in props[k]
                                                     for k in ("class_weight", "lr_decay", "patience"))
+
+
+def test_the_forms_default_algorithm_runs_feddyn_and_falls_back_to_fedavg_with_a_robust_rule_or_dp(app, client):
+    """The select's default (feddyn) is not a choice: left at it with median or DP the experiment runs fedavg (the
+    API's default), never a 400 for a combination the operator did not ask for; feddyn picked with median is."""
+    client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1]})
+    page = client.get("/experiments").text
+    assert '<option selected value="feddyn">' in page and "the best on validation F1" in page
+    form = {"model_type": "mlp", "algorithm": "feddyn", "server_optimizer": "none", "privacy_mode": "none",
+            "robust_method": "none", "class_weight": "pooled", "personalization": "none"}
+    cases = {"plain": ({}, "feddyn"), "median": ({"robust_method": "median"}, "fedavg"),
+             "central": ({"privacy_mode": "central", "privacy_epsilon": "8"}, "fedavg")}
+    for name, (extra, _) in cases.items():
+        assert client.post("/experiments", data={**form, "name": name, **extra}).status_code == 302
+    with app.app_context():
+        for name, (_, algorithm) in cases.items():
+            assert db.session.scalars(db.select(Experiment).filter_by(name=name)).one().config["algorithm"] == algorithm
+    props = client.get("/api/openapi.json").get_json()["components"]["schemas"]["ExperimentRequest"]["properties"]
+    assert props["algorithm"]["default"] == "feddyn" and "fedavg" in props["algorithm"]["description"]

@@ -226,7 +226,7 @@ def test_privacy_spent_and_the_page_state_the_sampling_assumption(app, client, a
     assert sampled["privacy_spent"]["noise_multiplier"] == sampled["config"]["privacy"]["noise_multiplier"]
     page = client.get(f"/experiments/{every['id']}").text
     assert "plant-level" in page and "sampling rate q = 1 (every plant every round; no amplification)" in page
-    assert f"σ = {every['config']['privacy']['noise_multiplier']} (derived from the target ε over 5 rounds)" in page
+    assert f"σ = {every['config']['privacy']['noise_multiplier']} (derived from the target ε over 10 rounds)" in page
     page = client.get(f"/experiments/{sampled['id']}").text
     assert "sampling rate q = 0.5: Poisson sampling of plants" in page and "every draw is accounted" in page
     laplace = create(client, api, sampling_rate=0.5, privacy={"mode": "central", "mechanism": "laplace"}).get_json()

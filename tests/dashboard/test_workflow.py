@@ -54,7 +54,7 @@ def test_one_training_call_per_plant_per_round_and_one_evaluation_call_at_the_en
     assert sorted(run.evaluations) == [0, 1, 2, 3]
     assert all(m["val_samples"] > 0 for e in run.evaluations.values() for m in e.per_factory.values())
     assert all(e.aggregate["val_f1"] is not None for e in run.evaluations.values())
-    assert run.rounds[0].strategy == "fedavg"
+    assert run.rounds[0].strategy == "feddyn"  # the default algorithm
 
 
 def test_secure_aggregation_reaches_the_same_model_as_plain_aggregation(plants):
@@ -97,12 +97,12 @@ def test_early_stopping_ends_the_run_patience_rounds_after_the_best_and_keeps_th
     the run stops once round 2's model has been scored (at round 3), and round 1 is the first best."""
     plants = [InProcessPlant.simulated(f"s{i}", "default", 200, i, tmp_path) for i in range(2)]
     fed = InProcessFederation(InProcessChannel(plants))
-    run = fed.run(settings(rounds=6, patience=1, learning_rate=1e-9))
+    run = fed.run(settings(rounds=6, patience=1, learning_rate=2e-7, lr_decay=1.0))
     assert run.stopped_at == 3 and len(run.rounds) == 3 and sorted(run.models) == [0, 1, 2, 3]
     scores = run.validation_scores()
     assert sorted(scores) == [1, 2] and scores[1] == scores[2]
     assert run.best_round == 2  # a tie: the later round is served (as the release does)
-    full = fed.run(settings(rounds=3, patience=0, learning_rate=1e-9))
+    full = fed.run(settings(rounds=3, patience=0, learning_rate=2e-7, lr_decay=1.0))
     assert full.stopped_at is None and len(full.rounds) == 3
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from shared.errors import ConfigurationError
 from shared.experiment import ExperimentConfig, PrivacyConfig, RobustConfig, ValidationError
+from shared.protocol import TrainSettings
 
 
 def parse(**body):
@@ -74,7 +75,9 @@ def test_a_stored_row_of_any_age_loads_with_the_defaults_for_what_it_lacks():
     assert config.robust == RobustConfig() and config.server_optimizer == "none"
     assert config.to_dict()["factories"] == ["a", "b"] and "retired_setting" not in config.to_dict()
     assert config.model_spec(5).sequence_length == 8 and config.update_clip() == 0.5
-    assert ExperimentConfig.from_dict({"name": "bare"}) == ExperimentConfig(name="bare")
+    # a row stored before lr_decay existed ran its rounds at the full rate: it keeps doing so (the default is 0.9)
+    assert ExperimentConfig.from_dict({"name": "bare"}) == ExperimentConfig(name="bare", lr_decay=1.0)
+    assert config.lr_decay == 1.0 and ExperimentConfig.parse({"name": "new"}).lr_decay == 0.9
 
 
 def test_no_privacy_is_stored_as_the_mode_alone():
@@ -107,7 +110,7 @@ def test_secure_setup_asks_for_masked_updates_only_under_secure_aggregation():
 
 def test_the_new_learning_settings_have_defaults_ranges_and_survive_storage():
     config = parse()
-    assert (config.class_weight, config.lr_decay, config.patience) == ("pooled", 1.0, 0)
+    assert (config.class_weight, config.lr_decay, config.patience) == ("pooled", 0.9, 0)
     tuned = parse(class_weight="local", lr_decay=0.8, patience=3)
     assert ExperimentConfig.from_dict(tuned.to_dict()) == tuned
     for body, field in (({"class_weight": "global"}, "class_weight"), ({"lr_decay": 0}, "lr_decay"),
@@ -121,7 +124,15 @@ def test_the_new_learning_settings_have_defaults_ranges_and_survive_storage():
 def test_the_learning_rate_decays_by_round_from_the_full_rate_in_round_one():
     config = parse(learning_rate=0.01, lr_decay=0.5)
     assert [config.plant_training(r, 0).learning_rate for r in (1, 2, 3)] == [0.01, 0.005, 0.0025]
-    assert parse(learning_rate=0.01).plant_training(7, 0).learning_rate == 0.01
+    assert parse(learning_rate=0.01, lr_decay=1.0).plant_training(7, 0).learning_rate == 0.01
+    assert parse(learning_rate=0.01).plant_training(7, 0).learning_rate == pytest.approx(0.01 * 0.9 ** 6)
+    # the decay stops at 1 % of the rate: a 1000-round run's last rounds still train (and the plants accept them)
+    assert parse(learning_rate=0.01, rounds=1000).plant_training(1000, 0).learning_rate == pytest.approx(1e-4)
+    # the smallest rate the API takes still decays to one the plants accept (>= 1e-9)
+    with pytest.raises(ValidationError, match="greater than 1e-07"):
+        parse(learning_rate=1e-7)
+    tiny = parse(learning_rate=1.01e-7, rounds=1000).plant_training(1000, 0).to_wire()
+    assert TrainSettings.from_wire(tiny).learning_rate >= 1e-9
 
 
 def test_every_plant_trains_with_the_pooled_class_weight_unless_the_experiment_asks_for_local():
@@ -205,3 +216,29 @@ def test_dp_sgd_clips_per_sample_at_its_own_default_unless_told_and_central_keep
     assert parse(privacy={"mode": "dp_sgd", "epsilon": 4}).plant_training(1, 0).dp_max_grad_norm == DP_SGD_MAX_GRAD_NORM
     assert parse(privacy={"mode": "dp_sgd", "max_grad_norm": 2.0}).privacy.max_grad_norm == 2.0
     assert parse(privacy={"mode": "central"}).privacy.max_grad_norm == PrivacyConfig().max_grad_norm
+
+
+@pytest.mark.parametrize("body,algorithm", [
+    ({}, "feddyn"),  # the measured best (README "Model quality")
+    ({"secure_aggregation": True}, "feddyn"),  # feddyn's server step needs only the sum
+    ({"robust": {"method": "norm_bound"}}, "feddyn"),
+    ({"robust": {"method": "median"}}, "fedavg"),  # feddyn cannot run with a rule that replaces the average
+    ({"robust": {"method": "trimmed_mean"}}, "fedavg"),
+    ({"robust": {"method": "krum"}, "min_factories": 4}, "fedavg"),
+    ({"privacy": {"mode": "dp_sgd", "epsilon": 4}}, "fedavg"),  # its regulariser is not per sample
+    ({"privacy": {"mode": "central", "epsilon": 4}}, "fedavg"),  # its h would add up every round's noise
+    ({"algorithm": "fedavg"}, "fedavg"),
+    ({"algorithm": "feddyn", "privacy": {"mode": "central", "epsilon": 4}}, "feddyn"),  # named: as asked
+])
+def test_a_body_naming_no_algorithm_gets_feddyn_where_it_runs_and_fedavg_elsewhere(body, algorithm):
+    config = parse(**body)
+    assert config.algorithm == algorithm
+    assert ExperimentConfig.from_dict(config.to_dict()).algorithm == algorithm
+
+
+def test_a_named_feddyn_with_a_robust_rule_is_still_refused_and_an_old_row_without_algorithm_loads_runnable():
+    with pytest.raises(ValidationError) as caught:
+        parse(algorithm="feddyn", robust={"method": "median"})
+    assert caught.value.field == "algorithm" and "use fedavg or fedprox" in caught.value.message
+    stored = {k: v for k, v in parse(robust={"method": "median"}).to_dict().items() if k != "algorithm"}
+    assert ExperimentConfig.from_dict(stored).algorithm == "fedavg"
