@@ -11,6 +11,9 @@ the threshold's bin, i.e. when it is >= threshold_of_bin(that bin).
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 BINS = 400
@@ -127,15 +130,17 @@ def best_threshold_bin(pos: np.ndarray, neg: np.ndarray) -> int:
 
 
 def bin_of(probabilities: np.ndarray, bins: int = BINS) -> np.ndarray:
-    """Each probability's bin: equal widths in log-odds, the ends open (0 and 1 fall in the end bins, NaN in the
-    first, as before). A score equal to threshold_of_bin(b) falls in bin b (the 1e-9 absorbs the rounding of
-    log(sigmoid(x)))."""
+    """Each probability's bin: the last bin whose lower edge (threshold_of_bin) is <= it, so a score falls in bin b
+    or above exactly when it is >= threshold_of_bin(b), the plant floor's own comparison. Below the first edge
+    (and NaN, as before): bin 0; above the last (1, inf): the top bin."""
     p = np.asarray(probabilities, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logit = np.log(p) - np.log1p(-p)
-    logit = np.clip(np.where(np.isnan(logit), -np.inf, logit), -2 * LOGIT_RANGE, 2 * LOGIT_RANGE)
-    position = np.floor((logit + LOGIT_RANGE) * bins / (2 * LOGIT_RANGE) + 1e-9)
-    return np.clip(position, 0, bins - 1).astype(np.int64)
+    index = np.searchsorted(_edges(bins), p, side="right") - 1
+    return np.clip(np.where(np.isnan(p), 0, index), 0, bins - 1).astype(np.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _edges(bins: int) -> np.ndarray:
+    return np.array([threshold_of_bin(b, bins) for b in range(bins)])
 
 
 def threshold_of_bin(threshold_bin: int, bins: int = BINS) -> float:
@@ -145,7 +150,10 @@ def threshold_of_bin(threshold_bin: int, bins: int = BINS) -> float:
 
 
 def bin_of_threshold(threshold: float, bins: int = BINS) -> int:
-    """The bin whose lower edge is this threshold (threshold_of_bin's inverse, to the nearest edge)."""
+    """The bin whose lower edge is this threshold (threshold_of_bin's inverse, to the nearest edge; NaN: the
+    middle bin, 0.5's)."""
+    if math.isnan(float(threshold)):
+        return bins // 2
     p = min(max(float(threshold), 1e-300), 1.0 - 1e-16)
     logit = np.log(p) - np.log1p(-p)
     return int(np.clip(round((logit + LOGIT_RANGE) * bins / (2 * LOGIT_RANGE)), 0, bins))

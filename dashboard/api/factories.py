@@ -22,12 +22,15 @@ from dashboard.auth.roles import Unauthorized, bearer_token, operator_required
 from dashboard.security import constant_time_equal, encrypt
 from shared.enums import FactoryStatus
 from dashboard.errors import VersionConflict
+from shared import __version__, release_line
 
 log = logging.getLogger(__name__)
 bp = Blueprint("factories_api", __name__)
 csrf.exempt(bp)
 
-SUPPORTED_AGENT_MAJOR = "0"
+# the agents this dashboard can drive: the same release line (major, and minor while major is 0: semantic
+# versioning lets a 0.x minor change the protocol, as 0.4's histograms did)
+SUPPORTED_AGENT_LINE = release_line(__version__)
 HEARTBEAT_STATUSES = {FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value, FactoryStatus.ERROR.value,
                       FactoryStatus.STOPPING.value}
 MAX_PENDING_CODE_REQUESTS = 20  # more are cut, not refused: the agent sends the newest first
@@ -109,9 +112,9 @@ def register_factory():
     public_key = require(body, "secagg_public_key", str, optional=True, max_len=128)
     version = require(body, "agent_version", str, optional=True, max_len=32) or "0"
     policy = _policy(body)
-    if version.split(".")[0] != SUPPORTED_AGENT_MAJOR:
+    if release_line(version) != SUPPORTED_AGENT_LINE:
         raise VersionConflict(f"agent version {version} cannot be driven by this dashboard (supports "
-                              f"{SUPPORTED_AGENT_MAJOR}.x); install the matching FactoryFL release")
+                              f"{SUPPORTED_AGENT_LINE}.x); install the matching FactoryFL release")
     # TLS (dashboard.federation_ca): the plant's certificate request, checked before anything changes
     certificate_request = certificate_request_of(current_app.config, body, name, hostname)
 

@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 
 from shared import __version__
 from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig
+from shared.experiment.parse import MIN_LEARNING_RATE
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -49,14 +50,18 @@ def _experiment_schema() -> dict:
     props["algorithm"]["default"] = ExperimentConfig.algorithm
     props["algorithm"]["description"] = (
         "default feddyn (the best on validation F1 on non-IID plants); not named, with privacy.mode dp_sgd or "
-        "central or robust median, trimmed_mean or krum: fedavg. "
+        "central, robust median, trimmed_mean or krum, or a server_optimizer: fedavg. "
         "fedavg (sample-weighted mean), fedprox (+ mu), fednova (normalised by local steps), feddyn (+ feddyn_alpha), "
         "scaffold (control variates against client drift, Karimireddy et al. 2020: each plant keeps its c_i and "
         "sends only its clipped change; refused with secure_aggregation (the unmasked sums of the control "
         "deltas and of the updates would give the server each plant's update), with privacy.mode central and "
         "with robust median, trimmed_mean or krum)")
-    props["lr_decay"].update(minimum=0, exclusiveMinimum=True, maximum=1,
-                             description="round r trains at learning_rate * lr_decay^(r-1); 1: no decay")
+    props["lr_decay"].update(minimum=0, exclusiveMinimum=True, maximum=1, default=ExperimentConfig.lr_decay,
+                             description="round r trains at learning_rate * lr_decay^(r-1), never below 1% of "
+                                         "learning_rate; 1: no decay")
+    props["learning_rate"].update(minimum=MIN_LEARNING_RATE, exclusiveMinimum=True, maximum=1,
+                                  default=ExperimentConfig.learning_rate, description="Adam at each plant, round 1")
+    props["rounds"].update(minimum=1, maximum=1000, default=ExperimentConfig.rounds)
     props["patience"].update(minimum=0, maximum=1000,
                              description="stop when pooled validation F1 has not improved for this many rounds "
                                          "(0: off); GET .../model and the release default to the best round")
@@ -78,7 +83,8 @@ def _privacy_help(props: dict) -> None:
     props["batch_size"].update(minimum=1, maximum=65536, default=PrivacyConfig.batch_size, description=(
         "dp_sgd only: the expected batch of Opacus's Poisson sampling at each plant (sampling rate = batch_size / "
         "the plant's training rows, at most 1), in place of the experiment's batch_size: fewer, larger noisy steps"))
-    props["learning_rate"].update(minimum=0, exclusiveMinimum=True, maximum=1, default=PrivacyConfig.learning_rate,
+    props["learning_rate"].update(minimum=MIN_LEARNING_RATE, exclusiveMinimum=True, maximum=1,
+                                  default=PrivacyConfig.learning_rate,
                                   description="dp_sgd only: the plants' learning rate, in place of the experiment's "
                                               "(lr_decay still applies)")
     props["local_epochs"].update(minimum=1, maximum=100, default=PrivacyConfig.local_epochs,

@@ -22,6 +22,15 @@ def ago_filter(value):
     return ago(value)
 
 
+@bp.app_template_filter("threshold")
+def threshold_filter(value):
+    """A decision threshold: six significant digits (thresholds sit on log-odds bin edges, up to 0.9999546, where
+    three decimals would all read 1.000)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "–"
+    return f"{value:.6g}"
+
+
 @bp.app_template_filter("num")
 def num_filter(value, digits: int = 3):
     if isinstance(value, bool) or not isinstance(value, (int, float)):  # None, missing (Undefined), text

@@ -24,12 +24,13 @@ PERSONALIZATION_LABELS = {"none": "none (every plant uses the global model)",
                           "finetune": "fine-tune every layer at each plant",
                           "fedper": "FedPer: fine-tune the head only, on the frozen federated body"}
 ALGORITHM_HELP = ("Default FedDyn (the best on validation F1 on non-IID plants); left at it with DP (central or "
-                  "DP-SGD) or median / trimmed mean / Krum, the experiment runs FedAvg. FedAvg weights plants by "
-                  "samples; FedProx adds a proximal term (mu); FedNova normalises by each plant's local steps; "
-                  "FedDyn adds a dynamic regulariser (alpha). SCAFFOLD corrects each plant's steps for client "
-                  "drift with control variates: each plant keeps its own, sends only its change (clipped), works "
-                  "with DP-SGD; refused with secure aggregation (the sum of the control deltas and the sum of the "
-                  "updates would give the server each plant's update), central DP and median / trimmed mean / Krum.")
+                  "DP-SGD), median / trimmed mean / Krum or a server optimiser, the experiment runs FedAvg. FedAvg "
+                  "weights plants by samples; FedProx adds a proximal term (mu); FedNova normalises by each "
+                  "plant's local steps; FedDyn adds a dynamic regulariser (alpha). SCAFFOLD corrects each plant's "
+                  "steps for client drift with control variates: each plant keeps its own, sends only its change "
+                  "(clipped), works with DP-SGD; refused with secure aggregation (the sum of the control deltas "
+                  "and the sum of the updates would give the server each plant's update), central DP and median / "
+                  "trimmed mean / Krum.")
 MECHANISM_LABELS = {"gaussian": "Gaussian (RDP accounting)", "laplace": "Laplace (pure epsilon per round)"}
 # the numbers the form sends when filled in (top-level settings of the API body)
 NUMBERS = ("rounds", "local_epochs", "batch_size", "learning_rate", "sequence_length", "hidden_size", "mu",
@@ -190,7 +191,7 @@ class ExperimentForm(FlaskForm):
         body.update({key: getattr(self, key).data for key in NUMBERS if getattr(self, key).data is not None})
         if self.privacy_mode.data != "none" and body["personalization"] == _default("personalization"):
             del body["personalization"]  # the select's default, not a choice: a DP experiment takes none (H2)
-        fallback = default_algorithm(self.privacy_mode.data, self.robust_method.data)
+        fallback = default_algorithm(self.privacy_mode.data, self.robust_method.data, self.server_optimizer.data)
         if body["algorithm"] == _default("algorithm") and fallback != body["algorithm"]:
             del body["algorithm"]  # the select's default with dp_sgd or a robust rule: the API's fallback, fedavg
         names = [n.strip() for n in (self.factories.data or "").split(",") if n.strip()]

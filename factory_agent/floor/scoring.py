@@ -66,7 +66,7 @@ class FloorScorer:
             self.store.record(model.id, source, ordered, machines, bundle.schema.time_column, changes, totals)
         batch = ScoredBatch(model, scores, changes, time.perf_counter() - started, source)
         for change in changes:
-            log.info("%s alert for machine %s (probability %.3f, threshold %.3f, %s)",
+            log.info("%s alert for machine %s (probability %.7g, threshold %.7g, %s)",
                      "OPENED" if change.opened else "cleared", change.machine, change.probability, bundle.threshold,
                      source)
         for listener in self.listeners:

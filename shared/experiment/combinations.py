@@ -25,15 +25,17 @@ if TYPE_CHECKING:
     from shared.experiment.config import ExperimentConfig
 
 
-def default_algorithm(privacy_mode: str, robust_method: str) -> str:
+def default_algorithm(privacy_mode: str, robust_method: str, server_optimizer: str = "none") -> str:
     """The algorithm of a body that names none: feddyn (ExperimentConfig's default, the best on validation F1:
     README "Model quality"), or fedavg where feddyn cannot run or does not help: under dp_sgd (its regulariser
-    is not per sample), with a robust rule that replaces the server's average (median, trimmed mean, Krum), and
+    is not per sample), with a robust rule that replaces the server's average (median, trimmed mean, Krum),
     under central DP (its server term h adds up every round's noisy mean change, so the first round's model
-    already carries twice the noise of fedavg's)."""
+    already carries twice the noise of fedavg's), and with a server optimiser (FedAvgM, FedAdam and FedYogi
+    were measured over fedavg; "fedavgm" has always meant FedAvg with server momentum)."""
     from shared.experiment.config import ExperimentConfig  # config imports this module
 
-    if privacy_mode != PrivacyMode.NONE.value or RobustMethod(robust_method).needs_single_updates:
+    if (privacy_mode != PrivacyMode.NONE.value or RobustMethod(robust_method).needs_single_updates
+            or server_optimizer != "none"):
         return Algorithm.FEDAVG.value
     return ExperimentConfig.algorithm
 

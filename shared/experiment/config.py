@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field, fields
 from shared.enums import (Algorithm, ClassWeight, ModelType, OutlierMethod, Personalization, PrivacyMechanism,
                           PrivacyMode, RobustMethod, ServerOptimizer)
 from shared.errors import ConfigurationError
-from shared.experiment.combinations import default_algorithm
 from shared.model_spec import MLP_BLOCKS, MLP_CROSS_LAYERS, ModelSpec
 from shared.protocol import SecAggRequest, TrainSettings
 from shared.strategies import Strategy, build_strategy
@@ -172,7 +171,7 @@ class ExperimentConfig:
         if "lr_decay" not in stored:
             values["lr_decay"] = 1.0  # stored before the setting existed: those rounds ran at the full rate
         if "algorithm" not in stored:
-            values["algorithm"] = default_algorithm(values["privacy"].mode, values["robust"].method)
+            values["algorithm"] = Algorithm.FEDAVG.value  # stored before feddyn became the default: ran fedavg
         if "personalization" not in stored and (values["privacy"].dp_sgd or values["privacy"].central):
             values["personalization"] = Personalization.NONE.value  # stored before it: never without DP (H2)
         return cls(**values)

@@ -46,7 +46,7 @@ def parse_experiment(body: object) -> ExperimentConfig:
         raise ValidationError("secure_aggregation", f"must be true or false, got {secure!r}")
     privacy, robust = _nested(body, "privacy", "mode"), _nested(body, "robust", "method")
     if "algorithm" not in body:
-        kinds["algorithm"] = default_algorithm(privacy["mode"], robust["method"])
+        kinds["algorithm"] = default_algorithm(privacy["mode"], robust["method"], kinds["server_optimizer"])
     _secure_and_dp_sgd(kinds, secure, min_factories, privacy, robust)
     rounds = whole_number(body, "rounds", default(ExperimentConfig, "rounds"), 1, 1000)
     sampling_rate = number(body, "sampling_rate", default(ExperimentConfig, "sampling_rate"), 0.0, 1.0)

@@ -92,7 +92,9 @@ class SplitEvaluation:
         # counts of rows: never negative (a negative count would cancel other plants' rows in the pooled
         # threshold), and exactly the split's n rows (a plant's histograms, exact or noisy, always sum to its n:
         # shared.evaluation)
-        if hist_pos.min(initial=0) < 0 or hist_neg.min(initial=0) < 0 or int(hist_pos.sum() + hist_neg.sum()) != n:
+        # (each count at most n before the sum: four counts of 2^62 would wrap int64 to 0 and pass as n = 0)
+        counts = np.concatenate([hist_pos, hist_neg])
+        if counts.min(initial=0) < 0 or counts.max(initial=0) > n or sum(int(c) for c in counts) != n:
             raise ProtocolError("score histograms must be counts of rows: none negative, n in all")
         return cls(n=n, loss=None if loss is None else number(d, "loss", 0, 1e9),
                    auc=None if auc is None else number(d, "auc", 0, 1), hist_pos=hist_pos, hist_neg=hist_neg)

@@ -9,6 +9,7 @@ from flask_migrate import upgrade
 from dashboard import create_app
 from dashboard.bootstrap import bootstrap
 from dashboard.extensions import db
+from shared import __version__
 from shared.identity import SIGNATURE_HEADER, TIMESTAMP_HEADER, public_key_hex, sign_registration
 
 ADMIN = ("ops@factoryfl.org", "correct horse battery")
@@ -50,7 +51,7 @@ def registration(name="plant_a", **overrides):
                              "num_samples": 100, "features": ["a", "b"],
                              "schema": {"label_column": "y", "numeric_columns": ["a", "b"], "categorical": {}}},
             "orchestrator": {"email": "orchestrator@factoryfl.org", "password": "s3cret-orchestrator"},
-            "secagg_public_key": "ab" * 32, "agent_version": "0.3.0",
+            "secagg_public_key": "ab" * 32, "agent_version": __version__,
             "identity_public_key": public_key_hex(identity_key(name)),
             "certificate_request": certificate_request(name)}
     body.update(overrides)

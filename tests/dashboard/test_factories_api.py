@@ -87,6 +87,10 @@ def test_malformed_json_wrong_type_and_huge_bodies_are_4xx_json(client):
 def test_an_agent_version_the_dashboard_cannot_drive_gets_409(client):
     resp = register(client, agent_version="7.0.0")
     assert resp.status_code == 409 and "7.0.0" in resp.get_json()["error"]
+    # a 0.3 agent sends 100-bin histograms that this dashboard's replies refuse: told at registration, not mid-round
+    resp = register(client, agent_version="0.3.0")
+    assert resp.status_code == 409 and "supports 0.4.x" in resp.get_json()["error"]
+    assert register(client, agent_version="0.4.7").status_code in (200, 201)
 
 
 def test_orchestrator_password_is_stored_encrypted(app, client):

@@ -6,6 +6,7 @@ import time
 import pytest
 import requests
 
+from shared import __version__
 from shared.data.simulator import simulate
 from tests.integration.conftest import plants_online
 from factoryfl_testing.harness import run_predict
@@ -200,7 +201,7 @@ class SilentPlant:
         schema = load_frame(simulate("default", 200, seed=1), "machine_failure", FAILURE_MODE_COLUMNS,
                             "machine_id", "cycle").schema
         body = {"factory_name": name, "factory_hostname": "127.0.0.1", "factory_port": self.server.getsockname()[1],
-                "device": "cpu", "status": "online", "agent_version": "0.3.0", "secagg_public_key": "ab" * 32,
+                "device": "cpu", "status": "online", "agent_version": __version__, "secagg_public_key": "ab" * 32,
                 "identity_public_key": public_key_hex(Ed25519PrivateKey.generate()),  # a first registration
                 "certificate_request": certificate_request(name, "127.0.0.1"),  # the federation CA signs it
                 "capabilities": {"supported_models": ["cnn"], "data_type": "tabular", "num_samples": 200,

@@ -75,8 +75,10 @@ def test_a_stored_row_of_any_age_loads_with_the_defaults_for_what_it_lacks():
     assert config.robust == RobustConfig() and config.server_optimizer == "none"
     assert config.to_dict()["factories"] == ["a", "b"] and "retired_setting" not in config.to_dict()
     assert config.model_spec(5).sequence_length == 8 and config.update_clip() == 0.5
-    # a row stored before lr_decay existed ran its rounds at the full rate: it keeps doing so (the default is 0.9)
-    assert ExperimentConfig.from_dict({"name": "bare"}) == ExperimentConfig(name="bare", lr_decay=1.0)
+    # a row stored before lr_decay existed ran its rounds at the full rate: it keeps doing so (the default is 0.9),
+    # and fedavg, the default algorithm until feddyn
+    bare = ExperimentConfig(name="bare", lr_decay=1.0, algorithm="fedavg")
+    assert ExperimentConfig.from_dict({"name": "bare"}) == bare
     assert config.lr_decay == 1.0 and ExperimentConfig.parse({"name": "new"}).lr_decay == 0.9
 
 
@@ -227,6 +229,8 @@ def test_dp_sgd_clips_per_sample_at_its_own_default_unless_told_and_central_keep
     ({"robust": {"method": "krum"}, "min_factories": 4}, "fedavg"),
     ({"privacy": {"mode": "dp_sgd", "epsilon": 4}}, "fedavg"),  # its regulariser is not per sample
     ({"privacy": {"mode": "central", "epsilon": 4}}, "fedavg"),  # its h would add up every round's noise
+    ({"server_optimizer": "fedavgm"}, "fedavg"),  # FedAvgM: fedavg with server momentum, as it always was
+    ({"server_optimizer": "fedadam"}, "fedavg"),
     ({"algorithm": "fedavg"}, "fedavg"),
     ({"algorithm": "feddyn", "privacy": {"mode": "central", "epsilon": 4}}, "feddyn"),  # named: as asked
 ])
@@ -236,9 +240,10 @@ def test_a_body_naming_no_algorithm_gets_feddyn_where_it_runs_and_fedavg_elsewhe
     assert ExperimentConfig.from_dict(config.to_dict()).algorithm == algorithm
 
 
-def test_a_named_feddyn_with_a_robust_rule_is_still_refused_and_an_old_row_without_algorithm_loads_runnable():
+def test_a_named_feddyn_with_a_robust_rule_is_still_refused_and_an_old_row_without_algorithm_loads_as_fedavg():
     with pytest.raises(ValidationError) as caught:
         parse(algorithm="feddyn", robust={"method": "median"})
     assert caught.value.field == "algorithm" and "use fedavg or fedprox" in caught.value.message
-    stored = {k: v for k, v in parse(robust={"method": "median"}).to_dict().items() if k != "algorithm"}
-    assert ExperimentConfig.from_dict(stored).algorithm == "fedavg"
+    for body in ({}, {"robust": {"method": "median"}}):  # stored before feddyn became the default: it ran fedavg
+        stored = {k: v for k, v in parse(**body).to_dict().items() if k != "algorithm"}
+        assert ExperimentConfig.from_dict(stored).algorithm == "fedavg"

@@ -121,7 +121,10 @@ def test_bins_are_equal_in_log_odds_and_the_threshold_edges_are_exact():
     assert (bin_of(edges) == np.arange(BINS)).all()
     assert all(bin_of_threshold(t) == b for b, t in enumerate(edges))
     assert threshold_of_bin(BINS // 2) == 0.5
-    assert bin_of(np.array([0.0, 1e-30, 1.0, 1 - 1e-12, np.nan])).tolist() == [0, 0, BINS - 1, BINS - 1, 0]
+    assert bin_of(np.array([0.0, 1e-30, 1.0, 1 - 1e-12, np.nan, 2.0, np.inf, -1.0])).tolist() == \
+        [0, 0, BINS - 1, BINS - 1, 0, BINS - 1, BINS - 1, 0]
+    below = np.nextafter(edges, 0)  # a hair under each edge: the bin below (the plant floor predicts 0 there)
+    assert (bin_of(below[1:]) == np.arange(BINS - 1)).all()
     widths = np.diff(np.log(edges / (1 - edges)))
     assert np.allclose(widths, widths[0])
 

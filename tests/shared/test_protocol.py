@@ -143,6 +143,9 @@ def test_a_training_reply_carries_the_evaluation_it_was_asked_for_typed():
      "counts of rows"),
     # fewer rows than n: every plant's histograms sum to its n exactly (an inflated n outweighs the pool)
     (True, {"val": {**scores().scores()["val"], "n": 41}, "test": scores().scores()["test"]}, "counts of rows"),
+    # counts that wrap int64 to 0 in a numpy sum (4 x 2^62), sent with n = 0: the pooled threshold would follow them
+    (True, {"val": {**scores().scores()["val"], "n": 0, "hist_pos": [2 ** 62] * 4 + [0] * (BINS - 4),
+                    "hist_neg": [0] * BINS}, "test": scores().scores()["test"]}, "counts of rows"),
     (True, {"val": {**scores().scores()["val"], "n": 10 ** 9}, "test": scores().scores()["test"]}, "counts of rows"),
     # only integers: numpy would truncate 0.5, read True as 1 and parse "3"; 1e30 overflows int64
     (True, {"val": {**scores().scores()["val"], "hist_pos": [0.5] * BINS}, "test": scores().scores()["test"]},

@@ -7,6 +7,8 @@
   const palette = ["#1d4ed8", "#b45309", "#047857", "#9d174d", "#6d28d9", "#0e7490", "#4d7c0f", "#be123c"];
   const charts = {};
   const fmt = (v, d = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+  // thresholds sit on log-odds bin edges up to 0.9999546: six significant digits, as the page's own filter
+  const threshold = (v) => (v === null || v === undefined ? "–" : String(parseFloat(Number(v).toPrecision(6))));
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 
   function lineChart(id, labels, datasets, yMax) {
@@ -69,7 +71,7 @@
       Object.entries((r.aggregation || {}).excluded || {}).map(([n, why]) => ` <span class="badge error" title="${esc(why)}">excluded: ${esc(n)}</span>`).join("") + `</td>` +
       `<td>${fmt(r.duration_s, 1)} s</td><td>${fmt(r.metrics.train_loss)}</td><td>${fmt(r.metrics.val_f1)}</td>` +
       `<td>${fmt(r.metrics.test_accuracy)}</td><td>${fmt(r.metrics.test_precision)}</td><td>${fmt(r.metrics.test_recall)}</td>` +
-      `<td>${fmt(r.metrics.test_f1)}</td><td>${fmt(r.metrics.test_auc)}</td><td>${fmt(r.threshold)}</td>` +
+      `<td>${fmt(r.metrics.test_f1)}</td><td>${fmt(r.metrics.test_auc)}</td><td>${threshold(r.threshold)}</td>` +
       `<td><a href="${root.dataset.model}?round=${r.number}">bundle</a></td></tr>`).join("") :
       '<tr><td colspan="13">No round completed yet.</td></tr>';
     const last = e.rounds[e.rounds.length - 1];

@@ -32,7 +32,7 @@ def stored_now(entry: dict, parsed: bool) -> dict:
     stored = {**entry["stored"], **NEW_FIELDS, **changed}
     privacy = dict(stored["privacy"])
     if parsed and "algorithm" not in entry["body"]:  # feddyn, or fedavg where feddyn cannot run or does not help
-        stored["algorithm"] = default_algorithm(privacy["mode"], stored["robust"]["method"])
+        stored["algorithm"] = default_algorithm(privacy["mode"], stored["robust"]["method"], stored["server_optimizer"])
     if privacy["mode"] in ("dp_sgd", "central") and "personalization" not in entry["stored"]:
         stored["personalization"] = "none"  # review H2: personalization trains without DP
     if privacy["mode"] == "dp_sgd" and parsed:
