@@ -193,7 +193,7 @@ class ExperimentForm(FlaskForm):
             del body["personalization"]  # the select's default, not a choice: a DP experiment takes none (H2)
         fallback = default_algorithm(self.privacy_mode.data, self.robust_method.data, self.server_optimizer.data)
         if body["algorithm"] == _default("algorithm") and fallback != body["algorithm"]:
-            del body["algorithm"]  # the select's default with dp_sgd or a robust rule: the API's fallback, fedavg
+            del body["algorithm"]  # the select's default with DP, a robust rule or a server optimiser: fedavg
         names = [n.strip() for n in (self.factories.data or "").split(",") if n.strip()]
         body["factories"] = names or "all"
         return body

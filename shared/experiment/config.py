@@ -115,7 +115,7 @@ class ExperimentConfig:
     name: str
     model_type: str = ModelType.MLP.value  # beat the CNN on validation F1 and AUC (README "Tabular models")
     # the best on validation F1 (README "Model quality"); a body that names no algorithm gets fedavg where feddyn
-    # cannot run or does not help (DP; median, trimmed mean, Krum): shared.experiment.combinations.default_algorithm
+    # cannot run or does not help (DP; median, trimmed mean, Krum; a server optimiser): combinations.default_algorithm
     algorithm: str = Algorithm.FEDDYN.value
     server_optimizer: str = ServerOptimizer.NONE.value
     rounds: int = 10  # with the release at the best round, more rounds measured better (README "Model quality")
