@@ -42,7 +42,7 @@ def plants(workdir, dashboard):
 
 def test_lstm_on_windows_from_two_csv_plants_completes_and_scores_new_data(plants, dashboard, workdir):
     body = {"name": "lstm windows", "model_type": "lstm", "sequence_length": 8, "rounds": 3, "local_epochs": 2,
-            "min_factories": 2, "factories": ["csv_a", "csv_b"], "learning_rate": 0.01}
+            "min_factories": 2, "factories": ["csv_a", "csv_b"], "learning_rate": 0.01, "personalization": "none"}
     eid = dashboard.api("POST", "/experiments", json=body).json()["id"]
     dashboard.api("POST", f"/experiments/{eid}/start")
     e = dashboard.wait_experiment(eid, timeout=400)

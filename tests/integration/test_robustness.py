@@ -19,8 +19,10 @@ def plants(workdir, dashboard):
 
 
 def run(dashboard, factories, **body):
+    # personalization off: these tests share plants, and each experiment's personalization step would keep them
+    # busy into the next test (tests/integration/test_rounds.py's run_experiment does the same)
     body = {"name": "robustness", "model_type": "cnn", "rounds": 3, "local_epochs": 1, "learning_rate": 0.01,
-            "factories": factories, "min_factories": len(factories), "seed": 7, **body}
+            "factories": factories, "min_factories": len(factories), "seed": 7, "personalization": "none", **body}
     resp = dashboard.api("POST", "/experiments", json=body)
     assert resp.status_code == 201, resp.text
     eid = resp.json()["id"]
@@ -41,8 +43,8 @@ def test_the_malicious_plant_says_so_in_its_registration(plants, dashboard):
 
 
 def test_median_resists_one_malicious_plant_where_fedavg_degrades(plants, dashboard):
-    honest = run(dashboard, HONEST)
-    attacked = run(dashboard, HONEST + ["rb_evil"])
+    honest = run(dashboard, HONEST, algorithm="fedavg")  # named: the default is feddyn; median runs fedavg's mean
+    attacked = run(dashboard, HONEST + ["rb_evil"], algorithm="fedavg")
     defended = run(dashboard, HONEST + ["rb_evil"], robust={"method": "median", "exclude_below": 0.0})
     auc = {name: honest_metric(e, "test_auc") for name, e in
            (("honest", honest), ("fedavg attacked", attacked), ("median attacked", defended))}
@@ -99,7 +101,8 @@ def test_one_of_four_plants_killed_mid_round_is_a_dropout_and_rejoins_after_rest
     names = [p.name for p in plants]
     resp = dashboard.api("POST", "/experiments", json={
         "name": f"kill 1 of 4 ({'secure' if secure else 'plain'})", "model_type": "cnn", "rounds": 2,
-        "local_epochs": 4, "factories": names, "min_factories": 3, "secure_aggregation": secure, "seed": 3})
+        "local_epochs": 4, "factories": names, "min_factories": 3, "secure_aggregation": secure, "seed": 3,
+        "personalization": "none"})
     eid = resp.json()["id"]
     dashboard.api("POST", f"/experiments/{eid}/start")
     dashboard.wait_for(lambda: dashboard.experiment(eid)["running_round"], 200, "round 1 to be running")

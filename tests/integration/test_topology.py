@@ -91,7 +91,7 @@ def stack(tmp_path_factory, postgres):
 
 def test_gunicorn_workers_and_one_scheduler_complete_an_experiment_on_postgres(stack):
     web, _, workdir = stack
-    body = {"name": "topology", "rounds": 2, "local_epochs": 1, "min_factories": 3}
+    body = {"name": "topology", "rounds": 2, "local_epochs": 1, "min_factories": 3, "personalization": "none"}
     eid = web.api("POST", "/experiments", json=body).json()["id"]
     web.api("POST", f"/experiments/{eid}/start")
     e = web.wait_experiment(eid, timeout=300)
@@ -104,7 +104,7 @@ def test_two_schedulers_by_mistake_still_run_each_round_once(stack, postgres):
     web, start_scheduler, workdir = stack
     start_scheduler("two")
     time.sleep(3)
-    body = {"name": "two schedulers", "rounds": 4, "local_epochs": 1, "min_factories": 3}
+    body = {"name": "two schedulers", "rounds": 4, "local_epochs": 1, "min_factories": 3, "personalization": "none"}
     eid = web.api("POST", "/experiments", json=body).json()["id"]
     web.api("POST", f"/experiments/{eid}/start")
     e = web.wait_experiment(eid, timeout=400)
