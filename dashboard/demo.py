@@ -63,10 +63,18 @@ class Processes:
 
     def __init__(self):
         self.started: list[subprocess.Popen] = []
-        signal.signal(signal.SIGINT, self.stop_all)
-        signal.signal(signal.SIGTERM, self.stop_all)
+        signal.signal(signal.SIGINT, self._interrupted)
+        signal.signal(signal.SIGTERM, self._interrupted)
 
-    def stop_all(self, *_):
+    @staticmethod
+    def _interrupted(*_):
+        """Only raise: stopping inside the handler (logging, waiting) could re-enter what the main thread was in
+        the middle of (a Ctrl-C once went unanswered for 90 s in the demo test); main's finally stops all."""
+        raise KeyboardInterrupt
+
+    def stop_all(self) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # one stop at a time; the plants get their own SIGINT
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         say("stopping the plants, then the dashboard")
         for group in (self.started[1:], self.started[:1]):
             for p in group:
@@ -77,7 +85,6 @@ class Processes:
                     p.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        sys.exit(0)
 
 
 def start_dashboard(args, env: dict, url: str, logs: Path, processes: Processes) -> None:
@@ -92,7 +99,7 @@ def start_dashboard(args, env: dict, url: str, logs: Path, processes: Processes)
         except requests.RequestException:
             time.sleep(0.5)
     say("the dashboard did not start; see logs/dashboard.log")
-    processes.stop_all()
+    raise SystemExit(1)  # main's finally stops what started
 
 
 def start_plants(args, plants, env: dict, url: str, logs: Path, processes: Processes) -> None:
@@ -116,7 +123,7 @@ def wait_online(url: str, headers: dict, names: list[str], processes: Processes)
             return
         if any(p.poll() is not None for p in processes.started):
             say("a process exited early; see logs/")
-            processes.stop_all()
+            raise SystemExit(1)  # main's finally stops what started
         time.sleep(1)
 
 
@@ -159,6 +166,18 @@ def main() -> int:
     logs = args.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     processes = Processes()
+    try:
+        run_demo(args, env, url, plants, logs, processes, password, token)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        processes.stop_all()
+    return 0
+
+
+def run_demo(args, env: dict, url: str, plants: list, logs: Path, processes: Processes, password: str,
+             token: str) -> None:
+    """Start everything, run and release the first experiment, then serve until Ctrl-C."""
     start_dashboard(args, env, url, logs, processes)
     start_plants(args, plants, env, url, logs, processes)
     headers = {"Authorization": f"Bearer {token}"}  # GET /factories is for operators
@@ -171,8 +190,8 @@ def main() -> int:
     say(f"log in as {env['DASHBOARD_ADMIN_EMAIL']} with password {password} (API token: {token})")
     detail = follow(url, headers, experiment["id"])
     release_to_the_floor(url, headers, detail, [name for name, _, _ in plants], args.workdir)
-    signal.pause()
-    return 0
+    while True:
+        signal.pause()
 
 
 def floor_flags(args, name: str) -> list[str]:
