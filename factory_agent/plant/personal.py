@@ -21,7 +21,7 @@ import numpy as np
 
 from factory_agent.plant import policy as rules
 from factory_agent.plant.inputs import Plant, parameters, prepared_arrays
-from factory_agent.plant.scoring import release_evaluation
+from factory_agent.plant.evaluation import release_evaluation
 from factory_agent.plant.state import write_private
 from shared.errors import ModelError, PolicyRefusal, SecurityError
 from shared.models import build_model, get_weights
