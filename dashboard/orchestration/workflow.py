@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dashboard.errors import RoundFailed
-from dashboard.orchestration.channel import Participant, PhaseResult, PlantChannel
+from dashboard.orchestration.channel import Participant, PlantChannel
 from dashboard.orchestration.evaluation import Evaluation, evaluate
 from dashboard.orchestration.secure import secure_sum
 from shared.aggregation.base import ClientUpdate
@@ -179,8 +179,3 @@ def server_control(plan: RoundPlan) -> dict | None:
         c = np.zeros(sum(np.size(plan.model.weights[k]) for k in keys))
     c = clip_update(c, plan.config.update_clip())  # a c stored before it was bounded (review M1) never stalls
     return {k: v.astype(np.float32) for k, v in unflatten(c, plan.model.weights, keys).items()}
-
-
-def dispatch_all(channel: PlantChannel, participants: list[Participant], request, timeout: float) -> PhaseResult:
-    """The same request to every plant (statistics, an evaluation)."""
-    return channel.dispatch(participants, lambda p: request, timeout)
