@@ -8,10 +8,11 @@ import pytest
 from shared.data.csv_loader import load_frame
 from shared.data.scaler import Scaler, feature_stats
 from shared.data.simulator import FAILURE_MODE_COLUMNS, simulate
-from shared.errors import ModelError, ProtocolError
+from shared.errors import ProtocolError
 from shared.experiment import ExperimentConfig, ValidationError
 from shared.models import ModelSpec, build_model, get_weights
-from shared.personalization import freeze_body, is_head, own_threshold_scores, preferred, train_selected
+from shared.fedper import is_head
+from shared.personalization import own_threshold_scores, preferred, train_selected
 from shared.protocol import (ModelPart, ModelScores, PersonalizeReply, PersonalizeRequest, ScalerMsg,
                              SplitEvaluation, TrainSettings, parse_reply)
 from shared.training import PlantArrays, train_local
@@ -24,22 +25,6 @@ def arrays():
                     d.schema.feature_names, None)
     a.scale(Scaler.from_stats(feature_stats(a.x[a.rows(0)])))
     return a
-
-
-@pytest.mark.parametrize("model_type", ["cnn", "lstm", "hybrid"])
-def test_fedper_freezes_every_layer_but_the_head(model_type):
-    model = build_model(ModelSpec(model_type, 5, sequence_length=4), seed=0)
-    trainable = freeze_body(model)
-    assert trainable and all(is_head(n) for n in trainable)
-    assert all(p.requires_grad == is_head(n) for n, p in model.named_parameters())
-    assert any(not p.requires_grad for p in model.parameters())
-
-
-def test_a_model_without_a_head_cannot_be_personalized():
-    from torch import nn
-
-    with pytest.raises(ModelError, match="no head"):
-        freeze_body(nn.Linear(3, 1))
 
 
 def changed(before: dict, after: dict) -> set[str]:
