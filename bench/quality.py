@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from factoryfl_testing.federation import InProcessFederation, Run  # noqa: E402
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant, union_data  # noqa: E402
 from shared.enums import ModelType  # noqa: E402
-from shared.experiment import ExperimentConfig  # noqa: E402
+from shared.experiment import ExperimentConfig, parse_experiment  # noqa: E402
 
 PROFILES = [("default", 1), ("heavy_duty", 2), ("hot_climate", 3), ("precision", 4)]
 FEDAVG = {"algorithm": "fedavg"}  # named: the product's default is feddyn (a body naming none)
@@ -90,7 +90,7 @@ def config(args, **body) -> ExperimentConfig:
     the algorithm is the product's default (feddyn, or fedavg where parse falls back) unless the row names one."""
     base = {"name": "quality", "rounds": args.rounds, "local_epochs": args.epochs, "batch_size": 64,
             "learning_rate": 0.005, "lr_decay": 1.0, "min_factories": 1, "model_type": args.model, "seed": args.seed}
-    return ExperimentConfig.parse({**base, **body})
+    return parse_experiment({**base, **body})
 
 
 def fmt(evaluation) -> str:

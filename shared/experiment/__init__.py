@@ -8,7 +8,8 @@
 
 from shared.experiment.config import (CHOICES, SECAGG_DEFAULT_CLIP, ExperimentConfig, PrivacyConfig, RobustConfig,
                                       planned_steps)
+from shared.experiment.parse import parse_experiment
 from shared.experiment.validation import ValidationError
 
 __all__ = ["CHOICES", "SECAGG_DEFAULT_CLIP", "ExperimentConfig", "PrivacyConfig", "RobustConfig", "ValidationError",
-           "planned_steps"]
+           "parse_experiment", "planned_steps"]

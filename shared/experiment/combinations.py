@@ -16,13 +16,9 @@ with robust rules are in shared.experiment.parse, where they always were.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from shared.enums import Algorithm, PrivacyMode, RobustMethod
+from shared.experiment.config import ExperimentConfig  # config imports neither this module nor parse
 from shared.experiment.validation import ValidationError
-
-if TYPE_CHECKING:
-    from shared.experiment.config import ExperimentConfig
 
 
 def default_algorithm(privacy_mode: str, robust_method: str, server_optimizer: str = "none") -> str:
@@ -32,8 +28,6 @@ def default_algorithm(privacy_mode: str, robust_method: str, server_optimizer: s
     under central DP (its server term h adds up every round's noisy mean change, so the first round's model
     already carries twice the noise of fedavg's), and with a server optimiser (FedAvgM, FedAdam and FedYogi
     were measured over fedavg; "fedavgm" has always meant FedAvg with server momentum)."""
-    from shared.experiment.config import ExperimentConfig  # config imports this module
-
     if (privacy_mode != PrivacyMode.NONE.value or RobustMethod(robust_method).needs_single_updates
             or server_optimizer != "none"):
         return Algorithm.FEDAVG.value

@@ -1,6 +1,6 @@
 """An experiment's settings (DESIGN §5), typed, with every value derived from them in one place each.
 
-`ExperimentConfig.parse(body)` validates a hostile API body (shared.experiment.parse); `to_dict()` is what the
+`parse_experiment(body)` (shared.experiment.parse) validates a hostile API body; `to_dict()` is what the
 database stores and the API shows; `from_dict(stored)` loads any stored dict back (trusted; missing keys take
 the defaults below, the only place defaults live). From the settings: the model (`model_spec`), the bound plants
 clip their update to (`update_clip`), each plant's training request (`plant_training`), the aggregation
@@ -148,13 +148,6 @@ class ExperimentConfig:
     personalization_epochs: int = 4
 
     # --- stored form ---------------------------------------------------------------------------
-    @classmethod
-    def parse(cls, body: object) -> "ExperimentConfig":
-        """Validate a hostile JSON body; ValidationError names the field and says why."""
-        from shared.experiment.parse import parse_experiment
-
-        return parse_experiment(body)
-
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out.update(privacy=self.privacy.to_dict(), robust=self.robust.to_dict(),

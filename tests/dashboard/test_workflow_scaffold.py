@@ -12,7 +12,7 @@ from dashboard.orchestration.workflow import RoundState, RoundWorkflow
 from factoryfl_testing.federation import InProcessFederation
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant
 from shared.aggregation.vectors import flatten, float_keys
-from shared.experiment import ExperimentConfig
+from shared.experiment import ExperimentConfig, parse_experiment
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def plants(tmp_path_factory):
 
 
 def settings(**body) -> ExperimentConfig:
-    return ExperimentConfig.parse({"name": "scaffold", "rounds": 2, "local_epochs": 1, "min_factories": 2,
+    return parse_experiment({"name": "scaffold", "rounds": 2, "local_epochs": 1, "min_factories": 2,
                                    "algorithm": "scaffold", **body})
 
 

@@ -5,12 +5,12 @@ them against the code they replaced)."""
 import pytest
 
 from shared.errors import ConfigurationError
-from shared.experiment import ExperimentConfig, PrivacyConfig, RobustConfig, ValidationError
+from shared.experiment import ExperimentConfig, PrivacyConfig, RobustConfig, ValidationError, parse_experiment
 from shared.protocol import TrainSettings
 
 
 def parse(**body):
-    return ExperimentConfig.parse({"name": "x", **body})
+    return parse_experiment({"name": "x", **body})
 
 
 @pytest.mark.parametrize("algorithm,method", [(a, m) for a in ("fednova", "feddyn")
@@ -79,7 +79,7 @@ def test_a_stored_row_of_any_age_loads_with_the_defaults_for_what_it_lacks():
     # and fedavg, the default algorithm until feddyn
     bare = ExperimentConfig(name="bare", lr_decay=1.0, algorithm="fedavg")
     assert ExperimentConfig.from_dict({"name": "bare"}) == bare
-    assert config.lr_decay == 1.0 and ExperimentConfig.parse({"name": "new"}).lr_decay == 0.9
+    assert config.lr_decay == 1.0 and parse_experiment({"name": "new"}).lr_decay == 0.9
 
 
 def test_no_privacy_is_stored_as_the_mode_alone():

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from shared.errors import ProtocolError
-from shared.experiment import CHOICES, ExperimentConfig, ValidationError
+from shared.experiment import CHOICES, ExperimentConfig, ValidationError, parse_experiment
 from shared.experiment.config import SCAFFOLD_DEFAULT_CLIP
 from shared.models import ModelSpec, build_model, get_weights
 from shared.protocol import ModelPart, RoundRef, ScalerMsg, TrainRequest, TrainSettings, parse_reply, parse_request
 
 
 def parse(**body):
-    return ExperimentConfig.parse({"name": "x", **body})
+    return parse_experiment({"name": "x", **body})
 
 
 @pytest.mark.parametrize("method", ["median", "trimmed_mean", "krum"])
