@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FloatField, IntegerField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Optional
+from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Optional
 
 from dashboard.enrolment import MAX_ENROLMENT_HOURS
 from dashboard.models.operators import ROLES
@@ -57,15 +57,6 @@ def _default(name: str, settings: type = ExperimentConfig):
 
 def _choices(setting: str, labels: dict[str, str] | None = None) -> list[tuple[str, str]]:
     return [(v, (labels or {}).get(v, v)) for v in CHOICES[setting].values()]
-
-
-class TokenForm(FlaskForm):
-    name = StringField("Token name", validators=[DataRequired()], description="e.g. the script that will use it")
-
-
-class LoginForm(FlaskForm):
-    email = StringField("E-mail", validators=[DataRequired(), Email(check_deliverability=False)])
-    password = PasswordField("Password", validators=[DataRequired()])
 
 
 class RoleForm(FlaskForm):
