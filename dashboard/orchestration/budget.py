@@ -10,8 +10,8 @@ from dashboard.models import Experiment, record_audit
 from dashboard.models.base import utcnow
 from shared.enums import ExperimentStatus
 from shared.errors import SecurityError
+from shared.privacy.accounting import epsilon_of as dp_epsilon_of
 from shared.privacy.accounting import epsilon_spent, gaussian_step, plant_level_steps, within_budget
-from shared.privacy.dp_sgd import epsilon_of as dp_epsilon_of
 from shared.protocol import TrainReply
 
 log = logging.getLogger(__name__)

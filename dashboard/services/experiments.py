@@ -101,7 +101,7 @@ def privacy_spent(experiment: Experiment) -> dict | None:
     settings = experiment.settings
     privacy = settings.privacy
     if privacy.dp_sgd:  # record-level DP: each plant's own accountant; the worst plant counts
-        from shared.privacy.dp_sgd import epsilon_of
+        from shared.privacy.accounting import epsilon_of
 
         histories = experiment.privacy_history if isinstance(experiment.privacy_history, dict) else {}
         by_plant = {name: epsilon_of(h, privacy.delta) for name, h in histories.items()}

@@ -181,7 +181,7 @@ def _reserve_privacy(plant: Plant, request: TrainRequest, examples: int) -> tupl
     """The round's noise multiplier (the operator's, or derived from the target epsilon over the planned
     rounds, never below the policy's minimum), checked against the experiment's target (never above the
     policy's max_epsilon) and the plant's lifetime budget, and recorded before training."""
-    from shared.privacy.dp_sgd import noise_for_epsilon
+    from shared.privacy.accounting import noise_for_epsilon
 
     train, policy = request.train, plant.policy
     if examples == 0:
