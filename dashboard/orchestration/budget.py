@@ -1,5 +1,5 @@
 """An experiment's privacy budget: what the accountant records for each round or draw of plants, whether the
-next one fits the target epsilon, and the experiment's end when it does not (DESIGN §8)."""
+next one fits the target epsilon, and the experiment's end when it does not (DESIGN §8.7)."""
 
 from __future__ import annotations
 
