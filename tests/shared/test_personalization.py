@@ -10,6 +10,7 @@ from shared.data.scaler import Scaler, feature_stats
 from shared.data.simulator import FAILURE_MODE_COLUMNS, simulate
 from shared.errors import ModelError, ProtocolError
 from shared.experiment import ExperimentConfig, ValidationError
+from shared.experiment.training import personal_training
 from shared.models import ModelSpec, build_model, get_weights
 from shared.personalization import freeze_body, is_head, own_threshold_scores, preferred, train_selected
 from shared.protocol import (ModelPart, ModelScores, PersonalizeReply, PersonalizeRequest, ScalerMsg,
@@ -127,13 +128,13 @@ def test_hostile_personalization_replies_are_refused(mutate, words):
 def test_the_settings_parse_and_bound_personalization():
     config = ExperimentConfig.parse({"name": "p", "personalization": "fedper", "personalization_epochs": 3,
                                      "rounds": 4, "local_epochs": 2})
-    train, local_epochs = config.personal_training(5.0)
+    train, local_epochs = personal_training(config, 5.0)
     assert (train.epochs, train.pos_weight, local_epochs) == (3, 5.0, 4 * 2 + 3)
     assert ExperimentConfig.from_dict(config.to_dict()) == config
-    assert ExperimentConfig.parse({"name": "p", "rounds": 200, "local_epochs": 5}).personal_training()[1] == 100
+    assert personal_training(ExperimentConfig.parse({"name": "p", "rounds": 200, "local_epochs": 5}))[1] == 100
     # review L1: the plants refuse a personalization batch below 16 (their default min_personal_batch)
-    assert ExperimentConfig.parse({"name": "p", "batch_size": 2}).personal_training()[0].batch_size == 16
-    assert ExperimentConfig.parse({"name": "p", "batch_size": 128}).personal_training()[0].batch_size == 128
+    assert personal_training(ExperimentConfig.parse({"name": "p", "batch_size": 2}))[0].batch_size == 16
+    assert personal_training(ExperimentConfig.parse({"name": "p", "batch_size": 128}))[0].batch_size == 128
     with pytest.raises(ValidationError, match="personalization"):
         ExperimentConfig.parse({"name": "p", "personalization": "all_of_it"})
     with pytest.raises(ValidationError, match="personalization_epochs"):
