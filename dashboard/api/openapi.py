@@ -25,8 +25,9 @@ def _experiment_schema() -> dict:
                                                      "additionalProperties": False})["properties"]
         target[setting.key] = setting.schema()
     props["name"].update(minLength=1, maxLength=MAX_NAME)
-    props["factories"] = {"oneOf": [{"type": "string", "enum": ["all"]}, {"type": "array", "items": {"type": "string"}}],
-                          "default": "all", "description": props["factories"]["description"]}
+    props["factories"] = {"oneOf": [{"type": "string", "enum": ["all"]},
+                                    {"type": "array", "items": {"type": "string"}}], "default": "all",
+                          "description": props["factories"]["description"]}
     return {"type": "object", "required": ["name"], "properties": props, "additionalProperties": False}
 
 

@@ -8,7 +8,8 @@
 - validation.py: ValidationError and the checks of single values.
 """
 
-from shared.experiment.config import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig, planned_steps
+from shared.experiment.config import ExperimentConfig, PrivacyConfig, RobustConfig, planned_steps
+from shared.experiment.fields import CHOICES
 from shared.experiment.training import SECAGG_DEFAULT_CLIP
 from shared.experiment.validation import ValidationError
 

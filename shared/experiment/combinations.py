@@ -103,12 +103,14 @@ def _algorithm(config: ExperimentConfig) -> list[ValidationError]:
     if algorithm == Algorithm.SCAFFOLD.value:
         found.extend(_scaffold(config))
     if RobustMethod(method).needs_single_updates and algorithm == Algorithm.FEDNOVA.value:
-        found.append(ValidationError("algorithm", f"fednova cannot be combined with robust.method {method}: the robust rule "
+        found.append(ValidationError("algorithm", f"fednova cannot be combined with robust.method {method}: the "
+                                           "robust rule "
                                            "replaces the server's average, and with it FedNova's normalisation by "
                                            f"each plant's local steps; use fedavg or fedprox with {method}, or "
                                            "robust.method none or norm_bound with fednova"))
     if RobustMethod(method).needs_single_updates and algorithm == Algorithm.FEDDYN.value:
-        found.append(ValidationError("algorithm", f"feddyn cannot be combined with robust.method {method}: the robust rule "
+        found.append(ValidationError("algorithm", f"feddyn cannot be combined with robust.method {method}: the "
+                                           "robust rule "
                                            "replaces FedDyn's server update, so its server term would never follow "
                                            f"the plants' linear terms; use fedavg or fedprox with {method}, or "
                                            "robust.method none or norm_bound with feddyn"))
@@ -132,13 +134,15 @@ def _scaffold(config: ExperimentConfig) -> list[ValidationError]:
     if config.secure_aggregation:
         found.append(ValidationError("algorithm", SCAFFOLD_SECAGG))
     if RobustMethod(method).needs_single_updates:
-        found.append(ValidationError("algorithm", f"scaffold cannot be combined with robust.method {method}: the robust rule "
+        found.append(ValidationError("algorithm", f"scaffold cannot be combined with robust.method {method}: the "
+                                           "robust rule "
                                            "replaces the server's average of the updates but not of the control "
                                            "variate deltas, so the server's c would follow plants whose updates "
                                            f"were left out; use fedavg or fedprox with {method}, or robust.method "
                                            "none or norm_bound with scaffold"))
     if config.privacy.central:
-        found.append(ValidationError("algorithm", "scaffold cannot be combined with privacy.mode central: central DP noises "
+        found.append(ValidationError("algorithm", "scaffold cannot be combined with privacy.mode central: central "
+                                           "DP noises "
                                            "the sum of the updates, but each plant's control variate delta would "
                                            "reach the server un-noised (it carries the same information as the "
                                            "update); use dp_sgd (record level, at each plant) with scaffold, or "

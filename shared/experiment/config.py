@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from shared.enums import Algorithm, ModelType, Personalization, PrivacyMechanism, PrivacyMode
-from shared.experiment.fields import CHOICES, DP_SGD_TRAINING, defaults
+from shared.experiment.fields import DP_SGD_TRAINING, defaults
 from shared.model_spec import MLP_BLOCKS, MLP_CROSS_LAYERS, ModelSpec
 
 TOP, PRIVACY, ROBUST = defaults(), defaults("privacy"), defaults("robust")

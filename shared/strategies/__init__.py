@@ -27,5 +27,6 @@ from shared.strategies.robust import Robust
 from shared.strategies.scaffold import Scaffold
 
 __all__ = ["Aggregated", "AggregationReport", "CentralDP", "Change", "ClientUpdate", "Cohort", "FedAdam", "FedAvg",
-           "FedAvgM", "FedDyn", "FitConfig", "FedNova", "FedProx", "FedYogi", "Robust", "Scaffold", "SecureSum", "ServerState",
+           "FedAvgM", "FedDyn", "FitConfig", "FedNova", "FedProx", "FedYogi", "Robust", "Scaffold", "SecureSum",
+           "ServerState",
            "Strategy", "Wrapper", "algorithm_strategy", "build_strategy", "with_server_optimizer"]

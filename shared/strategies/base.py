@@ -1,7 +1,8 @@
 """What every strategy shares (Flower's Strategy, reduced to what a round of FactoryFL asks of it).
 
 A strategy says what the plants train with (`configure_fit`, as Flower's: its settings and, for SCAFFOLD, the
-server's control variate), asks for masked updates (`secure_setup`, weighted as `secure_weighting` says), and turns a round's contributions into the next global model: single updates
+server's control variate), asks for masked updates (`secure_setup`, weighted as `secure_weighting` says), and
+turns a round's contributions into the next global model: single updates
 (`aggregate`) or the sum secure aggregation yields (`aggregate_sum`). Both are template methods over three
 steps a subclass or a wrapper changes:
 

@@ -216,7 +216,8 @@ def test_a_dp_sgd_experiment_stored_before_its_own_training_settings_keeps_the_e
 def test_dp_sgd_clips_per_sample_at_its_own_default_unless_told_and_central_keeps_its_bound():
     from shared.experiment.fields import DP_SGD_MAX_GRAD_NORM
 
-    assert plant_training(parse(privacy={"mode": "dp_sgd", "epsilon": 4}), 1, 0).dp_max_grad_norm == DP_SGD_MAX_GRAD_NORM
+    train = plant_training(parse(privacy={"mode": "dp_sgd", "epsilon": 4}), 1, 0)
+    assert train.dp_max_grad_norm == DP_SGD_MAX_GRAD_NORM
     assert parse(privacy={"mode": "dp_sgd", "max_grad_norm": 2.0}).privacy.max_grad_norm == 2.0
     assert parse(privacy={"mode": "central"}).privacy.max_grad_norm == PrivacyConfig().max_grad_norm
 
