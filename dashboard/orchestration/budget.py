@@ -8,6 +8,7 @@ import logging
 from dashboard.extensions import db
 from dashboard.models import Experiment, record_audit
 from dashboard.models.base import utcnow
+from shared.experiment.training import local_training
 from shared.enums import ExperimentStatus
 from shared.errors import SecurityError
 from shared.privacy.accounting import epsilon_of as dp_epsilon_of
@@ -67,7 +68,7 @@ def dp_sgd_allows(experiment: Experiment) -> bool:
         return True
     for plant, history in sorted((experiment.privacy_history or {}).items()):
         sigma, rate = history[-1][0], history[-1][1]
-        epochs = config.local_training()[0]  # DP-SGD's own local epochs
+        epochs = local_training(config)[0]  # DP-SGD's own local epochs
         projected = dp_epsilon_of(history + [[sigma, rate, epochs * round(1 / rate)]], privacy.delta)
         if projected > privacy.epsilon:
             spent = dp_epsilon_of(history, privacy.delta)

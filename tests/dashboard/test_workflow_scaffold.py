@@ -54,7 +54,7 @@ def test_a_stored_c_past_the_plants_limit_is_sent_within_the_clip(plants, plain)
     update bound, so the experiment does not stall."""
     from dataclasses import replace
 
-    from shared.experiment.config import SCAFFOLD_DEFAULT_CLIP
+    from shared.experiment.training import SCAFFOLD_DEFAULT_CLIP
     from shared.protocol import parse_request
     from shared.strategies import ServerState
 

@@ -8,8 +8,9 @@ import pytest
 from shared.data.csv_loader import load_frame
 from shared.data.scaler import Scaler, feature_stats
 from shared.data.simulator import FAILURE_MODE_COLUMNS, simulate
-from shared.errors import ProtocolError
-from shared.experiment import ExperimentConfig, ValidationError, parse_experiment
+from shared.errors import ModelError, ProtocolError
+from shared.experiment import parse_experiment, ExperimentConfig, ValidationError
+from shared.experiment.training import personal_training
 from shared.models import ModelSpec, build_model, get_weights
 from shared.fedper import is_head
 from shared.personalization import own_threshold_scores, preferred, train_selected
@@ -112,13 +113,13 @@ def test_hostile_personalization_replies_are_refused(mutate, words):
 def test_the_settings_parse_and_bound_personalization():
     config = parse_experiment({"name": "p", "personalization": "fedper", "personalization_epochs": 3,
                                      "rounds": 4, "local_epochs": 2})
-    train, local_epochs = config.personal_training(5.0)
+    train, local_epochs = personal_training(config, 5.0)
     assert (train.epochs, train.pos_weight, local_epochs) == (3, 5.0, 4 * 2 + 3)
     assert ExperimentConfig.from_dict(config.to_dict()) == config
-    assert parse_experiment({"name": "p", "rounds": 200, "local_epochs": 5}).personal_training()[1] == 100
+    assert personal_training(parse_experiment({"name": "p", "rounds": 200, "local_epochs": 5}))[1] == 100
     # review L1: the plants refuse a personalization batch below 16 (their default min_personal_batch)
-    assert parse_experiment({"name": "p", "batch_size": 2}).personal_training()[0].batch_size == 16
-    assert parse_experiment({"name": "p", "batch_size": 128}).personal_training()[0].batch_size == 128
+    assert personal_training(parse_experiment({"name": "p", "batch_size": 2}))[0].batch_size == 16
+    assert personal_training(parse_experiment({"name": "p", "batch_size": 128}))[0].batch_size == 128
     with pytest.raises(ValidationError, match="personalization"):
         parse_experiment({"name": "p", "personalization": "all_of_it"})
     with pytest.raises(ValidationError, match="personalization_epochs"):
