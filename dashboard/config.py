@@ -110,9 +110,9 @@ def _instance_secret(instance: Path, name: str, make) -> str:
 
 def plant_floor_settings() -> dict:
     """DASHBOARD_ALERT_WEBHOOK: a URL called with a JSON POST on a new alert, a plant going offline and a failed
-    experiment (dashboard.webhook checks it is http(s) and posts from a background thread);
+    experiment (dashboard.webhooks.sender checks it is http(s) and posts from a background thread);
     DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL: seconds between two alert.opened calls for one plant (default 300);
-    DASHBOARD_METRICS_TOKEN: who may read /metrics besides loopback clients (dashboard.metrics)."""
+    DASHBOARD_METRICS_TOKEN: who may read /metrics besides loopback clients (dashboard.api.metrics)."""
     env = os.environ.get
     return {"ALERT_WEBHOOK": env("DASHBOARD_ALERT_WEBHOOK") or None,
             "ALERT_WEBHOOK_TIMEOUT": float(env("DASHBOARD_ALERT_WEBHOOK_TIMEOUT", "5")),
@@ -177,7 +177,7 @@ class Config:
         self.DASHBOARD_FACTORIES_FILE = env("DASHBOARD_FACTORIES_FILE")  # YAML of configured external plants
         self.DASHBOARD_SCHEDULER = env("DASHBOARD_SCHEDULER", "inline")
         self.HEARTBEAT_INTERVAL = float(env("DASHBOARD_HEARTBEAT_INTERVAL", "30"))
-        # heartbeats are written in batches (dashboard.heartbeats): every FLUSH_INTERVAL seconds, answered at once
+        # heartbeats are written in batches (dashboard.registry.heartbeats): every FLUSH_INTERVAL seconds, answered at once
         # (a SIGKILL loses at most that much), or, DURABLE, answered once committed (group commit)
         self.HEARTBEAT_FLUSH_INTERVAL = float(env("DASHBOARD_HEARTBEAT_FLUSH_INTERVAL", "0.2"))
         self.HEARTBEAT_DURABLE = env("DASHBOARD_HEARTBEAT_DURABLE", "false").strip().lower() in ("1", "true", "yes", "on")
@@ -212,7 +212,7 @@ class Config:
         # unspecified and cloud-metadata addresses are refused always
         self.ALLOW_PRIVATE_PLANTS = env("DASHBOARD_ALLOW_PRIVATE_PLANTS", "false").strip().lower() in (
             "1", "true", "yes", "on")
-        # TLS to the datasites (DESIGN §4, dashboard/federation_ca.py): the federation CA's folder (its key encrypted
+        # TLS to the datasites (DESIGN §4, dashboard/registry/federation_ca.py): the federation CA's folder (its key encrypted
         # with CREDENTIALS_KEY; share it with the scheduler process), how long a plant's certificate lasts, and
         # whether plain HTTP to a datasite is refused (the default; false only for development)
         self.DASHBOARD_CA_DIR = env("DASHBOARD_CA_DIR") or str(instance / "federation_ca")

@@ -8,7 +8,7 @@ import signal
 import threading
 
 from dashboard import create_app
-from dashboard.bootstrap import bootstrap
+from dashboard.lifecycle.bootstrap import bootstrap
 from dashboard.config import InsecureConfiguration
 from dashboard.orchestration.scheduler import start_scheduler, stop_scheduler
 

@@ -29,7 +29,7 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(FederatedLearningError)
     def on_domain_error(exc: FederatedLearningError):
         detail = {"field": exc.field, "reason": exc.message} if isinstance(exc, ValidationError) else \
-            getattr(exc, "detail", None)  # e.g. a re-keying waiting for approval (dashboard.identity)
+            getattr(exc, "detail", None)  # e.g. a re-keying waiting for approval (dashboard.registry.identity)
         if not wants_json():
             return f"{exc}", status_of(exc)
         return json_error(status_of(exc), str(exc), detail)

@@ -8,18 +8,18 @@ import secrets
 
 from flask import Blueprint, current_app, jsonify
 
-from dashboard import heartbeats, identity
-from dashboard import releases as plant_floor
-from dashboard.api.registration_schema import validate_registration
+from dashboard.registry import heartbeats, identity
+from dashboard.registry import floor as plant_floor
+from dashboard.registry.schema import validate_registration
 from dashboard.api.validation import check_factory_name, json_body, require
 from shared.errors import ValidationError
 from dashboard.extensions import csrf, db, limiter, register_limit
-from dashboard.federation_ca import certificate_request_of
+from dashboard.registry.federation_ca import certificate_request_of
 from dashboard.models import Factory, record_audit
 from dashboard.models.base import utcnow
 from dashboard.models.operators import token_digest
 from dashboard.auth.roles import Unauthorized, bearer_token, operator_required
-from dashboard.security import constant_time_equal, encrypt
+from dashboard.auth.security import constant_time_equal, encrypt
 from shared.enums import FactoryStatus
 from dashboard.errors import VersionConflict
 from shared import __version__, release_line
@@ -115,10 +115,10 @@ def register_factory():
     if release_line(version) != SUPPORTED_AGENT_LINE:
         raise VersionConflict(f"agent version {version} cannot be driven by this dashboard (supports "
                               f"{SUPPORTED_AGENT_LINE}.x); install the matching FactoryFL release")
-    # TLS (dashboard.federation_ca): the plant's certificate request, checked before anything changes
+    # TLS (dashboard.registry.federation_ca): the plant's certificate request, checked before anything changes
     certificate_request = certificate_request_of(current_app.config, body, name, hostname)
 
-    # --- identity (dashboard.identity): who may register this name, with which key --------------------
+    # --- identity (dashboard.registry.identity): who may register this name, with which key --------------------
     claim = identity.IdentityClaim(name, identity.identity_public_key(body), public_key, hostname, port, body)
     factory = db.session.scalar(db.select(Factory).filter_by(name=name))
     admission = identity.admit(claim, factory)  # 401, or 409 with the request kept for an operator
@@ -158,7 +158,7 @@ def register_factory():
 @limiter.exempt  # authenticated by an unguessable token; the limiter's per-request work was ~15 % of a heartbeat
 def heartbeat():
     """The hot path of the registry: the token is checked against this process's cache of digests and the
-    heartbeat goes to the process's buffer, written in batches (dashboard.heartbeats)."""
+    heartbeat goes to the process's buffer, written in batches (dashboard.registry.heartbeats)."""
     token = bearer_token()
     if not token:
         raise Unauthorized("missing heartbeat token")

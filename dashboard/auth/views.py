@@ -7,7 +7,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from dashboard.auth import accounts
 from dashboard.extensions import limiter, login_limit, login_manager
-from dashboard.security import safe_next
+from dashboard.auth.security import safe_next
 from dashboard.ui.forms import LoginForm, TokenForm
 
 bp = Blueprint("auth", __name__)

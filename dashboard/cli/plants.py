@@ -18,7 +18,7 @@ def register(app) -> click.Group:
     @click.argument("path", type=click.Path(dir_okay=False))
     def import_factories(path: str) -> None:
         """Import the external datasites listed in a YAML file."""
-        from dashboard.configured_plants import import_plants, load_plants
+        from dashboard.registry.configured_plants import import_plants, load_plants
         from shared.errors import ConfigurationError
 
         try:
@@ -41,8 +41,8 @@ def _check(names: tuple[str, ...]) -> None:
 
     from dashboard.models import Factory
     from dashboard.orchestration.syft_clients import check_login, transport_of
-    from dashboard.plant_addresses import AddressRefused, check_plant_host, check_plant_port
-    from dashboard.security import decrypt
+    from dashboard.registry.addresses import AddressRefused, check_plant_host, check_plant_port
+    from dashboard.auth.security import decrypt
 
     query = db.select(Factory).order_by(Factory.name)
     if names:

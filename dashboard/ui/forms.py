@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, FloatField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Optional
 
-from dashboard.enrolment import MAX_ENROLMENT_HOURS
+from dashboard.registry.enrolment import MAX_ENROLMENT_HOURS
 from dashboard.models.operators import ROLES
 from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig
 from shared.experiment.combinations import default_algorithm

@@ -1,6 +1,6 @@
 """`make secrets`: write the `.env` file docker compose reads, with random secrets (mode 0600, git-ignored).
 
-    python3 dashboard/secrets_file.py [PATH]      # default: .env next to docker-compose.yml
+    python3 dashboard/cli/secrets_file.py [PATH]      # default: .env next to docker-compose.yml
 
 Standard library only, so it runs before anything is installed. An existing file is never rewritten (its
 CREDENTIALS_KEY decrypts what the database holds, its POSTGRES_PASSWORD is the one the database was made

@@ -16,12 +16,12 @@ import time
 
 from flask import current_app
 
-from dashboard.api.registration_schema import FloorReport, ReportedModel, validate_floor_report
+from dashboard.registry.schema import FloorReport, ReportedModel, validate_floor_report
 from dashboard.extensions import db
-from dashboard.metrics import count_heartbeat
+from dashboard.api.metrics import count_heartbeat
 from dashboard.models import Factory, FloorSample, Release
 from dashboard.models.base import utcnow
-from dashboard.webhook import WebhookEvent, notify_after_commit
+from dashboard.webhooks.sender import WebhookEvent, notify_after_commit
 
 log = logging.getLogger(__name__)
 KEEP_SAMPLES = 500  # per plant, for the charts

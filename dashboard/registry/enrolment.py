@@ -1,5 +1,5 @@
 """What operators decide about plant identity (DESIGN §4): one-time enrolment tokens for a plant name, and
-approving or discarding the re-keying requests that dashboard.identity keeps for a known name. Used by the CLI
+approving or discarding the re-keying requests that dashboard.registry.identity keeps for a known name. Used by the CLI
 (`flask --app dashboard factories enrol | approve-rekey`), the API and the enrolment page. Nothing is committed
 here: the caller commits.
 """

@@ -1,5 +1,5 @@
 """What a registrant may send (DESIGN §4), checked at the boundary before anything is stored: the plant's
-address (no SSRF: dashboard.plant_addresses), its capabilities against a closed schema, and its public keys.
+address (no SSRF: dashboard.registry.addresses), its capabilities against a closed schema, and its public keys.
 
 A plant's capabilities drive every later round (the feature schema is merged across plants, the model is
 built from it), so a broken or empty schema is a 400 here rather than a failure of every running experiment.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from shared.errors import ValidationError
-from dashboard.plant_addresses import AddressRefused, check_plant_host, check_plant_port
+from dashboard.registry.addresses import AddressRefused, check_plant_host, check_plant_port
 from shared.data.schema import FeatureSchema
 from shared.enums import DataType, ModelType
 

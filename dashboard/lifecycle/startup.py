@@ -1,5 +1,5 @@
 """A dashboard process's one-time start-up (STYLE 13): the first operator and the configured plants
-(dashboard.bootstrap) and, with DASHBOARD_SCHEDULER=inline, the scheduler in this process.
+(dashboard.lifecycle.bootstrap) and, with DASHBOARD_SCHEDULER=inline, the scheduler in this process.
 
 `python -m dashboard` and `python -m dashboard.scheduler` start up explicitly; `register_lazy_start` covers
 `flask run` and WSGI servers pointed at create_app (no explicit entry point): the first request does it, once
@@ -28,7 +28,7 @@ def register_lazy_start(app: Flask) -> None:
 
 
 def start(app: Flask) -> None:
-    from dashboard.bootstrap import bootstrap
+    from dashboard.lifecycle.bootstrap import bootstrap
 
     bootstrap(app)
     if (app.config["DASHBOARD_SCHEDULER"] == "inline" and not app.testing
