@@ -17,7 +17,7 @@ def test_compose_has_the_documented_topology_with_health_conditions():
     assert "healthcheck" in services["postgres"]
     assert services["dashboard"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["dashboard"]["environment"]["DASHBOARD_SCHEDULER"] == "off"
-    assert services["scheduler"]["command"] == ["python", "-m", "dashboard.scheduler"]
+    assert services["scheduler"]["command"] == ["python", "-m", "dashboard.orchestration.scheduler"]
     profiles = {services[f]["environment"].get("FACTORY_SIMULATE") or services[f]["environment"].get("FACTORY_DATA")
                 for f in ("factory_a", "factory_b", "factory_c")}
     assert len(profiles) == 3  # three different data profiles

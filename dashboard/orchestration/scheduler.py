@@ -1,9 +1,12 @@
 """The scheduler: APScheduler jobs with fixed ids, run inside an app context, started in exactly one
-process (the web process with DASHBOARD_SCHEDULER=inline, or `python -m dashboard.scheduler`)."""
+process: the web process with DASHBOARD_SCHEDULER=inline, or this module's own process for production,
+`python -m dashboard.orchestration.scheduler` (the gunicorn workers then run with DASHBOARD_SCHEDULER=off).
+Either way it is started by dashboard.lifecycle.startup.start, and only there."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -53,3 +56,29 @@ def stop_scheduler() -> None:
         if _started is not None:
             _started.shutdown(wait=False)
             _started = None
+
+
+def main() -> None:
+    """The scheduler process: the one-time start-up with the scheduler, until SIGTERM or SIGINT."""
+    from dashboard import create_app
+    from dashboard.config import InsecureConfiguration
+    from dashboard.lifecycle.startup import start
+
+    # force: a library imported above (Opacus) may already have configured the root logger
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    try:
+        app = create_app()
+    except InsecureConfiguration:  # each problem is already logged on its own line
+        raise SystemExit(2) from None
+    with app.app_context():
+        start(app, scheduler=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    stop_scheduler()
+
+
+if __name__ == "__main__":
+    main()
