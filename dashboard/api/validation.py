@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from shared.errors import ValidationError
+from shared.protocol.fields import PLANT_NAME_RULE, is_plant_name
 
 
 def json_body() -> dict:
@@ -38,8 +39,7 @@ def require(body: dict, name: str, kind, *, optional: bool = False, max_len: int
 
 
 def check_factory_name(name: str, field: str = "factory_name") -> str:
-    """A plant name: 1 to 120 letters, digits, '-', '_' and '.' (it names log files, state folders, URLs)."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 120 \
-            or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
-        raise ValidationError(field, "use letters, digits, '-', '_' and '.' only (at most 120)")
+    """A plant name by the one rule (shared.protocol.fields.PLANT_NAME)."""
+    if not is_plant_name(name):
+        raise ValidationError(field, f"must be a plant name: {PLANT_NAME_RULE}")
     return name

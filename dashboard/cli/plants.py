@@ -1,5 +1,5 @@
-"""`flask --app dashboard factories import | check`: plants configured by file, and whether the dashboard can
-log into each plant's datasite."""
+"""`flask --app dashboard factories import | check | decommission`: plants configured by file, whether the
+dashboard can log into each plant's datasite, and retiring a plant (dashboard.registry.service)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,18 @@ def register(app) -> click.Group:
     def check_factories(names: tuple[str, ...]) -> None:
         """Log into each plant's datasite as the orchestrator: reachable / auth failed / unreachable."""
         _check(names)
+
+    @factories.command("decommission")
+    @click.argument("name")
+    def decommission_factory(name: str) -> None:
+        """Retire a plant: its heartbeat token stops working; it must register again to come back."""
+        from dashboard.registry import service
+
+        try:
+            service.decommission(name, actor="cli")
+        except service.UnknownPlant as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"decommissioned {name}")
 
     return factories
 

@@ -16,12 +16,12 @@ import time
 
 from flask import current_app
 
-from dashboard.registry.schema import FloorReport, ReportedModel, validate_floor_report
 from dashboard.extensions import db
 from dashboard.api.metrics import count_heartbeat
 from dashboard.models import Factory, FloorSample, Release
 from dashboard.models.base import utcnow
 from dashboard.webhooks.sender import WebhookEvent, notify_after_commit
+from shared.protocol.registry import FloorReport, ReportedModel
 
 log = logging.getLogger(__name__)
 KEEP_SAMPLES = 500  # per plant, for the charts
@@ -59,9 +59,8 @@ def _active_releases() -> list[tuple]:
 
 
 # --- the heartbeat hook ---------------------------------------------------------------------------------------
-def on_heartbeat(factory_id: int, name: str, body: dict) -> dict:
-    """Validate and store the plant's floor report (in the heartbeat's transaction); answer its released model."""
-    report = validate_floor_report(body)
+def on_heartbeat(factory_id: int, name: str, report: FloorReport | None) -> dict:
+    """Store the plant's floor report (in the heartbeat's transaction); answer its released model."""
     count_heartbeat()
     if report is not None:
         record_report(factory_id, name, report)
