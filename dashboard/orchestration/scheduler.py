@@ -63,6 +63,7 @@ def main() -> None:
     from dashboard import create_app
     from dashboard.config import InsecureConfiguration
     from dashboard.lifecycle.startup import start
+    from dashboard.orchestration import scheduler  # the module start() uses, not this file run as __main__
 
     # force: a library imported above (Opacus) may already have configured the root logger
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
@@ -77,7 +78,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    stop_scheduler()
+    scheduler.stop_scheduler()
 
 
 if __name__ == "__main__":
