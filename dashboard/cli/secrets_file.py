@@ -59,7 +59,7 @@ def write_secrets(path: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent / ".env"
+    path = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[2] / ".env"  # next to docker-compose.yml
     written = write_secrets(path)
     if written:
         log.info("wrote %s to %s (mode 0600); log in as %s with the DASHBOARD_ADMIN_PASSWORD in that file",
