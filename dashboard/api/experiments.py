@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, g, jsonify, request, send_file
+from flask import Blueprint, Response, g, jsonify, request, send_file
 
 from dashboard.api.validation import json_body
 from dashboard.auth.roles import operator_required
 from dashboard.extensions import csrf
 from dashboard.services import experiments as service
+from dashboard.services import metrics_export
 from dashboard.services.models import build_bundle
 from shared.errors import ExperimentError
 
@@ -28,7 +29,7 @@ def create():
 @bp.get("/experiments")
 @operator_required
 def list_experiments():
-    return jsonify([e.summary() for e in service.recent_experiments()])
+    return jsonify(service.list_rows(service.recent_experiments()))
 
 
 @bp.get("/experiments/<int:experiment_id>")
@@ -42,6 +43,14 @@ def show(experiment_id: int):
 def act(experiment_id: int, action: str):
     experiment = service.change_status(service.get_experiment(experiment_id), action, g.actor)
     return jsonify(service.experiment_detail(experiment))
+
+
+@bp.get("/experiments/<int:experiment_id>/metrics.csv")
+@operator_required
+def metrics_csv(experiment_id: int):
+    experiment = service.get_experiment(experiment_id)
+    return Response(metrics_export.metrics_csv(experiment), mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename=experiment-{experiment.id}-metrics.csv"})
 
 
 @bp.get("/experiments/<int:experiment_id>/model")

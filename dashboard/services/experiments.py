@@ -4,25 +4,18 @@ detail as the API and the experiment page show it (rounds, attempts, model versi
 from __future__ import annotations
 
 from dashboard.extensions import db
-from dashboard.models import Experiment, ModelVersion, PersonalResult, record_audit
+from dashboard.models import Experiment, ModelVersion, PersonalResult, Round, record_audit
 from dashboard.models.base import utcnow
+from dashboard.services import experiment_states
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
-from shared.errors import ExperimentError
 from shared.experiment import parse_experiment
-from shared.experiment.stopping import best_round
+from shared.experiment.stopping import best_round, validation_f1
 from shared.privacy.accounting import epsilon_spent, plant_level_steps
 from dashboard.errors import NotFound
 
 MAX_ID = 2 ** 63 - 1  # the database's integer range: larger ids in a URL cannot exist
 
-TRANSITIONS = {
-    "start": ({ExperimentStatus.PENDING.value}, ExperimentStatus.RUNNING.value),
-    "pause": ({ExperimentStatus.RUNNING.value}, ExperimentStatus.PAUSED.value),
-    "resume": ({ExperimentStatus.PAUSED.value}, ExperimentStatus.RUNNING.value),
-    "cancel": ({ExperimentStatus.PENDING.value, ExperimentStatus.RUNNING.value, ExperimentStatus.PAUSED.value},
-               ExperimentStatus.CANCELLED.value),
-}
 
 
 def get_experiment(experiment_id: int) -> Experiment:
@@ -36,6 +29,29 @@ def recent_experiments(limit: int | None = None) -> list[Experiment]:
     """Newest first; every experiment without `limit`."""
     query = db.select(Experiment).order_by(Experiment.id.desc())
     return list(db.session.scalars(query if limit is None else query.limit(limit)).all())
+
+
+def list_rows(experiments: list[Experiment]) -> list[dict]:
+    """The experiment list's rows: each summary with its state, its actions, and its best round by pooled
+    validation F1 with that round's test F1 (MLflow's metric columns); two queries for the whole list."""
+    ids = [e.id for e in experiments]
+    running = dict(db.session.execute(db.select(Round.experiment_id, Round.number).where(
+        Round.experiment_id.in_(ids), Round.status == RoundStatus.RUNNING.value)).all())
+    completed: dict[int, dict[int, dict]] = {}
+    for eid, number, metrics in db.session.execute(db.select(Round.experiment_id, Round.number, Round.metrics).where(
+            Round.experiment_id.in_(ids), Round.status == RoundStatus.COMPLETED.value)):
+        completed.setdefault(eid, {})[number] = metrics or {}
+    rows = []
+    for e in experiments:
+        metrics = completed.get(e.id, {})
+        best = best_round({n: f for n, m in metrics.items() if (f := validation_f1(m)) is not None})
+        rows.append({**e.summary(),
+                     "state": experiment_states.state(e.status, running.get(e.id), e.message).to_dict(),
+                     "actions": {name: a.to_dict() for name, a in
+                                 experiment_states.actions(e.status, len(metrics)).items()},
+                     "best_round": best, "best_val_f1": validation_f1(metrics[best]) if best is not None else None,
+                     "best_test_f1": metrics[best].get("test_f1") if best is not None else None})
+    return rows
 
 
 def create_experiment(body: dict, actor: str, *, start: bool = False) -> Experiment:
@@ -52,12 +68,9 @@ def create_experiment(body: dict, actor: str, *, start: bool = False) -> Experim
 
 
 def change_status(experiment: Experiment, action: str, actor: str) -> Experiment:
-    """start, pause, resume or cancel; an action the experiment's status does not allow is an ExperimentError."""
-    allowed, target = TRANSITIONS[action]
-    if experiment.status not in allowed:
-        raise ExperimentError(f"cannot {action} an experiment that is {experiment.status} "
-                              f"(only when {' or '.join(sorted(allowed))})")
-    experiment.status = target
+    """start, pause, resume or cancel; an action the experiment's status does not allow is an ExperimentError
+    (HTTP 409), by the one rule of dashboard.services.experiment_states."""
+    experiment.status = experiment_states.check_transition(action, experiment.status)
     if action == "start":
         experiment.started_at = utcnow()
     if action == "cancel":
@@ -72,7 +85,12 @@ def experiment_detail(experiment: Experiment) -> dict:
     live = next((r for r in experiment.rounds if r.status == RoundStatus.RUNNING.value), None)
     versions = db.session.scalars(db.select(ModelVersion.round_number)
                                   .filter_by(experiment_id=experiment.id).order_by(ModelVersion.round_number)).all()
-    return {**experiment.summary(), "config": experiment.config, "privacy_spent": privacy_spent(experiment),
+    rounds_recorded = len(rounds)
+    return {**experiment.summary(), "config": experiment.config,
+            "state": experiment_states.state(experiment.status, live.number if live else None,
+                                             experiment.message).to_dict(),
+            "actions": {name: a.to_dict() for name, a in
+                        experiment_states.actions(experiment.status, rounds_recorded).items()}, "privacy_spent": privacy_spent(experiment),
             "baseline": experiment.baseline, "rounds": [r.to_dict() for r in rounds],
             "attempts": [r.to_dict() for r in experiment.rounds if r.status != RoundStatus.COMPLETED.value],
             "running_round": live.to_dict() if live else None, "model_versions": versions,

@@ -113,6 +113,30 @@ def release(experiment: Experiment, round_number: int | None, actor: str) -> Rel
     return row
 
 
+def release_preview(experiment: Experiment, round_number: int | None) -> list[str]:
+    """What releasing round `round_number` (default: the best) would change, one line each, for the operator to
+    confirm: the round and its validation F1, the active release it replaces with its F1, the plants that switch.
+    NothingToRelease as `release` would."""
+    chosen = best_round(experiment) if round_number is None else next(
+        (r for r in experiment.rounds if r.number == round_number and r.status == RoundStatus.COMPLETED.value), None)
+    if chosen is None:
+        raise NothingToRelease(f"experiment {experiment.id} has no completed round {round_number}")
+    f1 = (chosen.metrics or {}).get("val_f1")
+    lines = [f"round {chosen.number} of experiment #{experiment.id}, validation F1 {_f1(f1)}"]
+    active = db.session.scalar(db.select(Release).filter_by(experiment_id=experiment.id, active=True))
+    if active is not None:
+        before = (active.metrics or {}).get("val_f1")
+        change = f" (change {f1 - before:+.3f})" if isinstance(f1, float) and isinstance(before, float) else ""
+        lines.append(f"replaces model #{active.id} (round {active.round_number}, validation F1 {_f1(before)}){change}")
+    plants = experiment_plants(experiment)
+    lines.append(f"plants that switch with their next heartbeat: {', '.join(plants) or 'none'}")
+    return lines
+
+
+def _f1(value) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+
+
 def _deactivate(experiment_id: int) -> None:
     forget_active_releases()
     db.session.execute(db.update(Release).where(Release.experiment_id == experiment_id, Release.active.is_(True))

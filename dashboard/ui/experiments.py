@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from dashboard.auth.roles import role_required
 from dashboard.extensions import db
+from dashboard.services import experiment_states
 from dashboard.services import experiments as service
 from dashboard.ui import bp
 from dashboard.ui.forms import FORM_FIELD_OF, ExperimentForm
@@ -34,7 +35,8 @@ def experiments():
                     target.errors = list(target.errors) + [message if target is not form.name or field == "name"
                                                            else f"{field}: {message}"]
         status = 400
-    return render_template("experiments.html", experiments=service.recent_experiments(200), form=form), status
+    return render_template("experiments.html", experiments=service.list_rows(service.recent_experiments(200)),
+                           form=form), status
 
 
 @bp.get("/experiments/<int:experiment_id>")
@@ -46,8 +48,15 @@ def experiment(experiment_id: int):
 @bp.post("/experiments/<int:experiment_id>/<any(start, pause, resume, cancel):action>")
 @role_required("operator")
 def experiment_action(experiment_id: int, action: str):
+    experiment = service.get_experiment(experiment_id)
+    question = experiment_states.CONFIRM.get(action)
+    if question and request.form.get("confirm") != "yes":  # the confirmation step, a page of its own (no JS needed)
+        return render_template("confirm.html", title=f"{action.capitalize()} experiment #{experiment.id} "
+                               f"({experiment.name})?", question=question, details=None, fields=None,
+                               action_url=url_for("ui.experiment_action", experiment_id=experiment.id, action=action),
+                               yes=f"Yes, {action} it", back_url=url_for("ui.experiment", experiment_id=experiment.id))
     try:
-        service.change_status(service.get_experiment(experiment_id), action, current_user.email)
+        service.change_status(experiment, action, current_user.email)
     except ExperimentError as exc:
         flash(str(exc), "error")
     return redirect(url_for("ui.experiment", experiment_id=experiment_id))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from dashboard.models.base import utcnow
 from dashboard.ui import bp
 
 
 def ago(value) -> str:
+    """How long since `value`: a naive UTC datetime, or the API's ISO 8601 text of one."""
     if value is None:
         return "never"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value).astimezone(timezone.utc).replace(tzinfo=None)
     seconds = int((utcnow() - value).total_seconds())
     if seconds < 90:
         return f"{seconds} s ago"

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from dashboard.auth.roles import role_required
 from dashboard.extensions import db
 from dashboard.services import models, plants
+from dashboard.services.experiment_states import CONFIRM
 from dashboard.services.experiments import MAX_ID, get_experiment
 from shared.errors import ExperimentError
 
@@ -35,8 +36,15 @@ def releases_page():
 @role_required("operator")
 def release(experiment_id: int):
     try:
-        row = models.release(get_experiment(experiment_id), _round_choice(request.form.get("round")),
-                               current_user.email)
+        experiment, choice = get_experiment(experiment_id), _round_choice(request.form.get("round"))
+        if request.form.get("confirm") != "yes":  # the confirmation step: what switches, and the metric change
+            return render_template("confirm.html", title=f"Release a model of experiment #{experiment.id} "
+                                   f"({experiment.name})?", question=CONFIRM["release"],
+                                   details=models.release_preview(experiment, choice),
+                                   fields={"round": request.form.get("round") or "best"}, yes="Yes, release it",
+                                   action_url=url_for("registry.release", experiment_id=experiment.id),
+                                   back_url=url_for("ui.experiment", experiment_id=experiment.id))
+        row = models.release(experiment, choice, current_user.email)
     except ExperimentError as exc:
         db.session.rollback()
         flash(str(exc), "error")

@@ -12,9 +12,12 @@ def test_the_release_button_releases_the_best_round_and_the_registry_rolls_back(
     eid = seed_experiment(app, client, api)
     page = client.get(f"/experiments/{eid}").text
     assert 'id="release-form"' in page and 'value="best"' in page
-    resp = client.post(f"/experiments/{eid}/release", data={"round": "best"})
+    asked = client.post(f"/experiments/{eid}/release", data={"round": "best"})  # the confirmation step first
+    assert asked.status_code == 200 and 'id="confirm-form"' in asked.text
+    resp = client.post(f"/experiments/{eid}/release", data={"round": "best", "confirm": "yes"})
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/releases")
-    client.post(f"/experiments/{eid}/release", data={"round": "1"})
+    assert "replaces model #" in client.post(f"/experiments/{eid}/release", data={"round": "1"}).text
+    client.post(f"/experiments/{eid}/release", data={"round": "1", "confirm": "yes"})
     listed = client.get("/api/releases", headers=api).get_json()
     assert [(r["round"], r["active"]) for r in listed] == [(1, True), (3, False)]
     beat(client, token, released_model={"id": listed[0]["id"], "sha256": listed[0]["sha256"]}, scored_rows=5,

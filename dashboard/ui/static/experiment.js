@@ -46,25 +46,28 @@
 
   function update(e) {
     const status = document.getElementById("status");
-    status.textContent = e.status;
-    status.className = "badge " + e.status;
+    status.textContent = e.state.label;  // the badge and the banner read the one state the API computed
+    status.className = "badge state-" + e.state.name;
+    status.title = "status: " + e.status;
+    actions(e.actions);
     document.getElementById("progress-bar").style.width = Math.round(100 * e.current_round / e.total_rounds) + "%";
     document.getElementById("progress-text").textContent = `Round ${e.current_round} of ${e.total_rounds} completed.`;
     const message = document.getElementById("message");
     message.hidden = !e.message;
     message.textContent = e.message || "";
+    message.className = "message tone-" + e.state.tone;
     const live = document.getElementById("live");
     const r = e.running_round;
     if (r) {
       const p = r.progress || {};
       const answered = p.answered || [];
       const waiting = r.participants.filter((n) => !answered.includes(n) && !(p.failed || []).includes(n));
-      live.textContent = `Round ${r.number} (${p.phase || "starting"}): answered ${answered.join(", ") || "none yet"}; ` +
+      live.textContent = (e.state.name === "pausing" ? `Pausing after round ${r.number}. ` : "") +
+        `Round ${r.number} (${p.phase || "starting"}): answered ${answered.join(", ") || "none yet"}; ` +
         `waiting for ${waiting.join(", ") || "nobody"}` + ((p.failed || []).length ? `; dropped ${p.failed.join(", ")}` : "");
     } else {
       live.textContent = "";
     }
-    document.getElementById("download-latest").hidden = e.model_versions.length < 2;
     const body = document.querySelector("#rounds tbody");
     body.innerHTML = e.rounds.length ? e.rounds.map((r) => `<tr><td>${r.number}</td><td>${esc(r.participants.join(", "))}</td>` +
       `<td>${r.dropouts.length ? r.dropouts.map((n) => `<span title="${esc(r.dropout_reasons[n])}">${esc(n)}</span>`).join(" ") : "–"}` +
@@ -84,6 +87,36 @@
     document.getElementById("attempts").innerHTML = attempts.length ?
       attempts.map((a) => `<li>round ${a.number}: ${esc(a.status)} – ${esc(a.error || "")}</li>`).join("") : "<li>none</li>";
     draw(e);
+  }
+
+  // enable only the actions the experiment's state allows (dashboard.services.experiment_states); a disabled one
+  // says why in its title and label
+  function actions(valid) {
+    document.querySelectorAll("button[data-action]").forEach((button) => {
+      const a = valid[button.dataset.action];
+      if (!a) return;
+      button.disabled = !a.enabled;
+      const name = button.dataset.action[0].toUpperCase() + button.dataset.action.slice(1);
+      if (a.enabled) { button.removeAttribute("title"); button.removeAttribute("aria-label"); }
+      else { button.title = a.reason; button.setAttribute("aria-label", `${name} (unavailable: ${a.reason})`); }
+    });
+    const release = document.getElementById("release-button");
+    if (release) {
+      release.disabled = !valid.release.enabled;
+      release.title = valid.release.reason || "";
+    }
+    const download = document.getElementById("download-latest");
+    if (valid.download.enabled) {
+      download.href = download.dataset.href;
+      download.classList.remove("disabled");
+      download.removeAttribute("aria-disabled");
+      download.title = "the round with the best pooled validation F1 (the API's ?round=N gives any round)";
+    } else {
+      download.removeAttribute("href");
+      download.classList.add("disabled");
+      download.setAttribute("aria-disabled", "true");
+      download.title = valid.download.reason;
+    }
   }
 
   let polling = false;
@@ -108,6 +141,8 @@
   async function act(event) {
     event.preventDefault();
     const action = event.currentTarget.dataset.action;
+    const question = event.currentTarget.dataset.confirm;  // Cancel asks first (without JS: a confirmation page)
+    if (question && !window.confirm(question)) return;
     const message = document.getElementById("message");
     try {
       const resp = await window.factoryfl.api(`${api}/${action}`, {method: "POST"});
