@@ -45,6 +45,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(operator_pages.bp)  # operators and their roles (admins)
     app.register_blueprint(enrolment.bp)  # plant identity: one-time enrolment tokens (API) ...
     app.register_blueprint(enrolment_pages.bp)  # ... and their page, re-key approvals
+    from dashboard.api import audit as audit_api
     from dashboard.api import metrics
     from dashboard.api import releases as releases_api
     from dashboard.webhooks import sender as webhook
@@ -52,6 +53,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.register_blueprint(releases_api.bp)  # the plant floor (DESIGN §10): released models, their bundles ...
     app.register_blueprint(registry_pages.bp)  # ... the model registry and alerts pages
+    app.register_blueprint(audit_api.bp)  # GET /api/audit
     metrics.init_app(app)  # GET /metrics (Prometheus)
     webhook.init_app(app)  # DASHBOARD_ALERT_WEBHOOK
     heartbeats.init_app(app)  # heartbeats buffered per process, written in batches

@@ -1,17 +1,24 @@
-"""The audit log page: the latest 200 events, newest first."""
+"""The audit log page: filters (who, action, plant, experiment, time range), pages of 50, readable details,
+consecutive logins folded (dashboard.services.audit)."""
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template, request
 from flask_login import login_required
 
-from dashboard.extensions import db
-from dashboard.models import AuditEvent
+from dashboard.services import audit as service
 from dashboard.ui import bp
+from shared.errors import ValidationError
 
 
 @bp.get("/audit")
 @login_required
 def audit():
-    events = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(200)).all()
-    return render_template("audit.html", events=events)
+    try:
+        query, problem = service.AuditQuery.from_args(request.args), None
+    except ValidationError as exc:  # a bad filter: say which, show the unfiltered first page
+        query, problem = service.AuditQuery(), exc
+    found = service.search(query)
+    return render_template("audit.html", rows=service.fold_logins(found.events), found=found, query=query,
+                           filters=query.filters(), choices=service.choices(), problem=problem,
+                           args=request.args), 400 if problem else 200

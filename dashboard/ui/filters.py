@@ -41,3 +41,9 @@ def num_filter(value, digits: int = 3):
     if isinstance(value, bool) or not isinstance(value, (int, float)):  # None, missing (Undefined), text
         return "–"
     return f"{value:.{digits}f}"
+
+
+@bp.app_template_filter("truncate_family")
+def family_filter(action: str) -> str:
+    """An audit action's family: "experiment" for "experiment.cancel" (the audit filter matches a whole family)."""
+    return str(action).split(".", 1)[0]
