@@ -58,8 +58,31 @@ def _floor_paths() -> dict:
     }
 
 
+def _operator_paths() -> dict:
+    """The metrics export and the audit log (issue 27 items 6 and 7)."""
+    text = {"schema": {"type": "string"}}
+    audit_filters = [{"name": n, "in": "query", "description": d, "schema": {"type": t}} for n, t, d in (
+        ("actor", "string", "part of who did it"), ("action", "string", "an action, or a family without a dot"),
+        ("plant", "string", "events about or by this plant"), ("experiment", "integer", "events about it"),
+        ("since", "string", "ISO 8601 date or time, UTC, inclusive"), ("until", "string", "exclusive"),
+        ("page", "integer", "from 1"), ("per_page", "integer", "1 to 200, default 50"))]
+    return {
+        "/api/experiments/{experiment_id}/metrics.csv": {"get": {
+            "summary": "every round's aggregate and per-plant metrics as CSV", "parameters": _ID,
+            "responses": {"200": {"description": "CSV", "content": {"text/csv": text}}, "404": _ERROR}}},
+        "/api/audit": {"get": {"summary": "the audit log, newest first, filtered and paged",
+                               "parameters": audit_filters, "responses": {"200": _JSON, "400": _ERROR,
+                                                                          "401": _ERROR}}},
+    }
+
+
 @bp.get("/openapi.json")
 def openapi():
+    return jsonify(document())
+
+
+def document() -> dict:
+    """The OpenAPI 3 document (served as JSON here, rendered as the /api/docs page by dashboard.ui.api_docs)."""
     action = {"post": {"summary": "change the experiment's status", "parameters": _ID,
                        "responses": {"200": _JSON, "403": _ERROR, "404": _ERROR, "409": _ERROR}}}
     spec = {
@@ -96,8 +119,9 @@ def openapi():
                                                         "maximum": 720, "default": 24}}}}}},
                 "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
             **_floor_paths(),
+            **_operator_paths(),
             "/factories": {"get": {"summary": "every factory and its status (operators: session or bearer token)",
                                    "responses": {"200": _JSON, "401": _ERROR}}},
         },
     }
-    return jsonify(spec)
+    return spec
