@@ -20,6 +20,19 @@ def password_login(email: str, password: str) -> Operator | None:
     return operator
 
 
+def change_password(operator: Operator, current: str, new: str) -> bool:
+    """Set `operator`'s own password to `new` if `current` is its password now (audited, without either);
+    False, and nothing changed, when `current` is wrong."""
+    if not operator.check_password(current):
+        record_audit(operator.email, "operator.password_change_refused", operator.email, reason="wrong current password")
+        db.session.commit()
+        return False
+    operator.set_password(new)
+    record_audit(operator.email, "operator.password_changed", operator.email)
+    db.session.commit()
+    return True
+
+
 def issue_token(operator: Operator, name: str) -> str:
     """A new API token for `operator`; only its digest is stored, so the caller shows it once."""
     row, token = ApiToken.issue(operator, name)

@@ -1,11 +1,13 @@
-"""The auth blueprint's forms (Flask-WTF): the login page and the API tokens page. Here rather than in
+"""The auth blueprint's forms (Flask-WTF): the login page, the API tokens page and the change of one's password. Here rather than in
 dashboard.ui.forms so that auth, which the pages import for their role checks, imports nothing of the pages."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Email
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from dashboard.config import MIN_PASSWORD
 
 
 class TokenForm(FlaskForm):
@@ -15,3 +17,10 @@ class TokenForm(FlaskForm):
 class LoginForm(FlaskForm):
     email = StringField("E-mail", validators=[DataRequired(), Email(check_deliverability=False)])
     password = PasswordField("Password", validators=[DataRequired()])
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    new = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1024)],
+                        description=f"at least {MIN_PASSWORD} characters (the rule of DASHBOARD_ADMIN_PASSWORD)")
+    repeat = PasswordField("New password again", validators=[DataRequired(), EqualTo("new", "the two differ")])

@@ -1,4 +1,5 @@
-"""The "auth" blueprint: the login and logout pages and the API tokens page (HTML only)."""
+"""The "auth" blueprint: the login and logout pages, the API tokens page and the change of one's own password
+(HTML only)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user, login_required, login_user, logout_user
 
 from dashboard.auth import accounts
-from dashboard.auth.forms import LoginForm, TokenForm
+from dashboard.auth.forms import LoginForm, PasswordForm, TokenForm
 from dashboard.extensions import limiter, login_limit, login_manager
 from dashboard.auth.security import safe_next
 
@@ -32,6 +33,22 @@ def login():
 def logout():
     logout_user()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit(login_limit, methods=["POST"])  # guessing the current password from a stolen session
+def password():
+    form = PasswordForm()
+    if form.validate_on_submit():
+        if form.new.data == form.current.data:
+            form.new.errors.append("the new password is the current one")
+        elif accounts.change_password(current_user, form.current.data, form.new.data):
+            flash("your password is changed: use it at your next login", "ok")
+            return redirect(url_for("auth.password"))
+        else:
+            form.current.errors.append("wrong current password")
+    return render_template("password.html", form=form), 400 if form.errors else 200
 
 
 @bp.route("/tokens", methods=["GET", "POST"])

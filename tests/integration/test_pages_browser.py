@@ -109,11 +109,17 @@ def test_an_operator_runs_a_whole_experiment_from_the_browser(page, plants, dash
     assert page.locator("#status").inner_text() in ("running", "pending")
 
     # pause and resume through the JSON API from the page's script (session cookie + X-CSRFToken), no reload
+    # only the actions the state allows are enabled; a paused experiment whose round still runs reads "pausing"
     url = page.url
+    page.wait_for_function("() => !document.querySelector('button[data-action=pause]').disabled")
+    assert page.locator("button[data-action=start]").is_disabled()
+    assert "cannot start" in page.locator("button[data-action=start]").get_attribute("title")
     page.click("button[data-action=pause]")
-    page.wait_for_function("() => document.getElementById('status').textContent === 'paused'")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('paus')")
+    assert page.locator("button[data-action=pause]").is_disabled()
+    assert page.locator("button[data-action=resume]").is_enabled()
     page.click("button[data-action=resume]")
-    page.wait_for_function("() => document.getElementById('status').textContent === 'running'")
+    page.wait_for_function("() => ['running', 'waiting'].includes(document.getElementById('status').textContent)")
     assert page.url == url
 
     # progress updates without a reload, the charts are drawn
@@ -197,6 +203,10 @@ def test_an_operator_releases_a_model_the_plants_score_with_it_and_alerts_show(p
     page.locator("#release-form").scroll_into_view_if_needed()
     shot(page, "experiment-release")
     page.click("#release-button")
+    page.wait_for_selector("#confirm-form")  # the release is confirmed, with what switches
+    assert "plants that switch" in page.locator("#confirm-details").inner_text()
+    shot(page, "release-confirm")
+    page.click("#confirm-yes")
     page.wait_for_url("**/releases")
     release = dashboard.api("GET", "/releases").json()[0]
     taken_up = wait_until_every_plant_uses(dashboard, release["id"], plants)
@@ -245,3 +255,62 @@ def test_an_operator_releases_a_model_the_plants_score_with_it_and_alerts_show(p
     print(f"roll back reached every plant in {back:.1f} s (the bundle was still on disk: no download)")
     shot(page, "registry-rolled-back")
     assert blocked == []
+
+
+def no_sideways_scroll(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_actions_follow_the_state_and_cancel_asks_first(page, dashboard):
+    """A pending experiment: Start and Cancel enabled, the rest disabled with a reason; a dismissed Cancel dialog
+    changes nothing, an accepted one cancels; then every action is disabled. No console error (favicon)."""
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    eid = dashboard.api("POST", "/experiments", json={"name": "never started", "rounds": 2}).json()["id"]
+    page.goto(f"/experiments/{eid}")
+    assert page.locator("#status").inner_text() == "pending"
+    assert page.locator("button[data-action=start]").is_enabled()
+    assert page.locator("button[data-action=pause]").is_disabled()
+    assert "no round recorded" in page.locator("#release-button").get_attribute("title")
+    assert page.locator("#download-latest").get_attribute("aria-disabled") == "true"
+    shot(page, "experiment-pending")
+    page.once("dialog", lambda d: d.dismiss())
+    page.click("button[data-action=cancel]")
+    assert dashboard.api("GET", f"/experiments/{eid}").json()["status"] == "pending"
+    page.once("dialog", lambda d: d.accept())
+    page.click("button[data-action=cancel]")
+    page.wait_for_function("() => document.getElementById('status').textContent === 'cancelled'")
+    for action in ("start", "pause", "resume", "cancel"):
+        assert page.locator(f"button[data-action={action}]").is_disabled(), action
+    with page.expect_download() as download:
+        page.click("#metrics-csv")
+    assert download.value.suggested_filename == f"experiment-{eid}-metrics.csv"
+    page.goto("/experiments")
+    row = page.locator(f"tr[data-experiment='{eid}']")
+    assert "cancelled" in row.inner_text() and row.locator("button[data-action=start]").is_disabled()
+    shot(page, "experiments")
+    assert errors == []
+
+
+def test_audit_log_filters_and_fits_a_phone_and_the_api_docs_render(page, dashboard):
+    page.goto("/audit")
+    page.select_option("#f-action", "experiment")
+    page.click("#audit-filters button[type=submit]")
+    page.wait_for_url("**/audit?*action=experiment*")
+    actions = page.locator("#audit tbody tr td:nth-child(3)").all_inner_texts()
+    assert actions and all(a.startswith("experiment.") for a in actions)
+    page.goto("/audit")
+    assert "{}" not in page.locator("#audit").inner_text()  # details as key: value, never a dict's text
+    shot(page, "audit-1366")
+    page.goto("/api/docs")
+    assert page.locator("section.operation").count() >= 12
+    shot(page, "api-docs-1366")
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path, name in (("/audit", "audit-390"), ("/experiments", "experiments-390"), ("/api/docs", "api-docs-390")):
+        page.goto(path)
+        shot(page, name)
+        if path == "/audit":
+            assert no_sideways_scroll(page), "the audit log scrolls sideways at 390 px"
+    eid = dashboard.api("GET", "/experiments").json()[0]["id"]
+    page.goto(f"/experiments/{eid}")
+    shot(page, "experiment-390")
