@@ -29,7 +29,8 @@ def create():
 @bp.get("/experiments")
 @operator_required
 def list_experiments():
-    return jsonify(service.list_rows(service.recent_experiments()))
+    archived = request.args.get("archived") in ("1", "true")  # the archived ones instead of the others
+    return jsonify(service.list_rows(service.recent_experiments(archived=archived)))
 
 
 @bp.get("/experiments/<int:experiment_id>")
@@ -42,6 +43,13 @@ def show(experiment_id: int):
 @operator_required(role="operator")
 def act(experiment_id: int, action: str):
     experiment = service.change_status(service.get_experiment(experiment_id), action, g.actor)
+    return jsonify(service.experiment_detail(experiment))
+
+
+@bp.post("/experiments/<int:experiment_id>/<any(archive, unarchive):action>")
+@operator_required(role="operator")
+def archive(experiment_id: int, action: str):
+    experiment = service.set_archived(service.get_experiment(experiment_id), action == "archive", g.actor)
     return jsonify(service.experiment_detail(experiment))
 
 

@@ -70,6 +70,10 @@ def _operator_paths() -> dict:
         "/api/experiments/{experiment_id}/metrics.csv": {"get": {
             "summary": "every round's aggregate and per-plant metrics as CSV", "parameters": _ID,
             "responses": {"200": {"description": "CSV", "content": {"text/csv": text}}, "404": _ERROR}}},
+        **{f"/api/experiments/{{experiment_id}}/{a}": {"post": {
+            "summary": f"{a} a finished experiment (archived ones are hidden from GET /api/experiments unless "
+                       "?archived=true; their rounds, models and releases are kept)", "parameters": _ID,
+            "responses": {"200": _JSON, "403": _ERROR, "404": _ERROR, "409": _ERROR}}} for a in ("archive", "unarchive")},
         "/api/audit": {"get": {"summary": "the audit log, newest first, filtered and paged",
                                "parameters": audit_filters, "responses": {"200": _JSON, "400": _ERROR,
                                                                           "401": _ERROR}}},

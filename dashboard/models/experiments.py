@@ -26,6 +26,9 @@ class Experiment(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # archived: hidden from the default list, kept whole (rounds, models, releases, audit); None when not
+    archived_at: Mapped[datetime | None]
+    archived_by: Mapped[str | None] = mapped_column(String(255))
     # round 0 (federated feature statistics): the merged schema and global scaler
     schema: Mapped[dict | None] = mapped_column(JSON)
     scaler: Mapped[dict | None] = mapped_column(JSON)
@@ -61,7 +64,7 @@ class Experiment(db.Model):
                 "total_rounds": self.config.get("rounds"), "model_type": self.config.get("model_type"),
                 "algorithm": self.config.get("algorithm"), "message": self.message,
                 "created_at": isoformat(self.created_at), "started_at": isoformat(self.started_at),
-                "finished_at": isoformat(self.finished_at)}
+                "finished_at": isoformat(self.finished_at), "archived_at": isoformat(self.archived_at)}
 
 
 class Round(db.Model):

@@ -22,7 +22,9 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 # actions on what the experiment produced: they need a recorded (completed) round, whatever the status
 NEED_A_ROUND = ("release", "download")
-ACTIONS = (*TRANSITIONS, *NEED_A_ROUND)
+# archiving hides a finished experiment from the default list (kept whole); one that may still run cannot be
+ACTIVE = frozenset({PENDING, RUNNING, PAUSED})
+ACTIONS = (*TRANSITIONS, *NEED_A_ROUND, "archive", "unarchive")
 # what the operator confirms before the action is done (the page asks; the API, used by scripts, does not)
 CONFIRM = {
     "cancel": "Cancel this experiment? A round in progress is aborted and the experiment cannot be restarted; "
@@ -74,13 +76,27 @@ def check_transition(action: str, status: str) -> str:
     return TRANSITIONS[action][1]
 
 
-def actions(status: str, rounds_recorded: int) -> dict[str, Action]:
+def archive_refusal(action: str, status: str, archived: bool) -> str | None:
+    """Why `action` (archive or unarchive) is not valid now, or None."""
+    if action == "unarchive":
+        return None if archived else "the experiment is not archived"
+    if archived:
+        return "the experiment is archived already"
+    if status in ACTIVE:
+        return f"cannot archive an experiment that is {status}: cancel it or let it finish first"
+    return None
+
+
+def actions(status: str, rounds_recorded: int, archived: bool = False) -> dict[str, Action]:
     """Every action of the experiment page and list, enabled or with the reason it is not."""
     out = {name: Action(name, (why := _transition_refusal(name, status)) is None, why, CONFIRM.get(name))
            for name in TRANSITIONS}
     no_round = None if rounds_recorded > 0 else "no round recorded yet: there is no model to release or download"
     for name in NEED_A_ROUND:
         out[name] = Action(name, no_round is None, no_round, CONFIRM.get(name))
+    for name in ("archive", "unarchive"):
+        why = archive_refusal(name, status, archived)
+        out[name] = Action(name, why is None, why)
     return out
 
 

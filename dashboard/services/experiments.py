@@ -9,6 +9,7 @@ from dashboard.models.base import utcnow
 from dashboard.services import experiment_states
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
+from shared.errors import ExperimentError
 from shared.experiment import parse_experiment
 from shared.experiment.stopping import best_round, validation_f1
 from shared.privacy.accounting import epsilon_spent, plant_level_steps
@@ -25,9 +26,11 @@ def get_experiment(experiment_id: int) -> Experiment:
     return experiment
 
 
-def recent_experiments(limit: int | None = None) -> list[Experiment]:
-    """Newest first; every experiment without `limit`."""
-    query = db.select(Experiment).order_by(Experiment.id.desc())
+def recent_experiments(limit: int | None = None, *, archived: bool = False) -> list[Experiment]:
+    """Newest first; every experiment without `limit`; the archived ones only when `archived` (and then only
+    them)."""
+    query = db.select(Experiment).where(Experiment.archived_at.is_not(None) if archived
+                                        else Experiment.archived_at.is_(None)).order_by(Experiment.id.desc())
     return list(db.session.scalars(query if limit is None else query.limit(limit)).all())
 
 
@@ -48,7 +51,7 @@ def list_rows(experiments: list[Experiment]) -> list[dict]:
         rows.append({**e.summary(),
                      "state": experiment_states.state(e.status, running.get(e.id), e.message).to_dict(),
                      "actions": {name: a.to_dict() for name, a in
-                                 experiment_states.actions(e.status, len(metrics)).items()},
+                                 experiment_states.actions(e.status, len(metrics), e.archived_at is not None).items()},
                      "best_round": best, "best_val_f1": validation_f1(metrics[best]) if best is not None else None,
                      "best_test_f1": metrics[best].get("test_f1") if best is not None else None})
     return rows
@@ -80,6 +83,19 @@ def change_status(experiment: Experiment, action: str, actor: str) -> Experiment
     return experiment
 
 
+def set_archived(experiment: Experiment, archive: bool, actor: str) -> Experiment:
+    """Archive a finished experiment (hidden from the default list; its rounds, models, releases and audit stay)
+    or bring it back; ExperimentError (409) when the state refuses (experiment_states.archive_refusal)."""
+    action = "archive" if archive else "unarchive"
+    refusal = experiment_states.archive_refusal(action, experiment.status, experiment.archived_at is not None)
+    if refusal:
+        raise ExperimentError(f"cannot {action} experiment {experiment.id}: {refusal}")
+    experiment.archived_at, experiment.archived_by = (utcnow(), actor) if archive else (None, None)
+    record_audit(actor, f"experiment.{action}d", experiment.name, experiment_id=experiment.id)
+    db.session.commit()
+    return experiment
+
+
 def experiment_detail(experiment: Experiment) -> dict:
     rounds = [r for r in experiment.rounds if r.status == RoundStatus.COMPLETED.value]
     live = next((r for r in experiment.rounds if r.status == RoundStatus.RUNNING.value), None)
@@ -90,7 +106,8 @@ def experiment_detail(experiment: Experiment) -> dict:
             "state": experiment_states.state(experiment.status, live.number if live else None,
                                              experiment.message).to_dict(),
             "actions": {name: a.to_dict() for name, a in
-                        experiment_states.actions(experiment.status, rounds_recorded).items()}, "privacy_spent": privacy_spent(experiment),
+                        experiment_states.actions(experiment.status, rounds_recorded,
+                                                                  experiment.archived_at is not None).items()}, "privacy_spent": privacy_spent(experiment),
             "baseline": experiment.baseline, "rounds": [r.to_dict() for r in rounds],
             "attempts": [r.to_dict() for r in experiment.rounds if r.status != RoundStatus.COMPLETED.value],
             "running_round": live.to_dict() if live else None, "model_versions": versions,

@@ -35,8 +35,9 @@ def experiments():
                     target.errors = list(target.errors) + [message if target is not form.name or field == "name"
                                                            else f"{field}: {message}"]
         status = 400
-    return render_template("experiments.html", experiments=service.list_rows(service.recent_experiments(200)),
-                           form=form), status
+    archived = request.args.get("archived") == "1"
+    return render_template("experiments.html", form=form, archived=archived,
+                           experiments=service.list_rows(service.recent_experiments(200, archived=archived))), status
 
 
 @bp.get("/experiments/<int:experiment_id>")
@@ -59,4 +60,17 @@ def experiment_action(experiment_id: int, action: str):
         service.change_status(experiment, action, current_user.email)
     except ExperimentError as exc:
         flash(str(exc), "error")
+    return redirect(url_for("ui.experiment", experiment_id=experiment_id))
+
+
+@bp.post("/experiments/<int:experiment_id>/<any(archive, unarchive):action>")
+@role_required("operator")
+def experiment_archive(experiment_id: int, action: str):
+    try:
+        experiment = service.set_archived(service.get_experiment(experiment_id), action == "archive",
+                                          current_user.email)
+    except ExperimentError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"experiment #{experiment.id} {'archived: it is hidden from the list, kept whole' if experiment.archived_at else 'is back in the list'}", "ok")
     return redirect(url_for("ui.experiment", experiment_id=experiment_id))

@@ -52,6 +52,8 @@ EXPECTED = {
     # issue 27: the metrics export, the audit log as JSON, the API docs, the favicon, one's own password
     ("GET", "/api/experiments/<int:experiment_id>/metrics.csv"): ("401", "viewer"),
     ("GET", "/api/audit"): ("401", "viewer"),
+    ("POST", "/api/experiments/<int:experiment_id>/<any(archive, unarchive):action>"): ("401", "operator"),
+    ("POST", "/experiments/<int:experiment_id>/<any(archive, unarchive):action>"): ("login", "operator"),
     ("GET", "/api/docs"): ("public", None),
     ("GET", "/favicon.ico"): ("public", None),
     ("GET", "/password"): ("login", "viewer"),

@@ -20,7 +20,9 @@ def test_only_the_transitions_of_the_status_are_enabled_and_the_others_say_why(s
     found = actions(status, rounds_recorded=0)
     assert {n for n in ("start", "pause", "resume", "cancel") if found[n].enabled} == VALID[status]
     for name, a in found.items():
-        assert a.enabled or (a.reason and status in a.reason or "no round" in a.reason), (name, a)
+        assert a.enabled or (status in a.reason or "no round" in a.reason or "not archived" in a.reason), (name, a)
+    assert found["archive"].enabled == (status not in ("pending", "running", "paused"))
+    assert not actions(status, 0, archived=True)["archive"].enabled and actions(status, 0, archived=True)["unarchive"].enabled
 
 
 @pytest.mark.parametrize("status", ALL)
@@ -140,3 +142,28 @@ def test_release_from_the_page_shows_what_switches_and_releases_only_when_confir
     fresh = make(app, client, api, "running")
     assert "no completed round" in client.post(f"/experiments/{fresh}/release", data={"round": "best"},
                                                follow_redirects=True).text
+
+
+def test_a_finished_experiment_is_archived_hidden_kept_audited_and_brought_back(app, client, api):
+    from dashboard.models import AuditEvent
+
+    login(client)
+    eid = make(app, client, api, "completed", rounds=(1,))
+    running = make(app, client, api, "running")
+    refused = client.post(f"/api/experiments/{running}/archive", headers=api)
+    assert refused.status_code == 409 and "cancel it or let it finish" in refused.get_json()["error"]
+    assert "cannot archive an experiment that is running" in client.get(f"/experiments/{running}").text
+    assert client.post(f"/experiments/{eid}/archive").status_code == 302
+    assert client.post(f"/api/experiments/{eid}/archive", headers=api).status_code == 409  # already archived
+    assert eid not in [e["id"] for e in client.get("/api/experiments", headers=api).get_json()]
+    assert [e["id"] for e in client.get("/api/experiments?archived=true", headers=api).get_json()] == [eid]
+    assert f'<tr data-experiment="{eid}">' not in client.get("/experiments").text
+    assert f'<tr data-experiment="{eid}">' in client.get("/experiments?archived=1").text
+    detail = client.get(f"/api/experiments/{eid}", headers=api).get_json()
+    assert detail["archived_at"] and len(detail["rounds"]) == 1  # kept whole
+    assert 'id="archived-note"' in client.get(f"/experiments/{eid}").text
+    assert client.post(f"/api/experiments/{eid}/unarchive", headers=api).get_json()["archived_at"] is None
+    with app.app_context():
+        assert [e.action for e in db.session.scalars(db.select(AuditEvent).where(
+            AuditEvent.action.like("experiment.%archived")).order_by(AuditEvent.id))] == \
+            ["experiment.archived", "experiment.unarchived"]

@@ -289,7 +289,7 @@ def test_actions_follow_the_state_and_cancel_asks_first(page, dashboard):
     row = page.locator(f"tr[data-experiment='{eid}']")
     assert "cancelled" in row.inner_text() and row.locator("button[data-action=start]").is_disabled()
     shot(page, "experiments")
-    assert errors == []
+    assert errors == [], errors
 
 
 def test_audit_log_filters_and_fits_a_phone_and_the_api_docs_render(page, dashboard):
