@@ -4,6 +4,9 @@ place each. A route parses its input, calls a service and renders or jsonifies t
 - experiments.py: create an experiment, change its status, look one up, its detail (rounds, privacy spent);
 - plants.py: the registered plants (factories) as the pages and GET /factories read them, their recent CPU,
   the experiments each takes part in, a plant's activity, the connectivity check and the floor history;
+- experiment_states.py: which actions each experiment state allows and how a state reads (pure; the API's 409 and
+  the pages' disabled buttons); metrics_export.py: an experiment's metrics as CSV;
+- audit.py: the audit log's filters, pages, readable details and folded logins (the page and GET /api/audit);
 - models.py: the model of an experiment's round as a bundle, and released models (release, roll back, the
   registry, a release's bytes for its plants).
 
