@@ -21,6 +21,6 @@ class LoginForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired()])
-    new = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1024)],
+    new = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1024, message=f"at least {MIN_PASSWORD} characters (at most 1024)")],
                         description=f"at least {MIN_PASSWORD} characters (the rule of DASHBOARD_ADMIN_PASSWORD)")
     repeat = PasswordField("New password again", validators=[DataRequired(), EqualTo("new", "the two differ")])

@@ -16,7 +16,7 @@ def test_a_wrong_current_password_short_or_mismatched_new_ones_change_nothing(ap
     login(client)
     assert client.get("/password").status_code == 200
     cases = [({"current": "wrong", "new": NEW, "repeat": NEW}, "current", "wrong current password"),
-             ({"current": ADMIN[1], "new": "short", "repeat": "short"}, "new", "at least 12"),
+             ({"current": ADMIN[1], "new": "short", "repeat": "short"}, "new", "at least 12 characters (at most 1024)"),
              ({"current": ADMIN[1], "new": NEW, "repeat": NEW + "x"}, "repeat", "the two differ"),
              ({"current": ADMIN[1], "new": ADMIN[1], "repeat": ADMIN[1]}, "new", "is the current one")]
     for data, field, message in cases:

@@ -289,7 +289,41 @@ def test_actions_follow_the_state_and_cancel_asks_first(page, dashboard):
     row = page.locator(f"tr[data-experiment='{eid}']")
     assert "cancelled" in row.inner_text() and row.locator("button[data-action=start]").is_disabled()
     shot(page, "experiments")
+    page.goto(f"/experiments/{eid}")  # a finished experiment is archived: out of the list, kept, filterable
+    page.click("#archive-button")
+    page.wait_for_selector("#archived-note")
+    page.goto("/experiments")
+    assert page.locator(f"tr[data-experiment='{eid}']").count() == 0
+    page.click("#archive-filter a")
+    assert page.locator(f"tr[data-experiment='{eid}']").count() == 1
+    shot(page, "experiments-archived")
     assert errors == [], errors
+
+
+def test_without_javascript_cancel_is_confirmed_on_a_page_of_its_own(browser, dashboard):
+    context = browser.new_context(base_url=dashboard.url, java_script_enabled=False)
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("input[name=email]", ADMIN[0])
+    page.fill("input[name=password]", ADMIN[1])
+    page.click("button[type=submit]")
+    eid = dashboard.api("POST", "/experiments", json={"name": "no script", "rounds": 2}).json()["id"]
+    page.goto(f"/experiments/{eid}")
+    page.click("button[data-action=cancel]")
+    page.wait_for_selector("#confirm-form")
+    shot(page, "cancel-confirm")
+    assert dashboard.api("GET", f"/experiments/{eid}").json()["status"] == "pending"
+    page.click("#confirm-yes")
+    page.wait_for_url(f"**/experiments/{eid}")
+    assert page.locator("#status").inner_text() == "cancelled"
+    page.goto("/password")  # one's own password: a short new one is refused next to its field
+    page.fill("input[name=current]", ADMIN[1])
+    page.fill("input[name=new]", "short")
+    page.fill("input[name=repeat]", "short")
+    page.click("#password-form button[type=submit]")
+    assert "at least 12" in page.locator(".errors[data-field=new]").inner_text()
+    shot(page, "password")
+    context.close()
 
 
 def test_audit_log_filters_and_fits_a_phone_and_the_api_docs_render(page, dashboard):
@@ -306,7 +340,8 @@ def test_audit_log_filters_and_fits_a_phone_and_the_api_docs_render(page, dashbo
     assert page.locator("section.operation").count() >= 12
     shot(page, "api-docs-1366")
     page.set_viewport_size({"width": 390, "height": 844})
-    for path, name in (("/audit", "audit-390"), ("/experiments", "experiments-390"), ("/api/docs", "api-docs-390")):
+    for path, name in (("/audit", "audit-390"), ("/experiments", "experiments-390"), ("/api/docs", "api-docs-390"),
+                       ("/password", "password-390")):
         page.goto(path)
         shot(page, name)
         if path == "/audit":
