@@ -125,7 +125,7 @@ def test_the_list_shows_the_best_round_by_validation_f1_and_its_test_f1(app, cli
     eid = make(app, client, api, "completed", rounds=(1, 2, 3))
     row = next(r for r in client.get("/api/experiments", headers=api).get_json() if r["id"] == eid)
     assert row["best_round"] == 3 and row["best_val_f1"] == pytest.approx(0.8) and row["best_test_f1"] == pytest.approx(0.7)
-    assert '<td class="best-val-f1" title="round 3">0.800</td><td class="best-test-f1">0.700</td>' in \
+    assert '<td data-label="Best val F1" class="best-val-f1" title="round 3">0.800</td><td data-label="Test F1" class="best-test-f1">0.700</td>' in \
         client.get("/experiments").text
 
 

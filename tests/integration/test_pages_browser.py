@@ -327,6 +327,7 @@ def test_without_javascript_cancel_is_confirmed_on_a_page_of_its_own(browser, da
 
 
 def test_audit_log_filters_and_fits_a_phone_and_the_api_docs_render(page, dashboard):
+    dashboard.api("POST", "/experiments", json={"name": "audited", "rounds": 1})  # an experiment.* event at least
     page.goto("/audit")
     page.select_option("#f-action", "experiment")
     page.click("#audit-filters button[type=submit]")
