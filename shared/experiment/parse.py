@@ -4,7 +4,7 @@ ValidationError that names its field and says why; defaults are the dataclass fi
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, replace
 
 from shared.enums import Algorithm, ModelType, Personalization, PrivacyMode, RobustMethod, ServerOptimizer
 from shared.errors import SecurityError
@@ -18,6 +18,12 @@ ROBUST_OPTIONS = [f.name for f in fields(RobustConfig) if f.name != "method"]
 PRIVACY_OPTIONS = [f.name for f in fields(PrivacyConfig) if f.name not in ("mode", "noise_multiplier_source")]
 # the plants refuse a rate below 1e-9 (shared.protocol.TrainSettings); lr_decay goes down to LR_FLOOR (1 %) of it
 MIN_LEARNING_RATE = 1e-7
+# issue 25: lr_decay 0.9 and the pooled class weight (0.4) were tuned with the default schedule (rate, batch,
+# epochs: the decay's size is relative to them); a body that names its schedule is explicit about its training and
+# gets, for what it leaves out, the values from before them (no decay, each plant's own weight): 0.3's explicit
+# experiments train as they did
+TUNED_WITH = ("learning_rate", "batch_size", "local_epochs")
+UNTUNED = {"lr_decay": 1.0, "class_weight": "local"}
 
 
 def default(cls, name: str):
@@ -63,6 +69,8 @@ def parse_experiment(body: object) -> ExperimentConfig:
         name=name.strip(), **kinds, rounds=rounds, factories=factories, min_factories=min_factories,
         sampling_rate=sampling_rate, secure_aggregation=secure, privacy=privacy, robust=robust, seed=seed,
         **_numbers(body, kinds["server_optimizer"]))
+    if any(key in body for key in TUNED_WITH):
+        config = replace(config, **{key: value for key, value in UNTUNED.items() if key not in body})
     refuse_contradictions(config)
     return config
 
