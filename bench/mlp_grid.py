@@ -30,7 +30,7 @@ from factoryfl_testing.federation import InProcessFederation  # noqa: E402
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant  # noqa: E402
 from shared.data.csv_loader import load_csv  # noqa: E402
 from shared.data.simulator import FAILURE_MODE_COLUMNS, simulate  # noqa: E402
-from shared.experiment import ExperimentConfig  # noqa: E402
+from shared.experiment import ExperimentConfig, parse_experiment  # noqa: E402
 
 SIMULATOR = [("default", 1), ("heavy_duty", 2), ("hot_climate", 3), ("precision", 4)]  # bench/quality.py PROFILES
 IMBALANCED = [("default", 11), ("precision", 12), ("heavy_duty", 13)]
@@ -72,7 +72,7 @@ def validation(fed: InProcessFederation, args, seed: int, **settings) -> tuple[f
     body = {"name": "grid", "rounds": args.rounds, "local_epochs": args.epochs, "batch_size": 64,
             "min_factories": 1, "seed": seed}
     grid = {k: settings.pop(k) for k in ("blocks", "crosses") if k in settings}
-    parsed = ExperimentConfig.parse({**body, **settings})
+    parsed = parse_experiment({**body, **settings})
     config = GridConfig(**{f.name: getattr(parsed, f.name) for f in dataclasses.fields(parsed)}, **grid)
     final = fed.run(config).final.aggregate
     return final["val_f1"], final["val_auc"]

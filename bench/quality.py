@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from factoryfl_testing.federation import InProcessFederation, Run  # noqa: E402
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant, union_data  # noqa: E402
 from shared.enums import ModelType  # noqa: E402
-from shared.experiment import ExperimentConfig  # noqa: E402
+from shared.experiment import ExperimentConfig, parse_experiment  # noqa: E402
 
 PROFILES = [("default", 1), ("heavy_duty", 2), ("hot_climate", 3), ("precision", 4)]
 FEDAVG = {"algorithm": "fedavg"}  # named: the product's default is feddyn (a body naming none)
@@ -99,8 +99,9 @@ def config(args, **body) -> ExperimentConfig:
     """The bench holds the schedule fixed (rounds, epochs, batch, rate, no decay) and each row says what it changes;
     the algorithm is the product's default (feddyn, or fedavg where parse falls back) unless the row names one."""
     base = {"name": "quality", "rounds": args.rounds, "local_epochs": args.epochs, "batch_size": 64,
-            "learning_rate": 0.005, "lr_decay": 1.0, "class_weight": "pooled", "min_factories": 1, "model_type": args.model, "seed": args.seed}
-    return ExperimentConfig.parse({**base, **body})
+            "learning_rate": 0.005, "lr_decay": 1.0, "class_weight": "pooled", "min_factories": 1,
+            "model_type": args.model, "seed": args.seed}
+    return parse_experiment({**base, **body})
 
 
 def fmt(evaluation) -> str:
@@ -301,7 +302,7 @@ def regression(args, fed: InProcessFederation, held) -> None:
     print("\n| setting (issue 25) | val F1 | held-out F1 | held-out accuracy | held-out recall | best round |"
           "\n|---|---|---|---|---|---|")
     for label, body in REGRESSION:
-        config = ExperimentConfig.parse({"name": "regression", "seed": args.seed, **body})
+        config = parse_experiment({"name": "regression", "seed": args.seed, **body})
         run = fed.run(config)
         for at, number in (("best round", run.best_round), ("last round", max(run.evaluations))):
             m = scored(fed, run, number, held)
@@ -335,11 +336,11 @@ def gbdt(args, fed: InProcessFederation, plants: list[InProcessPlant], root: Pat
     exact = replace(UNCAPPED, min_release_rows=1)  # per plant test F1 on a few failures: exact (personalization's)
     fed = InProcessFederation(InProcessChannel([InProcessPlant.from_data(p.name, p.data, root / "exact", exact)
                                                 for p in plants]))
-    cfg = ExperimentConfig.parse({"name": "gbdt", "seed": args.seed, **shape_body(args)})
+    cfg = parse_experiment({"name": "gbdt", "seed": args.seed, **shape_body(args)})
     run = fed.run(cfg)
     union = InProcessFederation(InProcessChannel([InProcessPlant.from_data("union", union_data(plants), root)]))
-    pooled = union.run(ExperimentConfig.parse({"name": "pooled", "seed": args.seed, "min_factories": 1,
-                                               "personalization": "none", **shape_body(args)}))
+    pooled = union.run(parse_experiment({"name": "pooled", "seed": args.seed, "min_factories": 1,
+                                         "personalization": "none", **shape_body(args)}))
     best, pooled_best = run.best_round, pooled.best_round
     personal = fed.personalize(run, cfg) if held is None else {}
     pooled_model, pooled_threshold = pooled.models[pooled_best], pooled.evaluations[pooled_best].threshold

@@ -8,6 +8,8 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shared.env import env_str
+
 log = logging.getLogger(__name__)
 
 
@@ -21,7 +23,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from dashboard.ui import enrolment as enrolment_pages
     from dashboard.ui import operators as operator_pages
 
-    app = Flask(__name__, instance_path=os.environ.get("DASHBOARD_INSTANCE_PATH") or os.path.abspath("instance"),
+    app = Flask(__name__, instance_path=env_str("DASHBOARD_INSTANCE_PATH") or os.path.abspath("instance"),
                 template_folder="ui/templates", static_folder="ui/static")
     app.config.from_object(Config(app.instance_path, **(overrides or {})))
     refuse_insecure_production(app.config)

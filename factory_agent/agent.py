@@ -29,7 +29,8 @@ from factory_agent.datasite import Datasite
 from factory_agent.device import detect_device
 from factory_agent.plant.policy import load_policy
 from factory_agent.registration import load_plant_data, registration_of
-from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, STATE_DIR_ENV, PlantState
+from factory_agent.plant.state import (BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, STATE_DIR_ENV, PlantState, busy_file,
+                                      policy_file)
 from factory_agent.tls import PlantTLS, common_name, san_names
 from shared.enums import FactoryStatus
 from shared.errors import CommunicationError, ConfigurationError, FederatedLearningError
@@ -78,7 +79,7 @@ class Agent:
         self.approval: ApprovalPolicy | None = None
         self.heartbeat_thread: threading.Thread | None = None
         self.started = time.monotonic()
-        self.busy_file = self.state.directory / "busy"
+        self.busy_file = busy_file(self.state.directory)
         self.floor = None  # the plant floor (factory_agent.floor): released model, scoring, alerts
 
     def _step(self, name: str, fn, *args):
@@ -103,7 +104,7 @@ class Agent:
         data = self._step("load data", load_plant_data, c)
         log.info("data: %d rows, %d features, splits %s, failure rate %.2f %%", data.num_samples,
                  len(data.schema.feature_names), data.split_counts(), 100 * data.positive_rate())
-        policy = self._step("load the plant's policy", load_policy, c.state_dir, c.policy_overrides)
+        policy = self._step("load the plant's policy", load_policy, policy_file(c.state_dir), c.policy_overrides)
         log.info("policy: %s", policy.describe())
         self.state.save_policy(policy)
         self.state.save_profile(c.factory_name, data.schema.feature_names)

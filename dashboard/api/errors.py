@@ -28,7 +28,9 @@ def json_error(status: int, error: str, detail=None):
 def register_error_handlers(app) -> None:
     @app.errorhandler(FederatedLearningError)
     def on_domain_error(exc: FederatedLearningError):
-        detail = {"field": exc.field, "reason": exc.message} if isinstance(exc, ValidationError) else \
+        detail = {"field": exc.field, "reason": exc.message,  # the first problem, and all of them
+                  "problems": [{"field": f, "reason": r} for f, r in exc.problems]} \
+            if isinstance(exc, ValidationError) else \
             getattr(exc, "detail", None)  # e.g. a re-keying waiting for approval (dashboard.identity)
         if not wants_json():
             return f"{exc}", status_of(exc)

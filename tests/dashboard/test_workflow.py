@@ -12,7 +12,7 @@ import pytest
 from dashboard.orchestration.workflow import RoundFailed, RoundPlan, RoundState, RoundWorkflow
 from factoryfl_testing.federation import InProcessFederation
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant
-from shared.experiment import ExperimentConfig
+from shared.experiment import ExperimentConfig, parse_experiment
 from shared.protocol import RoundRef
 from shared.strategies import ServerState
 
@@ -40,7 +40,7 @@ def plants(tmp_path_factory):
 
 
 def settings(**body) -> ExperimentConfig:
-    return ExperimentConfig.parse({"name": "workflow", "rounds": 3, "local_epochs": 1, "min_factories": 2, **body})
+    return parse_experiment({"name": "workflow", "rounds": 3, "local_epochs": 1, "min_factories": 2, **body})
 
 
 def test_one_training_call_per_plant_per_round_and_one_evaluation_call_at_the_end(plants):
@@ -88,7 +88,7 @@ def test_contradictory_settings_never_reach_a_round():
     from shared.experiment import ValidationError
 
     with pytest.raises(ValidationError) as refused:
-        ExperimentConfig.parse({"name": "x", "algorithm": "fednova", "robust": {"method": "median"}})
+        parse_experiment({"name": "x", "algorithm": "fednova", "robust": {"method": "median"}})
     assert "fednova" in str(refused.value) and "median" in str(refused.value)
 
 

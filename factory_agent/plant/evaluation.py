@@ -1,5 +1,6 @@
-"""Scoring a global model at the plant: one set of rules whether the dashboard asks with an `evaluate` call or
-inside a training call (`TrainRequest.evaluate`, the model the plant trains from).
+"""Evaluating a global model at the plant for the federated round (production scoring is
+factory_agent.floor.scoring): one set of rules whether the dashboard asks with an `evaluate` call or inside a
+training call (`TrainRequest.evaluate`, the model the plant trains from).
 
 Both paths count the evaluation in the same ledger under the same key, ("evaluate", experiment, round of the
 scored model, attempt), at most once per key, so a training call never yields an evaluation that an evaluate
