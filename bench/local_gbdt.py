@@ -8,12 +8,14 @@ last cycles. The pooled GBDT is the same on the union of all plants' rows.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import precision_recall_curve
 
 from bench.cmapss import HeldOut, last_cycle_metrics
-from factoryfl_testing.inprocess import InProcessPlant
+from factoryfl_testing.inprocess import InProcessPlant, union_data
 from shared.data.csv_loader import PlantData
 from shared.metrics import rates
 from shared.training import PlantArrays
@@ -54,24 +56,29 @@ def split_f1(model, threshold: float, data: PlantData, length: int) -> float:
                  float((~predicted & ~positive).sum()), float((~predicted & positive).sum()))["f1"]
 
 
-def held_out_f1(model, threshold: float, held: HeldOut, plant: str) -> float:
+def held_out_f1(model, threshold: float, held: HeldOut, plant: str, schema=None) -> float:
+    """F1 at the held-out engines' last cycles, features encoded by `schema` (the plants' unless given)."""
     last = held.last_rows(plant)
-    x = held.schema.encode(last)
+    x = (schema or held.schema).encode(last)
     return last_cycle_metrics(last["fail_30"].to_numpy(), model.predict_proba(x)[:, 1], threshold)["f1"]
 
 
 def gbdt_rows(plants: list[InProcessPlant], length: int, seed: int, held: HeldOut | None = None
               ) -> dict[str, dict[str, float]]:
     """plant -> {"local GBDT": its own model's test F1, "pooled GBDT": the union's model's on its test}."""
-    pooled = fit([p.data for p in plants], seed)
-    out = {}
+    union = union_data(plants)  # features aligned by name across plants (their categories can differ)
+    pooled = fit([union], seed)
+    out, start = {}, 0
     for p in plants:
         local = fit([p.data], seed)
         if held is None:
-            out[p.name] = {"local GBDT": split_f1(*local, p.data, length), "pooled GBDT": split_f1(*pooled, p.data,
+            rows = slice(start, start + p.data.num_samples)
+            mine = replace(p.data, features=union.features[rows], schema=union.schema)
+            out[p.name] = {"local GBDT": split_f1(*local, p.data, length), "pooled GBDT": split_f1(*pooled, mine,
                                                                                                  length)}
+            start += p.data.num_samples
         else:
             out[p.name] = {"local GBDT": held_out_f1(*local, held, p.name),
-                           "pooled GBDT": held_out_f1(*pooled, held, p.name)}
+                           "pooled GBDT": held_out_f1(*pooled, held, p.name, union.schema)}
     return out
 

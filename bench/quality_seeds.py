@@ -21,7 +21,7 @@ QUALITY = Path(__file__).resolve().parent / "quality.py"
 ROW = re.compile(r"^\| (?P<label>[^|]+?) \| (?P<val>\d\.\d{3}) \| (?P<f1>\d\.\d{3}) \| (?P<auc>\d\.\d{3}) \|$")
 # the other tables (issue 25: regression, per plant, release rules): a label and numbers ("–": none), any count
 CELLS = re.compile(r"^\| (?P<label>[^|]+?) \|(?P<cells>( (\d+\.\d{3}|–) \|)+)$")
-HEADER = re.compile(r"^\| (setting|plant|release rule)[^|]*\|")
+HEADER = re.compile(r"^\| (setting |plant \(|release rule )[^|]*\|")
 CENTRALIZED = "centralized (union of all plants' data)"
 BEST_LOCAL = "local only, best plant's model (scored on all plants)"
 
@@ -70,18 +70,22 @@ def main() -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--parts", default="baselines,algorithms,learning")
     parser.add_argument("--save", type=Path, help="a folder to write each seed's own output to (seed_S.md)")
+    parser.add_argument("--load", type=Path, help="average the outputs --save wrote there instead of running")
     args, rest = parser.parse_known_args()
     started = time.monotonic()
     runs: list[dict[str, tuple[float, float, float]]] = []
     tables: list[dict[str, dict[str, list[float]]]] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        command = [sys.executable, str(QUALITY), "--parts", args.parts, "--seed", str(seed), *rest]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        runs.append(rows_of(done.stdout))
-        tables.append(tables_of(done.stdout))
+        if args.load:
+            output = (args.load / f"seed_{seed}.md").read_text()
+        else:
+            command = [sys.executable, str(QUALITY), "--parts", args.parts, "--seed", str(seed), *rest]
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        runs.append(rows_of(output))
+        tables.append(tables_of(output))
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
-            (args.save / f"seed_{seed}.md").write_text(done.stdout)
+            (args.save / f"seed_{seed}.md").write_text(output)
         print(f"seed {seed}: {len(runs[-1])} rows ({time.monotonic() - started:.0f} s)", file=sys.stderr)
     labels = [label for label in runs[0] if all(label in run for run in runs)]
     print(f"\nbench/quality.py {' '.join(rest)} --parts {args.parts}, seeds {args.first_seed}-"

@@ -65,3 +65,29 @@ def test_the_held_out_engines_never_reach_the_plants(tmp_path):
         kept = set(held.frames[p.name][GROUP] // 100)
         assert len(kept) == HELD_OUT and len(np.unique(p.data.groups)) == len(trained) - HELD_OUT
         assert held.last_rows(p.name)[GROUP].nunique() == held.frames[p.name][GROUP].nunique()
+
+
+def test_the_pooled_gbdt_aligns_plants_whose_categories_differ(tmp_path):
+    """The imbalanced CSV plants one-hot a product type each plant sees in part: the pooled GBDT trains on the
+    union's aligned features and scores each plant on its own rows of them (it once failed to concatenate)."""
+    from bench.local_gbdt import gbdt_rows
+    from factoryfl_testing.inprocess import InProcessPlant
+
+    rng = np.random.default_rng(0)
+    plants = []
+    for name, types in (("a", ["L", "M"]), ("b", ["L", "M", "H"])):
+        frame = pd.DataFrame({"type": rng.choice(types, 600), "s1": rng.normal(size=600)})
+        frame["fail"] = (frame["s1"] > 1.0).astype(int)
+        plants.append(InProcessPlant.from_data(name, load_frame(frame, "fail"), tmp_path))
+    assert plants[0].data.features.shape[1] != plants[1].data.features.shape[1]
+    scores = gbdt_rows(plants, 1, 0)
+    assert set(scores) == {"a", "b"} and all(s["pooled GBDT"] > 0.8 for s in scores.values())
+
+
+def test_seed_tables_keep_plant_rows_as_rows():
+    from bench.quality_seeds import tables_of
+
+    out = tables_of("| plant (test F1) | federated | local GBDT |\n|---|---|---|\n| plant_default | 0.500 | – |\n"
+                    "| release rule (the defaults) | val F1 |\n|---|---|\n| last round | 0.250 |\n")
+    assert out["| plant (test F1) | federated | local GBDT |"]["plant_default"][0] == 0.5
+    assert out["| release rule (the defaults) | val F1 |"] == {"last round": [0.25]}
