@@ -78,15 +78,16 @@ LEARNING = [("FedAvg, each plant's own class weight (before #15)", {**FEDAVG, "c
                                                               "half_epochs": True}),
             ("SCAFFOLD, pooled, lr decay 0.8", {"algorithm": "scaffold", "lr_decay": 0.8})]
 PARTS = ("baselines", "models", "algorithms", "learning", "dp", "attacks", "personalization", "regression", "gbdt")
-# issue 25: the body of 0.3's C-MAPSS experiment (explicit settings), and what 0.4's new defaults add to it
-BODY_03 = {"model_type": "lstm", "sequence_length": 50, "algorithm": "fedavg", "learning_rate": 0.001, "rounds": 10,
-           "batch_size": 128}
-REGRESSION = [("0.3's explicit body", BODY_03),
-              ("0.3's body, lr_decay 1", {**BODY_03, "lr_decay": 1.0}),
-              ("0.3's body, class_weight local", {**BODY_03, "class_weight": "local"}),
-              ("0.3's body, lr_decay 1, class_weight local (what 0.3 ran)", {**BODY_03, "lr_decay": 1.0,
-                                                                             "class_weight": "local"}),
-              ("the defaults, lstm, sequence_length 50", {"model_type": "lstm", "sequence_length": 50})]
+# issue 25: the body of 0.3's C-MAPSS experiment (explicit settings; its model is the data shape's, shape_body),
+# and each of 0.4's new defaults added to it (named here, so each row runs what it says whatever parse's rule for
+# an unnamed lr_decay and class weight is)
+BODY_03 = {"algorithm": "fedavg", "learning_rate": 0.001, "rounds": 10, "batch_size": 128}
+REGRESSION = [("0.3's body as 0.3 ran it (lr_decay 1, class_weight local)", {"lr_decay": 1.0,
+                                                                              "class_weight": "local"}),
+              ("0.3's body + lr_decay 0.9", {"lr_decay": 0.9, "class_weight": "local"}),
+              ("0.3's body + class_weight pooled", {"lr_decay": 1.0, "class_weight": "pooled"}),
+              ("0.3's body + both (0.4 before the fix)", {"lr_decay": 0.9, "class_weight": "pooled"}),
+              ("0.3's body as parsed now", {})]
 # issue #15 item 4: after a federated run (the bench's schedule, the default algorithm), each plant
 # personalizes the best round's model
 PERSONALIZATION = [("finetune", 4), ("fedper", 4), ("fedper", 8)]
@@ -297,11 +298,13 @@ def scored(fed: InProcessFederation, run: Run, number: int, held) -> dict[str, f
 
 
 def regression(args, fed: InProcessFederation, held) -> None:
-    """Issue 25: 0.3's explicit C-MAPSS body as this version parses it, each new default taken back, at the
-    best round (what downloads) and the last; held-out engines scored at their last cycle."""
-    print("\n| setting (issue 25) | val F1 | held-out F1 | held-out accuracy | held-out recall | best round |"
+    """Issue 25: 0.3's explicit C-MAPSS body (the shape's model) with each of 0.4's new defaults, as this version
+    parses it, and the defaults, at the best round (what downloads) and the last; C-MAPSS: held-out engines scored
+    at their last cycle, else the plants' test splits."""
+    print("\n| setting (issue 25) | val F1 | test F1 | test accuracy | test recall | round |"
           "\n|---|---|---|---|---|---|")
-    for label, body in REGRESSION:
+    rows = [(label, {**BODY_03, **shape_body(args), **named}) for label, named in REGRESSION]
+    for label, body in [*rows, ("the defaults (the shape's model)", shape_body(args))]:
         config = parse_experiment({"name": "regression", "seed": args.seed, **body})
         run = fed.run(config)
         for at, number in (("best round", run.best_round), ("last round", max(run.evaluations))):
@@ -358,7 +361,8 @@ def gbdt(args, fed: InProcessFederation, plants: list[InProcessPlant], root: Pat
             fed_f1 = held.score(run.models[best], run.evaluations[best].threshold, [p.name])["f1"]
             pool_f1, mine, alone = held.score(pooled_model, pooled_threshold, [p.name])["f1"], None, None
         cells = [fed_f1, mine, alone, trees[p.name]["local GBDT"], pool_f1, trees[p.name]["pooled GBDT"]]
-        print(f"| {p.name} | " + " | ".join(_num(c) for c in cells) + " |")
+        label = p.name.removesuffix(f"_{args.seed}") if args.data == "imbalanced" else p.name  # same over seeds
+        print(f"| {label} | " + " | ".join(_num(c) for c in cells) + " |")
     rounds = {r: e.aggregate for r, e in run.evaluations.items() if r >= 1}
     print("\n| release rule (the defaults) | val F1 | test F1 | test accuracy | round |\n|---|---|---|---|---|")
     for label, rule in ROUND_RULES.items():
