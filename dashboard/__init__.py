@@ -14,12 +14,14 @@ log = logging.getLogger(__name__)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    from dashboard import cli, heartbeats, startup, ui
+    from dashboard import cli, ui
+    from dashboard.lifecycle import startup
+    from dashboard.registry import heartbeats
     from dashboard.api import enrolment, errors, experiments, factories, openapi
     from dashboard.auth import views as auth_pages
     from dashboard.config import Config, refuse_insecure_production
     from dashboard.extensions import csrf, db, limiter, login_manager, migrate
-    from dashboard.security import register_response_headers
+    from dashboard.auth.security import register_response_headers
     from dashboard.ui import enrolment as enrolment_pages
     from dashboard.ui import operators as operator_pages
 
@@ -43,8 +45,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(operator_pages.bp)  # operators and their roles (admins)
     app.register_blueprint(enrolment.bp)  # plant identity: one-time enrolment tokens (API) ...
     app.register_blueprint(enrolment_pages.bp)  # ... and their page, re-key approvals
-    from dashboard import metrics, webhook
+    from dashboard.api import metrics
     from dashboard.api import releases as releases_api
+    from dashboard.webhooks import sender as webhook
     from dashboard.ui import registry as registry_pages
 
     app.register_blueprint(releases_api.bp)  # the plant floor (DESIGN §10): released models, their bundles ...

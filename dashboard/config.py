@@ -111,9 +111,9 @@ def _instance_secret(instance: Path, name: str, make) -> str:
 
 def plant_floor_settings() -> dict:
     """DASHBOARD_ALERT_WEBHOOK: a URL called with a JSON POST on a new alert, a plant going offline and a failed
-    experiment (dashboard.webhook checks it is http(s) and posts from a background thread);
+    experiment (dashboard.webhooks.sender checks it is http(s) and posts from a background thread);
     DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL: seconds between two alert.opened calls for one plant (default 300);
-    DASHBOARD_METRICS_TOKEN: who may read /metrics besides loopback clients (dashboard.metrics)."""
+    DASHBOARD_METRICS_TOKEN: who may read /metrics besides loopback clients (dashboard.api.metrics)."""
     return {"ALERT_WEBHOOK": env_str("DASHBOARD_ALERT_WEBHOOK") or None,
             "ALERT_WEBHOOK_TIMEOUT": env_float("DASHBOARD_ALERT_WEBHOOK_TIMEOUT", 5, minimum=0.1),
             "ALERT_WEBHOOK_MIN_INTERVAL": env_float("DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL", 300, minimum=0),
@@ -175,7 +175,7 @@ class Config:
         self.DASHBOARD_FACTORIES_FILE = env("DASHBOARD_FACTORIES_FILE")  # YAML of configured external plants
         self.DASHBOARD_SCHEDULER = env("DASHBOARD_SCHEDULER", "inline")
         self.HEARTBEAT_INTERVAL = env_float("DASHBOARD_HEARTBEAT_INTERVAL", 30, minimum=0.1)
-        # heartbeats are written in batches (dashboard.heartbeats): every FLUSH_INTERVAL seconds, answered at once
+        # heartbeats are written in batches (dashboard.registry.heartbeats): every FLUSH_INTERVAL seconds, answered at once
         # (a SIGKILL loses at most that much), or, DURABLE, answered once committed (group commit)
         self.HEARTBEAT_FLUSH_INTERVAL = env_float("DASHBOARD_HEARTBEAT_FLUSH_INTERVAL", 0.2, minimum=0)
         self.HEARTBEAT_DURABLE = env_bool("DASHBOARD_HEARTBEAT_DURABLE", False)
@@ -209,7 +209,7 @@ class Config:
         # registrant cannot point the dashboard at its own network (SSRF); link-local, multicast,
         # unspecified and cloud-metadata addresses are refused always
         self.ALLOW_PRIVATE_PLANTS = env_bool("DASHBOARD_ALLOW_PRIVATE_PLANTS", False)
-        # TLS to the datasites (DESIGN §4, dashboard/federation_ca.py): the federation CA's folder (its key encrypted
+        # TLS to the datasites (DESIGN §4, dashboard/registry/federation_ca.py): the federation CA's folder (its key encrypted
         # with CREDENTIALS_KEY; share it with the scheduler process), how long a plant's certificate lasts, and
         # whether plain HTTP to a datasite is refused (the default; false only for development)
         self.DASHBOARD_CA_DIR = env("DASHBOARD_CA_DIR") or str(instance / "federation_ca")

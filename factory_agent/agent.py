@@ -220,9 +220,9 @@ class Agent:
         self._write_status(status, load)
         beat = Heartbeat(factory_name=self.config.factory_name, timestamp=datetime.now(timezone.utc).isoformat(),
                          status=status, current_load=load,
-                         active_experiments=[e for e in experiments if e is not None],
-                         pending_code_requests=self.approval.reported() if self.approval else [],
-                         **(self.floor.heartbeat_fields() if self.floor else {}))
+                         active_experiments=tuple(e for e in experiments if e is not None),
+                         pending_code_requests=tuple(self.approval.reported()) if self.approval else (),
+                         floor=self.floor.report() if self.floor else None)
         try:
             answer = self.client.heartbeat(self.answer.heartbeat_token, beat)
         except UnknownFactory as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 from shared.data.simulator import PROFILES
 from shared.env import env_bool, env_float, env_int, env_secret, env_str
 from shared.errors import ConfigurationError
+from shared.protocol.fields import PLANT_NAME_RULE, is_plant_name
 
 
 @dataclass(frozen=True)
@@ -216,10 +217,8 @@ def parse_config(argv: list[str] | None = None) -> AgentConfig:
         raise ConfigurationError(f"--port {a.port} is not a TCP port (1-65535)")
     if a.heartbeat_interval < 1:
         raise ConfigurationError("--heartbeat-interval must be at least 1 second")
-    if not a.factory_name.replace("_", "").replace("-", "").isalnum():
-        raise ConfigurationError(f"--factory_name {a.factory_name!r}: use letters, digits, '-' and '_' only")
-    if len(a.factory_name) > 64:  # it is the common name of the datasite's TLS certificate (X.509: at most 64)
-        raise ConfigurationError(f"--factory_name {a.factory_name[:20]!r}...: at most 64 characters")
+    if not is_plant_name(a.factory_name):  # also the TLS certificate's common name (X.509: at most 64)
+        raise ConfigurationError(f"--factory_name {a.factory_name[:40]!r}: {PLANT_NAME_RULE}")
     if not a.dashboard_url.startswith(("http://", "https://")):
         raise ConfigurationError(f"--dashboard_url {a.dashboard_url!r} must start with http:// or https://")
     if a.byzantine and not (a.byzantine in ("sign_flip", "label_flip") or _numeric_suffix(a.byzantine)):

@@ -35,13 +35,6 @@ def test_modules_and_functions_stay_small(path):
     assert not long_functions(path), long_functions(path)
 
 
-# Imports of a registry module into api/ that the move of the plant registry into dashboard/registry/ (issue 26
-# item 1) takes away; until then they are the only sibling cycle left (api <-> enrolment, releases). Delete each
-# with that move: an edge here that no longer exists is ignored, a new cycle is not.
-REGISTRY_MOVE_EDGES = frozenset({("dashboard.enrolment", "dashboard.api.validation"),
-                                 ("dashboard.releases", "dashboard.api.registration_schema")})
-
-
 def module_name(path: Path, root: Path = ROOT) -> str:
     parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -119,7 +112,7 @@ def _reachable(edges: dict[str, set[str]], start: str) -> set[str]:
 
 
 def test_no_package_imports_a_sibling_in_a_cycle():
-    assert sibling_cycles(import_graph(ROOT, PRODUCT), REGISTRY_MOVE_EDGES) == []
+    assert sibling_cycles(import_graph(ROOT, PRODUCT)) == []
 
 
 def test_a_cycle_hidden_in_a_lazy_or_type_checking_import_is_found(tmp_path):

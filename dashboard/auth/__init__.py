@@ -6,6 +6,6 @@
 - accounts.py: password login and operators' API tokens (issue, list, revoke), audited;
 - views.py: the "auth" blueprint: the login and logout pages and the API tokens page; forms.py: their forms.
 
-This package's __init__ imports nothing: dashboard.security re-exports from roles.py, and the pages import
-services that import dashboard.security.
+This package's __init__ imports nothing: dashboard.auth.security re-exports from roles.py, and the pages import
+services that import dashboard.auth.security.
 """

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
-from dashboard.enrolment import MAX_ENROLMENT_HOURS
+from dashboard.registry.enrolment import MAX_ENROLMENT_HOURS
 from dashboard.models.operators import ROLES
 from shared.experiment.fields import SETTING, SETTINGS, TUNED_WITH, default_algorithm
 from shared.experiment.setting import Setting

@@ -1,7 +1,7 @@
 """A dashboard process's one-time start-up (STYLE 13): the first operator and the configured plants
-(dashboard.bootstrap) and, with DASHBOARD_SCHEDULER=inline, the scheduler in this process.
+(dashboard.lifecycle.bootstrap) and, with DASHBOARD_SCHEDULER=inline, the scheduler in this process.
 
-`python -m dashboard` and `python -m dashboard.scheduler` start up explicitly; `register_lazy_start` covers
+`python -m dashboard` and `python -m dashboard.lifecycle.scheduler` start up explicitly; `register_lazy_start` covers
 `flask run` and WSGI servers pointed at create_app (no explicit entry point): the first request does it, once
 per process, and never in tests or in Flask's reloader parent process."""
 
@@ -27,12 +27,17 @@ def register_lazy_start(app: Flask) -> None:
             start(app)
 
 
-def start(app: Flask) -> None:
-    from dashboard.bootstrap import bootstrap
+def start(app: Flask, scheduler: bool | None = None) -> None:
+    """Bootstrap, then the scheduler: `scheduler=True` in the scheduler's own process; None: as
+    DASHBOARD_SCHEDULER says (inline: here, never in tests or in Flask's reloader parent). The one caller of
+    start_scheduler."""
+    from dashboard.lifecycle.bootstrap import bootstrap
 
     bootstrap(app)
-    if (app.config["DASHBOARD_SCHEDULER"] == "inline" and not app.testing
-            and os.environ.get("WERKZEUG_RUN_MAIN", "true") == "true"):
+    if scheduler is None:
+        scheduler = (app.config["DASHBOARD_SCHEDULER"] == "inline" and not app.testing
+                     and os.environ.get("WERKZEUG_RUN_MAIN", "true") == "true")
+    if scheduler:
         from dashboard.orchestration.scheduler import start_scheduler
 
         start_scheduler(app)

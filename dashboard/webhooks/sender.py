@@ -5,11 +5,11 @@ Delivery never blocks a request or a scheduler job: events wait in a bounded que
 that posts each with a timeout and retries with growing pauses. A plant sends at most one `alert.opened` per
 `DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL` seconds (default 300; the rises in between go out as one event, counted in
 `detail.rises`), and a full queue gives up its oldest alert event before any offline or failed one
-(dashboard.webhook_queue; per process: each gunicorn worker keeps its own interval).
+(dashboard.webhooks.queue; per process: each gunicorn worker keeps its own interval).
 An event is queued only once the transaction that caused it commits (a rolled-back change calls no one):
 `notify_after_commit` keeps it in the session until SQLAlchemy's `after_commit`.
 
-Where events come from: the heartbeat hook (dashboard.releases: the open-alert count rose), and two attribute
+Where events come from: the heartbeat hook (dashboard.registry.floor: the open-alert count rose), and two attribute
 listeners installed here, so the round engine and the liveness job need no call of their own: an experiment's
 status set to `failed`, and a plant's status set to `offline` through the ORM (the liveness job; a plant that
 says it is stopping is not an outage and sends nothing).
@@ -33,7 +33,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
-from dashboard.webhook_queue import ALERT_OPENED, AlertDebounce, EventQueue
+from dashboard.webhooks.queue import ALERT_OPENED, AlertDebounce, EventQueue
 from shared.enums import ExperimentStatus, FactoryStatus
 from shared.errors import ConfigurationError
 

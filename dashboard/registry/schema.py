@@ -1,5 +1,6 @@
-"""What a registrant may send (DESIGN §4), checked at the boundary before anything is stored: the plant's
-address (no SSRF: dashboard.plant_addresses), its capabilities against a closed schema, and its public keys.
+"""What a registrant may send (DESIGN §4) beyond its message's field types (shared.protocol.registry), checked at
+the boundary before anything is stored: the plant's address (no SSRF: dashboard.registry.addresses, against this
+dashboard's DASHBOARD_ALLOW_PRIVATE_PLANTS) and its capabilities against a closed schema.
 
 A plant's capabilities drive every later round (the feature schema is merged across plants, the model is
 built from it), so a broken or empty schema is a 400 here rather than a failure of every running experiment.
@@ -7,22 +8,16 @@ built from it), so a broken or empty schema is a 400 here rather than a failure 
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
-
 from flask import current_app
 
 from shared.errors import ValidationError
-from dashboard.plant_addresses import AddressRefused, check_plant_host, check_plant_port
+from dashboard.registry.addresses import AddressRefused, check_plant_host, check_plant_port
 from shared.data.schema import FeatureSchema
 from shared.enums import DataType, ModelType
 
 MAX_FEATURES = 4096
 MAX_NAME = 200  # a column, category or feature name
 MAX_SAMPLES = 10 ** 12
-RAW_KEY_HEX = re.compile(r"[0-9a-f]{64}")  # X25519 / Ed25519 raw public keys: 32 bytes, lowercase hex
-KEY_FIELDS = ("secagg_public_key", "identity_public_key")
 CAPABILITIES = {"supported_models", "data_type", "num_samples", "features", "schema", "splits", "source",
                 "byzantine"}
 REQUIRED_CAPABILITIES = ("supported_models", "data_type", "num_samples", "features", "schema")
@@ -42,17 +37,6 @@ def validate_registration(body: dict) -> None:
     except AddressRefused as exc:
         raise ValidationError("factory_port", str(exc)) from None
     validate_capabilities(body.get("capabilities"))
-    for field in KEY_FIELDS:
-        validate_raw_key(body, field)
-
-
-def validate_raw_key(body: dict, field: str) -> None:
-    value = body.get(field)
-    if value is None:
-        return
-    if not isinstance(value, str) or not RAW_KEY_HEX.fullmatch(value):
-        shown = repr(value[:80]) if isinstance(value, str) else type(value).__name__
-        raise ValidationError(field, f"must be a raw 32-byte public key as 64 lowercase hex characters, got {shown}")
 
 
 def _text(value, field: str, *, max_len: int = MAX_NAME, allow_empty: bool = False) -> str:
@@ -169,70 +153,3 @@ def validate_schema(schema) -> FeatureSchema:
         raise ValidationError(field, "encodes two features under one name (a numeric column named like "
                                      "column=category)")
     return parsed
-
-
-# --- heartbeats: what a plant reports from its floor (DESIGN §10), validated as hostile ----------------------
-MAX_DB_ID = 2 ** 31 - 1  # factories.released_model_id is a 32-bit integer column (Postgres: larger is a 500)
-MAX_SCORED_ROWS = 10 ** 15
-MAX_ALERTS = 10 ** 9
-MAX_DRIFT = 10 ** 6
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-MODEL_KINDS = ("global", "personalized")  # personalized: the learning-quality issue's per-plant model
-FLOOR_FIELDS = ("released_model", "scored_rows", "alerts_open", "drift")
-
-
-@dataclass(frozen=True)
-class ReportedModel:
-    id: int
-    sha256: str
-    kind: str = "global"
-
-
-@dataclass(frozen=True)
-class FloorReport:
-    """Counts and a drift score, never rows; None where the plant did not say."""
-
-    released_model: ReportedModel | None
-    scored_rows: int | None
-    alerts_open: int | None
-    drift: float | None
-
-
-def _count(body: dict, key: str, limit: int) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
-        raise ValidationError(key, f"must be a whole number between 0 and {limit}, got {str(value)[:40]!r}")
-    return value
-
-
-def _reported_model(value) -> ReportedModel | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or set(value) - {"id", "sha256", "kind"}:
-        raise ValidationError("released_model", "must be an object with id, sha256 and kind")
-    model_id, digest, kind = value.get("id"), value.get("sha256"), value.get("kind", "global")
-    if isinstance(model_id, bool) or not isinstance(model_id, int) or not 0 < model_id <= MAX_DB_ID:
-        raise ValidationError("released_model.id", f"must be a release id (a positive whole number), got "
-                                                   f"{str(model_id)[:40]!r}")
-    if not isinstance(digest, str) or not SHA256_HEX.fullmatch(digest):
-        raise ValidationError("released_model.sha256", "must be a SHA-256 digest as 64 lowercase hex characters")
-    if kind not in MODEL_KINDS:
-        raise ValidationError("released_model.kind", f"must be one of {', '.join(MODEL_KINDS)}, got "
-                                                     f"{str(kind)[:40]!r}")
-    return ReportedModel(model_id, digest, kind)
-
-
-def validate_floor_report(body: dict) -> FloorReport | None:
-    """The plant floor fields of a heartbeat, or None when it carries none of them (an agent without a model)."""
-    if all(body.get(key) is None for key in FLOOR_FIELDS):
-        return None
-    drift = body.get("drift")
-    if drift is not None and (isinstance(drift, bool) or not isinstance(drift, (int, float))
-                              or not math.isfinite(drift) or not 0 <= drift <= MAX_DRIFT):
-        raise ValidationError("drift", f"must be a finite number between 0 and {MAX_DRIFT}, got {str(drift)[:40]!r}")
-    return FloorReport(released_model=_reported_model(body.get("released_model")),
-                       scored_rows=_count(body, "scored_rows", MAX_SCORED_ROWS),
-                       alerts_open=_count(body, "alerts_open", MAX_ALERTS),
-                       drift=None if drift is None else round(float(drift), 6))

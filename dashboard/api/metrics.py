@@ -26,7 +26,7 @@ from dashboard.extensions import csrf, db
 from dashboard.models import Factory, Round
 from dashboard.models.base import utcnow
 from dashboard.auth.roles import bearer_token
-from dashboard.security import constant_time_equal
+from dashboard.auth.security import constant_time_equal
 
 bp = Blueprint("metrics", __name__)
 csrf.exempt(bp)

@@ -37,11 +37,11 @@ def bootstrap(app) -> None:
     except IntegrityError:
         db.session.rollback()
         log.info("first operator already created by another process")
-    from dashboard.federation_ca import ensure_federation_ca
+    from dashboard.registry.federation_ca import ensure_federation_ca
 
     ensure_federation_ca(app)  # made on first start; every process logs which CA it trusts
     if app.config.get("DASHBOARD_FACTORIES_FILE"):
-        from dashboard.configured_plants import import_plants, load_plants
+        from dashboard.registry.configured_plants import import_plants, load_plants
 
         names = import_plants(load_plants(app.config["DASHBOARD_FACTORIES_FILE"]))
         log.info("imported configured plants from %s: %s", app.config["DASHBOARD_FACTORIES_FILE"], ", ".join(names))

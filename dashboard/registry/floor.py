@@ -16,12 +16,11 @@ import time
 
 from flask import current_app
 
-from dashboard.api.registration_schema import FloorReport, ReportedModel, validate_floor_report
 from dashboard.extensions import db
-from dashboard.metrics import count_heartbeat
 from dashboard.models import Factory, FloorSample, Release
 from dashboard.models.base import utcnow
-from dashboard.webhook import WebhookEvent, notify_after_commit
+from dashboard.webhooks.sender import WebhookEvent, notify_after_commit
+from shared.protocol.registry import FloorReport, ReportedModel
 
 log = logging.getLogger(__name__)
 KEEP_SAMPLES = 500  # per plant, for the charts
@@ -59,10 +58,8 @@ def _active_releases() -> list[tuple]:
 
 
 # --- the heartbeat hook ---------------------------------------------------------------------------------------
-def on_heartbeat(factory_id: int, name: str, body: dict) -> dict:
-    """Validate and store the plant's floor report (in the heartbeat's transaction); answer its released model."""
-    report = validate_floor_report(body)
-    count_heartbeat()
+def on_heartbeat(factory_id: int, name: str, report: FloorReport | None) -> dict:
+    """Store the plant's floor report (in the heartbeat's transaction); answer its released model."""
     if report is not None:
         record_report(factory_id, name, report)
     return release_for(name)

@@ -1,4 +1,4 @@
-"""What waits for the operators' webhook (dashboard.webhook): a bounded queue that gives up alert events before any
+"""What waits for the operators' webhook (dashboard.webhooks.sender): a bounded queue that gives up alert events before any
 other, and the per-plant debounce of `alert.opened`.
 
 A plant decides when its open-alert count rises, so a plant flapping 0/1 in its heartbeats could otherwise queue

@@ -1,4 +1,4 @@
-"""What the heartbeat buffer (dashboard.heartbeats) stores and how: the accepted heartbeat, the per-process cache
+"""What the heartbeat buffer (dashboard.registry.heartbeats) stores and how: the accepted heartbeat, the per-process cache
 of plants' token digests, and the write of one batch (one multi-row INSERT, one UPDATE per plant)."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class CachedPlant:
 
 
 class TokenCache:
-    """name -> CachedPlant for this process (dashboard.heartbeats: when an entry is dropped). A miss loads every
+    """name -> CachedPlant for this process (dashboard.registry.heartbeats: when an entry is dropped). A miss loads every
     plant at once (at most once a minute): a process that starts, or a worker gunicorn restarts, has a warm cache
     after one query instead of one query per plant."""
 

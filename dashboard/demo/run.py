@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 PLANTS = (("plant_default", "default", 8081), ("plant_heavy", "heavy_duty", 8082), ("plant_hot", "hot_climate", 8083))
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (this file is dashboard/demo/run.py)
 
 
 log = logging.getLogger("dashboard.demo")

@@ -7,7 +7,7 @@
 - A plant's certificate: CN = the plant's name, SAN = the hostname it registered (DNS name or IP address) and
   a name that stands for this plant alone (`plant_dns_name`), ExtendedKeyUsage serverAuth, not a CA.
 
-No file, key storage or configuration here: dashboard.federation_ca keeps the CA and signs with these.
+No file, key storage or configuration here: dashboard.registry.federation_ca keeps the CA and signs with these.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The dashboard's one scheduler process for production: `python -m dashboard.scheduler`
-(the gunicorn workers run with DASHBOARD_SCHEDULER=off)."""
+"""The scheduler's own process for production: `python -m dashboard.lifecycle.scheduler` runs the one-time
+start-up with the scheduler (dashboard.orchestration.scheduler), until SIGTERM or SIGINT. The gunicorn workers then
+run with DASHBOARD_SCHEDULER=off."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import logging
 import signal
 import threading
 
-from dashboard import create_app
-from dashboard.bootstrap import bootstrap
-from dashboard.config import InsecureConfiguration
-from dashboard.orchestration.scheduler import start_scheduler, stop_scheduler
+from dashboard.orchestration import scheduler
 
 
 def main() -> None:
+    """The scheduler process: the one-time start-up with the scheduler, until SIGTERM or SIGINT."""
+    from dashboard import create_app
+    from dashboard.config import InsecureConfiguration
+    from dashboard.lifecycle.startup import start
+
     # force: a library imported above (Opacus) may already have configured the root logger
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -22,13 +25,12 @@ def main() -> None:
     except InsecureConfiguration:  # each problem is already logged on its own line
         raise SystemExit(2) from None
     with app.app_context():
-        bootstrap(app)
-    start_scheduler(app)
+        start(app, scheduler=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    stop_scheduler()
+    scheduler.stop_scheduler()
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@
   the next registration signed by the approved key then binds it.
 
 The register handler calls `admit` before it touches the plant's row and `settle` once it has updated it. The
-signature check is dashboard.registration_signature; what operators decide (enrolment tokens, re-key approvals)
-is dashboard.enrolment.
+signature check is dashboard.registry.signature; what operators decide (enrolment tokens, re-key approvals)
+is dashboard.registry.enrolment.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from dashboard.extensions import db
 from dashboard.models import EnrolmentToken, Factory, FactoryRekey, record_audit
 from dashboard.models.base import isoformat, utcnow
 from dashboard.models.operators import token_digest
-from dashboard.registration_signature import verified_signature
+from dashboard.registry.signature import verified_signature
 from dashboard.auth.roles import Unauthorized, bearer_token
-from dashboard.security import constant_time_equal
+from dashboard.auth.security import constant_time_equal
 from shared.errors import ValidationError
 from shared.identity import SIGNATURE_HEADER, fingerprint, load_public_key
 from dashboard.errors import RekeyRequired
@@ -133,7 +133,7 @@ def admit(claim: IdentityClaim, factory: Factory | None) -> Admission:
 def _unchanged(claim: IdentityClaim, factory: Factory) -> bool:
     """The registration repeats what the plant registered: same address, same orchestrator login, and asks for
     no certificate. Anything else needs the identity key's signature: a heartbeat token can be overheard."""
-    from dashboard.security import decrypt
+    from dashboard.auth.security import decrypt
 
     orchestrator = claim.body.get("orchestrator") if isinstance(claim.body.get("orchestrator"), dict) else {}
     return (claim.hostname == factory.hostname and claim.port == factory.port

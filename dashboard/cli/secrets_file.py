@@ -1,6 +1,6 @@
 """`make secrets`: write the `.env` file docker compose reads, with random secrets (mode 0600, git-ignored).
 
-    python3 dashboard/secrets_file.py [PATH]      # default: .env next to docker-compose.yml
+    python3 dashboard/cli/secrets_file.py [PATH]      # default: .env next to docker-compose.yml
 
 Standard library only, so it runs before anything is installed. An existing file is never rewritten (its
 CREDENTIALS_KEY decrypts what the database holds, its POSTGRES_PASSWORD is the one the database was made
@@ -59,7 +59,7 @@ def write_secrets(path: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent / ".env"
+    path = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[2] / ".env"  # next to docker-compose.yml
     written = write_secrets(path)
     if written:
         log.info("wrote %s to %s (mode 0600); log in as %s with the DASHBOARD_ADMIN_PASSWORD in that file",

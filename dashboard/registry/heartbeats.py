@@ -31,7 +31,7 @@ import weakref
 from dataclasses import dataclass
 
 from dashboard.extensions import db
-from dashboard.heartbeat_store import AcceptedHeartbeat, TokenCache, write_batch
+from dashboard.registry.heartbeat_store import AcceptedHeartbeat, TokenCache, write_batch
 from dashboard.errors import RegistryUnavailable
 
 log = logging.getLogger(__name__)

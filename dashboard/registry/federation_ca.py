@@ -13,7 +13,7 @@ certificate at enrolment so that the dashboard can verify every datasite it logs
   need the key. Several processes may start at once: the first to create `ca.key.enc` (O_EXCL) makes the CA,
   the others wait for its `ca.crt`.
 
-What the certificates say is in dashboard.plant_certificates; `flask --app dashboard federation-ca` in
+What the certificates say is in dashboard.registry.certificates; `flask --app dashboard federation-ca` in
 dashboard.cli.federation_ca.
 """
 
@@ -32,7 +32,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dashboard.plant_certificates import (IssuedCertificate, check_common_name, fingerprint, parse_certificate_request,
+from dashboard.registry.certificates import (IssuedCertificate, check_common_name, fingerprint, parse_certificate_request,
                                           plant_certificate, plant_dns_name, self_signed_ca_certificate,
                                           subject_alt_name)
 from shared.errors import ValidationError

@@ -1,5 +1,5 @@
 """What operators decide about plant identity (DESIGN §4): one-time enrolment tokens for a plant name, and
-approving or discarding the re-keying requests that dashboard.identity keeps for a known name. Used by the CLI
+approving or discarding the re-keying requests that dashboard.registry.identity keeps for a known name. Used by the CLI
 (`flask --app dashboard factories enrol | approve-rekey`), the API and the enrolment page. Nothing is committed
 here: the caller commits.
 """
@@ -10,12 +10,12 @@ import logging
 import secrets
 from datetime import timedelta
 
-from dashboard.api.validation import check_factory_name
 from dashboard.extensions import db
 from dashboard.models import EnrolmentToken, Factory, FactoryRekey, record_audit
 from dashboard.models.base import isoformat, utcnow
 from dashboard.models.operators import token_digest
 from shared.errors import ConfigurationError, ValidationError
+from shared.protocol.registry_fields import plant_name
 from dashboard.errors import IdentityNotFound
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ MAX_ENROLMENT_HOURS = 24 * 30
 
 def issue_enrolment_token(name: str, expires_in_hours: float, actor: str) -> tuple[EnrolmentToken, str]:
     """A one-time token for plant `name` (shown once: only its digest is kept). Not committed."""
-    check_factory_name(name)
+    plant_name(name)
     if isinstance(expires_in_hours, bool) or not isinstance(expires_in_hours, (int, float)) \
             or not 0 < expires_in_hours <= MAX_ENROLMENT_HOURS:
         raise ValidationError("expires_in_hours", f"must be a number of hours above 0 and at most "

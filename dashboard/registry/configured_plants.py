@@ -22,8 +22,8 @@ from flask import current_app
 from dashboard.extensions import db
 from dashboard.models import Factory, record_audit
 from dashboard.models.operators import token_digest
-from dashboard.plant_addresses import AddressRefused, check_plant_host
-from dashboard.security import encrypt
+from dashboard.registry.addresses import AddressRefused, check_plant_host
+from dashboard.auth.security import encrypt
 from shared.enums import FactoryStatus
 from shared.errors import ConfigurationError
 
