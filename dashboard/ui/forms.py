@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Optional
 
 from dashboard.registry.enrolment import MAX_ENROLMENT_HOURS
 from dashboard.models.operators import ROLES
-from shared.experiment.fields import SETTING, SETTINGS, default_algorithm
+from shared.experiment.fields import SETTING, SETTINGS, TUNED_WITH, default_algorithm
 from shared.experiment.setting import Setting
 
 LABELS = {  # what a select shows for a value (the values themselves: the field table's choices)
@@ -91,6 +91,9 @@ class ExperimentForm(FlaskForm):
         fallback = default_algorithm(privacy_mode, chosen["robust.method"], chosen["server_optimizer"])
         if body["algorithm"] == SETTING["algorithm"].default and fallback != body["algorithm"]:
             del body["algorithm"]  # the select's default with DP, a robust rule or a server optimiser: fedavg
+        for name in TUNED_WITH:  # a number left as prefilled is not a choice: the tuned lr_decay and class weight
+            if body.get(name) == SETTING[name].default:  # apply (issue 25)
+                del body[name]
         names = [n.strip() for n in (self.factories.data or "").split(",") if n.strip()]
         body["factories"] = names or "all"
         return body

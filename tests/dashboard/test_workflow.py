@@ -108,7 +108,7 @@ def test_early_stopping_ends_the_run_patience_rounds_after_the_best_and_keeps_th
 
 def test_every_training_request_carries_the_pooled_class_weight_of_round_zero(plants):
     fed = InProcessFederation(InProcessChannel(plants))
-    config = settings(rounds=1)
+    config = settings(rounds=1, class_weight="pooled")  # named: the body names its local_epochs (issue 25)
     model, pos_weight = fed.round_zero(config, 901)
     plan = RoundPlan(ref=RoundRef(901, 1), config=config, model=model, participants=fed.channel.participants(),
                      federation_size=3, server_state=ServerState(), timeout=60, pos_weight=7.5)

@@ -128,14 +128,28 @@ def test_the_learning_rate_decays_by_round_from_the_full_rate_in_round_one():
     config = parse(learning_rate=0.01, lr_decay=0.5)
     assert [plant_training(config, r, 0).learning_rate for r in (1, 2, 3)] == [0.01, 0.005, 0.0025]
     assert plant_training(parse(learning_rate=0.01, lr_decay=1.0), 7, 0).learning_rate == 0.01
-    assert plant_training(parse(learning_rate=0.01), 7, 0).learning_rate == pytest.approx(0.01 * 0.9 ** 6)
+    assert plant_training(parse(), 7, 0).learning_rate == pytest.approx(0.005 * 0.9 ** 6)  # the default decay
     # the decay stops at 1 % of the rate: a 1000-round run's last rounds still train (and the plants accept them)
-    assert plant_training(parse(learning_rate=0.01, rounds=1000), 1000, 0).learning_rate == pytest.approx(1e-4)
+    assert plant_training(parse(learning_rate=0.01, lr_decay=0.9, rounds=1000), 1000, 0).learning_rate == \
+        pytest.approx(1e-4)
     # the smallest rate the API takes still decays to one the plants accept (>= 1e-9)
     with pytest.raises(ValidationError, match="greater than 1e-07"):
         parse(learning_rate=1e-7)
-    tiny = plant_training(parse(learning_rate=1.01e-7, rounds=1000), 1000, 0).to_wire()
+    tiny = plant_training(parse(learning_rate=1.01e-7, lr_decay=0.9, rounds=1000), 1000, 0).to_wire()
     assert TrainSettings.from_wire(tiny).learning_rate >= 1e-9
+
+
+@pytest.mark.parametrize("named", [{"learning_rate": 0.001}, {"batch_size": 128}, {"local_epochs": 3},
+                                   {"algorithm": "fedavg", "learning_rate": 0.001, "batch_size": 128}])
+def test_an_explicit_training_body_gets_no_tuned_default_it_did_not_name(named):
+    """Issue 25: 0.3's explicit C-MAPSS body lost its F1 to 0.4's lr_decay and pooled class weight, which it never
+    asked for; a body naming its algorithm or schedule gets no decay and each plant's own weight, unless named."""
+    config = parse(**named)
+    assert (config.lr_decay, config.class_weight) == (1.0, "local")
+    assert (parse(**named, lr_decay=0.8).lr_decay, parse(**named, class_weight="pooled").class_weight) == \
+        (0.8, "pooled")
+    assert (parse(rounds=3, model_type="lstm").lr_decay, parse(algorithm="fedavg").class_weight) == (0.9, "pooled")
+    assert ExperimentConfig.from_dict(config.to_dict()) == config  # stored as it ran
 
 
 def test_every_plant_trains_with_the_pooled_class_weight_unless_the_experiment_asks_for_local():

@@ -112,7 +112,7 @@ def test_hostile_personalization_replies_are_refused(mutate, words):
 
 def test_the_settings_parse_and_bound_personalization():
     config = parse_experiment({"name": "p", "personalization": "fedper", "personalization_epochs": 3,
-                                     "rounds": 4, "local_epochs": 2})
+                               "rounds": 4, "local_epochs": 2, "class_weight": "pooled"})  # named (issue 25)
     train, local_epochs = personal_training(config, 5.0)
     assert (train.epochs, train.pos_weight, local_epochs) == (3, 5.0, 4 * 2 + 3)
     assert ExperimentConfig.from_dict(config.to_dict()) == config
