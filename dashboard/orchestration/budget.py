@@ -110,7 +110,7 @@ def record_dp_sgd(experiment: Experiment, number: int, answers: dict[str, TrainR
     by_plant = {name: dp_epsilon_of(h, delta) for name, h in histories.items()}
     aggregate["privacy_epsilon"] = max(by_plant.values(), default=0.0)
     record_audit("scheduler", "privacy.spent", experiment.name, round=number, mode="dp_sgd", delta=delta,
-                 epsilon_by_plant=by_plant)
+                 epsilon_by_plant=by_plant, experiment_id=experiment.id)
 
 
 def record_central(experiment: Experiment, number: int, step: tuple, aggregate: dict) -> None:
@@ -124,4 +124,4 @@ def record_central(experiment: Experiment, number: int, step: tuple, aggregate: 
     aggregate["privacy_epsilon"] = spent
     record_audit("scheduler", "privacy.spent", experiment.name, round=number, epsilon=spent,
                  delta=config.privacy.delta, mechanism=config.privacy.mechanism, step=list(step),
-                 sampling_rate=config.sampling_rate)
+                 sampling_rate=config.sampling_rate, experiment_id=experiment.id)

@@ -135,7 +135,8 @@ def fail_round(experiment: Experiment, row: Round, dropouts: dict, reason: str) 
     if row.attempt >= MAX_ATTEMPTS:
         experiment.status, experiment.finished_at = ExperimentStatus.FAILED.value, utcnow()
         experiment.message = f"round {row.number} failed {MAX_ATTEMPTS} times; last: {reason}"
-        record_audit("scheduler", "experiment.failed", experiment.name, reason=reason)
+        record_audit("scheduler", "experiment.failed", experiment.name, reason=reason,
+                     experiment_id=experiment.id)
     else:
         experiment.message = f"round {row.number} failed ({reason}); retrying"
     db.session.commit()
@@ -147,7 +148,8 @@ def fail_experiment(experiment: Experiment, message: str) -> None:
     for stale in db.session.scalars(db.select(Round).filter_by(experiment_id=experiment.id,
                                                                status=RoundStatus.RUNNING.value)):
         stale.status, stale.finished_at, stale.error = RoundStatus.ABORTED.value, utcnow(), message
-    record_audit("scheduler", "experiment.failed", experiment.name, reason=message)
+    record_audit("scheduler", "experiment.failed", experiment.name, reason=message,
+                 experiment_id=experiment.id)
     db.session.commit()
 
 
