@@ -1,4 +1,5 @@
-"""`make demo` runs `python -m dashboard.demo`: it must bring everything up and complete its experiment."""
+"""`make demo` runs `python -m dashboard.demo`: it must bring everything up, complete its experiment, and stop in
+order on Ctrl-C (the plants with their last heartbeats, then the dashboard)."""
 
 import os
 import signal
@@ -23,8 +24,9 @@ def test_the_demo_brings_up_three_plants_completes_its_first_experiment_and_rele
     cmd = [sys.executable, "-m", "dashboard.demo", "--port", str(free_port()), "--rounds", "2",
            "--heartbeat-interval", "2", "--first-plant-port", str(base), "--workdir", str(tmp_path),
            "--stream-interval", "2"]
+    # a process group of its own, as a terminal gives a foreground command: Ctrl-C below goes to the whole group
     demo = subprocess.Popen(cmd, cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
     try:
         deadline = time.time() + 400
@@ -44,7 +46,23 @@ def test_the_demo_brings_up_three_plants_completes_its_first_experiment_and_rele
         assert "released round" in out and "every plant uses released model" in out, out
         assert "the plants are scoring a live stream: plant_default" in out, out
     finally:
-        demo.send_signal(signal.SIGINT)
-        demo.wait(timeout=90)
-    assert (tmp_path / "logs" / "plant_default.log").exists()
-    assert "stopped cleanly" in (tmp_path / "logs" / "plant_default.log").read_text()
+        try:
+            os.killpg(demo.pid, signal.SIGINT)  # a real Ctrl-C: SIGINT to the demo and its plants at once
+        except ProcessLookupError:
+            pass
+        rest, _ = demo.communicate(timeout=150)
+    # the plants stopped first, each with a last heartbeat the dashboard received; then the dashboard; then a line
+    last = rest.strip().splitlines()[-1]
+    assert "all stopped: the plants first (3 of 3 exited cleanly" in last and "dashboard (exited cleanly)" in last, rest
+    for name in ("plant_default", "plant_heavy", "plant_hot"):
+        log = (tmp_path / "logs" / f"{name}.log").read_text()
+        assert "sent the last heartbeat (stopping)" in log and "stopped cleanly" in log, log[-2000:]
+        assert "could not send the last heartbeat" not in log
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "instance" / "factoryfl.sqlite") as db:
+        stopping = {name for (name,) in db.execute("SELECT DISTINCT f.name FROM heartbeats h JOIN factories f "
+                                                   "ON f.id = h.factory_id WHERE h.status = 'stopping'")}
+        statuses = dict(db.execute("SELECT name, status FROM factories"))
+    assert stopping == {"plant_default", "plant_heavy", "plant_hot"}, statuses
+    assert set(statuses.values()) == {"offline"}, statuses

@@ -73,9 +73,13 @@ class Processes:
         raise KeyboardInterrupt
 
     def stop_all(self) -> None:
+        """The plants first (each sends its last heartbeat, "stopping", to the dashboard that is still up), then
+        the dashboard, then one last line. A terminal's Ctrl-C also reached the plants (they share the demo's
+        process group); the dashboard has a session of its own (start_dashboard) and is stopped here, by PID."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # one stop at a time; the plants get their own SIGINT
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         say("stopping the plants, then the dashboard")
+        stopped = []
         for group in (self.started[1:], self.started[:1]):
             for p in group:
                 if p.poll() is None:
@@ -85,12 +89,20 @@ class Processes:
                     p.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     p.kill()
+                    p.wait()
+            stopped.append(sum(p.returncode == 0 for p in group))
+        if self.started:
+            say(f"all stopped: the plants first ({stopped[0]} of {len(self.started) - 1} exited cleanly, each after its "
+                f"last heartbeat), then the dashboard ({'exited cleanly' if stopped[1] else 'killed or failed'})")
 
 
 def start_dashboard(args, env: dict, url: str, logs: Path, processes: Processes) -> None:
     dashboard_log = open(logs / "dashboard.log", "a")
+    # a session of its own: a terminal's Ctrl-C (SIGINT to the demo's whole process group) must not stop the
+    # dashboard before the plants' last heartbeats reach it; Processes.stop_all stops it by PID after them
     processes.started.append(subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(args.port)],
-                                              cwd=ROOT, env=env, stdout=dashboard_log, stderr=subprocess.STDOUT))
+                                              cwd=ROOT, env=env, stdout=dashboard_log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
     say(f"dashboard starting at {url} (log: logs/dashboard.log)")
     for _ in range(120):
         try:

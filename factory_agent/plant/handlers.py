@@ -24,6 +24,7 @@ from factory_agent.plant.personal import handle_personalize
 from factory_agent.plant.scaffold import control_finish, control_start
 from factory_agent.plant.evaluation import admit_evaluation, release_evaluation
 from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, PlantState
+from factory_agent.plant.twin_run import TWIN_RUN_ANSWER, is_twin_run
 from shared.errors import FederatedLearningError, PolicyRefusal
 from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, OPS, PersonalizeRequest, RevealReply,
                              RevealRequest, StatsReply, StatsRequest, TrainReply, TrainRequest, parse_request, refusal)
@@ -56,7 +57,12 @@ def _log_to_the_agents_file() -> None:
 
 def handle(features, labels, index, wire, state: PlantState | None = None, byzantine: str | None = None) -> dict:
     """The body of the vetted fl_step: the wire answer to one request. `state` and `byzantine` are for plants run
-    in process (tests, benches); inside a datasite both come from the agent's environment."""
+    in process (tests, benches); inside a datasite both come from the agent's environment. PySyft's second run
+    of each call, on the assets' empty mocks (factory_agent.plant.twin_run), is answered without work, without a
+    ledger entry and without a log line above DEBUG: the call it shadows was the request, checked and logged."""
+    if is_twin_run(features, labels, index):
+        log.debug("%s: %s", _printable(wire.get("op") if isinstance(wire, dict) else None), TWIN_RUN_ANSWER)
+        return refusal(TWIN_RUN_ANSWER)
     _log_to_the_agents_file()
     started = time.perf_counter()
     op = wire.get("op") if isinstance(wire, dict) else None

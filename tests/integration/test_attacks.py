@@ -336,12 +336,18 @@ def test_a_second_masking_under_one_context_is_refused_at_the_plant(target):
 
     part, _ = attack_model()
     setup = cohort(target)
+    before = len(target.agent.log())
     first = fl_step(target, TrainRequest(RoundRef(103, 1), part, TrainSettings(), setup).to_wire())
     assert first["ok"], first
     assert "weights" not in first and len(first["masked"]) > 0
+    # PySyft's second run of the call on the empty mocks is no replay: no refusal logged (plant.twin_run)
+    assert "REFUSED" not in target.agent.log()[before:]
     # the same context again, learning rate ~0: masked(first) - masked(second) would be the update in the clear
     again = fl_step(target, TrainRequest(RoundRef(103, 1), part, TrainSettings(learning_rate=1e-9), setup).to_wire())
-    refused_at_the_plant(target, again, "train was already called 1 time(s) for experiment 103 round 1 attempt 1")
+    words = "train was already called 1 time(s) for experiment 103 round 1 attempt 1"
+    refused_at_the_plant(target, again, words)
+    refusals = [line for line in target.agent.log()[before:].splitlines() if "REFUSED" in line]
+    assert len(refusals) == 1 and words in refusals[0], refusals  # the genuine replay, logged once
 
 
 def test_a_threshold_at_half_the_cohort_is_refused_at_the_plant(target):

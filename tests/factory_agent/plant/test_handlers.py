@@ -535,3 +535,29 @@ def test_the_dp_batch_memory_cap_is_a_policy_setting_with_a_flag():
     assert "max_dp_batch_values" in POLICY_FLAGS
     with pytest.raises(Exception, match="max_dp_batch_values must be at least 1"):
         PlantPolicy(max_dp_batch_values=0)
+
+
+def test_pysyfts_second_run_on_the_empty_mocks_does_no_work_counts_nothing_and_logs_nothing(plant, caplog):
+    """PySyft 0.9.5 runs approved code again on the assets' mocks, each an ActionObject of ActionDataEmpty
+    (`Asset.no_mock()`), with the same request (factory_agent.plant.twin_run): answered without work, without a
+    ledger entry and without a log line; a genuine replay is still refused and logged."""
+    from factory_agent.https_datasite import import_syft
+    from factory_agent.plant.twin_run import TWIN_RUN_ANSWER
+
+    import_syft()
+    from syft.service.action.action_object import ActionObject
+
+    empty = ActionObject.empty()  # what Asset.no_mock() stores, and what the second run receives per asset
+    evaluate = EvaluateRequest(RoundRef(7, 0), plant.model())  # the model train (7, 1) scores
+    train = TrainRequest(RoundRef(7, 1), plant.model(), TrainSettings(), evaluate=True)
+    with caplog.at_level(logging.DEBUG, logger="factory_agent"):
+        assert plant.call(StatsRequest(7, plant.names))["ok"]
+        for request in (StatsRequest(7, plant.names), evaluate, train):
+            assert handle(empty, empty, empty, request.to_wire(), plant.state) == {"ok": False, "error": TWIN_RUN_ANSWER}
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO], caplog.text
+    assert plant.call(train)["ok"]  # the second runs claimed nothing: this is the attempt's first training call
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        refused(plant.call(evaluate), "evaluate was already called 1 time(s) for experiment 7 round 0 attempt 1")
+        refused(plant.call(train), "already called 1 time(s) for experiment 7 round 0 attempt 1")  # its evaluation
+    assert caplog.text.count("REFUSED") == 2
