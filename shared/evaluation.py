@@ -19,24 +19,26 @@ from shared.protocol import SplitEvaluation
 if TYPE_CHECKING:
     from shared.plant_arrays import PlantArrays
 
-EVAL_BATCH = 4096
+EVAL_BATCH = 4096  # examples per scoring batch at most; a plant's policy may size its batches smaller
 LOSS_CLIP = 10.0  # a row's BCE loss counts at most this much in a private evaluation
 PRIVATE_GROUPS = 100  # a private evaluation's noisy histogram values per class (groups of BINS // 100 bins)
 
 
 def _scores(model: nn.Module, arrays: PlantArrays, positions: np.ndarray, spec: ModelSpec,
-            device: torch.device) -> np.ndarray:
+            device: torch.device, batch: int) -> np.ndarray:
     out = []
     with torch.no_grad():
-        for start in range(0, len(positions), EVAL_BATCH):
-            x, _ = arrays.batch(positions[start:start + EVAL_BATCH], spec)
+        for start in range(0, len(positions), batch):
+            x, _ = arrays.batch(positions[start:start + batch], spec)
             out.append(model(x.to(device)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
 def evaluate_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], min_rows: int,
-                   noise_multiplier: float = 0.0, noise=None) -> tuple[SplitEvaluation, SplitEvaluation]:
-    """Unweighted BCE loss, ROC-AUC and score histograms on validation and test.
+                   noise_multiplier: float = 0.0, noise=None, batch: int = EVAL_BATCH
+                   ) -> tuple[SplitEvaluation, SplitEvaluation]:
+    """Unweighted BCE loss, ROC-AUC and score histograms on validation and test, scored `batch` examples at a time
+    (a plant sizes it to its policy's max_batch_values: factory_agent.plant.policy.evaluation_batch).
 
     Exact (noise_multiplier 0): histogram bins are merged until every released group holds at least
     `min_rows` examples, and a split smaller than that releases nothing (n = 0).
@@ -54,7 +56,7 @@ def evaluate_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.n
     for split in (1, 2):
         positions = arrays.examples(split, spec)
         labels = arrays.y[positions]
-        logits = _scores(model, arrays, positions, spec, device)
+        logits = _scores(model, arrays, positions, spec, device, max(1, batch))
         probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         pos, neg = score_histograms(probabilities, labels)
         if noise_multiplier > 0:

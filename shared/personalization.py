@@ -71,19 +71,21 @@ def preferred(choice: str, global_f1: float | None, personal_f1: float | None) -
     return "personalized" if global_f1 is None or personal_f1 > global_f1 else "global"
 
 
-def validation_f1(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], min_rows: int = 1) -> float:
+def validation_f1(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], min_rows: int = 1,
+                  eval_batch: int | None = None) -> float:
     """The validation F1 at the model's own threshold on histograms coarsened to `min_rows` per group (the
     plant's release rule, so that the choice agrees with the scores it releases), at the plant; never released:
     it only chooses."""
     from shared.evaluation import evaluate_local
 
-    val, test = evaluate_local(arrays, spec, weights, min_rows=min_rows)
+    val, test = evaluate_local(arrays, spec, weights, min_rows=min_rows,
+                               **({"batch": eval_batch} if eval_batch else {}))
     return own_threshold_scores(val, test).val_f1 or 0.0
 
 
 def train_selected(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndarray], settings: TrainSettings,
-                   head_only: bool = False, include_start: bool = True, min_rows: int = 1
-                   ) -> tuple[dict[str, np.ndarray], int]:
+                   head_only: bool = False, include_start: bool = True, min_rows: int = 1,
+                   eval_batch: int | None = None) -> tuple[dict[str, np.ndarray], int]:
     """(the weights of the best epoch, that epoch): settings.epochs epochs of shared.training.train_local, one at
     a time (each its own batch order), the weights after epoch e kept when their validation F1 is strictly above
     every earlier one's; with `include_start` the starting weights count as epoch 0 (a fine-tune), else the
@@ -95,11 +97,11 @@ def train_selected(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.n
 
     current, best, best_epoch, best_f1 = weights, weights, 0, -1.0
     if include_start:
-        best_f1 = validation_f1(arrays, spec, weights, min_rows)
+        best_f1 = validation_f1(arrays, spec, weights, min_rows, eval_batch)
     for epoch in range(1, settings.epochs + 1):
         one = dataclasses.replace(settings, epochs=1, seed=settings.seed + epoch)
         current = train_local(arrays, spec, current, one, head_only=head_only).weights
-        f1 = validation_f1(arrays, spec, current, min_rows)
+        f1 = validation_f1(arrays, spec, current, min_rows, eval_batch)
         if f1 > best_f1:
             best, best_epoch, best_f1 = current, epoch, f1
     return best, best_epoch

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import time
 
+from factory_agent.plant import policy as rules
 from factory_agent.plant.inputs import Plant
 from shared.errors import PolicyRefusal
 from shared.protocol import EvaluateReply, ModelPart, RoundRef
+from shared.evaluation import EVAL_BATCH
 from shared.training import PlantArrays, evaluate_local
 
 
@@ -39,5 +41,11 @@ def release_evaluation(plant: Plant, experiment: int, arrays: PlantArrays, model
 
         plant.state.reserve_dp(policy, experiment, (sigma, 1.0, 1), policy.dp_delta, policy.max_epsilon)
         noise = SystemRandomNoise()
-    val, test = evaluate_local(arrays, model.spec, model.weights, policy.min_release_rows, sigma, noise)
+    val, test = evaluate_local(arrays, model.spec, model.weights, policy.min_release_rows, sigma, noise,
+                               batch=scoring_batch(plant, model))
     return EvaluateReply(val=val, test=test, seconds=time.perf_counter() - started)
+
+
+def scoring_batch(plant: Plant, model: ModelPart) -> int:
+    """Examples per scoring batch: as many as the policy's max_batch_values holds, at most EVAL_BATCH."""
+    return rules.evaluation_batch(plant.policy, model.spec, EVAL_BATCH)

@@ -111,13 +111,13 @@ def handle_stats(plant: Plant, request: StatsRequest) -> StatsReply:
 
 def handle_evaluate(plant: Plant, request: EvaluateRequest) -> EvaluateReply:
     admit_evaluation(plant, request.ref)
-    arrays = prepared_arrays(plant, request.ref, request.model)
+    arrays = prepared_arrays(plant, request.ref, request.model, rules.Work(scored=plant.scored_rows()))
     return release_evaluation(plant, request.ref.experiment, arrays, request.model)
 
 
 def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
     _admit_training(plant, request)
-    arrays = prepared_arrays(plant, request.ref, request.model)
+    arrays = prepared_arrays(plant, request.ref, request.model, training_work(plant, request))
     # the model this plant trains from is scored first, on the same prepared rows, by evaluate's own rules
     evaluation = release_evaluation(plant, request.ref.experiment, arrays, request.model) if request.evaluate \
         else None
@@ -137,6 +137,14 @@ def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
 NO_SCAFFOLD_SECAGG = ("SCAFFOLD's control variate delta is a second linear function of the update: a training "
                       "request with both control and secagg is refused (the two unmasked sums would give the "
                       "server each plant's update)")
+
+
+def training_work(plant: Plant, request: TrainRequest) -> rules.Work:
+    """A training call's work: its epochs over the training split, in batches of batch_size, and the scoring of
+    the model it trains from when it asks for it."""
+    train_rows = plant.split_rows()[0]
+    return rules.Work(scored=plant.scored_rows() if request.evaluate else 0, trained=request.train.epochs * train_rows,
+                      batch=min(request.train.batch_size, train_rows))
 
 
 def _admit_training(plant: Plant, request: TrainRequest) -> None:

@@ -33,9 +33,22 @@ class Plant:
     attack: str | None = None  # --byzantine (tests and demos only): how this plant corrupts its updates
 
     def arrays(self, experiment_features) -> PlantArrays:
-        """The plant's rows in the experiment's feature order, unscaled; a feature the plant lacks is 0."""
+        """The plant's rows in the experiment's feature order, unscaled; a feature the plant lacks is 0, and at
+        most max_missing_features of them are accepted (refused before the aligned copy is made)."""
+        rules.check_features(self.policy, experiment_features, self.own_features)
         return PlantArrays(np.asarray(self.features), np.asarray(self.labels), np.asarray(self.index),
                            self.own_features, list(experiment_features), None)
+
+    def split_rows(self) -> tuple[int, int, int]:
+        """Rows of the training, validation and test splits, from the index alone (no feature is copied): an
+        upper bound of a sequence model's windows."""
+        split = np.asarray(self.index)[:, 0]
+        return tuple(int(np.count_nonzero(split == s)) for s in (0, 1, 2))
+
+    def scored_rows(self) -> int:
+        """The rows one evaluation scores: its validation and test splits."""
+        _, val, test = self.split_rows()
+        return val + test
 
 
 def parameters(spec: ModelSpec) -> int:
@@ -46,12 +59,14 @@ def parameters(spec: ModelSpec) -> int:
         return sum(p.numel() for p in build_model(spec).parameters())
 
 
-def prepared_arrays(plant: Plant, ref: RoundRef, model: ModelPart) -> PlantArrays:
-    """The plant's arrays scaled by the experiment's scaler, after three checks: the model fits the policy's
-    size, the scaler agrees with the plant's own statistics (a crafted scaler can turn a clipped sum into a
+def prepared_arrays(plant: Plant, ref: RoundRef, model: ModelPart, work: rules.Work) -> PlantArrays:
+    """The plant's arrays scaled by the experiment's scaler, after four checks: the model fits the policy's
+    size, the request's `work` fits its cost limits (both before any array is made), the scaler agrees with the plant's own statistics (a crafted scaler can turn a clipped sum into a
     counting query over a threshold), and the features, scaler and model family are the ones this plant
     first saw for the experiment."""
     rules.check_model_size(plant.policy, parameters(model.spec))
+    rules.check_features(plant.policy, model.features, plant.own_features)
+    rules.check_work(plant.policy, model.spec, work)
     arrays = plant.arrays(model.features)
     n, total, total_sq = compute_stats(arrays)
     rules.check_rows(plant.policy, n, "the training split")

@@ -21,7 +21,7 @@ import numpy as np
 
 from factory_agent.plant import policy as rules
 from factory_agent.plant.inputs import Plant, parameters, prepared_arrays
-from factory_agent.plant.evaluation import release_evaluation
+from factory_agent.plant.evaluation import release_evaluation, scoring_batch
 from factory_agent.plant.state import personal_models_dir, write_private
 from shared.errors import ModelError, PolicyRefusal, SecurityError
 from shared.models import build_model, get_weights
@@ -93,20 +93,36 @@ def admit_personalization(plant: Plant, request: PersonalizeRequest) -> None:
     rules.check_model_size(policy, parameters(request.model.spec))
 
 
+# the scorings of one personalization besides its epochs': the fine-tune's start, then three models released and
+# scored exactly (_scores)
+PERSONAL_EXTRA_SCORINGS = 7
+
+
+def personalization_work(plant: Plant, request: PersonalizeRequest) -> rules.Work:
+    """The fine-tune's and the local-only model's epochs over the training split, each epoch scored for early
+    stopping (shared.personalization.train_selected), and the final scorings."""
+    train_rows = plant.split_rows()[0]
+    epochs = request.train.epochs + request.local_epochs
+    return rules.Work(scored=(epochs + PERSONAL_EXTRA_SCORINGS) * plant.scored_rows(), trained=epochs * train_rows,
+                      batch=min(request.train.batch_size, train_rows))
+
+
 def handle_personalize(plant: Plant, request: PersonalizeRequest) -> PersonalizeReply:
     admit_personalization(plant, request)
     model, experiment = request.model, request.experiment
-    arrays = prepared_arrays(plant, RoundRef(experiment, 0), model)
+    arrays = prepared_arrays(plant, RoundRef(experiment, 0), model, personalization_work(plant, request))
     rules.check_rows(plant.policy, len(arrays.rows(1)), "the validation split")
     # the checks above release nothing (refusals only: the pinned inputs, the split's size): a request they refuse
     # spends nothing (review L4); from here on the one personalization per experiment is spent, whatever happens
     plant.state.record_call(plant.policy, "personalize", experiment, per_key_limit=1)
     personal, epoch = train_selected(arrays, model.spec, model.weights, request.train,
-                                     head_only=request.mode == "fedper", min_rows=plant.policy.min_release_rows)
+                                     head_only=request.mode == "fedper", min_rows=plant.policy.min_release_rows,
+                                     eval_batch=scoring_batch(plant, model))
     start = get_weights(build_model(model.spec, seed=request.train.seed))
     local, local_epoch = train_selected(arrays, model.spec, start,
                                         dataclasses.replace(request.train, epochs=request.local_epochs),
-                                        include_start=False, min_rows=plant.policy.min_release_rows)
+                                        include_start=False, min_rows=plant.policy.min_release_rows,
+                                        eval_batch=scoring_batch(plant, model))
     scores = {kind: _scores(plant, experiment, arrays, model, weights)
               for kind, weights in (("global", model.weights), ("personalized", personal), ("local", local))}
     store = PersonalModels(plant.state.directory)
@@ -130,7 +146,7 @@ def _scores(plant: Plant, experiment: int, arrays: PlantArrays, model: ModelPart
     scores = own_threshold_scores(released.val, released.test)
     if plant.policy.effective_evaluation_noise > 0 or scores.threshold is None:
         return scores
-    _, exact = evaluate_local(arrays, model.spec, weights, min_rows=1)
+    _, exact = evaluate_local(arrays, model.spec, weights, min_rows=1, batch=scoring_batch(plant, model))
     b = bin_of_threshold(scores.threshold, len(exact.hist_pos))
     return dataclasses.replace(scores, test_f1=f1_at(exact.hist_pos, exact.hist_neg, b,
                                                      plant.policy.min_release_rows))

@@ -12,7 +12,9 @@ import logging
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from shared import model_cost
 from shared.errors import ConfigurationError, PolicyRefusal
+from shared.model_spec import ModelSpec
 from shared.protocol import SecAggRequest, TrainRequest
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,18 @@ class PlantPolicy:
     # DP-SGD holds one gradient per example of a batch: expected batch x model parameters, at most this many
     # values (200 MB of float32), so that no request's batch can exhaust the plant's memory
     max_dp_batch_values: int = 50_000_000
+    # work bounded by cost, not parameters (shared.model_cost; README, Plant policy): a model may name at most this
+    # many features the plant lacks (each read as 0, all work and no information; the 30-category cap of a CSV
+    # column, and a few more)
+    max_missing_features: int = 32
+    # one example's forward pass (a row or a window), in floating-point operations: 200x the largest default model
+    max_example_flops: float = 1e8
+    # the activation values one batch holds (256 MiB of float32; a training batch twice its forward values):
+    # evaluation runs in batches sized to it, a training batch above it is refused
+    max_batch_values: int = 64_000_000
+    # every pass of one request (training epochs x rows x 3, scoring rows x 1), in floating-point operations:
+    # minutes of one CPU core; the bench's largest request, a 120-epoch personalization, is 2e12
+    max_request_flops: float = 1e13
     max_attempts: int = 5  # attempts of one round; each attempt trains (and masks) at most once
     min_release_rows: int = 10  # no statistic, and no histogram group, over fewer rows than this
     scaler_tolerance: float = 10.0  # a global scaler may differ from this plant's own statistics by this factor
@@ -58,6 +72,11 @@ class PlantPolicy:
                      "min_release_rows", "max_calls_per_hour", "max_dp_batch_values"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
+        for name in ("max_example_flops", "max_batch_values", "max_request_flops"):
+            if not getattr(self, name) >= 1:
+                problems.append(f"{name} must be at least 1")
+        if self.max_missing_features < 0:
+            problems.append("max_missing_features must not be negative")
         if not 0 < self.dp_delta < 1:
             problems.append("dp_delta must be between 0 and 1")
         for name in ("min_noise_multiplier", "max_epsilon", "lifetime_epsilon", "evaluation_noise"):
@@ -195,6 +214,55 @@ def check_model_size(policy: PlantPolicy, parameters: int) -> None:
     if parameters > policy.max_model_parameters:
         raise PolicyRefusal(f"the model has {parameters} parameters; this plant allows at most "
                             f"{policy.max_model_parameters}")
+
+
+def check_features(policy: PlantPolicy, requested, own) -> None:
+    """A model over features this plant lacks reads each as 0: work without information, and the widest lever on
+    a request's cost (issue 24: 4,096 absent features). At most max_missing_features of them."""
+    mine = set(own)
+    lacking = [name for name in requested if name not in mine]
+    if len(lacking) > policy.max_missing_features:
+        raise PolicyRefusal(f"the model names {len(lacking)} features this plant lacks (such as "
+                            f"{', '.join(ascii(n)[:40] for n in lacking[:3])}); it allows at most "
+                            f"{policy.max_missing_features} (max_missing_features)")
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a request asks the plant to run, in examples (rows, or windows of a sequence model): forward passes
+    to score, training passes (epochs x examples) and the training batch (0: no training)."""
+
+    scored: int
+    trained: int = 0
+    batch: int = 0
+
+
+def check_work(policy: PlantPolicy, spec: ModelSpec, work: Work) -> None:
+    """The request's cost (shared.model_cost) within the policy, told from the spec and the row counts alone:
+    refused before any array or tensor is made."""
+    cost = model_cost.example_cost(spec)
+    if cost.flops > policy.max_example_flops:
+        raise PolicyRefusal(f"one example through this model takes {cost.flops:.3g} floating-point operations; this "
+                            f"plant allows at most {policy.max_example_flops:.3g} (max_example_flops)")
+    if cost.values > policy.max_batch_values:
+        raise PolicyRefusal(f"one example through this model holds {cost.values} activation values; this plant "
+                            f"allows at most {policy.max_batch_values} in a batch (max_batch_values)")
+    if work.batch and model_cost.batch_values(spec, work.batch, training=True) > policy.max_batch_values:
+        largest = policy.max_batch_values // (cost.values * model_cost.TRAINING_VALUES)
+        raise PolicyRefusal(f"a training batch of {work.batch} examples holds "
+                            f"{model_cost.batch_values(spec, work.batch, training=True)} activation values; this "
+                            f"plant allows at most {policy.max_batch_values} (max_batch_values): lower batch_size "
+                            f"to {max(largest, 1)} or less")
+    total = model_cost.evaluation_flops(spec, work.scored) + model_cost.training_flops(spec, work.trained, 1)
+    if total > policy.max_request_flops:
+        raise PolicyRefusal(f"the request takes {total:.3g} floating-point operations ({work.trained} training and "
+                            f"{work.scored} scoring passes over examples); this plant allows at most "
+                            f"{policy.max_request_flops:.3g} (max_request_flops)")
+
+
+def evaluation_batch(policy: PlantPolicy, spec: ModelSpec, largest: int) -> int:
+    """How many examples one scoring batch holds within max_batch_values (at most `largest`)."""
+    return model_cost.evaluation_batch(spec, policy.max_batch_values, largest)
 
 
 def check_rows(policy: PlantPolicy, rows: int, what: str) -> None:

@@ -370,6 +370,36 @@ def test_statistics_hold_no_minimum_or_maximum(target):
     assert answer["count"] == len(train_rows)
 
 
+# --- cost (issue 24): work is bounded by what it costs, refused before any array is made ------------------------
+
+def test_the_4096_feature_evaluation_is_refused_before_the_plant_allocates_anything(target):
+    """One evaluate call with a model over 4,096 features the plant lacks (4,084 absent) and 256 channels: 239k
+    parameters, within max_model_parameters; it once took a plant from 0.65 to 1.88 GiB for 6 s of CPU."""
+    import numpy as np
+    import psutil
+
+    from shared.models import ModelSpec, build_model, get_weights
+    from shared.protocol import EvaluateRequest, ModelPart, RoundRef, ScalerMsg
+
+    part, _ = attack_model()
+    absent = 4096 - len(part.features)
+    names = part.features + tuple(f"absent_{i}" for i in range(absent))
+    spec = ModelSpec("cnn", len(names), channels=256, hidden_size=16)
+    scaler = ScalerMsg(np.concatenate([part.scaler.mean, np.zeros(absent)]),
+                       np.concatenate([part.scaler.scale, np.ones(absent)]))
+    attack = ModelPart(names, scaler, spec, get_weights(build_model(spec, seed=0)))
+    wire = EvaluateRequest(RoundRef(106, 1), attack).to_wire()
+    fl_step(target, EvaluateRequest(RoundRef(107, 1), part).to_wire())  # the plant warm: torch loaded, one scoring
+    plant = psutil.Process(target.agent.proc.pid)  # the datasite runs in the agent's process
+    before = plant.memory_info().rss
+    answer = fl_step(target, wire)
+    grown = plant.memory_info().rss - before
+    refused_at_the_plant(target, answer, f"the model names {absent} features this plant lacks")
+    assert "max_missing_features" in answer["error"]
+    print(f"plant RSS before {before / 2 ** 20:.0f} MiB, grown by {grown / 2 ** 20:.1f} MiB over the refused call")
+    assert grown < 50 * 2 ** 20, grown  # the request itself (4 MB of weights) crosses; no rows x 4,096 copy
+
+
 # --- TLS (DESIGN §4): the datasite speaks only TLS, with the federation CA's certificate for this plant ---------
 
 def test_only_a_client_trusting_the_federation_ca_logs_in_and_plain_http_gets_no_answer(target, tmp_path):

@@ -561,3 +561,72 @@ def test_pysyfts_second_run_on_the_empty_mocks_does_no_work_counts_nothing_and_l
         refused(plant.call(evaluate), "evaluate was already called 1 time(s) for experiment 7 round 0 attempt 1")
         refused(plant.call(train), "already called 1 time(s) for experiment 7 round 0 attempt 1")  # its evaluation
     assert caplog.text.count("REFUSED") == 2
+
+
+# --- work bounded by cost (issue 24) --------------------------------------------------------------------------
+
+def _absent_feature_model(plant, absent: int | None = None, channels: int = 256) -> ModelPart:
+    """The cost attack of issue 24: the plant's features and `absent` it lacks (default: up to the protocol's
+    4,096 features), a wide CNN (honest scaler)."""
+    absent = 4096 - len(plant.names) if absent is None else absent
+    names = plant.names + tuple(f"absent_{i}" for i in range(absent))
+    mean = np.concatenate([plant.scaler.mean, np.zeros(absent)])
+    scale = np.concatenate([plant.scaler.scale, np.ones(absent)])
+    spec = ModelSpec("cnn", len(names), channels=channels, hidden_size=16)
+    return ModelPart(names, ScalerMsg(mean, scale), spec, get_weights(build_model(spec, seed=0)))
+
+
+def test_the_cost_attack_is_refused_before_any_array_is_made(plant):
+    import tracemalloc
+
+    attack = _absent_feature_model(plant)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        answer = plant.call(EvaluateRequest(RoundRef(80, 1), attack))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    refused(answer, f"names {4096 - len(plant.names)} features this plant lacks", "max_missing_features")
+    # the aligned copy alone would be rows x 4,096 float32 (13 MB here); the refusal makes none
+    assert peak < 4_000_000, peak
+    refused(plant.call(StatsRequest(81, attack.features)), "features this plant lacks")
+
+
+def test_a_model_too_heavy_per_row_is_refused_even_over_the_plants_own_features(plant):
+    plant.policy(max_missing_features=4096)
+    answer = plant.call(EvaluateRequest(RoundRef(82, 1), _absent_feature_model(plant)))
+    refused(answer, "max_example_flops")
+
+
+def test_evaluation_runs_in_batches_sized_to_the_policy_and_scores_the_same(plant, monkeypatch):
+    from shared import model_cost
+    from shared.plant_arrays import PlantArrays
+
+    sizes, batch = [], PlantArrays.batch
+
+    def recorded(self, positions, spec):  # the real batch, its size noted
+        sizes.append(len(positions))
+        return batch(self, positions, spec)
+
+    monkeypatch.setattr(PlantArrays, "batch", recorded)
+    whole = plant.call(EvaluateRequest(RoundRef(83, 1), plant.model()))
+    assert max(sizes) > 7
+    sizes.clear()
+    plant.policy(max_batch_values=7 * model_cost.example_cost(plant.spec).values)  # 7 rows per batch
+    batched = plant.call(EvaluateRequest(RoundRef(83, 2), plant.model()))
+    assert max(sizes) == 7
+    assert whole["ok"] and batched["ok"], (whole, batched)
+    for split in ("val", "test"):
+        assert batched[split]["n"] == whole[split]["n"] > 7
+        assert batched[split]["loss"] == pytest.approx(whole[split]["loss"], rel=1e-5)
+        np.testing.assert_array_equal(batched[split]["hist_pos"], whole[split]["hist_pos"])
+
+
+def test_a_training_batch_over_the_plants_value_limit_is_refused(plant):
+    from shared import model_cost
+
+    per = model_cost.example_cost(plant.spec).values * model_cost.TRAINING_VALUES
+    plant.policy(max_batch_values=32 * per, require_secure_aggregation=False)
+    answer = plant.call(TrainRequest(RoundRef(84, 1), plant.model(), TrainSettings(epochs=1, batch_size=64)))
+    refused(answer, "lower batch_size to 32 or less")
