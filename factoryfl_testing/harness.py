@@ -37,6 +37,25 @@ def stop(proc: subprocess.Popen, sig=signal.SIGINT, timeout: float = 30) -> int:
     return proc.returncode
 
 
+def maps_torch(pid: int) -> bool:
+    """Whether a process or any of its descendants (a plant: its agent and whatever it started) has torch loaded,
+    read from outside: one of torch's shared libraries (libtorch*.so) in /proc/<pid>/maps (Linux)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        pids = [pid, *(child.pid for child in root.children(recursive=True))]
+    except psutil.Error:
+        return False
+    for one in pids:
+        try:
+            if "libtorch" in Path(f"/proc/{one}/maps").read_text():
+                return True
+        except OSError:  # gone meanwhile
+            continue
+    return False
+
+
 @dataclass
 class Dashboard:
     workdir: Path

@@ -1,9 +1,9 @@
 """The plant's choice of model on its floor (issue #15 item 4, DESIGN §10): `--model-choice global|personalized|best`.
 
 When a released model belongs to an experiment this plant personalized (factory_agent.plant.personal keeps the
-personalized model in its state folder), the plant may score with its own model instead: `personalized` always,
-`best` (the default) when its validation F1 at its own threshold is above the global model's on this plant's
-validation split, `global` never. The personalized model has the released bundle's spec, schema and scaler (it
+personalized model in its state folder: factory_agent.plant.personal_models, read here without torch), the plant
+may score with its own model instead: `personalized` always, `best` (the default) when its validation F1 at its
+own threshold is above the global model's on this plant's validation split, `global` never. The personalized model has the released bundle's spec, schema and scaler (it
 was fine-tuned from the experiment's global model), its own weights and threshold, and is checked as any bundle
 (delivery.check_bundle); it reports itself with kind "personalized"."""
 
@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from factory_agent.floor.delivery import MAX_PARAMETERS, InstalledModel, check_bundle
-from factory_agent.plant.personal import PersonalModels, chosen_threshold
+from factory_agent.plant.personal_models import PersonalModels, chosen_threshold
 from shared.errors import FederatedLearningError
 from shared.personalization import preferred
 

@@ -50,9 +50,9 @@ class FloorScorer:
 
     def score(self, frame: pd.DataFrame, source: str) -> ScoredBatch:
         """Score `frame` (extra columns ignored; a missing one is a DataError naming it) and record the batch."""
+        model = self.model()  # NoModelYet before torch is loaded: a plant without a model stays lean
         from shared.predict import score_frame  # torch is loaded with the first batch, not at the agent's start
 
-        model = self.model()
         bundle = model.bundle
         started = time.perf_counter()
         scores = score_frame(bundle, frame, model.network)  # built at the model's first batch, then kept

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.integration.conftest import start_agents
-from factoryfl_testing.harness import Agent
+from factoryfl_testing.harness import Agent, maps_torch
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,8 @@ def plant(workdir, dashboard):
     started = time.monotonic()
     (agent,) = start_agents(workdir, dashboard, [("plant_csv", ["--data", str(csv), "--label-column", "failure",
                                                                   "--group-column", "machine_id",
-                                                                  "--time-column", "cycle"])])
+                                                                  "--time-column", "cycle",
+                                                                  "--watch-dir", str(workdir / "watch")])])
     dashboard.wait_status("plant_csv", ("online",))
     agent.start_to_registered_s = time.monotonic() - started
     yield agent
@@ -64,6 +65,20 @@ def test_agent_registers_and_is_listed_online_with_device_load_and_heartbeat(pla
     for step in ("load data", "detect device", "launch datasite", "secure accounts", "upload data",
                  "register with dashboard"):
         assert f"step: {step}" in log
+
+
+def test_a_plant_at_rest_has_not_loaded_torch_in_any_of_its_processes(plant, dashboard):
+    """No experiment and no released model (issue 26 item 5): torch (~180 MB) stays out of the plant's processes
+    through its start, its heartbeats and approval passes and its plant floor, a CSV waiting in its watch folder
+    included, until it first trains or scores. Read from outside, in /proc/<pid>/maps."""
+    machines_csv(plant.workdir / "watch" / "readings.csv", n_machines=2, rows=10)
+    deadline = time.monotonic() + 30
+    while "readings.csv waits in" not in plant.log():
+        assert time.monotonic() < deadline, plant.log()[-2000:]
+        time.sleep(0.3)
+    first = dashboard.factories()["plant_csv"]["last_heartbeat"]
+    dashboard.wait_for(lambda: dashboard.factories()["plant_csv"]["last_heartbeat"] != first, 10, "a new heartbeat")
+    assert not maps_torch(plant.proc.pid)
 
 
 def test_state_folder_files_are_private(plant):

@@ -9,7 +9,7 @@ from factory_agent.config import parse_config
 from factory_agent.floor.delivery import ModelDelivery
 from factory_agent.floor.personal import ModelChooser
 from factory_agent.floor.settings import FloorSettings
-from factory_agent.plant.personal import PersonalModels
+from factory_agent.plant.personal_models import PersonalModels
 from tests.factory_agent.floor.conftest import install, make_bundle
 
 

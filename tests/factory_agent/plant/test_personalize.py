@@ -7,7 +7,7 @@ import stat
 import numpy as np
 import pytest
 
-from factory_agent.plant.personal import PersonalModels
+from factory_agent.plant.personal_models import PersonalModels
 from shared.protocol import PersonalizeReply, PersonalizeRequest, RoundRef, TrainRequest, TrainSettings, parse_reply
 from tests.factory_agent.plant.test_handlers import data, plant, refused  # noqa: F401 (fixtures)
 
