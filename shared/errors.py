@@ -57,3 +57,8 @@ class ValidationError(ExperimentError):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
         self.message = message
+
+
+class MembershipError(SecurityError):
+    """A membership certificate or revocation list does not check against the federation's key (shared.membership),
+    or the administrator's files are missing or malformed."""
