@@ -108,7 +108,8 @@ def start_plants(args, plants, env: dict, url: str, logs: Path, processes: Proce
             [sys.executable, "factory_agent/FactoryDatasite.py", "--factory_name", name, "--port", str(port),
              "--dashboard_url", url, "--simulate", profile, "--rows", "3000", "--seed", str(port), "--reset",
              "--heartbeat-interval", str(args.heartbeat_interval), "--log-dir", str(logs),
-             "--state-dir", str(args.workdir / "state" / name), *floor_flags(args, name)], cwd=ROOT, env=env,
+             "--state-dir", str(args.workdir / "state" / name), "--trust-dashboard",  # no federation key yet
+             *floor_flags(args, name)], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         say(f"plant {name} ({profile} profile) starting on port {port} (log: logs/{name}.log)")
 
