@@ -39,7 +39,7 @@ system-deps:
 # docker compose reads its secrets from .env: random values, mode 0600, git-ignored; an existing .env is kept
 # (only settings it lacks are added). `make demo` needs none: it makes development secrets under instance/.
 secrets:
-	python3 dashboard/secrets_file.py .env
+	python3 dashboard/cli/secrets_file.py .env
 
 demo: install
 	$(BIN)/python -m dashboard.demo

@@ -2,7 +2,7 @@
 plants, and a small asyncio client that keeps C HTTP/1.1 keep-alive connections busy for D seconds. Prints
 sustained requests per second and p50/p99 latency against the goals (>= 1,000/s, p99 <= 100 ms), and whether
 every accepted heartbeat was recorded: the server is stopped with SIGTERM after the load (its workers write
-their buffers as they exit, dashboard.heartbeats) and the rows are counted.
+their buffers as they exit, dashboard.registry.heartbeats) and the rows are counted.
 
 Modes (DASHBOARD_HEARTBEAT_DURABLE): `buffered` answers at once and writes every flush interval; `durable`
 answers once the row is committed (group commit).
@@ -46,7 +46,7 @@ from dashboard import create_app
 from dashboard.extensions import db
 from dashboard.models import Factory
 from dashboard.models.operators import token_digest
-from dashboard.security import encrypt
+from dashboard.auth.security import encrypt
 app = create_app()
 n = int(sys.argv[1])
 with app.app_context():

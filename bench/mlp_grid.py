@@ -30,7 +30,8 @@ from factoryfl_testing.federation import InProcessFederation  # noqa: E402
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant  # noqa: E402
 from shared.data.csv_loader import load_csv  # noqa: E402
 from shared.data.simulator import FAILURE_MODE_COLUMNS, simulate  # noqa: E402
-from shared.experiment import ExperimentConfig  # noqa: E402
+from shared.experiment import ExperimentConfig, parse_experiment  # noqa: E402
+from shared.experiment.fields import TUNED  # noqa: E402
 
 SIMULATOR = [("default", 1), ("heavy_duty", 2), ("hot_climate", 3), ("precision", 4)]  # bench/quality.py PROFILES
 IMBALANCED = [("default", 11), ("precision", 12), ("heavy_duty", 13)]
@@ -70,9 +71,9 @@ def imbalanced_plants(root: Path, seed: int, rows: int = 5000) -> list[InProcess
 
 def validation(fed: InProcessFederation, args, seed: int, **settings) -> tuple[float, float]:
     body = {"name": "grid", "rounds": args.rounds, "local_epochs": args.epochs, "batch_size": 64,
-            "min_factories": 1, "seed": seed}
+            "min_factories": 1, "seed": seed, **TUNED}  # the tuned decay and weight, as before issue 25's rule
     grid = {k: settings.pop(k) for k in ("blocks", "crosses") if k in settings}
-    parsed = ExperimentConfig.parse({**body, **settings})
+    parsed = parse_experiment({**body, **settings})
     config = GridConfig(**{f.name: getattr(parsed, f.name) for f in dataclasses.fields(parsed)}, **grid)
     final = fed.run(config).final.aggregate
     return final["val_f1"], final["val_auc"]

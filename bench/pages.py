@@ -75,7 +75,7 @@ def main() -> int:
         from flask_migrate import upgrade
 
         from dashboard import create_app
-        from dashboard.bootstrap import ensure_operator
+        from dashboard.lifecycle.bootstrap import ensure_operator
         from dashboard.extensions import db
 
         app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False})

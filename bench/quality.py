@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from factoryfl_testing.federation import InProcessFederation, Run  # noqa: E402
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant, union_data  # noqa: E402
 from shared.enums import ModelType  # noqa: E402
-from shared.experiment import ExperimentConfig  # noqa: E402
+from shared.experiment import ExperimentConfig, parse_experiment  # noqa: E402
 
 PROFILES = [("default", 1), ("heavy_duty", 2), ("hot_climate", 3), ("precision", 4)]
 FEDAVG = {"algorithm": "fedavg"}  # named: the product's default is feddyn (a body naming none)
@@ -76,7 +77,17 @@ LEARNING = [("FedAvg, each plant's own class weight (before #15)", {**FEDAVG, "c
             ("FedAvgM, twice the rounds of half the epochs", {**FEDAVG, "server_optimizer": "fedavgm",
                                                               "half_epochs": True}),
             ("SCAFFOLD, pooled, lr decay 0.8", {"algorithm": "scaffold", "lr_decay": 0.8})]
-PARTS = ("baselines", "models", "algorithms", "learning", "dp", "attacks", "personalization")
+PARTS = ("baselines", "models", "algorithms", "learning", "dp", "attacks", "personalization", "regression", "gbdt")
+# issue 25: the body of 0.3's C-MAPSS experiment (explicit settings; its model is the data shape's, shape_body),
+# and each of 0.4's new defaults added to it (named here, so each row runs what it says whatever parse's rule for
+# an unnamed lr_decay and class weight is)
+BODY_03 = {"algorithm": "fedavg", "learning_rate": 0.001, "rounds": 10, "batch_size": 128}
+REGRESSION = [("0.3's body as 0.3 ran it (lr_decay 1, class_weight local)", {"lr_decay": 1.0,
+                                                                              "class_weight": "local"}),
+              ("0.3's body + lr_decay 0.9", {"lr_decay": 0.9, "class_weight": "local"}),
+              ("0.3's body + class_weight pooled", {"lr_decay": 1.0, "class_weight": "pooled"}),
+              ("0.3's body + both (0.4 before the fix)", {"lr_decay": 0.9, "class_weight": "pooled"}),
+              ("0.3's body as parsed now", {})]
 # issue #15 item 4: after a federated run (the bench's schedule, the default algorithm), each plant
 # personalizes the best round's model
 PERSONALIZATION = [("finetune", 4), ("fedper", 4), ("fedper", 8)]
@@ -89,8 +100,9 @@ def config(args, **body) -> ExperimentConfig:
     """The bench holds the schedule fixed (rounds, epochs, batch, rate, no decay) and each row says what it changes;
     the algorithm is the product's default (feddyn, or fedavg where parse falls back) unless the row names one."""
     base = {"name": "quality", "rounds": args.rounds, "local_epochs": args.epochs, "batch_size": 64,
-            "learning_rate": 0.005, "lr_decay": 1.0, "min_factories": 1, "model_type": args.model, "seed": args.seed}
-    return ExperimentConfig.parse({**base, **body})
+            "learning_rate": 0.005, "lr_decay": 1.0, "class_weight": "pooled", "min_factories": 1,
+            "model_type": args.model, "seed": args.seed}
+    return parse_experiment({**base, **body})
 
 
 def fmt(evaluation) -> str:
@@ -268,6 +280,97 @@ def personalization(args, root: Path) -> None:
         print(f"| {label} | " + " | ".join(f"{m:.3f}" for m in mean) + " |")
 
 
+def shape_body(args) -> dict:
+    """The model of the data shape: the C-MAPSS engines' LSTM on 50-cycle windows, else the product's default."""
+    return {"model_type": "lstm", "sequence_length": 50} if args.data == "cmapss" else {}
+
+
+def scored(fed: InProcessFederation, run: Run, number: int, held) -> dict[str, float]:
+    """Round `number`'s model at its pooled validation threshold: val F1 and test F1, accuracy and recall on the
+    plants' test splits, or (C-MAPSS) on the held-out engines at their last cycle."""
+    evaluation = run.evaluations[number]
+    out = {"val_f1": evaluation.aggregate.get("val_f1") or 0.0}
+    if held is None:
+        out.update({k: evaluation.aggregate[f"test_{k}"] or 0.0 for k in ("f1", "accuracy", "recall")})
+    else:
+        out.update(held.score(run.models[number], evaluation.threshold))
+    return out
+
+
+def regression(args, fed: InProcessFederation, held) -> None:
+    """Issue 25: 0.3's explicit C-MAPSS body (the shape's model) with each of 0.4's new defaults, as this version
+    parses it, and the defaults, at the best round (what downloads) and the last; C-MAPSS: held-out engines scored
+    at their last cycle, else the plants' test splits."""
+    print("\n| setting (issue 25) | val F1 | test F1 | test accuracy | test recall | round |"
+          "\n|---|---|---|---|---|---|")
+    rows = [(label, {**BODY_03, **shape_body(args), **named}) for label, named in REGRESSION]
+    for label, body in [*rows, ("the defaults (the shape's model)", shape_body(args))]:
+        config = parse_experiment({"name": "regression", "seed": args.seed, **body})
+        run = fed.run(config)
+        for at, number in (("best round", run.best_round), ("last round", max(run.evaluations))):
+            m = scored(fed, run, number, held)
+            print(f"| {label}: {at} | {m['val_f1']:.3f} | {m['f1']:.3f} | {m['accuracy']:.3f} | {m['recall']:.3f} | "
+                  f"{number}.000 |")
+
+
+# issue 25 item 3: which round's model to release; each rule over round -> the pooled validation metrics
+ROUND_RULES = {
+    "last round": lambda v: max(v),
+    "best val F1, ties to the later (0.4)": lambda v: max(v, key=lambda r: (v[r]["val_f1"] or 0, r)),
+    "latest within 0.02 of the best val F1": lambda v: max(r for r in v if (v[r]["val_f1"] or 0) >=
+                                                           max(x["val_f1"] or 0 for x in v.values()) - 0.02),
+    "best 3-round mean val F1": lambda v: max(v, key=lambda r: (np.mean([v[q]["val_f1"] or 0 for q in v
+                                                                          if r - 2 <= q <= r]), r)),
+    "lowest val loss": lambda v: min(v, key=lambda r: (v[r]["val_loss"], -r)),
+    "best val AUC": lambda v: max(v, key=lambda r: (v[r]["val_auc"] or 0, r)),
+}
+
+
+def gbdt(args, fed: InProcessFederation, plants: list[InProcessPlant], root: Path, held) -> None:
+    """Issue 25 items 1 and 3: the product's defaults federated, per plant beside the personalized model and the
+    local-only network (simulator shapes), the local-only GBDT (bench/local_gbdt.py, last-row features for
+    window models), the same defaults on the pooled union and the pooled GBDT; then the release round rules."""
+    from bench.local_gbdt import gbdt_rows
+
+    from dataclasses import replace
+
+    from factoryfl_testing.inprocess import UNCAPPED
+
+    exact = replace(UNCAPPED, min_release_rows=1)  # per plant test F1 on a few failures: exact (personalization's)
+    fed = InProcessFederation(InProcessChannel([InProcessPlant.from_data(p.name, p.data, root / "exact", exact)
+                                                for p in plants]))
+    cfg = parse_experiment({"name": "gbdt", "seed": args.seed, **shape_body(args)})
+    run = fed.run(cfg)
+    union = InProcessFederation(InProcessChannel([InProcessPlant.from_data("union", union_data(plants), root)]))
+    pooled = union.run(parse_experiment({"name": "pooled", "seed": args.seed, "min_factories": 1,
+                                         "personalization": "none", **shape_body(args)}))
+    best, pooled_best = run.best_round, pooled.best_round
+    personal = fed.personalize(run, cfg) if held is None else {}
+    pooled_model, pooled_threshold = pooled.models[pooled_best], pooled.evaluations[pooled_best].threshold
+    pooled_scores = fed.score(pooled_model).per_factory if held is None else {}
+    trees = gbdt_rows(plants, cfg.model_spec(1).sequence_length, args.seed, held)
+    print("\n| plant (test F1) | federated | personalized | local network | local GBDT | pooled defaults | "
+          "pooled GBDT |\n|---|---|---|---|---|---|---|")
+    for p in plants:
+        if held is None:
+            fed_f1, pool_f1 = run.evaluations[best].per_factory[p.name].get("test_f1"), \
+                pooled_scores[p.name].get("test_f1")
+            s = personal[p.name].scores if p.name in personal else {}
+            mine, alone = (s["personalized"].test_f1, s["local"].test_f1) if s else (None, None)
+        else:
+            fed_f1 = held.score(run.models[best], run.evaluations[best].threshold, [p.name])["f1"]
+            pool_f1, mine, alone = held.score(pooled_model, pooled_threshold, [p.name])["f1"], None, None
+        cells = [fed_f1, mine, alone, trees[p.name]["local GBDT"], pool_f1, trees[p.name]["pooled GBDT"]]
+        label = p.name.removesuffix(f"_{args.seed}") if args.data == "imbalanced" else p.name  # same over seeds
+        print(f"| {label} | " + " | ".join(_num(c) for c in cells) + " |")
+    rounds = {r: e.aggregate for r, e in run.evaluations.items() if r >= 1}
+    print("\n| release rule (the defaults) | val F1 | test F1 | test accuracy | round |\n|---|---|---|---|---|")
+    for label, rule in ROUND_RULES.items():
+        number = rule(rounds)
+        m = scored(fed, run, number, held)
+        print(f"| {label} | {m['val_f1']:.3f} | {m['f1']:.3f} | {m['accuracy']:.3f} | {number}.000 |")
+
+
 def _num(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -284,7 +387,9 @@ def main() -> int:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--model", default=ExperimentConfig.model_type, choices=ModelType.tabular(),
                         help="the tabular model of every row but the part 'models' (default: the product's)")
-    parser.add_argument("--data", default="simulator", choices=("simulator", "imbalanced"))
+    parser.add_argument("--data", default="simulator", choices=("simulator", "imbalanced", "cmapss"))
+    parser.add_argument("--data-dir", type=Path, help="--data cmapss: the folder of plant_1.csv .. plant_4.csv "
+                                                      "(bench/cmapss.py)")
     parser.add_argument("--seed", type=int, default=0, help="data and model seed (bench/mlp_grid.py's convention)")
     parser.add_argument("--dp-before", action="store_true", help="dp part: also the DP-SGD settings before #15 item 7")
     parser.add_argument("--only", default="", help="';'-separated row labels of the algorithms and learning parts "
@@ -293,7 +398,14 @@ def main() -> int:
     parts = set(args.parts.split(","))
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="factoryfl-quality-"))
-    if args.data == "imbalanced":
+    torch.set_num_threads(1)  # a shared machine: one core per run (bench/quality_seeds.py runs one at a time)
+    held = None
+    if args.data == "cmapss":
+        from bench.cmapss import cmapss_plants
+
+        plants, held = cmapss_plants(args.data_dir, root, args.seed)
+        names = [f"{p.name} ({len(np.unique(p.data.groups))} engines)" for p in plants]
+    elif args.data == "imbalanced":
         from bench.mlp_grid import IMBALANCED, imbalanced_plants
 
         plants, names = imbalanced_plants(root, args.seed), [f"{p} (CSV, ~1 % failures)" for p, _ in IMBALANCED]
@@ -325,6 +437,10 @@ def main() -> int:
         attacks(args, root, plants)
     if "personalization" in parts:
         personalization(args, root)
+    if "regression" in parts:
+        regression(args, fed, held)
+    if "gbdt" in parts:
+        gbdt(args, fed, plants, root, held)
     print(f"\n(ran in {time.monotonic() - started:.0f} s)")
     return 0
 

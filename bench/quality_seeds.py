@@ -19,6 +19,9 @@ import numpy as np
 
 QUALITY = Path(__file__).resolve().parent / "quality.py"
 ROW = re.compile(r"^\| (?P<label>[^|]+?) \| (?P<val>\d\.\d{3}) \| (?P<f1>\d\.\d{3}) \| (?P<auc>\d\.\d{3}) \|$")
+# the other tables (issue 25: regression, per plant, release rules): a label and numbers ("–": none), any count
+CELLS = re.compile(r"^\| (?P<label>[^|]+?) \|(?P<cells>( (\d+\.\d{3}|–) \|)+)$")
+HEADER = re.compile(r"^\| (setting |plant \(|release rule )[^|]*\|")
 CENTRALIZED = "centralized (union of all plants' data)"
 BEST_LOCAL = "local only, best plant's model (scored on all plants)"
 
@@ -34,18 +37,55 @@ def rows_of(output: str) -> dict[str, tuple[float, float, float]]:
     return found
 
 
+FIRST = "| setting | val F1 | test F1 | test AUC |"
+
+
+def tables_of(output: str) -> dict[str, dict[str, list[float]]]:
+    """header -> label -> numbers (nan for "–") of every table but the first (issue 25's tables)."""
+    found: dict[str, dict[str, list[float]]] = {}
+    header = None
+    for line in (raw.strip() for raw in output.splitlines()):
+        if HEADER.match(line):
+            header = None if line == FIRST else line
+            found.setdefault(header, {}) if header else None
+        elif header and (match := CELLS.match(line)):
+            cells = [c.strip() for c in match["cells"].strip(" |").split("|")]
+            found[header][match["label"]] = [float("nan") if c == "–" else float(c) for c in cells]
+    return found
+
+
+def print_tables(runs: list[dict[str, dict[str, list[float]]]]) -> None:
+    """Each of issue 25's tables, every cell as mean +- standard deviation over the seeds that have it."""
+    for header, rows in runs[0].items():
+        print(f"\n{header}\n|" + "---|" * (header.count("|") - 1))
+        for label in rows:
+            values = np.array([run[header][label] for run in runs if label in run.get(header, {})], float)
+            cells = [f"{np.nanmean(c):.3f} +- {np.nanstd(c):.3f}" if np.isfinite(c).any() else "–" for c in values.T]
+            print(f"| {label} | " + " | ".join(cells) + " |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--parts", default="baselines,algorithms,learning")
+    parser.add_argument("--save", type=Path, help="a folder to write each seed's own output to (seed_S.md)")
+    parser.add_argument("--load", type=Path, help="average the outputs --save wrote there instead of running")
     args, rest = parser.parse_known_args()
     started = time.monotonic()
     runs: list[dict[str, tuple[float, float, float]]] = []
+    tables: list[dict[str, dict[str, list[float]]]] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        command = [sys.executable, str(QUALITY), "--parts", args.parts, "--seed", str(seed), *rest]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        runs.append(rows_of(done.stdout))
+        if args.load:
+            output = (args.load / f"seed_{seed}.md").read_text()
+        else:
+            command = [sys.executable, str(QUALITY), "--parts", args.parts, "--seed", str(seed), *rest]
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        runs.append(rows_of(output))
+        tables.append(tables_of(output))
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            (args.save / f"seed_{seed}.md").write_text(output)
         print(f"seed {seed}: {len(runs[-1])} rows ({time.monotonic() - started:.0f} s)", file=sys.stderr)
     labels = [label for label in runs[0] if all(label in run for run in runs)]
     print(f"\nbench/quality.py {' '.join(rest)} --parts {args.parts}, seeds {args.first_seed}-"
@@ -69,6 +109,7 @@ def main() -> int:
               f"{f1 / central:.2f} x centralized {central:.3f} (goal >= 0.97 x: "
               f"{'met' if f1 >= 0.97 * central else 'missed'}); best plant alone {alone:.3f} "
               f"(goal: federated >= it: {'met' if f1 >= alone else 'missed'})")
+    print_tables(tables)
     print(f"\n(ran in {time.monotonic() - started:.0f} s)")
     return 0
 

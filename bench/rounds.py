@@ -1,4 +1,4 @@
-"""Round benchmark: a real dashboard and N simulated plants on this machine (DESIGN §9).
+"""Round benchmark: a real dashboard and N simulated plants on this machine (DESIGN §11).
 
 Prints one table: agent start-to-registered time and memory, and for 3 and 6 plants the round wall
 time against the slowest plant's own training time in that round (the overhead of orchestration:

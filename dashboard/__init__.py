@@ -8,20 +8,24 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shared.env import env_str
+
 log = logging.getLogger(__name__)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    from dashboard import cli, heartbeats, startup, ui
+    from dashboard import cli, ui
+    from dashboard.lifecycle import startup
+    from dashboard.registry import heartbeats
     from dashboard.api import enrolment, errors, experiments, factories, openapi
     from dashboard.auth import views as auth_pages
     from dashboard.config import Config, refuse_insecure_production
     from dashboard.extensions import csrf, db, limiter, login_manager, migrate
-    from dashboard.security import register_response_headers
+    from dashboard.auth.security import register_response_headers
     from dashboard.ui import enrolment as enrolment_pages
     from dashboard.ui import operators as operator_pages
 
-    app = Flask(__name__, instance_path=os.environ.get("DASHBOARD_INSTANCE_PATH") or os.path.abspath("instance"),
+    app = Flask(__name__, instance_path=env_str("DASHBOARD_INSTANCE_PATH") or os.path.abspath("instance"),
                 template_folder="ui/templates", static_folder="ui/static")
     app.config.from_object(Config(app.instance_path, **(overrides or {})))
     refuse_insecure_production(app.config)
@@ -41,8 +45,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(operator_pages.bp)  # operators and their roles (admins)
     app.register_blueprint(enrolment.bp)  # plant identity: one-time enrolment tokens (API) ...
     app.register_blueprint(enrolment_pages.bp)  # ... and their page, re-key approvals
-    from dashboard import metrics, webhook
+    from dashboard.api import metrics
     from dashboard.api import releases as releases_api
+    from dashboard.webhooks import sender as webhook
     from dashboard.ui import registry as registry_pages
 
     app.register_blueprint(releases_api.bp)  # the plant floor (DESIGN §10): released models, their bundles ...

@@ -9,7 +9,7 @@ import signal
 import sys
 
 from dashboard import create_app
-from dashboard.startup import start
+from dashboard.lifecycle.startup import start
 from dashboard.config import InsecureConfiguration
 
 
@@ -33,7 +33,7 @@ def main() -> None:
         start(app)  # the first operator, configured plants, and the scheduler when it runs inline
     app.config["_started"] = True
     # SIGTERM ends the process like Ctrl-C does, so atexit runs: the buffered heartbeats are written
-    # (dashboard.heartbeats); Python's default for SIGTERM is to die at once
+    # (dashboard.registry.heartbeats); Python's default for SIGTERM is to die at once
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from shared.env import FALSE_WORDS, TRUE_WORDS, env_bool, env_float, env_int, env_secret, env_str
 from shared.errors import ConfigurationError
 from dashboard.errors import InsecureConfiguration
 
@@ -32,8 +33,8 @@ HOW_TO_MAKE = {
 
 def is_production() -> bool:
     """Production: DASHBOARD_ENV=production, or served by gunicorn (its arbiter sets SERVER_SOFTWARE)."""
-    return (os.environ.get("DASHBOARD_ENV", "").strip().lower() == "production"
-            or os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"))
+    return (env_str("DASHBOARD_ENV", "").strip().lower() == "production"
+            or env_str("SERVER_SOFTWARE", "").startswith("gunicorn/"))
 
 
 def _is_known_default(value: str) -> bool:
@@ -78,9 +79,9 @@ def refuse_insecure_production(config) -> None:
 def _parse_proxy_fix(value: str) -> int:
     """DASHBOARD_PROXY_FIX: how many reverse proxies in front of the dashboard set X-Forwarded-* headers."""
     text = value.strip().lower()
-    if text in ("", "0", "false", "no", "off"):
+    if text in FALSE_WORDS or not text:
         return 0
-    if text in ("true", "yes", "on"):
+    if text in TRUE_WORDS:
         return 1
     if text.isdigit() and int(text) <= 10:
         return int(text)
@@ -110,14 +111,13 @@ def _instance_secret(instance: Path, name: str, make) -> str:
 
 def plant_floor_settings() -> dict:
     """DASHBOARD_ALERT_WEBHOOK: a URL called with a JSON POST on a new alert, a plant going offline and a failed
-    experiment (dashboard.webhook checks it is http(s) and posts from a background thread);
+    experiment (dashboard.webhooks.sender checks it is http(s) and posts from a background thread);
     DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL: seconds between two alert.opened calls for one plant (default 300);
-    DASHBOARD_METRICS_TOKEN: who may read /metrics besides loopback clients (dashboard.metrics)."""
-    env = os.environ.get
-    return {"ALERT_WEBHOOK": env("DASHBOARD_ALERT_WEBHOOK") or None,
-            "ALERT_WEBHOOK_TIMEOUT": float(env("DASHBOARD_ALERT_WEBHOOK_TIMEOUT", "5")),
-            "ALERT_WEBHOOK_MIN_INTERVAL": float(env("DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL", "300")),
-            "METRICS_TOKEN": env("DASHBOARD_METRICS_TOKEN") or None}
+    DASHBOARD_METRICS_TOKEN: who may read /metrics besides loopback clients (dashboard.api.metrics)."""
+    return {"ALERT_WEBHOOK": env_str("DASHBOARD_ALERT_WEBHOOK") or None,
+            "ALERT_WEBHOOK_TIMEOUT": env_float("DASHBOARD_ALERT_WEBHOOK_TIMEOUT", 5, minimum=0.1),
+            "ALERT_WEBHOOK_MIN_INTERVAL": env_float("DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL", 300, minimum=0),
+            "METRICS_TOKEN": env_secret("DASHBOARD_METRICS_TOKEN") or None}
 
 
 class Config:
@@ -137,8 +137,7 @@ class Config:
             setattr(self, key, value)
 
     def _database(self, instance: Path) -> None:
-        env = os.environ.get
-        self.SQLALCHEMY_DATABASE_URI = env("DATABASE_URL") or f"sqlite:///{instance / 'factoryfl.sqlite'}"
+        self.SQLALCHEMY_DATABASE_URI = env_secret("DATABASE_URL") or f"sqlite:///{instance / 'factoryfl.sqlite'}"
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgres://"):
             self.SQLALCHEMY_DATABASE_URI = "postgresql://" + self.SQLALCHEMY_DATABASE_URI[len("postgres://"):]
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -149,15 +148,14 @@ class Config:
             self.SQLALCHEMY_ENGINE_OPTIONS["executemany_mode"] = "values_plus_batch"
 
     def _secrets(self, instance: Path, overrides: dict) -> None:
-        env = os.environ.get
         # production never makes its own secrets: a missing one is refused by create_app (insecure_settings)
         self.PRODUCTION = overrides.pop("PRODUCTION", None)
         if self.PRODUCTION is None:
             self.PRODUCTION = is_production()
         self.DASHBOARD_ENV = "production" if self.PRODUCTION else "development"
-        self.SECRET_KEY = env("SECRET_KEY") or overrides.get("SECRET_KEY") or (
+        self.SECRET_KEY = env_secret("SECRET_KEY") or overrides.get("SECRET_KEY") or (
             None if self.PRODUCTION else _instance_secret(instance, "secret_key", lambda: secrets.token_hex(32)))
-        self.CREDENTIALS_KEY = env("CREDENTIALS_KEY") or overrides.get("CREDENTIALS_KEY") or (
+        self.CREDENTIALS_KEY = env_secret("CREDENTIALS_KEY") or overrides.get("CREDENTIALS_KEY") or (
             None if self.PRODUCTION else _instance_secret(instance, "credentials_key",
                                                           lambda: Fernet.generate_key().decode()))
         try:
@@ -169,31 +167,31 @@ class Config:
                                      "print(Fernet.generate_key().decode())'") from exc
 
     def _operations(self) -> None:
-        env = os.environ.get
-        self.FACTORY_ENROLLMENT_TOKEN = env("FACTORY_ENROLLMENT_TOKEN", "")
+        env = env_str
+        self.FACTORY_ENROLLMENT_TOKEN = env_secret("FACTORY_ENROLLMENT_TOKEN", "")
         self.DASHBOARD_ADMIN_EMAIL = env("DASHBOARD_ADMIN_EMAIL")
-        self.DASHBOARD_ADMIN_PASSWORD = env("DASHBOARD_ADMIN_PASSWORD")
-        self.DASHBOARD_API_TOKEN = env("DASHBOARD_API_TOKEN")
+        self.DASHBOARD_ADMIN_PASSWORD = env_secret("DASHBOARD_ADMIN_PASSWORD")
+        self.DASHBOARD_API_TOKEN = env_secret("DASHBOARD_API_TOKEN")
         self.DASHBOARD_FACTORIES_FILE = env("DASHBOARD_FACTORIES_FILE")  # YAML of configured external plants
         self.DASHBOARD_SCHEDULER = env("DASHBOARD_SCHEDULER", "inline")
-        self.HEARTBEAT_INTERVAL = float(env("DASHBOARD_HEARTBEAT_INTERVAL", "30"))
-        # heartbeats are written in batches (dashboard.heartbeats): every FLUSH_INTERVAL seconds, answered at once
+        self.HEARTBEAT_INTERVAL = env_float("DASHBOARD_HEARTBEAT_INTERVAL", 30, minimum=0.1)
+        # heartbeats are written in batches (dashboard.registry.heartbeats): every FLUSH_INTERVAL seconds, answered at once
         # (a SIGKILL loses at most that much), or, DURABLE, answered once committed (group commit)
-        self.HEARTBEAT_FLUSH_INTERVAL = float(env("DASHBOARD_HEARTBEAT_FLUSH_INTERVAL", "0.2"))
-        self.HEARTBEAT_DURABLE = env("DASHBOARD_HEARTBEAT_DURABLE", "false").strip().lower() in ("1", "true", "yes", "on")
+        self.HEARTBEAT_FLUSH_INTERVAL = env_float("DASHBOARD_HEARTBEAT_FLUSH_INTERVAL", 0.2, minimum=0)
+        self.HEARTBEAT_DURABLE = env_bool("DASHBOARD_HEARTBEAT_DURABLE", False)
         self.OFFLINE_AFTER_MISSED = 3
-        self.ROUND_TIMEOUT = float(env("DASHBOARD_ROUND_TIMEOUT", "600"))
-        self.APPROVAL_TIMEOUT = float(env("DASHBOARD_APPROVAL_TIMEOUT", "60"))
+        self.ROUND_TIMEOUT = env_float("DASHBOARD_ROUND_TIMEOUT", 600, minimum=1)
+        self.APPROVAL_TIMEOUT = env_float("DASHBOARD_APPROVAL_TIMEOUT", 60, minimum=0)
         # a scheduler's claim on a round: a dead scheduler's round is run again once it expires
-        self.LEASE_SECONDS = float(env("DASHBOARD_LEASE_SECONDS", "60"))
-        self.SCHEDULER_TICK = float(env("DASHBOARD_SCHEDULER_TICK", "2"))
+        self.LEASE_SECONDS = env_float("DASHBOARD_LEASE_SECONDS", 60, minimum=1)
+        self.SCHEDULER_TICK = env_float("DASHBOARD_SCHEDULER_TICK", 2, minimum=0.05)
 
     def _web(self) -> None:
-        env = os.environ.get
-        self.MAX_CONTENT_LENGTH = int(env("DASHBOARD_MAX_BODY", str(1024 * 1024)))
+        env = env_str
+        self.MAX_CONTENT_LENGTH = env_int("DASHBOARD_MAX_BODY", 1024 * 1024, minimum=1)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = env("SESSION_COOKIE_SECURE", "false").lower() == "true"
+        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
         self.WTF_CSRF_TIME_LIMIT = None
         # Flask-Limiter: per client address; memory:// counts per process (per gunicorn worker); a shared
         # store such as redis://host:6379 (with the redis package installed) makes the limit exact across workers
@@ -206,19 +204,15 @@ class Config:
         self.PROXY_FIX = _parse_proxy_fix(env("DASHBOARD_PROXY_FIX", "0"))
 
     def _plants(self, instance: Path) -> None:
-        env = os.environ.get
+        env = env_str
         # plants on loopback or private addresses (labs, tests, compose): refused unless this is true, so a
         # registrant cannot point the dashboard at its own network (SSRF); link-local, multicast,
         # unspecified and cloud-metadata addresses are refused always
-        self.ALLOW_PRIVATE_PLANTS = env("DASHBOARD_ALLOW_PRIVATE_PLANTS", "false").strip().lower() in (
-            "1", "true", "yes", "on")
-        # TLS to the datasites (DESIGN §4, dashboard/federation_ca.py): the federation CA's folder (its key encrypted
+        self.ALLOW_PRIVATE_PLANTS = env_bool("DASHBOARD_ALLOW_PRIVATE_PLANTS", False)
+        # TLS to the datasites (DESIGN §4, dashboard/registry/federation_ca.py): the federation CA's folder (its key encrypted
         # with CREDENTIALS_KEY; share it with the scheduler process), how long a plant's certificate lasts, and
         # whether plain HTTP to a datasite is refused (the default; false only for development)
         self.DASHBOARD_CA_DIR = env("DASHBOARD_CA_DIR") or str(instance / "federation_ca")
-        self.DASHBOARD_CERT_VALIDITY_DAYS = float(env("DASHBOARD_CERT_VALIDITY_DAYS", "30"))
-        if not 1 / 24 <= self.DASHBOARD_CERT_VALIDITY_DAYS <= 397:
-            raise ConfigurationError("DASHBOARD_CERT_VALIDITY_DAYS must be between 1/24 (one hour) and 397 days, got "
-                                     f"{self.DASHBOARD_CERT_VALIDITY_DAYS}")
-        self.DASHBOARD_REQUIRE_TLS = env("DASHBOARD_REQUIRE_TLS", "true").strip().lower() not in (
-            "0", "false", "no", "off")
+        # from one hour to 397 days (the CA/Browser Forum's longest)
+        self.DASHBOARD_CERT_VALIDITY_DAYS = env_float("DASHBOARD_CERT_VALIDITY_DAYS", 30, minimum=1 / 24, maximum=397)
+        self.DASHBOARD_REQUIRE_TLS = env_bool("DASHBOARD_REQUIRE_TLS", True)

@@ -30,7 +30,8 @@ from factory_agent.device import detect_device
 from factory_agent.plant.membership import enrol
 from factory_agent.plant.policy import load_policy
 from factory_agent.registration import load_plant_data, registration_of
-from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, STATE_DIR_ENV, PlantState
+from factory_agent.plant.state import (BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, STATE_DIR_ENV, PlantState, busy_file,
+                                      policy_file)
 from factory_agent.tls import PlantTLS, common_name, san_names
 from shared.enums import FactoryStatus
 from shared.errors import CommunicationError, ConfigurationError, FederatedLearningError
@@ -79,7 +80,7 @@ class Agent:
         self.approval: ApprovalPolicy | None = None
         self.heartbeat_thread: threading.Thread | None = None
         self.started = time.monotonic()
-        self.busy_file = self.state.directory / "busy"
+        self.busy_file = busy_file(self.state.directory)
         self.floor = None  # the plant floor (factory_agent.floor): released model, scoring, alerts
 
     def _step(self, name: str, fn, *args):
@@ -104,7 +105,7 @@ class Agent:
         data = self._step("load data", load_plant_data, c)
         log.info("data: %d rows, %d features, splits %s, failure rate %.2f %%", data.num_samples,
                  len(data.schema.feature_names), data.split_counts(), 100 * data.positive_rate())
-        policy = self._step("load the plant's policy", load_policy, c.state_dir, c.policy_overrides)
+        policy = self._step("load the plant's policy", load_policy, policy_file(c.state_dir), c.policy_overrides)
         log.info("policy: %s", policy.describe())
         self.state.save_policy(policy)
         self.state.save_profile(c.factory_name, data.schema.feature_names)
@@ -221,9 +222,9 @@ class Agent:
         self._write_status(status, load)
         beat = Heartbeat(factory_name=self.config.factory_name, timestamp=datetime.now(timezone.utc).isoformat(),
                          status=status, current_load=load,
-                         active_experiments=[e for e in experiments if e is not None],
-                         pending_code_requests=self.approval.reported() if self.approval else [],
-                         **(self.floor.heartbeat_fields() if self.floor else {}))
+                         active_experiments=tuple(e for e in experiments if e is not None),
+                         pending_code_requests=tuple(self.approval.reported()) if self.approval else (),
+                         floor=self.floor.report() if self.floor else None)
         try:
             answer = self.client.heartbeat(self.answer.heartbeat_token, beat)
         except UnknownFactory as exc:

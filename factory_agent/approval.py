@@ -12,35 +12,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from factory_agent.code_vetting import FUNCTION_NAME, CodeRequestView, ExpectedCode, shipped_source, vet_request
+from shared.protocol.registry import MAX_PENDING_CODE_REQUESTS, PENDING_CODE_REQUEST_FIELDS, PendingCodeRequest
 from shared.quiet import quiet
 from shared.vetted import ASSET_NAMES, DATASET_NAME
 
 log = logging.getLogger(__name__)
 
-MAX_REPORTED = 20  # pending requests in one heartbeat
-FIELD_LIMITS = {"id": 64, "requester": 200, "function": 120, "submitted_at": 40, "reason": 300}
-
-
-@dataclass(frozen=True)
-class PendingCodeRequest:
-    """A code request left for the data owner, as reported in heartbeats (DESIGN §4)."""
-
-    id: str
-    requester: str
-    function: str
-    submitted_at: str
-    reason: str
-
-    def bounded(self) -> PendingCodeRequest:
-        return PendingCodeRequest(**{k: _clip(getattr(self, k), n) for k, n in FIELD_LIMITS.items()})
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+MAX_REPORTED = MAX_PENDING_CODE_REQUESTS  # pending requests in one heartbeat
+FIELD_LIMITS = PENDING_CODE_REQUEST_FIELDS
 
 
 def _isoformat(value) -> str:

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from shared.data.simulator import PROFILES
+from shared.env import env_bool, env_float, env_int, env_secret, env_str
 from shared.errors import ConfigurationError
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+from shared.protocol.fields import PLANT_NAME_RULE, is_plant_name
 
 
 @dataclass(frozen=True)
@@ -58,17 +56,6 @@ class AgentConfig:
         return self.log_dir / f"{self.factory_name}.log"
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    if raw.strip().lower() in _TRUE:
-        return True
-    if raw.strip().lower() in _FALSE:
-        return False
-    raise ConfigurationError(f"environment variable {name}={raw!r} is not a yes/no value (use true or false)")
-
-
 def _numeric_suffix(mode: str) -> bool:
     kind, _, value = mode.partition(":")
     try:
@@ -78,7 +65,7 @@ def _numeric_suffix(mode: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    env = os.environ.get
+    env = env_str
     p = argparse.ArgumentParser(
         prog="FactoryDatasite.py",
         description="Start a plant's PySyft datasite with its private data and register it with the "
@@ -91,16 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public-hostname", default=env("FACTORY_PUBLIC_HOSTNAME"),
                    help="name the dashboard reaches this datasite by, when it differs from --hostname "
                         "(e.g. 0.0.0.0 inside a container) [FACTORY_PUBLIC_HOSTNAME]")
-    p.add_argument("--port", type=int, default=int(env("FACTORY_PORT", "8080")),
+    p.add_argument("--port", type=int, default=env_int("FACTORY_PORT", 8080),
                    help="datasite port [FACTORY_PORT]")
     p.add_argument("--dashboard_url", default=env("FACTORY_DASHBOARD_URL", "http://localhost:5000"),
                    help="the dashboard's base URL [FACTORY_DASHBOARD_URL]")
-    p.add_argument("--dev_mode", action="store_true", default=_env_bool("FACTORY_DEV_MODE", False),
+    p.add_argument("--dev_mode", action="store_true", default=env_bool("FACTORY_DEV_MODE", False),
                    help="PySyft development mode: the datasite serves plain HTTP, without a certificate (a "
                         "dashboard that requires TLS refuses it) [FACTORY_DEV_MODE]")
-    p.add_argument("--reset", action="store_true", default=_env_bool("FACTORY_RESET", False),
+    p.add_argument("--reset", action="store_true", default=env_bool("FACTORY_RESET", False),
                    help="wipe the datasite's users, data and approvals at start [FACTORY_RESET]")
-    p.add_argument("--verbose", action="store_true", default=_env_bool("FACTORY_VERBOSE", False),
+    p.add_argument("--verbose", action="store_true", default=env_bool("FACTORY_VERBOSE", False),
                    help="log to the console too, with debug detail [FACTORY_VERBOSE]")
     _add_data_flags(p)
     _add_operation_flags(p)
@@ -110,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
-    env = os.environ.get
+    env = env_str
     profiles = ", ".join(f"{name} ({prof.description})" for name, prof in PROFILES.items()).replace("%", "%%")
     data = p.add_argument_group("data (a CSV of your own, or the simulator)")
     data.add_argument("--data", default=env("FACTORY_DATA"), help="the plant's CSV file [FACTORY_DATA]")
@@ -124,32 +111,32 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
                       help="cycle or timestamp column [FACTORY_TIME_COLUMN]")
     data.add_argument("--simulate", default=env("FACTORY_SIMULATE", "default"), choices=sorted(PROFILES),
                       help=f"simulator profile when no --data is given [FACTORY_SIMULATE]: {profiles}")
-    data.add_argument("--rows", type=int, default=int(env("FACTORY_ROWS", "3000")),
+    data.add_argument("--rows", type=int, default=env_int("FACTORY_ROWS", 3000),
                       help="rows to simulate [FACTORY_ROWS]")
-    data.add_argument("--seed", type=int, default=int(env("FACTORY_SEED", "0")),
+    data.add_argument("--seed", type=int, default=env_int("FACTORY_SEED", 0),
                       help="seed of the simulator and of the data split [FACTORY_SEED]")
 
 
 def _add_operation_flags(p: argparse.ArgumentParser) -> None:
-    env = os.environ.get
-    p.add_argument("--heartbeat-interval", type=float, default=float(env("FACTORY_HEARTBEAT_INTERVAL", "30")),
+    env = env_str
+    p.add_argument("--heartbeat-interval", type=float, default=env_float("FACTORY_HEARTBEAT_INTERVAL", 30),
                    help="seconds between heartbeats [FACTORY_HEARTBEAT_INTERVAL]")
-    p.add_argument("--enrollment-token", default=env("FACTORY_ENROLLMENT_TOKEN", ""),
+    p.add_argument("--enrollment-token", default=env_secret("FACTORY_ENROLLMENT_TOKEN", ""),
                    help="the dashboard's enrollment token [FACTORY_ENROLLMENT_TOKEN]")
     p.add_argument("--state-dir", default=env("FACTORY_STATE_DIR"),
                    help="keys and credentials, mode 0600 (default state/<factory_name>) [FACTORY_STATE_DIR]")
     p.add_argument("--log-dir", default=env("FACTORY_LOG_DIR", "logs"), help="log folder [FACTORY_LOG_DIR]")
     p.add_argument("--admin-email", default=env("FACTORY_ADMIN_EMAIL"),
                    help="the plant admin's login (default admin@<factory_name>.factoryfl.org) [FACTORY_ADMIN_EMAIL]")
-    p.add_argument("--admin-password", default=env("FACTORY_ADMIN_PASSWORD"),
+    p.add_argument("--admin-password", default=env_secret("FACTORY_ADMIN_PASSWORD"),
                    help="the plant admin's password (default: random, kept in the state dir) "
                         "[FACTORY_ADMIN_PASSWORD]")
     p.add_argument("--orchestrator-email", default=env("FACTORY_ORCHESTRATOR_EMAIL",
                                                         "orchestrator@factoryfl.org"),
                    help="the dashboard's data-scientist login on this datasite [FACTORY_ORCHESTRATOR_EMAIL]")
-    p.add_argument("--orchestrator-password", default=env("FACTORY_ORCHESTRATOR_PASSWORD"),
+    p.add_argument("--orchestrator-password", default=env_secret("FACTORY_ORCHESTRATOR_PASSWORD"),
                    help="its password (default: random, kept in the state dir) [FACTORY_ORCHESTRATOR_PASSWORD]")
-    p.add_argument("--approval-interval", type=float, default=float(env("FACTORY_APPROVAL_INTERVAL", "2")),
+    p.add_argument("--approval-interval", type=float, default=env_float("FACTORY_APPROVAL_INTERVAL", 2),
                    help="seconds between checks for new code requests [FACTORY_APPROVAL_INTERVAL]")
     p.add_argument("--federation-key", default=env("FACTORY_FEDERATION_KEY"),
                    help="the federation administrator's public key file (PEM), handed over out of band by the data "
@@ -161,13 +148,13 @@ def _add_operation_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_floor_flags(p: argparse.ArgumentParser) -> None:
-    env = os.environ.get
+    env = env_str
     group = p.add_argument_group("the plant floor: scoring new data with the released model (DESIGN §10)")
     group.add_argument("--watch-dir", default=env("FACTORY_WATCH_DIR"),
                        help="score every CSV dropped here into <name>.scores.csv beside it [FACTORY_WATCH_DIR]")
-    group.add_argument("--watch-interval", type=float, default=float(env("FACTORY_WATCH_INTERVAL", "2")),
+    group.add_argument("--watch-interval", type=float, default=env_float("FACTORY_WATCH_INTERVAL", 2),
                        help="seconds between two looks at --watch-dir [FACTORY_WATCH_INTERVAL]")
-    group.add_argument("--stream-interval", type=float, default=float(env("FACTORY_STREAM_INTERVAL", "0")),
+    group.add_argument("--stream-interval", type=float, default=env_float("FACTORY_STREAM_INTERVAL", 0),
                        help="with --simulate: score freshly simulated readings every this many seconds; 0: off "
                             "[FACTORY_STREAM_INTERVAL]")
     group.add_argument("--model-choice", default=env("FACTORY_MODEL_CHOICE", "best"),
@@ -175,7 +162,7 @@ def _add_floor_flags(p: argparse.ArgumentParser) -> None:
                        help="which model scores here when this plant personalized the released model's experiment: "
                             "the global one, its own personalized one, or the better of the two on its own "
                             "validation F1 [FACTORY_MODEL_CHOICE]")
-    group.add_argument("--score-port", type=int, default=int(env("FACTORY_SCORE_PORT", "0")),
+    group.add_argument("--score-port", type=int, default=env_int("FACTORY_SCORE_PORT", 0),
                        help="serve POST /score and GET /metrics on 127.0.0.1:PORT for plant systems; 0: off "
                             "[FACTORY_SCORE_PORT]")
 
@@ -225,7 +212,7 @@ def _add_policy_flags(p: argparse.ArgumentParser) -> None:
         var = "FACTORY_" + name.upper()
         # `--require-dp` alone means yes; `--require-dp no` is allowed
         switch = name.startswith("require_") or name == "trust_dashboard"
-        group.add_argument("--" + name.replace("_", "-"), dest="policy_" + name, default=os.environ.get(var),
+        group.add_argument("--" + name.replace("_", "-"), dest="policy_" + name, default=env_str(var),
                            nargs="?" if switch else None, const="true" if switch else None,
                            metavar="yes|no" if switch else "N", help=f"{text} [{var}]")
 
@@ -238,10 +225,8 @@ def parse_config(argv: list[str] | None = None) -> AgentConfig:
         raise ConfigurationError(f"--port {a.port} is not a TCP port (1-65535)")
     if a.heartbeat_interval < 1:
         raise ConfigurationError("--heartbeat-interval must be at least 1 second")
-    if not a.factory_name.replace("_", "").replace("-", "").isalnum():
-        raise ConfigurationError(f"--factory_name {a.factory_name!r}: use letters, digits, '-' and '_' only")
-    if len(a.factory_name) > 64:  # it is the common name of the datasite's TLS certificate (X.509: at most 64)
-        raise ConfigurationError(f"--factory_name {a.factory_name[:20]!r}...: at most 64 characters")
+    if not is_plant_name(a.factory_name):  # also the TLS certificate's common name (X.509: at most 64)
+        raise ConfigurationError(f"--factory_name {a.factory_name[:40]!r}: {PLANT_NAME_RULE}")
     if not a.dashboard_url.startswith(("http://", "https://")):
         raise ConfigurationError(f"--dashboard_url {a.dashboard_url!r} must start with http:// or https://")
     if a.byzantine and not (a.byzantine in ("sign_flip", "label_flip") or _numeric_suffix(a.byzantine)):

@@ -1,17 +1,18 @@
-"""Registration and heartbeats against the dashboard's HTTP API (DESIGN §4)."""
+"""Registration and heartbeats against the dashboard's HTTP API (DESIGN §4); the messages are
+shared.protocol.registry's (re-exported here for the agent's modules)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from factory_agent.approval import PendingCodeRequest
 from shared.errors import CommunicationError, ConfigurationError, SecurityError
 from shared.identity import SIGNATURE_HEADER, TIMESTAMP_HEADER, canonical_json, public_key_hex, sign_registration
+from shared.protocol.registry import FloorReport, Heartbeat, Registration, ReportedModel
 
 log = logging.getLogger(__name__)
 TIMEOUT = 10
@@ -28,22 +29,8 @@ class RekeyPending(CommunicationError):
 
 
 REKEY_PENDING = "rekey_pending"
-
-
-@dataclass(frozen=True)
-class Registration:
-    factory_name: str
-    factory_hostname: str
-    factory_port: int
-    device: str
-    status: str
-    capabilities: dict
-    orchestrator: dict
-    secagg_public_key: str
-    identity_public_key: str  # the plant's Ed25519 identity key (hex); the client signs with its private half
-    agent_version: str
-    policy: dict = field(default_factory=dict)  # the plant's own policy (DESIGN §9), for operators to see
-    certificate_request: str | None = None  # PEM CSR for the datasite's TLS key (factory_agent.tls); None: --dev_mode
+__all__ = ["DashboardClient", "FloorReport", "Heartbeat", "RekeyPending", "Registration", "RegistrationAnswer",
+           "ReportedModel", "UnknownFactory"]
 
 
 @dataclass(frozen=True)
@@ -52,23 +39,6 @@ class RegistrationAnswer:
     heartbeat_token: str
     heartbeat_interval: float
     certificate_chain: str | None = None  # the datasite's certificate, then the federation CA's (PEM)
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    factory_name: str
-    timestamp: str
-    status: str
-    current_load: dict
-    active_experiments: list = field(default_factory=list)
-    # code requests the approval policy left for the data owner (at most approval.MAX_REPORTED, fields bounded)
-    pending_code_requests: list[PendingCodeRequest] = field(default_factory=list)
-    # the plant floor (factory_agent.floor, DESIGN §10): the model in use, counts and a drift score, never rows;
-    # None until a released model has arrived
-    released_model: dict | None = None
-    scored_rows: int | None = None
-    alerts_open: int | None = None
-    drift: float | None = None
 
 
 class DashboardClient:
@@ -112,7 +82,7 @@ class DashboardClient:
             return resp.text[:200]
 
     def register(self, registration: Registration) -> RegistrationAnswer:
-        body = asdict(registration)
+        body = registration.to_wire()
         if body["identity_public_key"] != public_key_hex(self.identity_key):
             raise ConfigurationError("the registration's identity_public_key is not this client's identity key")
         resp = self._post("/register_factory", self.enrollment_token, body, signed=True)
@@ -140,7 +110,7 @@ class DashboardClient:
 
     def heartbeat(self, token: str, heartbeat: Heartbeat) -> dict:
         """Send a heartbeat; the dashboard's answer (an object; {} when it is not one), e.g. the released model."""
-        resp = self._post("/heartbeat", token, asdict(heartbeat))
+        resp = self._post("/heartbeat", token, heartbeat.to_wire())
         if resp.status_code == 200:
             try:
                 answer = resp.json()

@@ -18,7 +18,7 @@ from factory_agent.config import AgentConfig
 from factory_agent.tls import PlantTLS
 from shared import syft_tls
 from shared.quiet import quiet
-from factory_agent.plant.state import PlantState, new_password
+from factory_agent.plant.state import PlantState, datasite_dir, new_password
 from shared.data.csv_loader import PlantData
 from shared.errors import ConfigurationError, DataSiteError
 from shared.vetted import DATASET_NAME
@@ -78,7 +78,7 @@ class Datasite:
         """Settings PySyft 0.9.5 reads from the environment, some of them once at import time."""
         # its database and blobs go under $TMPDIR/$SYFT_TEMP_ROOT/<server id>: an absolute root puts the
         # plant's private data in its state folder (mode 0700) instead of a shared /tmp
-        os.environ["SYFT_TEMP_ROOT"] = str((self.state.directory / "datasite").resolve())
+        os.environ["SYFT_TEMP_ROOT"] = str(datasite_dir(self.state.directory).resolve())
         # a stable identity, or every start draws a new server id and key and orphans the stored users
         # and data (its db_url option cannot reopen an existing SQLite store either: root is created twice)
         os.environ["SERVER_UID"], os.environ["SERVER_PRIVATE_KEY"] = self.state.datasite_identity()

@@ -6,12 +6,12 @@ import os
 
 from factory_agent import AGENT_VERSION
 from factory_agent.config import AgentConfig
-from factory_agent.dashboard_client import Registration
 from factory_agent.plant.policy import PlantPolicy
 from factory_agent.plant.state import PlantState
 from shared.data.csv_loader import PlantData, load_csv, load_frame
 from shared.data.simulator import FAILURE_MODE_COLUMNS, GROUP_COLUMN, LABEL_COLUMN, TIME_COLUMN, simulate
 from shared.enums import DataType, FactoryStatus, ModelType
+from shared.protocol.registry import Registration
 
 
 def load_plant_data(config: AgentConfig) -> PlantData:

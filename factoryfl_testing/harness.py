@@ -54,7 +54,7 @@ class Dashboard:
 
     @property
     def ca_dir(self) -> Path:
-        """The dashboard's federation CA (dashboard.federation_ca): `ca.crt` verifies every datasite."""
+        """The dashboard's federation CA (dashboard.registry.federation_ca): `ca.crt` verifies every datasite."""
         return self.workdir / "instance" / "federation_ca"
 
     def env(self) -> dict:

@@ -51,12 +51,21 @@ class PolicyRefusal(SecurityError):
 
 class ValidationError(ExperimentError):
     """A setting or request field is missing, malformed or contradicts another; `field` names it (a nested one
-    as "privacy.epsilon"), `message` says why. The API answers 400 with both."""
+    as "privacy.epsilon"), `message` says why; `problems` holds every one found in the same body. The API
+    answers 400 with them."""
 
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
+    def __init__(self, field_name: str, message: str, problems: list[tuple[str, str]] | None = None):
+        more = f" (and {len(problems) - 1} more problem(s))" if problems and len(problems) > 1 else ""
+        super().__init__(f"{field_name}: {message}{more}")
         self.field = field_name
         self.message = message
+        self.problems = problems or [(field_name, message)]  # every (field, message) found, the first above
+
+    @classmethod
+    def of(cls, found: list["ValidationError"]) -> "ValidationError":
+        """One error carrying all of a body's problems (the form shows each under its field)."""
+        problems = [pair for error in found for pair in error.problems]
+        return cls(*problems[0], problems)
 
 
 class MembershipError(SecurityError):

@@ -17,7 +17,7 @@ from shared.models import ModelSpec, build_model, set_weights
 from shared.protocol import SplitEvaluation
 
 if TYPE_CHECKING:
-    from shared.training import PlantArrays
+    from shared.plant_arrays import PlantArrays
 
 EVAL_BATCH = 4096
 LOSS_CLIP = 10.0  # a row's BCE loss counts at most this much in a private evaluation

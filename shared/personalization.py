@@ -1,7 +1,8 @@
 """Personalization at a plant (issue #15 item 4), as pure functions over a model and a plant's released scores.
 
-- `freeze_body`: FedPer (Arivazhagan et al. 2019, "Federated learning with personalization layers"): the layers
-  below the head keep the federated weights (requires_grad off), only the head's layers train on the plant's data;
+- `freeze_body` (shared.fedper): FedPer (Arivazhagan et al. 2019, "Federated learning with personalization
+  layers"): the layers below the head keep the federated weights (requires_grad off), only the head's layers
+  train on the plant's data;
 - `train_selected`: training epoch by epoch, keeping the epoch whose validation F1 (at its own threshold) is best;
   a fine-tune starts its count at epoch 0, the global model itself, so the plant never keeps a personalized
   model worse than the global one on its own validation split (test is only reported, never used to choose);
@@ -18,36 +19,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shared.errors import ModelError
+from shared.fedper import HEAD, freeze_body, is_head  # noqa: F401 (part of this module's API)
 from shared.metrics import best_threshold_bin, confusion_at, rates, threshold_of_bin
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from shared.model_spec import ModelSpec
+    from shared.plant_arrays import PlantArrays
     from shared.protocol import ModelScores, SplitEvaluation, TrainSettings
-    from shared.training import PlantArrays
-
-HEAD = "head."
-
-
-def is_head(name: str) -> bool:
-    """A parameter of the personal head (FedPer's personalization layers)."""
-    return name.startswith(HEAD)
-
-
-def freeze_body(model: nn.Module) -> list[str]:
-    """FedPer: requires_grad off for every parameter outside the head (W_B, the federated base layers), on for
-    the head's (W_P, the personalization layers), Arivazhagan et al. 2019 §3; the names left trainable.
-    ModelError when the model has no head to personalize."""
-    trainable = []
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(is_head(name))
-        if is_head(name):
-            trainable.append(name)
-    if not trainable:
-        raise ModelError("the model has no head layers (head.*) to personalize")
-    return trainable
 
 
 def own_threshold_scores(val: SplitEvaluation, test: SplitEvaluation) -> ModelScores:

@@ -26,11 +26,12 @@ import torch
 from torch import nn
 
 from shared.adam import FunctionalAdam
-from shared.data.scaler import Scaler
 from shared.device import compute_device
 from shared.errors import DataError, FederatedLearningError
 from shared.evaluation import evaluate_local
+from shared.fedper import freeze_body
 from shared.models import ModelSpec, build_model, get_weights, set_weights
+from shared.plant_arrays import PlantArrays
 from shared.protocol import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -38,54 +39,6 @@ log = logging.getLogger(__name__)
 MAX_POS_WEIGHT = 50.0
 __all__ = ["MAX_POS_WEIGHT", "PlantArrays", "PrivateTraining", "TrainOutcome", "clip_weights_update", "compute_stats",
            "count_positives", "dp_steps", "evaluate_local", "pooled_pos_weight", "train_local"]
-
-
-class PlantArrays:
-    """A plant's split arrays, aligned to the experiment's feature order and scaled."""
-
-    def __init__(self, features: np.ndarray, labels: np.ndarray, index: np.ndarray,
-                 plant_features: list[str], experiment_features: list[str], scaler: Scaler | None):
-        position = {name: i for i, name in enumerate(plant_features)}
-        if features.shape[1] != len(plant_features):
-            raise DataError(f"the plant's data has {features.shape[1]} features but {len(plant_features)} names")
-        aligned = np.zeros((len(features), len(experiment_features)), dtype=np.float32)
-        for j, name in enumerate(experiment_features):
-            if name in position:
-                aligned[:, j] = features[:, position[name]]
-        self.x = scaler.transform(aligned) if scaler is not None else aligned
-        self.y = np.asarray(labels, dtype=np.float32)
-        self.split = np.asarray(index)[:, 0]
-        self.groups = np.asarray(index)[:, 1]
-
-    def scale(self, scaler: Scaler) -> None:
-        """Apply the global scaler (after the plant has checked it against its own statistics)."""
-        self.x = scaler.transform(self.x)
-
-    def rows(self, split: int) -> np.ndarray:
-        return np.flatnonzero(self.split == split)
-
-    def window_ends(self, split: int, length: int) -> np.ndarray:
-        """Row positions that end a full window of `length` rows of one group within one split
-        (rows are stored ordered by split, group and time)."""
-        rows = self.rows(split)
-        if len(rows) < length:
-            return np.zeros(0, dtype=np.int64)
-        starts = np.ones(len(rows), dtype=bool)
-        starts[1:] = (self.groups[rows[1:]] != self.groups[rows[:-1]]) | (rows[1:] != rows[:-1] + 1)
-        run_id = np.cumsum(starts)
-        run_start = rows[np.flatnonzero(starts)][run_id - 1]
-        return rows[rows - run_start >= length - 1]
-
-    def batch(self, positions: np.ndarray, spec: ModelSpec) -> tuple[torch.Tensor, torch.Tensor]:
-        if spec.is_sequence:
-            offsets = np.arange(spec.sequence_length - 1, -1, -1)
-            x = self.x[positions[:, None] - offsets[None, :]]
-        else:
-            x = self.x[positions]
-        return torch.from_numpy(x), torch.from_numpy(self.y[positions])
-
-    def examples(self, split: int, spec: ModelSpec) -> np.ndarray:
-        return self.window_ends(split, spec.sequence_length) if spec.is_sequence else self.rows(split)
 
 
 def compute_stats(arrays: PlantArrays) -> tuple[int, np.ndarray, np.ndarray]:
@@ -141,7 +94,7 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
                 feddyn_term: dict[str, np.ndarray] | None = None, private: PrivateTraining | None = None,
                 head_only: bool = False, correction: dict[str, np.ndarray] | None = None) -> TrainOutcome:
     """Local epochs of Adam on the weighted BCE loss from the global weights, on the plant's GPU if it has one;
-    `head_only`: the body frozen, only the head trained (FedPer, shared.personalization.freeze_body).
+    `head_only`: the body frozen, only the head trained (FedPer, shared.fedper.freeze_body).
 
     FedProx (Li et al. 2020): + mu/2 ||w - w_g||^2. FedDyn (Acar et al., ICLR 2021): - <lambda_k, w> +
     alpha/2 ||w - w_g||^2, and after training lambda_k <- lambda_k - alpha (w_k - w_g), returned for the plant
@@ -157,8 +110,6 @@ def train_local(arrays: PlantArrays, spec: ModelSpec, weights: dict[str, np.ndar
     model = build_model(spec)
     set_weights(model, weights)
     if head_only:
-        from shared.personalization import freeze_body
-
         freeze_body(model)
     model.to(device)
     global_params = [p.detach().clone() for p in model.parameters()]

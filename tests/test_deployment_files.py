@@ -17,7 +17,7 @@ def test_compose_has_the_documented_topology_with_health_conditions():
     assert "healthcheck" in services["postgres"]
     assert services["dashboard"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["dashboard"]["environment"]["DASHBOARD_SCHEDULER"] == "off"
-    assert services["scheduler"]["command"] == ["python", "-m", "dashboard.scheduler"]
+    assert services["scheduler"]["command"] == ["python", "-m", "dashboard.lifecycle.scheduler"]
     profiles = {services[f]["environment"].get("FACTORY_SIMULATE") or services[f]["environment"].get("FACTORY_DATA")
                 for f in ("factory_a", "factory_b", "factory_c")}
     assert len(profiles) == 3  # three different data profiles
@@ -88,13 +88,13 @@ def test_make_secrets_writes_a_private_env_file_with_every_secret_compose_needs(
     from dashboard.config import insecure_settings
 
     makefile = (ROOT / "Makefile").read_text()
-    assert "\nsecrets:\n\tpython3 dashboard/secrets_file.py .env\n" in makefile
+    assert "\nsecrets:\n\tpython3 dashboard/cli/secrets_file.py .env\n" in makefile
     assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
     path = tmp_path / ".env"
-    run = [sys.executable, str(ROOT / "dashboard" / "secrets_file.py"), str(path)]
+    run = [sys.executable, str(ROOT / "dashboard" / "cli" / "secrets_file.py"), str(path)]
     subprocess.run(run, check=True, capture_output=True, timeout=60)  # the script needs no installed package
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    from dashboard.secrets_file import read_env
+    from dashboard.cli.secrets_file import read_env
 
     values = read_env(path)
     assert set(SECRETS) <= set(values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from dashboard import enrolment
+from dashboard.registry import enrolment
 from dashboard.api.validation import json_body, require
 from dashboard.extensions import csrf, db
 from dashboard.models.base import isoformat

@@ -28,8 +28,10 @@ def json_error(status: int, error: str, detail=None):
 def register_error_handlers(app) -> None:
     @app.errorhandler(FederatedLearningError)
     def on_domain_error(exc: FederatedLearningError):
-        detail = {"field": exc.field, "reason": exc.message} if isinstance(exc, ValidationError) else \
-            getattr(exc, "detail", None)  # e.g. a re-keying waiting for approval (dashboard.identity)
+        detail = {"field": exc.field, "reason": exc.message,  # the first problem, and all of them
+                  "problems": [{"field": f, "reason": r} for f, r in exc.problems]} \
+            if isinstance(exc, ValidationError) else \
+            getattr(exc, "detail", None)  # e.g. a re-keying waiting for approval (dashboard.registry.identity)
         if not wants_json():
             return f"{exc}", status_of(exc)
         return json_error(status_of(exc), str(exc), detail)

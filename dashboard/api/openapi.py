@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from flask import Blueprint, jsonify
 
 from shared import __version__
-from shared.experiment import CHOICES, ExperimentConfig, PrivacyConfig, RobustConfig
-from shared.experiment.parse import MIN_LEARNING_RATE
+from shared.experiment.fields import MAX_NAME, SETTINGS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -17,79 +14,21 @@ _JSON = {"description": "ok", "content": {"application/json": {"schema": {"type"
 _ID = [{"name": "experiment_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 
 
-def _properties(cls, prefix: str = "") -> dict:
-    """JSON types of a settings dataclass's fields; enums from shared.experiment.CHOICES (shared.enums)."""
-    nested = {"privacy": PrivacyConfig, "robust": RobustConfig}
-    props = {}
-    for f in fields(cls):
-        t, key = str(f.type), f"{prefix}{f.name}"
-        if f.name in nested and not prefix:
-            props[f.name] = {"type": "object", "properties": _properties(nested[f.name], f"{f.name}."),
-                             "additionalProperties": False}
-        elif f.name == "factories":
-            props[f.name] = {"oneOf": [{"type": "string", "enum": ["all"]},
-                                       {"type": "array", "items": {"type": "string"}}]}
-        elif f.name != "noise_multiplier_source":  # derived, not asked for
-            props[f.name] = {"type": "integer" if t.split(" | ")[0] == "int" else "number" if "float" in t else
-                             "boolean" if t == "bool" else "string"}
-            if key in CHOICES:
-                props[f.name]["enum"] = CHOICES[key].values()
-            if "None" in t:
-                props[f.name]["nullable"] = True
-    return props
-
-
 def _experiment_schema() -> dict:
-    props = _properties(ExperimentConfig)
-    props["sampling_rate"].update(minimum=0, exclusiveMinimum=True, maximum=1, default=1.0,
-                                  description="each round, each eligible plant takes part with this probability "
-                                              "(Poisson sampling); under central DP the accountant counts every draw")
-    props["class_weight"]["description"] = ("the failure class's loss weight: pooled (the federation's "
-                                            "non-failure/failure ratio from round 0, one objective for every plant) "
-                                            "or local (each plant's own ratio); both capped at 50")
-    props["algorithm"]["default"] = ExperimentConfig.algorithm
-    props["algorithm"]["description"] = (
-        "default feddyn (the best on validation F1 on non-IID plants); not named, with privacy.mode dp_sgd or "
-        "central, robust median, trimmed_mean or krum, or a server_optimizer: fedavg. "
-        "fedavg (sample-weighted mean), fedprox (+ mu), fednova (normalised by local steps), feddyn (+ feddyn_alpha), "
-        "scaffold (control variates against client drift, Karimireddy et al. 2020: each plant keeps its c_i and "
-        "sends only its clipped change; refused with secure_aggregation (the unmasked sums of the control "
-        "deltas and of the updates would give the server each plant's update), with privacy.mode central and "
-        "with robust median, trimmed_mean or krum)")
-    props["lr_decay"].update(minimum=0, exclusiveMinimum=True, maximum=1, default=ExperimentConfig.lr_decay,
-                             description="round r trains at learning_rate * lr_decay^(r-1), never below 1% of "
-                                         "learning_rate; 1: no decay")
-    props["learning_rate"].update(minimum=MIN_LEARNING_RATE, exclusiveMinimum=True, maximum=1,
-                                  default=ExperimentConfig.learning_rate, description="Adam at each plant, round 1")
-    props["rounds"].update(minimum=1, maximum=1000, default=ExperimentConfig.rounds)
-    props["patience"].update(minimum=0, maximum=1000,
-                             description="stop when pooled validation F1 has not improved for this many rounds "
-                                         "(0: off); GET .../model and the release default to the best round")
-    props["personalization"]["description"] = (
-        "after the last round each plant fine-tunes the best round's model on its own training split: finetune "
-        "(every layer) or fedper (the head only, on the frozen federated body); it keeps the epoch its own "
-        "validation F1 prefers, trains a local-only model for comparison and answers only the three models' "
-        "scores (GET /api/experiments/{id}: personalization); none: no step")
-    props["personalization_epochs"].update(minimum=1, maximum=100,
-                                           description="fine-tuning epochs at each plant (its policy may allow "
-                                                       "fewer); the local-only model gets rounds x local_epochs + "
-                                                       "these, at most 100")
-    _privacy_help(props["privacy"]["properties"])
+    """Every setting's type, range, default, help and the choice that shows it (x-shown-when), from the field
+    table (shared.experiment.fields); the nested parts as objects."""
+    props: dict = {}
+    for setting in SETTINGS:
+        target = props
+        if setting.part is not None:
+            target = props.setdefault(setting.part, {"type": "object", "properties": {},
+                                                     "additionalProperties": False})["properties"]
+        target[setting.key] = setting.schema()
+    props["name"].update(minLength=1, maxLength=MAX_NAME)
+    props["factories"] = {"oneOf": [{"type": "string", "enum": ["all"]},
+                                    {"type": "array", "items": {"type": "string"}}], "default": "all",
+                          "description": props["factories"]["description"]}
     return {"type": "object", "required": ["name"], "properties": props, "additionalProperties": False}
-
-
-def _privacy_help(props: dict) -> None:
-    """Help text of DP-SGD's own training settings (shared.experiment.PrivacyConfig)."""
-    props["batch_size"].update(minimum=1, maximum=65536, default=PrivacyConfig.batch_size, description=(
-        "dp_sgd only: the expected batch of Opacus's Poisson sampling at each plant (sampling rate = batch_size / "
-        "the plant's training rows, at most 1), in place of the experiment's batch_size: fewer, larger noisy steps"))
-    props["learning_rate"].update(minimum=MIN_LEARNING_RATE, exclusiveMinimum=True, maximum=1,
-                                  default=PrivacyConfig.learning_rate,
-                                  description="dp_sgd only: the plants' learning rate, in place of the experiment's "
-                                              "(lr_decay still applies)")
-    props["local_epochs"].update(minimum=1, maximum=100, default=PrivacyConfig.local_epochs,
-                                 description="dp_sgd only: local epochs per round, in place of the experiment's; "
-                                             "each plant derives its noise multiplier over rounds x these epochs")
 
 
 def _floor_paths() -> dict:

@@ -17,12 +17,13 @@ import io
 
 from flask import Blueprint, g, jsonify, request, send_file
 
-from dashboard.api.validation import check_factory_name, json_body
+from dashboard.api.validation import json_body
 from dashboard.auth.roles import bearer_token, operator_required
 from dashboard.extensions import csrf
 from dashboard.services import models, plants
 from dashboard.services.experiments import MAX_ID, get_experiment
 from shared.errors import ValidationError
+from shared.protocol.registry_fields import plant_name
 
 bp = Blueprint("releases_api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # cookie-authenticated writes are CSRF-checked by operator_required
@@ -60,7 +61,7 @@ def activate(release_id: int):
 @bp.get("/factories/<name>/floor")
 @operator_required
 def floor(name: str):
-    check_factory_name(name, "name")
+    plant_name(name, "name")
     plant = plants.plant_named(name)
     if plant is None:
         raise models.ReleaseNotFound(f"no plant named {name!r}")

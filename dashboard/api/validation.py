@@ -35,11 +35,3 @@ def require(body: dict, name: str, kind, *, optional: bool = False, max_len: int
     if isinstance(value, str) and len(value) > max_len:
         raise ValidationError(name, f"must be at most {max_len} characters")
     return value
-
-
-def check_factory_name(name: str, field: str = "factory_name") -> str:
-    """A plant name: 1 to 120 letters, digits, '-', '_' and '.' (it names log files, state folders, URLs)."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 120 \
-            or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
-        raise ValidationError(field, "use letters, digits, '-', '_' and '.' only (at most 120)")
-    return name

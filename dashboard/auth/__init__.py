@@ -4,8 +4,8 @@
   (`operator_required`) and of the pages (`role_required`), Unauthorized (401) and Forbidden (403), and the
   login manager's user loader;
 - accounts.py: password login and operators' API tokens (issue, list, revoke), audited;
-- views.py: the "auth" blueprint: the login and logout pages and the API tokens page.
+- views.py: the "auth" blueprint: the login and logout pages and the API tokens page; forms.py: their forms.
 
-This package's __init__ imports nothing: dashboard.security re-exports from roles.py, and the pages import
-services that import dashboard.security.
+This package's __init__ imports nothing: dashboard.auth.security re-exports from roles.py, and the pages import
+services that import dashboard.auth.security.
 """

@@ -6,9 +6,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user, login_required, login_user, logout_user
 
 from dashboard.auth import accounts
+from dashboard.auth.forms import LoginForm, TokenForm
 from dashboard.extensions import limiter, login_limit, login_manager
-from dashboard.security import safe_next
-from dashboard.ui.forms import LoginForm, TokenForm
+from dashboard.auth.security import safe_next
 
 bp = Blueprint("auth", __name__)
 login_manager.login_view = "auth.login"  # where @login_required sends a visitor who is not logged in

@@ -16,7 +16,7 @@ def register(factories: click.Group) -> None:
     @click.option("--expires-hours", type=float, default=24.0, show_default=True, help="the token's lifetime")
     def enrol(name: str, expires_hours: float) -> None:
         """Make a one-time enrolment token for plant NAME (printed once; only its digest is kept)."""
-        from dashboard import enrolment
+        from dashboard.registry import enrolment
         from shared.errors import ValidationError
 
         try:
@@ -34,7 +34,7 @@ def register(factories: click.Group) -> None:
     @click.option("--id", "rekey_id", type=int, help="which request, when several wait (shown on the plant's page)")
     def approve_rekey(name: str, rekey_id: int | None) -> None:
         """Approve plant NAME's waiting re-keying: its next registration signed by the new key is accepted."""
-        from dashboard import enrolment
+        from dashboard.registry import enrolment
         from shared.errors import ConfigurationError
 
         try:

@@ -10,8 +10,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from dashboard.federation_ca import FederationCAUnavailable, federation_ca
-from dashboard.plant_certificates import fingerprint
+from dashboard.registry.federation_ca import FederationCAUnavailable, federation_ca
+from dashboard.registry.certificates import fingerprint
 from shared.errors import ValidationError
 
 

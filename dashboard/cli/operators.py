@@ -21,7 +21,7 @@ def register(app) -> None:
 
 
 def _create(email: str, password: str, role: str, exist_ok: bool = False) -> None:
-    from dashboard.bootstrap import ensure_operator
+    from dashboard.lifecycle.bootstrap import ensure_operator
     from dashboard.models import Operator
 
     if not exist_ok and db.session.scalar(db.select(Operator).filter_by(email=email)) is not None:
@@ -48,7 +48,7 @@ def _account_commands(operators: click.Group, role_choice: click.Choice) -> None
     def set_operator_role(email: str, role: str) -> None:
         """Change an operator's role (its API tokens act with the new role at once)."""
         from dashboard.models import Operator
-        from dashboard.operators import RoleChangeRefused, set_role
+        from dashboard.services.operators import RoleChangeRefused, set_role
 
         operator = db.session.scalar(db.select(Operator).filter_by(email=email))
         if operator is None:

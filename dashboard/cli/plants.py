@@ -1,5 +1,5 @@
-"""`flask --app dashboard factories import | check`: plants configured by file, and whether the dashboard can
-log into each plant's datasite."""
+"""`flask --app dashboard factories import | check | decommission`: plants configured by file, whether the
+dashboard can log into each plant's datasite, and retiring a plant (dashboard.registry.service)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def register(app) -> click.Group:
     @click.argument("path", type=click.Path(dir_okay=False))
     def import_factories(path: str) -> None:
         """Import the external datasites listed in a YAML file."""
-        from dashboard.configured_plants import import_plants, load_plants
+        from dashboard.registry.configured_plants import import_plants, load_plants
         from shared.errors import ConfigurationError
 
         try:
@@ -33,6 +33,18 @@ def register(app) -> click.Group:
         """Log into each plant's datasite as the orchestrator: reachable / auth failed / unreachable."""
         _check(names)
 
+    @factories.command("decommission")
+    @click.argument("name")
+    def decommission_factory(name: str) -> None:
+        """Retire a plant: its heartbeat token stops working; it must register again to come back."""
+        from dashboard.registry import service
+
+        try:
+            service.decommission(name, actor="cli")
+        except service.UnknownPlant as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"decommissioned {name}")
+
     return factories
 
 
@@ -41,8 +53,8 @@ def _check(names: tuple[str, ...]) -> None:
 
     from dashboard.models import Factory
     from dashboard.orchestration.syft_clients import check_login, transport_of
-    from dashboard.plant_addresses import AddressRefused, check_plant_host, check_plant_port
-    from dashboard.security import decrypt
+    from dashboard.registry.addresses import AddressRefused, check_plant_host, check_plant_port
+    from dashboard.auth.security import decrypt
 
     query = db.select(Factory).order_by(Factory.name)
     if names:

@@ -43,7 +43,7 @@ class Factory(db.Model):
     # None until an agent reports it
     pending_code_requests: Mapped[list | None] = mapped_column(JSON)
     policy: Mapped[dict | None] = mapped_column(JSON)  # the plant's own policy as it registered it (flat scalars)
-    # the plant floor (DESIGN §10), as its last heartbeat reported it (dashboard.releases): the model it scores
+    # the plant floor (DESIGN §10), as its last heartbeat reported it (dashboard.registry.floor): the model it scores
     # with, its counts and drift score; None until an agent reports them
     released_model_id: Mapped[int | None]
     released_model_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -1,5 +1,5 @@
 """An experiment's privacy budget: what the accountant records for each round or draw of plants, whether the
-next one fits the target epsilon, and the experiment's end when it does not (DESIGN §8)."""
+next one fits the target epsilon, and the experiment's end when it does not (DESIGN §8.7)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import logging
 from dashboard.extensions import db
 from dashboard.models import Experiment, record_audit
 from dashboard.models.base import utcnow
+from shared.experiment.training import local_training
 from shared.enums import ExperimentStatus
 from shared.errors import SecurityError
+from shared.privacy.accounting import epsilon_of as dp_epsilon_of
 from shared.privacy.accounting import epsilon_spent, gaussian_step, plant_level_steps, within_budget
-from shared.privacy.dp_sgd import epsilon_of as dp_epsilon_of
 from shared.protocol import TrainReply
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def dp_sgd_allows(experiment: Experiment) -> bool:
         return True
     for plant, history in sorted((experiment.privacy_history or {}).items()):
         sigma, rate = history[-1][0], history[-1][1]
-        epochs = config.local_training()[0]  # DP-SGD's own local epochs
+        epochs = local_training(config)[0]  # DP-SGD's own local epochs
         projected = dp_epsilon_of(history + [[sigma, rate, epochs * round(1 / rate)]], privacy.delta)
         if projected > privacy.epsilon:
             spent = dp_epsilon_of(history, privacy.delta)

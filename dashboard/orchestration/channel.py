@@ -102,9 +102,3 @@ class SyftChannel:
 
     def drain_events(self) -> list[tuple[str, str, dict]]:
         return self.pool.drain_events()
-
-
-def dispatch(pool: ConnectionPool, participants: list[Participant], make_request: Callable[[Participant], Request],
-             timeout: float, on_answer: OnAnswer | None = None) -> PhaseResult:
-    """The former module-level dispatch of rounds.py, for its callers until they hold a channel."""
-    return SyftChannel(pool).dispatch(participants, make_request, timeout, on_answer)

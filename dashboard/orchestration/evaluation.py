@@ -1,4 +1,4 @@
-"""A model's federated evaluation (DESIGN §5): the decision threshold from the pooled validation histograms
+"""A model's federated evaluation (DESIGN §6.3): the decision threshold from the pooled validation histograms
 (max F1), then each plant's metrics at it and their sample-weighted means. Pure: plants' replies in, metrics out.
 Each plant's released histograms are coarse (no group under its min_release_rows): they are read back spread
 evenly over each group's bins (shared.metrics.spread_groups) before pooling and before any metric."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from dashboard.orchestration.channel import Participant, PhaseResult, PlantChannel
+from shared.experiment.training import personal_training
 from shared.enums import Personalization
 from shared.experiment import ExperimentConfig
 from shared.protocol import ModelPart, PersonalizeReply, PersonalizeRequest
@@ -23,7 +24,7 @@ def wanted(config: ExperimentConfig) -> bool:
 def personalize_request(config: ExperimentConfig, experiment: int, model: ModelPart,
                         pos_weight: float | None) -> PersonalizeRequest:
     """The one request every plant gets: the model, the mode, the fine-tune's settings, the local-only epochs."""
-    train, local_epochs = config.personal_training(pos_weight)
+    train, local_epochs = personal_training(config, pos_weight)
     return PersonalizeRequest(experiment=experiment, model=model, mode=config.personalization, train=train,
                               local_epochs=local_epochs)
 

@@ -1,5 +1,7 @@
 """The scheduler: APScheduler jobs with fixed ids, run inside an app context, started in exactly one
-process (the web process with DASHBOARD_SCHEDULER=inline, or `python -m dashboard.scheduler`)."""
+process: the web process with DASHBOARD_SCHEDULER=inline, or its own process for production,
+`python -m dashboard.lifecycle.scheduler` (the gunicorn workers then run with DASHBOARD_SCHEDULER=off).
+Either way it is started by dashboard.lifecycle.startup.start, and only there."""
 
 from __future__ import annotations
 

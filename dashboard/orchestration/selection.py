@@ -12,7 +12,7 @@ from dashboard.models import Experiment, Factory
 from dashboard.orchestration import budget
 from dashboard.orchestration.channel import Participant
 from dashboard.orchestration.syft_clients import PlantAddress, transport_of
-from dashboard.security import decrypt
+from dashboard.auth.security import decrypt
 from shared.enums import FactoryStatus, ModelType
 from shared.privacy.sampling import poisson_sample, probability_of_at_least
 

@@ -3,7 +3,7 @@
 The orchestrator logs in with the plant's DATA_SCIENTIST account, submits the vetted `fl_step` once
 (the plant's agent approves exactly the shipped code, factory_agent.approval) and calls it by id every round.
 
-Every datasite is reached over HTTPS and verified against the federation CA (dashboard.federation_ca), for the
+Every datasite is reached over HTTPS and verified against the federation CA (dashboard.registry.federation_ca), for the
 plant's own name in its certificate (federation_ca.plant_dns_name; shared.syft_tls): a certificate that does not
 verify, or was issued to another plant, stops the login before the password is sent. Plain HTTP only with DASHBOARD_REQUIRE_TLS=false, and only to a plant that registered without a
 certificate request (an agent in --dev_mode).
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard.federation_ca import plant_dns_name
+from dashboard.registry.federation_ca import plant_dns_name
 from shared import syft_tls
 from shared.quiet import quiet
 from shared.errors import CommunicationError, DataSiteError
@@ -58,7 +58,7 @@ class DatasiteTrust:
 
     @classmethod
     def from_config(cls, config) -> "DatasiteTrust":
-        from dashboard.federation_ca import datasite_ca_file
+        from dashboard.registry.federation_ca import datasite_ca_file
 
         return cls(datasite_ca_file(config), bool(config["DASHBOARD_REQUIRE_TLS"]))
 

@@ -17,21 +17,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from dashboard.errors import RoundFailed
 from dashboard.orchestration.channel import Participant, PhaseResult, PlantChannel
 from dashboard.orchestration.evaluation import Evaluation, evaluate
 from dashboard.orchestration.secure import secure_sum
 from shared.aggregation.base import ClientUpdate
-from shared.aggregation.vectors import float_keys, unflatten
-from shared.enums import Algorithm
 from shared.errors import FederatedLearningError
 from shared.experiment import ExperimentConfig
-from shared.privacy.central import clip_update
+from shared.experiment.training import plant_training, secure_setup, strategy_for
 from shared.privacy.noise import NoiseSource
 from shared.protocol import EvaluateRequest, ModelPart, RoundRef, SecAggRequest, TrainReply, TrainRequest
-from shared.strategies import Aggregated, ServerState
+from shared.strategies import Aggregated, FitConfig, ServerState, Strategy
 
 log = logging.getLogger(__name__)
 BUDGET_REFUSAL = "privacy budget exhausted"  # what a plant's DP ledger says when it refuses to train
@@ -63,6 +59,8 @@ class RoundState:
     model's (last round only)."""
 
     plan: RoundPlan
+    aggregator: Strategy | None = None  # the round's strategy (configure)
+    fit: FitConfig | None = None  # its part of every plant's training request
     secagg: SecAggRequest | None = None
     trained: dict[str, TrainReply] = field(default_factory=dict)
     dropouts: dict[str, str] = field(default_factory=dict)
@@ -96,21 +94,25 @@ class RoundWorkflow:
 
     # --- the stages -----------------------------------------------------------------------------
     def configure(self, state: RoundState) -> None:
-        """Secure aggregation's setup for this cohort (the part of every training request that asks for a
-        masked update)."""
+        """The round's strategy and its part of every training request (Flower's configure_fit), and under
+        secure aggregation its setup for this cohort (the part that asks for a masked update)."""
         plan = state.plan
-        if plan.config.secure_aggregation:
-            try:
-                state.secagg = plan.config.secure_setup({p.name: p.public_key for p in plan.participants},
-                                                        plan.federation_size)
-            except FederatedLearningError as exc:
-                raise RoundFailed(str(exc), state) from exc
+        try:
+            state.aggregator = strategy_for(plan.config, plan.federation_size)
+            state.fit = state.aggregator.configure_fit(plan.model.weights, plan.server_state)
+            if plan.config.secure_aggregation:
+                state.secagg = secure_setup(plan.config, {p.name: p.public_key for p in plan.participants},
+                                            strategy=state.aggregator)
+        except FederatedLearningError as exc:
+            raise RoundFailed(str(exc), state) from exc
 
     def train_request(self, state: RoundState, index: int) -> TrainRequest:
         plan = state.plan
-        train = plan.config.plant_training(plan.ref.round, index, plan.pos_weight)
+        if state.fit is None:  # asked before the round's stages ran (a test, a bench)
+            self.configure(state)
+        train = plant_training(plan.config, plan.ref.round, index, plan.pos_weight, state.fit)
         return TrainRequest(ref=plan.ref, model=plan.model, train=train, secagg=state.secagg, evaluate=True,
-                            control=server_control(plan))
+                            control=state.fit.control)
 
     def fit(self, state: RoundState) -> None:
         """Every plant trains from the incoming model (and scores it first); a failure is a dropout."""
@@ -143,7 +145,7 @@ class RoundWorkflow:
 
     def aggregate(self, state: RoundState) -> None:
         plan = state.plan
-        strategy = plan.config.strategy(plan.federation_size)
+        strategy = state.aggregator
         state.strategy, weights = strategy.name, plan.model.weights
         try:
             if state.summed is not None:
@@ -167,20 +169,3 @@ class RoundWorkflow:
         if not phase.answers:
             raise RoundFailed("no plant could evaluate the new model", state)
         state.outgoing = evaluate(phase.answers)
-
-
-def server_control(plan: RoundPlan) -> dict | None:
-    """SCAFFOLD's c for the round's training requests (zeros before the first aggregation); None otherwise."""
-    if plan.config.algorithm != Algorithm.SCAFFOLD.value:
-        return None
-    keys = float_keys(plan.model.weights)
-    c = plan.server_state.c
-    if c is None or len(c) != sum(np.size(plan.model.weights[k]) for k in keys):
-        c = np.zeros(sum(np.size(plan.model.weights[k]) for k in keys))
-    c = clip_update(c, plan.config.update_clip())  # a c stored before it was bounded (review M1) never stalls
-    return {k: v.astype(np.float32) for k, v in unflatten(c, plan.model.weights, keys).items()}
-
-
-def dispatch_all(channel: PlantChannel, participants: list[Participant], request, timeout: float) -> PhaseResult:
-    """The same request to every plant (statistics, an evaluation)."""
-    return channel.dispatch(participants, lambda p: request, timeout)

@@ -7,5 +7,5 @@ place each. A route parses its input, calls a service and renders or jsonifies t
 - models.py: the model of an experiment's round as a bundle, and released models (release, roll back, the
   registry, a release's bytes for its plants).
 
-The write path of plants (registration, heartbeats) is not here: dashboard.api.factories and dashboard.heartbeats.
+The write path of plants (registration, heartbeats) is not here: dashboard.api.factories and dashboard.registry.heartbeats.
 """

@@ -9,7 +9,7 @@ from dashboard.models.base import utcnow
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
 from shared.errors import ExperimentError
-from shared.experiment import ExperimentConfig
+from shared.experiment import parse_experiment
 from shared.experiment.stopping import best_round
 from shared.privacy.accounting import epsilon_spent, plant_level_steps
 from dashboard.errors import NotFound
@@ -41,7 +41,7 @@ def recent_experiments(limit: int | None = None) -> list[Experiment]:
 def create_experiment(body: dict, actor: str, *, start: bool = False) -> Experiment:
     """Validate the settings (ValidationError names the field), store the experiment pending, and start it when
     `start`."""
-    config = ExperimentConfig.parse(body)
+    config = parse_experiment(body)
     experiment = Experiment(name=config.name, config=config.to_dict(), created_by=actor,
                             status=ExperimentStatus.PENDING.value)
     db.session.add(experiment)
@@ -101,7 +101,7 @@ def privacy_spent(experiment: Experiment) -> dict | None:
     settings = experiment.settings
     privacy = settings.privacy
     if privacy.dp_sgd:  # record-level DP: each plant's own accountant; the worst plant counts
-        from shared.privacy.dp_sgd import epsilon_of
+        from shared.privacy.accounting import epsilon_of
 
         histories = experiment.privacy_history if isinstance(experiment.privacy_history, dict) else {}
         by_plant = {name: epsilon_of(h, privacy.delta) for name, h in histories.items()}

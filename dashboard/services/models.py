@@ -5,7 +5,7 @@
   else the latest model version);
 - `release` makes one round's bundle the released model of the experiment's plants, keeping its bytes and
   SHA-256; `activate` rolls back (or forward) to another release of the same experiment. One release per
-  experiment is active; plants learn which from their heartbeat's answer (dashboard.releases);
+  experiment is active; plants learn which from their heartbeat's answer (dashboard.registry.floor);
 - `registry` lists every release; `bundle_for_plant` hands a release's bytes to a plant of its experiment,
   authenticated by its heartbeat token.
 
@@ -24,8 +24,8 @@ from dashboard.extensions import db
 from dashboard.models import Experiment, Factory, ModelVersion, Release, Round, record_audit
 from dashboard.models.base import isoformat, utcnow
 from dashboard.models.operators import token_digest
-from dashboard.releases import forget_active_releases
-from dashboard.security import constant_time_equal
+from dashboard.registry.floor import forget_active_releases
+from dashboard.auth.security import constant_time_equal
 from dashboard.services.experiments import MAX_ID, NotFound
 from shared.bundle import ModelBundle
 from shared.data.scaler import Scaler

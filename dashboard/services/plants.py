@@ -2,7 +2,7 @@
 each plant's recent CPU, the experiments it takes part in, its activity (heartbeats, round results, dropouts,
 reputation), the connectivity check and the floor history (DESIGN §4, §10).
 
-Registration and heartbeats (the write path) are dashboard.api.factories and dashboard.heartbeats."""
+Registration and heartbeats (the write path) are dashboard.api.factories and dashboard.registry.heartbeats."""
 
 from __future__ import annotations
 
@@ -42,9 +42,9 @@ class ConnectivityCheck:
 
 
 def _read_your_writes() -> None:
-    """This process's buffered heartbeats are written first (dashboard.heartbeats), so that what a plant just
+    """This process's buffered heartbeats are written first (dashboard.registry.heartbeats), so that what a plant just
     reported shows."""
-    from dashboard import heartbeats
+    from dashboard.registry import heartbeats
 
     heartbeats.buffer_of(current_app).flush()
 
@@ -120,8 +120,8 @@ def check_connectivity(plant: Factory, actor: str) -> ConnectivityCheck:
     """Log into the plant's datasite with the stored orchestrator account; audited. Never a port scanner: the
     registration's address rules are checked again first (DNS may have changed since)."""
     from dashboard.orchestration.syft_clients import check_login, transport_of
-    from dashboard.plant_addresses import AddressRefused, check_plant_host, check_plant_port
-    from dashboard.security import decrypt
+    from dashboard.registry.addresses import AddressRefused, check_plant_host, check_plant_port
+    from dashboard.auth.security import decrypt
 
     try:
         check_plant_host(plant.hostname, current_app.config["ALLOW_PRIVATE_PLANTS"])

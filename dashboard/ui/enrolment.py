@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
-from dashboard import enrolment
+from dashboard.registry import enrolment
 from dashboard.auth.roles import role_required
 from dashboard.extensions import db
 from dashboard.models.base import isoformat, utcnow

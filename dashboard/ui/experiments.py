@@ -29,8 +29,10 @@ def experiments():
                 return redirect(url_for("ui.experiment", experiment_id=experiment.id))
             except ValidationError as exc:
                 db.session.rollback()
-                target = getattr(form, FORM_FIELD_OF.get(exc.field, exc.field), None) or form.name
-                target.errors = list(target.errors) + [exc.message]
+                for field, message in exc.problems:  # all at once, each under its field
+                    target = getattr(form, FORM_FIELD_OF.get(field, field), None) or form.name
+                    target.errors = list(target.errors) + [message if target is not form.name or field == "name"
+                                                           else f"{field}: {message}"]
         status = 400
     return render_template("experiments.html", experiments=service.recent_experiments(200), form=form), status
 

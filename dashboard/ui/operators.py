@@ -9,7 +9,7 @@ from dashboard.auth.roles import role_required
 from dashboard.extensions import db
 from dashboard.models import Operator
 from dashboard.models.operators import ROLES
-from dashboard.operators import RoleChangeRefused, set_role
+from dashboard.services.operators import RoleChangeRefused, set_role
 from dashboard.ui.forms import RoleForm
 
 bp = Blueprint("operators", __name__)

@@ -15,6 +15,7 @@ from factory_agent.floor.personal import ModelChooser
 from factory_agent.floor.scoring import FloorScorer
 from factory_agent.floor.settings import FloorSettings
 from factory_agent.floor.store import FloorStore
+from shared.protocol.registry import FloorReport, ReportedModel
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,15 @@ class PlantFloor:
         except (sqlite3.Error, OSError) as exc:
             log.warning("the plant floor's store cannot be read (%s): this heartbeat carries no floor counts", exc)
             return {}
+
+    def report(self) -> FloorReport | None:
+        """The floor's part of a heartbeat as its message; None without a model (or an unreadable store)."""
+        fields = self.heartbeat_fields()
+        if not fields:
+            return None
+        model = fields["released_model"]
+        return FloorReport(ReportedModel(**model) if model else None, fields["scored_rows"], fields["alerts_open"],
+                           fields["drift"])
 
     def on_heartbeat_answer(self, answer: dict, heartbeat_token: str) -> None:
         self.delivery.offer(answer, heartbeat_token)

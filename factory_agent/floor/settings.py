@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factory_agent.plant.policy import PlantPolicy, load_policy
+from factory_agent.plant.state import floor_database, policy_file, released_models_dir
 
 MIB = 1024 * 1024
 
@@ -33,15 +34,15 @@ class FloorSettings:
 
     @property
     def models_dir(self) -> Path:
-        return self.state_dir / "models"
+        return released_models_dir(self.state_dir)
 
     @property
     def database(self) -> Path:
-        return self.state_dir / "floor.sqlite"
+        return floor_database(self.state_dir)
 
     @classmethod
     def from_agent_config(cls, config) -> "FloorSettings":
-        policy = load_policy(Path(config.state_dir), config.policy_overrides)  # what the agent itself resolved
+        policy = load_policy(policy_file(config.state_dir), config.policy_overrides)  # what the agent itself resolved
         return cls(state_dir=Path(config.state_dir), dashboard_url=config.dashboard_url,
                    watch_dir=config.watch_dir, watch_interval=config.watch_interval,
                    stream_profile=None if config.data else config.simulate,

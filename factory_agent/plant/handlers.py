@@ -23,7 +23,7 @@ from factory_agent.plant.inputs import Plant, parameters, prepared_arrays, weigh
 from factory_agent.plant.membership import check_membership
 from factory_agent.plant.personal import handle_personalize
 from factory_agent.plant.scaffold import control_finish, control_start
-from factory_agent.plant.scoring import admit_evaluation, release_evaluation
+from factory_agent.plant.evaluation import admit_evaluation, release_evaluation
 from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, PlantState
 from shared.errors import FederatedLearningError, PolicyRefusal
 from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, OPS, PersonalizeRequest, RevealReply,
@@ -183,7 +183,7 @@ def _reserve_privacy(plant: Plant, request: TrainRequest, examples: int) -> tupl
     """The round's noise multiplier (the operator's, or derived from the target epsilon over the planned
     rounds, never below the policy's minimum), checked against the experiment's target (never above the
     policy's max_epsilon) and the plant's lifetime budget, and recorded before training."""
-    from shared.privacy.dp_sgd import noise_for_epsilon
+    from shared.privacy.accounting import noise_for_epsilon
 
     train, policy = request.train, plant.policy
     if examples == 0:

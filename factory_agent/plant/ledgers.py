@@ -20,6 +20,7 @@ import numpy as np
 from factory_agent.sqlite_store import immediate_transaction
 from factory_agent.plant.policy import PlantPolicy
 from shared.errors import PolicyRefusal
+from shared.privacy.accounting import ORDERS, epsilon_of_rdp, rdp_curve
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (at REAL NOT NULL, op TEXT NOT NULL, experiment INTEGER, round INTEGER,
@@ -147,24 +148,20 @@ class PlantLedgers:
         Opacus's orders, so a check costs the same however long the ledger is (RDP composes by addition:
         Mironov 2017, Prop. 1). Returns (this experiment's steps, its epsilon at `delta`, the lifetime epsilon
         at the policy's delta), all including the new step."""
-        from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
-
-        from shared.privacy.accounting import ORDERS
-
         sigma, rate, steps = step
-        added = np.asarray(compute_rdp(q=rate, noise_multiplier=sigma, steps=steps, orders=ORDERS), dtype=np.float64)
+        added = rdp_curve(sigma, rate, steps)
         scopes = ("lifetime", f"experiment:{experiment}")
         with self._ledger() as db:
             curves = {}
             for scope in scopes:
                 row = db.execute("SELECT rdp FROM dp_rdp WHERE scope = ?", (scope,)).fetchone()
                 curves[scope] = (np.asarray(json.loads(row[0])) if row else np.zeros(len(ORDERS))) + added
-            total, _ = get_privacy_spent(orders=ORDERS, rdp=curves["lifetime"], delta=policy.dp_delta)
+            total = epsilon_of_rdp(curves["lifetime"], policy.dp_delta)
             if total > policy.lifetime_epsilon:
                 raise PolicyRefusal(f"privacy budget exhausted: this round would bring the plant's lifetime epsilon "
                                     f"to {total:.3f} > its budget {policy.lifetime_epsilon} (all experiments, "
                                     f"delta {policy.dp_delta})")
-            projected, _ = get_privacy_spent(orders=ORDERS, rdp=curves[scopes[1]], delta=delta)
+            projected = epsilon_of_rdp(curves[scopes[1]], delta)
             if projected > target_epsilon:
                 raise PolicyRefusal(f"privacy budget exhausted: this round would bring the plant's epsilon for "
                                     f"experiment {experiment} to {projected:.3f} > target {target_epsilon} "

@@ -21,8 +21,8 @@ import numpy as np
 
 from factory_agent.plant import policy as rules
 from factory_agent.plant.inputs import Plant, parameters, prepared_arrays
-from factory_agent.plant.scoring import release_evaluation
-from factory_agent.plant.state import write_private
+from factory_agent.plant.evaluation import release_evaluation
+from factory_agent.plant.state import personal_models_dir, write_private
 from shared.errors import ModelError, PolicyRefusal, SecurityError
 from shared.models import build_model, get_weights
 from shared.evaluation import evaluate_local
@@ -41,7 +41,7 @@ class PersonalModels:
     own thresholds and validation scores (and the global model's) in the file's metadata."""
 
     def __init__(self, state_dir: Path):
-        self.directory = Path(state_dir) / "personal"
+        self.directory = personal_models_dir(state_dir)
 
     def path(self, experiment: int, kind: str) -> Path:
         if isinstance(experiment, bool) or not isinstance(experiment, int) or experiment < 1:

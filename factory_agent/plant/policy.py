@@ -17,7 +17,6 @@ from shared.protocol import SecAggRequest, TrainRequest
 
 log = logging.getLogger(__name__)
 
-POLICY_FILE = "policy.yaml"
 DEFAULT_EVALUATION_NOISE = 10.0  # 20 evaluations cost about epsilon 2 at delta 1e-5
 
 
@@ -116,12 +115,12 @@ def _coerce(value, kind: str):
     return int(value) if kind == "int" else float(value)
 
 
-def load_policy(state_dir: Path, overrides: dict) -> PlantPolicy:
-    """Defaults, then `policy.yaml` in the state folder, then explicit flags / FACTORY_* variables."""
+def load_policy(path: Path, overrides: dict) -> PlantPolicy:
+    """Defaults, then the `policy.yaml` at `path` (factory_agent.plant.state.policy_file: in the state folder),
+    then explicit flags / FACTORY_* variables."""
     import yaml
 
     values: dict = {}
-    path = state_dir / POLICY_FILE
     if path.exists():
         try:
             loaded = yaml.safe_load(path.read_text()) or {}

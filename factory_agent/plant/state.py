@@ -8,6 +8,9 @@ when PySyft runs calls concurrently: calls (rate caps), masks (one masking per e
 the setup it masked under), reveals (one survivor list per attempt), pinned model inputs per experiment, and
 the DP-SGD ledger across all experiments (the lifetime budget): those are factory_agent.plant.ledgers.
 
+Every path in the folder is named by a function below (policy_file, released_models_dir, ...), so the modules
+that keep their own files there (policy, personal models, the floor, PySyft's store) build none themselves.
+
 The agent creates it from its --state-dir; code inside the datasite finds the same folder through
 FACTORYFL_STATE_DIR, which the agent sets before PySyft forks its server.
 """
@@ -37,6 +40,37 @@ IDENTITY_KEY_FILE = "identity_ed25519.pem"  # the plant's long-term identity: si
 FEDERATION_KEY_FILE = "federation_key.pem"  # the federation administrator's public key, pinned at enrolment
 MEMBERSHIP_REQUEST_FILE = "membership_request.json"  # for the administrator: this plant's name and public keys
 FEDDYN_KEPT = 32  # FedDyn / SCAFFOLD terms of the most recent experiments; older ones are deleted (bounded disk)
+
+
+# --- the folder's layout: every path in it is named here, for the modules that keep their own files there ----
+def policy_file(directory: Path) -> Path:
+    """The operator's `policy.yaml` (factory_agent.plant.policy.load_policy reads it)."""
+    return Path(directory) / "policy.yaml"
+
+
+def personal_models_dir(directory: Path) -> Path:
+    """The personalized and local-only models of each experiment (factory_agent.plant.personal)."""
+    return Path(directory) / "personal"
+
+
+def released_models_dir(directory: Path) -> Path:
+    """The released models the plant floor scores with (factory_agent.floor)."""
+    return Path(directory) / "models"
+
+
+def floor_database(directory: Path) -> Path:
+    """The plant floor's scores, alerts and drift (factory_agent.floor.store)."""
+    return Path(directory) / "floor.sqlite"
+
+
+def datasite_dir(directory: Path) -> Path:
+    """PySyft's database and blobs (SYFT_TEMP_ROOT, factory_agent.datasite): the plant's private data."""
+    return Path(directory) / "datasite"
+
+
+def busy_file(directory: Path) -> Path:
+    """Present while the datasite works on a request (the agent's heartbeat reports it busy)."""
+    return Path(directory) / "busy"
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -19,6 +19,10 @@ plant's data. A step of an experiment's history is one of:
   would need a secret draw and a round that runs whatever was drawn.
 - ``("laplace", epsilon)``: the Laplace mechanism, pure epsilon per round, added up (Dwork and Roth 2014,
   Thm 3.16).
+
+It is also the one accountant of record-level DP-SGD (shared.privacy.dp_sgd), for the plant's own ledger
+(factory_agent.plant.ledgers: running RDP curves, `rdp_curve` and `epsilon_of_rdp`) and the dashboard's view
+of each plant's history (`epsilon_of`, `noise_for_epsilon`): nothing else calls Opacus's analysis.
 """
 
 from __future__ import annotations
@@ -36,20 +40,57 @@ ORDERS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
 MAX_NOISE_MULTIPLIER = 1e6
 
 
-def _rdp_of(step: tuple, orders: np.ndarray) -> np.ndarray:
-    """RDP at each order of one Gaussian step: (sigma, q) or ("draw", sigma, q)."""
+def rdp_curve(noise_multiplier: float, sampling_rate: float, steps: int = 1) -> np.ndarray:
+    """RDP at each of ORDERS of `steps` Poisson-subsampled Gaussian steps (Mironov, Talwar and Zhang 2019),
+    Opacus's compute_rdp. Curves add up under composition (Mironov 2017, Prop. 1)."""
     # imported here: importing opacus configures the root logger (WARNING level, a stderr handler), which
     # would silence the dashboard's own INFO logs in every process that merely imports this module
     from opacus.accountants.analysis.rdp import compute_rdp
 
+    return np.asarray(compute_rdp(q=float(sampling_rate), noise_multiplier=float(noise_multiplier), steps=int(steps),
+                                  orders=ORDERS), dtype=np.float64)
+
+
+def epsilon_of_rdp(rdp: np.ndarray, delta: float) -> float:
+    """epsilon at delta of an RDP curve over ORDERS (Opacus's get_privacy_spent, Balle et al. 2020's conversion)."""
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
+    epsilon, _ = get_privacy_spent(orders=ORDERS, rdp=np.asarray(rdp, dtype=np.float64), delta=delta)
+    return float(epsilon)
+
+
+def epsilon_of(history: list, delta: float) -> float:
+    """epsilon at delta of a DP-SGD history, entries (noise multiplier, sample rate, steps): what Opacus's
+    RDPAccountant.get_epsilon gives for the same history; 0 for none."""
+    if not history:
+        return 0.0
+    return epsilon_of_rdp(sum(rdp_curve(s, q, n) for s, q, n in history), delta)
+
+
+def noise_for_epsilon(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
+    """The smallest noise multiplier that keeps `steps` DP-SGD steps at sampling rate q within (epsilon, delta)
+    (Opacus's binary search over its RDP accountant); SecurityError when none does."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    try:
+        with warnings.catch_warnings():  # the search's probes far from the answer hit the ends of the orders
+            warnings.filterwarnings("ignore", message="Optimal order is the")
+            return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta,
+                                              sample_rate=sample_rate, steps=steps, accountant="rdp"))
+    except ValueError as exc:
+        raise SecurityError(f"no noise multiplier reaches epsilon {target_epsilon} at delta {delta} over {steps} "
+                            f"steps: {exc}") from exc
+
+
+def _rdp_of(step: tuple, orders: np.ndarray) -> np.ndarray:
+    """RDP at each order of one Gaussian step: (sigma, q) or ("draw", sigma, q)."""
     if step[0] == "draw":
         sigma, rate = float(step[1]), float(step[2])
         gaussian = orders / (2 * sigma ** 2)
         if rate >= 1.0:
             return gaussian
         return np.logaddexp(math.log1p(-rate), math.log(rate) + (orders - 1) * gaussian) / (orders - 1)
-    sigma, rate = float(step[0]), float(step[1])
-    return np.asarray(compute_rdp(q=rate, noise_multiplier=sigma, steps=1, orders=orders), dtype=np.float64)
+    return rdp_curve(float(step[0]), float(step[1]))
 
 
 def epsilon_spent(steps: list[tuple], delta: float) -> float:
@@ -59,12 +100,9 @@ def epsilon_spent(steps: list[tuple], delta: float) -> float:
     gaussian = [tuple(s) for s in steps if s[0] != "laplace"]
     if not gaussian:
         return laplace
-    from opacus.accountants.analysis.rdp import get_privacy_spent
-
     orders = np.asarray(ORDERS, dtype=np.float64)
     rdp = sum(count * _rdp_of(s, orders) for s, count in Counter(gaussian).items())  # RDP adds up
-    epsilon, _ = get_privacy_spent(orders=orders, rdp=rdp, delta=delta)
-    return laplace + float(epsilon)
+    return laplace + epsilon_of_rdp(rdp, delta)
 
 
 def within_budget(steps: list[tuple], next_step: tuple, delta: float,

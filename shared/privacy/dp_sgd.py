@@ -17,37 +17,10 @@ import warnings
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from shared.errors import SecurityError
 
 log = logging.getLogger(__name__)
 # Opacus's hooks on a model whose inputs need no gradient: torch warns at every backward; nothing is wrong
 warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
-
-
-def epsilon_of(history: list, delta: float) -> float:
-    """epsilon at delta of Opacus RDP accountant history entries (noise multiplier, sample rate, steps)."""
-    if not history:
-        return 0.0
-    from opacus.accountants import RDPAccountant
-
-    accountant = RDPAccountant()
-    accountant.history = [(float(s), float(q), int(n)) for s, q, n in history]
-    return float(accountant.get_epsilon(delta))
-
-
-def noise_for_epsilon(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
-    """The smallest noise multiplier that keeps `steps` steps at sampling rate q within (epsilon, delta)
-    (Opacus's binary search over its RDP accountant)."""
-    from opacus.accountants.utils import get_noise_multiplier
-
-    try:
-        with warnings.catch_warnings():  # the search's probes far from the answer hit the ends of the orders
-            warnings.filterwarnings("ignore", message="Optimal order is the")
-            return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta,
-                                              sample_rate=sample_rate, steps=steps, accountant="rdp"))
-    except ValueError as exc:
-        raise SecurityError(f"no noise multiplier reaches epsilon {target_epsilon} at delta {delta} over {steps} "
-                            f"steps: {exc}") from exc
 
 
 def mean_noise_std(noise_multiplier: float, max_grad_norm: float, sample_rate: float, num_examples: int) -> float:

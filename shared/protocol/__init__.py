@@ -15,8 +15,9 @@ Four operations:
 - `personalize`: once after the last round, the plant fine-tunes the final global model on its own data, trains a
   local-only model, and answers the three models' validation scores; both new models stay at the plant.
 
-Modules: `fields` (validators of wire values), `parts` (what requests are built of), `requests`, `replies`,
-`personalize` (the personalization request and reply).
+Modules: `fields` (validators of wire values, and the one plant-name rule), `parts` (what requests are built of),
+`requests`, `replies`, `personalize` (the personalization request and reply); and, between the agent and the
+dashboard's HTTP API, `registry` (Registration, Heartbeat, FloorReport) with its field readers `registry_fields`.
 """
 
 from shared.protocol.fields import (MAX_FEATURES, MAX_ID, MAX_NAME, MAX_PLANTS, MAX_WEIGHT_ARRAYS,

@@ -15,7 +15,14 @@ MAX_NAME = 200
 MAX_PLANTS = 1000
 MAX_ID = 2 ** 31 - 1
 MAX_WEIGHT_ARRAYS = 256
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,120}$")  # plant names as the agent accepts them
+# THE plant-name rule, for the agent's --factory_name, the dashboard's registration, enrolment and release
+# pages, and the secure-aggregation participants: a name becomes a file name in the state and log folders, a
+# PySyft datasite name, a TLS common name (at most 64), a URL path segment, an e-mail domain and HTML. So: ASCII
+# letters and digits, '-' and '_', a letter or digit first (no '.', '..', '/', spaces, control or bidi
+# characters, no look-alike Unicode, no leading '-' read as an option), 1 to 64 characters.
+MAX_PLANT_NAME = 64
+PLANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,%d}" % (MAX_PLANT_NAME - 1))
+PLANT_NAME_RULE = f"1 to {MAX_PLANT_NAME} ASCII letters, digits, '-' and '_', starting with a letter or digit"
 
 
 def integer(d: dict, key: str, low: int = 0, high: int = MAX_ID, default=None) -> int:
@@ -56,9 +63,14 @@ def names(d: dict, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def is_plant_name(value) -> bool:
+    """The one plant-name rule (PLANT_NAME); every layer that takes a name asks this."""
+    return isinstance(value, str) and PLANT_NAME.fullmatch(value) is not None
+
+
 def plant_name(value, key: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise ProtocolError(f"{key} {str(value)[:40]!r} is not a plant name")
+    if not is_plant_name(value):
+        raise ProtocolError(f"{key} {str(value)[:40]!r} is not a plant name ({PLANT_NAME_RULE})")
     return value
 
 

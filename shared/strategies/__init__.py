@@ -1,4 +1,4 @@
-"""Aggregation strategies, one class per algorithm (Flower's design): what plants train with (`configure`),
+"""Aggregation strategies, one class per algorithm (Flower's design): what plants train with (`configure_fit`),
 how they weight a masked update (`secure_weighting`), and the next global model from single updates
 (`aggregate`) or from a secure sum (`aggregate_sum`).
 
@@ -6,14 +6,14 @@ how they weight a masked update (`secure_weighting`), and the next global model 
 - fedadam.py, fedyogi.py, fedavgm.py: server optimisers, around any strategy;
 - robust.py: reputation, norm bound, median / trimmed mean / Krum, around any strategy;
 - central_dp.py: clip and noise the sum, around any strategy;
-- build.py: build_strategy composes them; shared.experiment.ExperimentConfig.strategy calls it.
+- build.py: build_strategy composes them; shared.experiment.training.strategy_for calls it with the settings.
 
 The arithmetic stays in pure functions in shared.aggregation (algorithms, robust, server_opt).
 """
 
 from shared.aggregation.base import ClientUpdate
-from shared.strategies.base import (Aggregated, AggregationReport, Change, Cohort, SecureSum, ServerState, Strategy,
-                                    Wrapper)
+from shared.strategies.base import (Aggregated, AggregationReport, Change, Cohort, FitConfig, SecureSum, ServerState,
+                                    Strategy, Wrapper)
 from shared.strategies.build import algorithm_strategy, build_strategy, with_server_optimizer
 from shared.strategies.central_dp import CentralDP
 from shared.strategies.fedadam import FedAdam
@@ -27,5 +27,6 @@ from shared.strategies.robust import Robust
 from shared.strategies.scaffold import Scaffold
 
 __all__ = ["Aggregated", "AggregationReport", "CentralDP", "Change", "ClientUpdate", "Cohort", "FedAdam", "FedAvg",
-           "FedAvgM", "FedDyn", "FedNova", "FedProx", "FedYogi", "Robust", "Scaffold", "SecureSum", "ServerState",
+           "FedAvgM", "FedDyn", "FitConfig", "FedNova", "FedProx", "FedYogi", "Robust", "Scaffold", "SecureSum",
+           "ServerState",
            "Strategy", "Wrapper", "algorithm_strategy", "build_strategy", "with_server_optimizer"]

@@ -1,7 +1,8 @@
 """What every strategy shares (Flower's Strategy, reduced to what a round of FactoryFL asks of it).
 
-A strategy says what the plants train with (`configure`), how they weight their update before masking
-(`secure_weighting`), and turns a round's contributions into the next global model: single updates
+A strategy says what the plants train with (`configure_fit`, as Flower's: its settings and, for SCAFFOLD, the
+server's control variate), asks for masked updates (`secure_setup`, weighted as `secure_weighting` says), and
+turns a round's contributions into the next global model: single updates
 (`aggregate`) or the sum secure aggregation yields (`aggregate_sum`). Both are template methods over three
 steps a subclass or a wrapper changes:
 
@@ -24,6 +25,7 @@ from shared.aggregation.base import ClientUpdate, Weights, check_updates
 from shared.aggregation.vectors import flatten, float_keys, unflatten
 from shared.errors import AggregationError
 from shared.privacy.noise import NoiseSource
+from shared.protocol import SecAggRequest
 
 STATE_ARRAYS = ("m", "v", "h", "c")
 
@@ -103,6 +105,14 @@ class Change:
 
 
 @dataclass(frozen=True)
+class FitConfig:
+    """The strategy's part of every plant's training request in a round."""
+
+    settings: dict = field(default_factory=dict)  # extra TrainSettings fields (e.g. proximal_mu)
+    control: Weights | None = None  # SCAFFOLD's server control variate, shaped as the model's float parameters
+
+
+@dataclass(frozen=True)
 class AggregationReport:
     used: list[str]
     excluded: dict[str, str]
@@ -131,6 +141,20 @@ class Strategy(ABC):
     def configure(self) -> dict:
         """Extra TrainSettings fields every plant trains with (e.g. proximal_mu)."""
         return {}
+
+    def configure_fit(self, global_weights: Weights, state: ServerState) -> FitConfig:
+        """The strategy's part of the round's training requests (Flower's configure_fit)."""
+        return FitConfig(self.configure())
+
+    def secure_setup(self, participants: dict[str, str], clip: float | None) -> SecAggRequest:
+        """The part of every plant's training request that asks for a masked update; `participants`: every
+        plant asked this round -> its X25519 public key (hex); `clip`: the bound plants clip their update to."""
+        from shared.secagg.quantize import fraction_bits
+        from shared.secagg.shamir import default_threshold
+
+        return SecAggRequest(participants=dict(participants), threshold=default_threshold(len(participants)),
+                             fraction_bits=fraction_bits(len(participants), clip),
+                             weighting=self.secure_weighting, clip=clip)
 
     @property
     def secure_weighting(self) -> str:
@@ -205,6 +229,13 @@ class Wrapper(Strategy):
 
     def configure(self) -> dict:
         return self.inner.configure()
+
+    def configure_fit(self, global_weights: Weights, state: ServerState) -> FitConfig:
+        return self.inner.configure_fit(global_weights, state)
+
+    def secure_setup(self, participants: dict[str, str], clip: float | None) -> SecAggRequest:
+        """The inner strategy's (which may refuse), weighted as this wrapper says (central DP: equally)."""
+        return replace(self.inner.secure_setup(participants, clip), weighting=self.secure_weighting)
 
     @property
     def secure_weighting(self) -> str:

@@ -10,13 +10,16 @@ and the next model depend on the noisy mean only.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from shared.enums import PrivacyMechanism
 from shared.errors import AggregationError
 from shared.privacy.central import clip_update, laplace_mean_of_sum, noisy_mean, noisy_mean_of_sum
 from shared.privacy.noise import NoiseSource
-from shared.strategies.base import Change, Cohort, SecureSum, ServerState, Strategy, Wrapper
+from shared.aggregation.base import Weights
+from shared.strategies.base import Change, Cohort, FitConfig, SecureSum, ServerState, Strategy, Wrapper
 
 
 class CentralDP(Wrapper):
@@ -33,6 +36,13 @@ class CentralDP(Wrapper):
     @property
     def secure_weighting(self) -> str:
         return "equal"
+
+    def configure_fit(self, global_weights: Weights, state: ServerState) -> FitConfig:
+        """Under Laplace the plants clip in L1 (the mechanism's sensitivity)."""
+        fit = self.inner.configure_fit(global_weights, state)
+        if self.mechanism is PrivacyMechanism.LAPLACE:
+            return replace(fit, settings={**fit.settings, "clip_update_ord": 1})
+        return fit
 
     def combine(self, cohort: Cohort, state: ServerState, noise: NoiseSource | None) -> Change:
         noise = _required(noise)

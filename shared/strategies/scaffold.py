@@ -20,14 +20,19 @@ from dataclasses import replace
 import numpy as np
 
 from shared.aggregation.algorithms import fedavg_change, weighted_sum
+from shared.aggregation.base import Weights
 from shared.aggregation.scaffold import server_control_update
+from shared.aggregation.vectors import float_keys, unflatten
 from shared.errors import AggregationError
 from shared.privacy.central import clip_update
 from shared.privacy.noise import NoiseSource
-from shared.strategies.base import Change, Cohort, SecureSum, ServerState, Strategy
+from shared.protocol import SecAggRequest
+from shared.strategies.base import Change, Cohort, FitConfig, SecureSum, ServerState, Strategy
 
 
 DEFAULT_CONTROL_BOUND = 100.0  # ||c|| without a clip: the experiments' SCAFFOLD_DEFAULT_CLIP, far below 1e4
+SECURE_SUM_REFUSED = ("scaffold cannot be combined with secure aggregation: the two sums (updates and control "
+                      "variate deltas) would give the server each plant's update")
 
 
 class Scaffold(Strategy):
@@ -36,6 +41,22 @@ class Scaffold(Strategy):
     def __init__(self, federation_size: int = 0, clip: float | None = None):
         self.federation_size = federation_size  # N: the eligible plants, at least those of the round
         self.clip = clip  # the bound plants clip their update and their Delta c_i to
+
+    def configure_fit(self, global_weights: Weights, state: ServerState) -> FitConfig:
+        """Every plant corrects its steps by the server's c (zeros before the first aggregation)."""
+        keys = float_keys(global_weights)
+        size = sum(np.size(global_weights[k]) for k in keys)
+        c = state.c if state.c is not None and len(state.c) == size else np.zeros(size)
+        c = clip_update(c, self._bound)  # a c stored before it was bounded (review M1) never stalls a round
+        return FitConfig(self.configure(), {k: v.astype(np.float32) for k, v in unflatten(c, global_weights,
+                                                                                            keys).items()})
+
+    def secure_setup(self, participants: dict[str, str], clip: float | None) -> SecAggRequest:
+        raise AggregationError(SECURE_SUM_REFUSED)
+
+    @property
+    def _bound(self) -> float:
+        return self.clip if self.clip is not None else DEFAULT_CONTROL_BOUND
 
     def combine(self, cohort: Cohort, state: ServerState, noise: NoiseSource | None) -> Change:
         if cohort.controls is None:
@@ -46,12 +67,11 @@ class Scaffold(Strategy):
         return Change(change, self._next(state, controls.mean(axis=0), len(controls)))
 
     def combine_sum(self, summed: SecureSum, state: ServerState, noise: NoiseSource | None) -> Change:
-        raise AggregationError("scaffold cannot be combined with secure aggregation: the two sums (updates and "
-                               "control variate deltas) would give the server each plant's update")
+        raise AggregationError(SECURE_SUM_REFUSED)
 
     def _next(self, state: ServerState, mean_delta: np.ndarray, count: int) -> ServerState:
         if state.c is not None and len(state.c) != len(mean_delta):
             raise AggregationError(f"scaffold: the stored control variate has {len(state.c)} values, the model "
                                    f"{len(mean_delta)}")
         c = server_control_update(state.c, mean_delta, count, self.federation_size)
-        return replace(state, c=clip_update(c, self.clip if self.clip is not None else DEFAULT_CONTROL_BOUND))
+        return replace(state, c=clip_update(c, self._bound))

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask_migrate import upgrade
 
 from dashboard import create_app
-from dashboard.bootstrap import bootstrap
+from dashboard.lifecycle.bootstrap import bootstrap
 from dashboard.extensions import db
 from shared import __version__
 from shared.identity import SIGNATURE_HEADER, TIMESTAMP_HEADER, public_key_hex, sign_registration

@@ -34,7 +34,7 @@ EXPECTED = {
     ("GET", "/audit"): ("login", "viewer"),
     ("GET", "/operators"): ("login", "admin"),
     ("POST", "/operators/<int:operator_id>/role"): ("login", "admin"),
-    ("POST", "/api/enrolment-tokens"): ("401", "admin"),  # plant identity (dashboard.identity)
+    ("POST", "/api/enrolment-tokens"): ("401", "admin"),  # plant identity (dashboard.registry.identity)
     ("GET", "/enrolment-tokens"): ("login", "admin"),
     ("POST", "/enrolment-tokens"): ("login", "admin"),
     ("POST", "/factories/<name>/rekeys/<int:rekey_id>/<any(approve, discard):decision>"): ("login", "admin"),
@@ -128,7 +128,7 @@ def test_login_and_registration_are_rate_limited_per_client(app):
 
 def operators_with_every_role(app) -> dict[str, str]:
     """role -> bearer token of an operator holding that role (logging in: <role>@factoryfl.org / PASSWORD)."""
-    from dashboard.bootstrap import ensure_operator
+    from dashboard.lifecycle.bootstrap import ensure_operator
     from dashboard.extensions import db
     from dashboard.models import ApiToken
 

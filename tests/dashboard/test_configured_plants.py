@@ -1,6 +1,6 @@
 import pytest
 
-from dashboard.configured_plants import import_plants, load_plants
+from dashboard.registry.configured_plants import import_plants, load_plants
 from dashboard.extensions import db
 from dashboard.models import Factory
 from shared.errors import ConfigurationError
@@ -53,7 +53,7 @@ def plant_at(app, name: str, host: str) -> None:
     import secrets
 
     from dashboard.models.operators import token_digest
-    from dashboard.security import encrypt
+    from dashboard.auth.security import encrypt
 
     with app.app_context():
         db.session.add(Factory(name=name, hostname=host, port=8080, status="offline", capabilities={},

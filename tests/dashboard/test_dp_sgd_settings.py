@@ -6,8 +6,8 @@ import pytest
 from dashboard.extensions import db
 from dashboard.models import Experiment
 from shared.experiment import PrivacyConfig
-from shared.experiment.config import DP_SGD_MAX_GRAD_NORM
-from shared.privacy.dp_sgd import epsilon_of
+from shared.experiment.fields import DP_SGD_MAX_GRAD_NORM
+from shared.privacy.accounting import epsilon_of
 from tests.dashboard.conftest import ADMIN
 
 

@@ -1,4 +1,4 @@
-"""The federation CA (dashboard/federation_ca.py): made once, key encrypted at rest, signs what it should."""
+"""The federation CA (dashboard/registry/federation_ca.py): made once, key encrypted at rest, signs what it should."""
 
 import ipaddress
 import os
@@ -15,8 +15,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from shared.errors import ValidationError
-from dashboard.federation_ca import CERT_FILE, KEY_FILE, FederationCA, FederationCAUnavailable
-from dashboard.plant_certificates import fingerprint
+from dashboard.registry.federation_ca import CERT_FILE, KEY_FILE, FederationCA, FederationCAUnavailable
+from dashboard.registry.certificates import fingerprint
 from tests.dashboard.conftest import register, registration
 
 KEY = Fernet.generate_key().decode()
@@ -106,7 +106,7 @@ def test_an_issued_certificate_verifies_against_the_ca_for_the_plants_host_with_
     assert leaf.public_key() == key.public_key()
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "plant_a"
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    from dashboard.plant_certificates import plant_dns_name
+    from dashboard.registry.certificates import plant_dns_name
 
     # the host, and a name only this plant's certificate carries (what the dashboard verifies)
     assert san.get_values_for_type(x509.DNSName) == ["plant-a.example.org", plant_dns_name("plant_a")]
@@ -131,7 +131,7 @@ def test_the_certificate_is_only_good_for_the_registered_host_and_not_after_it_e
 def test_an_ip_address_host_is_an_ip_san(ca):
     leaf = ca.issue(csr_pem(), "plant_a", "10.1.2.3", MONTH).certificate
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    from dashboard.plant_certificates import plant_dns_name
+    from dashboard.registry.certificates import plant_dns_name
 
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.1.2.3")]
     assert san.get_values_for_type(x509.DNSName) == [plant_dns_name("plant_a")]
@@ -223,7 +223,7 @@ def test_the_cli_prints_the_ca_and_signs_a_request_for_a_configured_plant(app, t
 
 
 def test_a_certificate_issued_to_another_plant_at_the_same_host_does_not_name_this_plant(ca):
-    from dashboard.plant_certificates import plant_dns_name
+    from dashboard.registry.certificates import plant_dns_name
 
     evil = ca.issue(csr_pem(), "evil", "plant-a.example.org", MONTH).certificate  # same host as plant_a
     verify_for(ca, evil, x509.DNSName("plant-a.example.org"))  # the host alone would be satisfied...

@@ -46,7 +46,7 @@ def test_alerts_show_on_the_alerts_factories_and_plant_pages(app, client, api):
 
 
 def test_a_viewer_sees_the_registry_without_release_or_roll_back_buttons(app, client, api):
-    from dashboard.bootstrap import ensure_operator
+    from dashboard.lifecycle.bootstrap import ensure_operator
 
     eid = seed_experiment(app, client, api)
     client.post(f"/api/experiments/{eid}/release", json={"round": 1}, headers=api)

@@ -1,13 +1,13 @@
-"""Heartbeats buffered in the process and written in batches (dashboard.heartbeats, issue #17)."""
+"""Heartbeats buffered in the process and written in batches (dashboard.registry.heartbeats, issue #17)."""
 
 import time
 
 import pytest
 from sqlalchemy import event, text
 
-from dashboard import heartbeats
+from dashboard.registry import heartbeats
 from dashboard.extensions import db
-from dashboard.heartbeat_store import AcceptedHeartbeat
+from dashboard.registry.heartbeat_store import AcceptedHeartbeat
 from dashboard.models.base import utcnow
 from dashboard.models.operators import token_digest
 from tests.dashboard.conftest import TOKEN, register

@@ -1,4 +1,4 @@
-"""Plant identity at registration (DESIGN §4, dashboard.identity): a name is bound to the identity key of its
+"""Plant identity at registration (DESIGN §4, dashboard.registry.identity): a name is bound to the identity key of its
 first registration; a known name needs proof of that key; enrolment tokens admit new names only."""
 
 import time
@@ -360,7 +360,7 @@ def test_an_overheard_heartbeat_token_moves_no_plant_and_gets_no_certificate(app
 
 
 def test_a_name_with_an_outstanding_one_time_token_is_reserved_for_it(app, client):
-    from dashboard.enrolment import issue_enrolment_token
+    from dashboard.registry.enrolment import issue_enrolment_token
     from dashboard.extensions import db
 
     with app.app_context():

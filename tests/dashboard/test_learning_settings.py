@@ -108,3 +108,19 @@ def test_the_forms_default_algorithm_runs_feddyn_and_falls_back_to_fedavg_with_a
             assert db.session.scalars(db.select(Experiment).filter_by(name=name)).one().config["algorithm"] == algorithm
     props = client.get("/api/openapi.json").get_json()["components"]["schemas"]["ExperimentRequest"]["properties"]
     assert props["algorithm"]["default"] == "feddyn" and "fedavg" in props["algorithm"]["description"]
+
+
+def test_the_forms_prefilled_schedule_keeps_the_tuned_decay_and_a_changed_one_names_it(app, client):
+    """Issue 25: a browser posts the prefilled rate, batch and epochs; left as they are they are not a choice (lr_decay
+    0.9, the table's), while a changed rate is explicit and gets no decay it did not name (decision 0019)."""
+    client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1]})
+    form = {"model_type": "mlp", "algorithm": "feddyn", "server_optimizer": "none", "privacy_mode": "none",
+            "robust_method": "none", "class_weight": "pooled", "personalization": "none", "learning_rate": "0.005",
+            "batch_size": "64", "local_epochs": "2"}
+    for name, extra in (("prefilled", {}), ("changed", {"learning_rate": "0.001"})):
+        assert client.post("/experiments", data={**form, "name": name, **extra}).status_code == 302
+    with app.app_context():
+        stored = {name: db.session.scalars(db.select(Experiment).filter_by(name=name)).one().config
+                  for name in ("prefilled", "changed")}
+    assert (stored["prefilled"]["lr_decay"], stored["prefilled"]["learning_rate"]) == (0.9, 0.005)
+    assert (stored["changed"]["lr_decay"], stored["changed"]["learning_rate"]) == (1.0, 0.001)

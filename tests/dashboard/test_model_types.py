@@ -10,7 +10,7 @@ import pytest
 from factoryfl_testing.federation import InProcessFederation
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant
 from shared.enums import ModelType
-from shared.experiment import ExperimentConfig
+from shared.experiment import parse_experiment
 from shared.model_spec import weight_shapes
 
 SETTINGS = {
@@ -38,7 +38,7 @@ def federation(tmp_path_factory):
 @pytest.mark.parametrize("setting", list(SETTINGS))
 @pytest.mark.parametrize("model_type", ModelType.tabular())
 def test_each_row_model_completes_a_round_of_each_aggregation_setting(federation, model_type, setting):
-    config = ExperimentConfig.parse({"name": "types", "model_type": model_type, "rounds": 1, "local_epochs": 1,
+    config = parse_experiment({"name": "types", "model_type": model_type, "rounds": 1, "local_epochs": 1,
                                      "min_factories": 3, "hidden_size": 16, **SETTINGS[setting]})
     run = federation.run(config)
     before, after = run.models[0], run.model

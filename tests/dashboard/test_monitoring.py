@@ -12,7 +12,7 @@ from dashboard import create_app
 from dashboard.extensions import db
 from dashboard.models import Experiment, Round
 from dashboard.models.base import utcnow
-from dashboard.webhook import EXTENSION, WebhookEvent, WebhookSender, WebhookSettings
+from dashboard.webhooks.sender import EXTENSION, WebhookEvent, WebhookSender, WebhookSettings
 from shared.errors import ConfigurationError
 from tests.dashboard.conftest import register
 from tests.dashboard.test_releases import beat

@@ -14,7 +14,7 @@ from factoryfl_testing.federation import InProcessFederation
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant
 from shared.data.scaler import Scaler
 from shared.data.schema import FeatureSchema
-from shared.experiment import ExperimentConfig
+from shared.experiment import parse_experiment
 from shared.models import ModelSpec, build_model, get_weights
 from shared.protocol import ModelScores, PersonalizeReply, PersonalizeRequest
 from shared.serialization import weights_to_bytes
@@ -140,7 +140,7 @@ def test_in_process_plants_personalize_and_never_fall_below_the_global_model_on_
     plants = [InProcessPlant.simulated(f"i{i}", profile, 400, i, tmp_path)
               for i, profile in enumerate(("default", "heavy_duty"))]
     federation = InProcessFederation(InProcessChannel(plants))
-    config = ExperimentConfig.parse({"name": "p", "rounds": 2, "local_epochs": 1, "min_factories": 2,
+    config = parse_experiment({"name": "p", "rounds": 2, "local_epochs": 1, "min_factories": 2,
                                      "personalization": mode, "personalization_epochs": 2})
     run = federation.run(config)
     answers = federation.personalize(run, config)

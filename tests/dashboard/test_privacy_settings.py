@@ -11,6 +11,7 @@ from dashboard.extensions import db
 from dashboard.models import Experiment
 from dashboard.orchestration import budget, selection
 from dashboard.orchestration.engine import RoundEngine
+from shared.experiment.training import strategy_for
 from shared.privacy.accounting import epsilon_spent, gaussian_step
 from tests.dashboard.conftest import ADMIN, register
 
@@ -105,7 +106,7 @@ def test_two_engine_noise_draws_for_the_same_experiment_and_round_differ(app, cl
     eid = create(client, api, seed=3, privacy={"mode": "central", "noise_multiplier": 1.0, "max_grad_norm": 2.0}
                  ).get_json()["id"]
     with app.app_context():
-        strategy = db.session.get(Experiment, eid).settings.strategy(4)
+        strategy = strategy_for(db.session.get(Experiment, eid).settings, 4)
         engine = RoundEngine(app)
         zeros = {"w": np.zeros(50_000, dtype=np.float32)}
         updates = [ClientUpdate(factory=f"p{i}", weights=zeros, num_samples=10, steps=1) for i in range(4)]

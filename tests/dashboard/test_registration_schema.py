@@ -7,7 +7,7 @@ import pytest
 
 from dashboard.extensions import db
 from dashboard.models import Factory
-from dashboard.plant_addresses import AddressRefused, check_plant_host
+from dashboard.registry.addresses import AddressRefused, check_plant_host
 from tests.dashboard.conftest import ENROLL, registration
 
 ALWAYS_REFUSED = ["169.254.169.254", "fd00:ec2::254", "metadata.google.internal", "METADATA.google.internal.",

@@ -12,7 +12,7 @@ import pytest
 from dashboard.orchestration.workflow import RoundFailed, RoundPlan, RoundState, RoundWorkflow
 from factoryfl_testing.federation import InProcessFederation
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant
-from shared.experiment import ExperimentConfig
+from shared.experiment import ExperimentConfig, parse_experiment
 from shared.protocol import RoundRef
 from shared.strategies import ServerState
 
@@ -40,7 +40,7 @@ def plants(tmp_path_factory):
 
 
 def settings(**body) -> ExperimentConfig:
-    return ExperimentConfig.parse({"name": "workflow", "rounds": 3, "local_epochs": 1, "min_factories": 2, **body})
+    return parse_experiment({"name": "workflow", "rounds": 3, "local_epochs": 1, "min_factories": 2, **body})
 
 
 def test_one_training_call_per_plant_per_round_and_one_evaluation_call_at_the_end(plants):
@@ -88,7 +88,7 @@ def test_contradictory_settings_never_reach_a_round():
     from shared.experiment import ValidationError
 
     with pytest.raises(ValidationError) as refused:
-        ExperimentConfig.parse({"name": "x", "algorithm": "fednova", "robust": {"method": "median"}})
+        parse_experiment({"name": "x", "algorithm": "fednova", "robust": {"method": "median"}})
     assert "fednova" in str(refused.value) and "median" in str(refused.value)
 
 
@@ -108,7 +108,7 @@ def test_early_stopping_ends_the_run_patience_rounds_after_the_best_and_keeps_th
 
 def test_every_training_request_carries_the_pooled_class_weight_of_round_zero(plants):
     fed = InProcessFederation(InProcessChannel(plants))
-    config = settings(rounds=1)
+    config = settings(rounds=1, class_weight="pooled")  # named: the body names its local_epochs (issue 25)
     model, pos_weight = fed.round_zero(config, 901)
     plan = RoundPlan(ref=RoundRef(901, 1), config=config, model=model, participants=fed.channel.participants(),
                      federation_size=3, server_state=ServerState(), timeout=60, pos_weight=7.5)

@@ -12,7 +12,7 @@ from dashboard.orchestration.workflow import RoundState, RoundWorkflow
 from factoryfl_testing.federation import InProcessFederation
 from factoryfl_testing.inprocess import InProcessChannel, InProcessPlant
 from shared.aggregation.vectors import flatten, float_keys
-from shared.experiment import ExperimentConfig
+from shared.experiment import ExperimentConfig, parse_experiment
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def plants(tmp_path_factory):
 
 
 def settings(**body) -> ExperimentConfig:
-    return ExperimentConfig.parse({"name": "scaffold", "rounds": 2, "local_epochs": 1, "min_factories": 2,
+    return parse_experiment({"name": "scaffold", "rounds": 2, "local_epochs": 1, "min_factories": 2,
                                    "algorithm": "scaffold", **body})
 
 
@@ -54,7 +54,7 @@ def test_a_stored_c_past_the_plants_limit_is_sent_within_the_clip(plants, plain)
     update bound, so the experiment does not stall."""
     from dataclasses import replace
 
-    from shared.experiment.config import SCAFFOLD_DEFAULT_CLIP
+    from shared.experiment.training import SCAFFOLD_DEFAULT_CLIP
     from shared.protocol import parse_request
     from shared.strategies import ServerState
 

@@ -44,3 +44,24 @@ def test_help_prints_every_flag():
 
     text = build_parser().format_help()
     assert "--simulate" in text and "50/30/20 % L/M/H" in text and "--watch-dir" in text
+
+
+@pytest.mark.parametrize("name, value, why", [
+    ("FACTORY_PORT", "eighty", "FACTORY_PORT='eighty' is not a whole number"),
+    ("FACTORY_HEARTBEAT_INTERVAL", "soon", "FACTORY_HEARTBEAT_INTERVAL='soon' is not a number"),
+    ("FACTORY_VERBOSE", "loud", "FACTORY_VERBOSE='loud' is not a yes/no value")])
+def test_a_bad_environment_value_stops_the_start_naming_its_variable(monkeypatch, name, value, why):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=why):
+        parse_config([])
+
+
+def test_the_agent_s_secrets_can_come_from_files(monkeypatch, tmp_path):
+    (tmp_path / "token").write_text("enrol-from-a-file\n")
+    (tmp_path / "password").write_text("orchestrator-password-from-a-file\n")
+    monkeypatch.delenv("FACTORY_ENROLLMENT_TOKEN", raising=False)
+    monkeypatch.delenv("FACTORY_ORCHESTRATOR_PASSWORD", raising=False)
+    monkeypatch.setenv("FACTORY_ENROLLMENT_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("FACTORY_ORCHESTRATOR_PASSWORD_FILE", str(tmp_path / "password"))
+    c = parse_config([])
+    assert (c.enrollment_token, c.orchestrator_password) == ("enrol-from-a-file", "orchestrator-password-from-a-file")

@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dashboard.federation_ca import FederationCA
+from dashboard.registry.federation_ca import FederationCA
 from factory_agent.plant.state import PlantState
 from factory_agent.tls import PlantTLS, common_name, san_names, self_signed
 from shared.errors import SecurityError

@@ -379,7 +379,7 @@ def test_only_a_client_trusting_the_federation_ca_logs_in_and_plain_http_gets_no
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     from cryptography.x509.verification import PolicyBuilder, Store
 
-    from dashboard.federation_ca import FederationCA
+    from dashboard.registry.federation_ca import FederationCA
     from factory_agent.tls import served_certificate_der
     from shared.syft_tls import login
 
@@ -408,7 +408,7 @@ def test_only_a_client_trusting_the_federation_ca_logs_in_and_plain_http_gets_no
     leaf = x509.load_der_x509_certificate(served_certificate_der("localhost", port))
     ca = x509.load_pem_x509_certificate(dashboard_ca.read_bytes())
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == PLANT
-    from dashboard.plant_certificates import plant_dns_name
+    from dashboard.registry.certificates import plant_dns_name
 
     assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
         x509.DNSName) == ["localhost", plant_dns_name(PLANT)]  # the host it registered, and its own name

@@ -1,5 +1,5 @@
 """Every accepted heartbeat is stored when gunicorn is stopped with SIGTERM, although its workers buffer them
-(dashboard.heartbeats, issue #17): they write their buffers as they exit."""
+(dashboard.registry.heartbeats, issue #17): they write their buffers as they exit."""
 
 import signal
 import sqlite3
@@ -20,7 +20,7 @@ from dashboard import create_app
 from dashboard.extensions import db
 from dashboard.models import Factory
 from dashboard.models.operators import token_digest
-from dashboard.security import encrypt
+from dashboard.auth.security import encrypt
 app = create_app()
 with app.app_context():
     db.session.execute(db.insert(Factory), [

@@ -66,7 +66,7 @@ def stack(tmp_path_factory, postgres):
 
     def start_scheduler(tag: str):
         log = open(workdir / f"scheduler-{tag}.log", "a")
-        proc = subprocess.Popen([sys.executable, "-m", "dashboard.scheduler"], cwd=ROOT, env=env, stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "dashboard.lifecycle.scheduler"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
         schedulers.append(proc)
         return proc

@@ -5,12 +5,13 @@ them against the code they replaced)."""
 import pytest
 
 from shared.errors import ConfigurationError
-from shared.experiment import ExperimentConfig, PrivacyConfig, RobustConfig, ValidationError
+from shared.experiment import parse_experiment, ExperimentConfig, PrivacyConfig, RobustConfig, ValidationError
+from shared.experiment.training import plant_training, secure_setup, strategy_for, update_clip
 from shared.protocol import TrainSettings
 
 
 def parse(**body):
-    return ExperimentConfig.parse({"name": "x", **body})
+    return parse_experiment({"name": "x", **body})
 
 
 @pytest.mark.parametrize("algorithm,method", [(a, m) for a in ("fednova", "feddyn")
@@ -42,20 +43,20 @@ def test_fednova_under_central_dp_is_refused_naming_both():
 ])
 def test_combinations_the_strategies_implement_fully_are_accepted(body):
     config = parse(**body)
-    assert config.strategy(3).algorithm == body["algorithm"]
+    assert strategy_for(config, 3).algorithm == body["algorithm"]
 
 
 def test_feddyn_under_central_dp_runs_feddyn_inside_central_dp():
-    strategy = parse(algorithm="feddyn", privacy={"mode": "central"}).strategy(4)
+    strategy = strategy_for(parse(algorithm="feddyn", privacy={"mode": "central"}), 4)
     assert strategy.name == "feddyn+central_dp" and strategy.secure_weighting == "equal"
 
 
 def test_fedavgm_takes_its_own_learning_rate_and_momentum_unless_given():
     config = parse(server_optimizer="fedavgm")
     assert config.server_lr == 1.0 and config.server_momentum == 0.9
-    assert "lr=1.0, momentum=0.9" in repr(config.strategy())
+    assert "lr=1.0, momentum=0.9" in repr(strategy_for(config))
     config = parse(server_optimizer="fedavgm", server_lr=0.5, server_momentum=0.5)
-    assert "lr=0.5, momentum=0.5" in repr(config.strategy())
+    assert "lr=0.5, momentum=0.5" in repr(strategy_for(config))
     assert parse(server_optimizer="fedadam").server_lr == 0.01
     for bad in (1.0, -0.1, "high"):
         with pytest.raises(ValidationError) as caught:
@@ -74,12 +75,12 @@ def test_a_stored_row_of_any_age_loads_with_the_defaults_for_what_it_lacks():
     assert config.privacy == PrivacyConfig(mode="central", noise_multiplier=1.1, max_grad_norm=0.5)
     assert config.robust == RobustConfig() and config.server_optimizer == "none"
     assert config.to_dict()["factories"] == ["a", "b"] and "retired_setting" not in config.to_dict()
-    assert config.model_spec(5).sequence_length == 8 and config.update_clip() == 0.5
+    assert config.model_spec(5).sequence_length == 8 and update_clip(config) == 0.5
     # a row stored before lr_decay existed ran its rounds at the full rate: it keeps doing so (the default is 0.9),
     # and fedavg, the default algorithm until feddyn
     bare = ExperimentConfig(name="bare", lr_decay=1.0, algorithm="fedavg")
     assert ExperimentConfig.from_dict({"name": "bare"}) == bare
-    assert config.lr_decay == 1.0 and ExperimentConfig.parse({"name": "new"}).lr_decay == 0.9
+    assert config.lr_decay == 1.0 and parse_experiment({"name": "new"}).lr_decay == 0.9
 
 
 def test_no_privacy_is_stored_as_the_mode_alone():
@@ -89,25 +90,25 @@ def test_no_privacy_is_stored_as_the_mode_alone():
 
 def test_each_plant_gets_its_own_batch_order_seed_and_the_algorithms_terms():
     config = parse(seed=2, algorithm="fedprox", mu=0.3)
-    first, second = config.plant_training(1, 0), config.plant_training(1, 1)
+    first, second = plant_training(config, 1, 0), plant_training(config, 1, 1)
     assert first.seed == 2 * 100_003 + 101 and second.seed == first.seed + 1
-    assert first.proximal_mu == 0.3 and config.plant_training(2, 0).seed == first.seed + 101
+    assert first.proximal_mu == 0.3 and plant_training(config, 2, 0).seed == first.seed + 101
 
 
 def test_dp_sgd_and_laplace_reach_the_plants_training_request():
-    dp_sgd = parse(privacy={"mode": "dp_sgd", "epsilon": 3, "max_grad_norm": 0.5}, rounds=7).plant_training(1, 0)
+    dp_sgd = plant_training(parse(privacy={"mode": "dp_sgd", "epsilon": 3, "max_grad_norm": 0.5}, rounds=7), 1, 0)
     assert dp_sgd.dp_target_epsilon == 3.0 and dp_sgd.dp_max_grad_norm == 0.5 and dp_sgd.dp_rounds == 7
     assert dp_sgd.dp_noise_multiplier == 0.0 and dp_sgd.clip_update_norm is None
-    laplace = parse(privacy={"mode": "central", "mechanism": "laplace", "max_grad_norm": 2.0}).plant_training(1, 0)
+    laplace = plant_training(parse(privacy={"mode": "central", "mechanism": "laplace", "max_grad_norm": 2.0}), 1, 0)
     assert laplace.clip_update_norm == 2.0 and laplace.clip_update_ord == 1
 
 
 def test_secure_setup_asks_for_masked_updates_only_under_secure_aggregation():
     keys = {"a": "a" * 64, "b": "b" * 64, "c": "c" * 64}
-    setup = parse(secure_aggregation=True, algorithm="fednova").secure_setup(keys, 3)
+    setup = secure_setup(parse(secure_aggregation=True, algorithm="fednova"), keys, 3)
     assert setup.threshold == 2 and setup.weighting == "samples_per_step" and setup.clip == 100.0
     with pytest.raises(ConfigurationError, match="secure_aggregation is off"):
-        parse().secure_setup(keys)
+        secure_setup(parse(), keys)
 
 
 def test_the_new_learning_settings_have_defaults_ranges_and_survive_storage():
@@ -125,22 +126,36 @@ def test_the_new_learning_settings_have_defaults_ranges_and_survive_storage():
 
 def test_the_learning_rate_decays_by_round_from_the_full_rate_in_round_one():
     config = parse(learning_rate=0.01, lr_decay=0.5)
-    assert [config.plant_training(r, 0).learning_rate for r in (1, 2, 3)] == [0.01, 0.005, 0.0025]
-    assert parse(learning_rate=0.01, lr_decay=1.0).plant_training(7, 0).learning_rate == 0.01
-    assert parse(learning_rate=0.01).plant_training(7, 0).learning_rate == pytest.approx(0.01 * 0.9 ** 6)
+    assert [plant_training(config, r, 0).learning_rate for r in (1, 2, 3)] == [0.01, 0.005, 0.0025]
+    assert plant_training(parse(learning_rate=0.01, lr_decay=1.0), 7, 0).learning_rate == 0.01
+    assert plant_training(parse(), 7, 0).learning_rate == pytest.approx(0.005 * 0.9 ** 6)  # the default decay
     # the decay stops at 1 % of the rate: a 1000-round run's last rounds still train (and the plants accept them)
-    assert parse(learning_rate=0.01, rounds=1000).plant_training(1000, 0).learning_rate == pytest.approx(1e-4)
+    assert plant_training(parse(learning_rate=0.01, lr_decay=0.9, rounds=1000), 1000, 0).learning_rate == \
+        pytest.approx(1e-4)
     # the smallest rate the API takes still decays to one the plants accept (>= 1e-9)
     with pytest.raises(ValidationError, match="greater than 1e-07"):
         parse(learning_rate=1e-7)
-    tiny = parse(learning_rate=1.01e-7, rounds=1000).plant_training(1000, 0).to_wire()
+    tiny = plant_training(parse(learning_rate=1.01e-7, lr_decay=0.9, rounds=1000), 1000, 0).to_wire()
     assert TrainSettings.from_wire(tiny).learning_rate >= 1e-9
 
 
+@pytest.mark.parametrize("named", [{"learning_rate": 0.001}, {"batch_size": 128}, {"local_epochs": 3},
+                                   {"algorithm": "fedavg", "learning_rate": 0.001, "batch_size": 128}])
+def test_an_explicit_training_body_gets_no_tuned_default_it_did_not_name(named):
+    """Issue 25: 0.3's explicit C-MAPSS body lost its F1 to 0.4's lr_decay and pooled class weight, which it never
+    asked for; a body naming its algorithm or schedule gets no decay and each plant's own weight, unless named."""
+    config = parse(**named)
+    assert (config.lr_decay, config.class_weight) == (1.0, "local")
+    assert (parse(**named, lr_decay=0.8).lr_decay, parse(**named, class_weight="pooled").class_weight) == \
+        (0.8, "pooled")
+    assert (parse(rounds=3, model_type="lstm").lr_decay, parse(algorithm="fedavg").class_weight) == (0.9, "pooled")
+    assert ExperimentConfig.from_dict(config.to_dict()) == config  # stored as it ran
+
+
 def test_every_plant_trains_with_the_pooled_class_weight_unless_the_experiment_asks_for_local():
-    assert parse().plant_training(2, 1, pooled_pos_weight=17.5).pos_weight == 17.5
-    assert parse().plant_training(2, 1).pos_weight is None  # withheld by every plant: each uses its own
-    assert parse(class_weight="local").plant_training(2, 1, pooled_pos_weight=17.5).pos_weight is None
+    assert plant_training(parse(), 2, 1, pooled_pos_weight=17.5).pos_weight == 17.5
+    assert plant_training(parse(), 2, 1).pos_weight is None  # withheld by every plant: each uses its own
+    assert plant_training(parse(class_weight="local"), 2, 1, pooled_pos_weight=17.5).pos_weight is None
 
 
 def test_early_stopping_waits_patience_rounds_after_the_first_best_and_ties_do_not_count():
@@ -170,14 +185,14 @@ def test_dp_sgd_trains_with_its_own_batch_rate_and_epochs():
     config = parse(privacy={"mode": "dp_sgd", "epsilon": 4}, batch_size=32, learning_rate=0.001, local_epochs=3,
                    lr_decay=0.5)
     defaults = PrivacyConfig()
-    train = config.plant_training(1, 0)
+    train = plant_training(config, 1, 0)
     assert (train.batch_size, train.learning_rate, train.epochs) == (defaults.batch_size, defaults.learning_rate,
                                                                      defaults.local_epochs)
-    assert config.plant_training(2, 0).learning_rate == defaults.learning_rate * 0.5
-    chosen = parse(privacy={"mode": "dp_sgd", "epsilon": 4, "batch_size": 256, "learning_rate": 0.01,
-                            "local_epochs": 2}).plant_training(1, 0)
+    assert plant_training(config, 2, 0).learning_rate == defaults.learning_rate * 0.5
+    chosen = plant_training(parse(privacy={"mode": "dp_sgd", "epsilon": 4, "batch_size": 256, "learning_rate": 0.01,
+                            "local_epochs": 2}), 1, 0)
     assert (chosen.batch_size, chosen.learning_rate, chosen.epochs) == (256, 0.01, 2)
-    plain = parse(batch_size=32, learning_rate=0.001, local_epochs=3).plant_training(1, 0)
+    plain = plant_training(parse(batch_size=32, learning_rate=0.001, local_epochs=3), 1, 0)
     assert (plain.batch_size, plain.learning_rate, plain.epochs) == (32, 0.001, 3)
     stored = config.to_dict()["privacy"]
     assert stored["batch_size"] == defaults.batch_size and "batch_size" not in parse(
@@ -208,14 +223,15 @@ def test_a_dp_sgd_experiment_stored_before_its_own_training_settings_keeps_the_e
            "privacy": {"mode": "dp_sgd", "epsilon": 4.0, "delta": 1e-5, "max_grad_norm": 1.0,
                        "noise_multiplier": None, "mechanism": "gaussian", "round_epsilon": 1.0,
                        "noise_multiplier_source": "target_epsilon"}}
-    train = ExperimentConfig.from_dict(old).plant_training(1, 0)
+    train = plant_training(ExperimentConfig.from_dict(old), 1, 0)
     assert (train.batch_size, train.learning_rate, train.epochs) == (32, 0.01, 3)
 
 
 def test_dp_sgd_clips_per_sample_at_its_own_default_unless_told_and_central_keeps_its_bound():
-    from shared.experiment.config import DP_SGD_MAX_GRAD_NORM
+    from shared.experiment.fields import DP_SGD_MAX_GRAD_NORM
 
-    assert parse(privacy={"mode": "dp_sgd", "epsilon": 4}).plant_training(1, 0).dp_max_grad_norm == DP_SGD_MAX_GRAD_NORM
+    train = plant_training(parse(privacy={"mode": "dp_sgd", "epsilon": 4}), 1, 0)
+    assert train.dp_max_grad_norm == DP_SGD_MAX_GRAD_NORM
     assert parse(privacy={"mode": "dp_sgd", "max_grad_norm": 2.0}).privacy.max_grad_norm == 2.0
     assert parse(privacy={"mode": "central"}).privacy.max_grad_norm == PrivacyConfig().max_grad_norm
 

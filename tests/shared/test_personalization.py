@@ -9,9 +9,11 @@ from shared.data.csv_loader import load_frame
 from shared.data.scaler import Scaler, feature_stats
 from shared.data.simulator import FAILURE_MODE_COLUMNS, simulate
 from shared.errors import ModelError, ProtocolError
-from shared.experiment import ExperimentConfig, ValidationError
+from shared.experiment import parse_experiment, ExperimentConfig, ValidationError
+from shared.experiment.training import personal_training
 from shared.models import ModelSpec, build_model, get_weights
-from shared.personalization import freeze_body, is_head, own_threshold_scores, preferred, train_selected
+from shared.fedper import is_head
+from shared.personalization import own_threshold_scores, preferred, train_selected
 from shared.protocol import (ModelPart, ModelScores, PersonalizeReply, PersonalizeRequest, ScalerMsg,
                              SplitEvaluation, TrainSettings, parse_reply)
 from shared.training import PlantArrays, train_local
@@ -24,22 +26,6 @@ def arrays():
                     d.schema.feature_names, None)
     a.scale(Scaler.from_stats(feature_stats(a.x[a.rows(0)])))
     return a
-
-
-@pytest.mark.parametrize("model_type", ["cnn", "lstm", "hybrid"])
-def test_fedper_freezes_every_layer_but_the_head(model_type):
-    model = build_model(ModelSpec(model_type, 5, sequence_length=4), seed=0)
-    trainable = freeze_body(model)
-    assert trainable and all(is_head(n) for n in trainable)
-    assert all(p.requires_grad == is_head(n) for n, p in model.named_parameters())
-    assert any(not p.requires_grad for p in model.parameters())
-
-
-def test_a_model_without_a_head_cannot_be_personalized():
-    from torch import nn
-
-    with pytest.raises(ModelError, match="no head"):
-        freeze_body(nn.Linear(3, 1))
 
 
 def changed(before: dict, after: dict) -> set[str]:
@@ -125,19 +111,19 @@ def test_hostile_personalization_replies_are_refused(mutate, words):
 
 
 def test_the_settings_parse_and_bound_personalization():
-    config = ExperimentConfig.parse({"name": "p", "personalization": "fedper", "personalization_epochs": 3,
-                                     "rounds": 4, "local_epochs": 2})
-    train, local_epochs = config.personal_training(5.0)
+    config = parse_experiment({"name": "p", "personalization": "fedper", "personalization_epochs": 3,
+                               "rounds": 4, "local_epochs": 2, "class_weight": "pooled"})  # named (issue 25)
+    train, local_epochs = personal_training(config, 5.0)
     assert (train.epochs, train.pos_weight, local_epochs) == (3, 5.0, 4 * 2 + 3)
     assert ExperimentConfig.from_dict(config.to_dict()) == config
-    assert ExperimentConfig.parse({"name": "p", "rounds": 200, "local_epochs": 5}).personal_training()[1] == 100
+    assert personal_training(parse_experiment({"name": "p", "rounds": 200, "local_epochs": 5}))[1] == 100
     # review L1: the plants refuse a personalization batch below 16 (their default min_personal_batch)
-    assert ExperimentConfig.parse({"name": "p", "batch_size": 2}).personal_training()[0].batch_size == 16
-    assert ExperimentConfig.parse({"name": "p", "batch_size": 128}).personal_training()[0].batch_size == 128
+    assert personal_training(parse_experiment({"name": "p", "batch_size": 2}))[0].batch_size == 16
+    assert personal_training(parse_experiment({"name": "p", "batch_size": 128}))[0].batch_size == 128
     with pytest.raises(ValidationError, match="personalization"):
-        ExperimentConfig.parse({"name": "p", "personalization": "all_of_it"})
+        parse_experiment({"name": "p", "personalization": "all_of_it"})
     with pytest.raises(ValidationError, match="personalization_epochs"):
-        ExperimentConfig.parse({"name": "p", "personalization_epochs": 10 ** 6})
+        parse_experiment({"name": "p", "personalization_epochs": 10 ** 6})
 
 
 @pytest.mark.parametrize("privacy", [{"mode": "dp_sgd", "epsilon": 8.0}, {"mode": "central"}])
@@ -145,17 +131,17 @@ def test_a_dp_experiment_does_not_personalize_and_refuses_an_explicit_one_naming
     """Review H2: personalization trains on the plants' rows without DP; the experiment's epsilon would not
     cover it. Not named: none; named: a ValidationError naming personalization and privacy.mode."""
     body = {"name": "p", "privacy": privacy}
-    config = ExperimentConfig.parse(body)
+    config = parse_experiment(body)
     assert config.personalization == "none"
-    assert ExperimentConfig.parse({**body, "personalization": "none"}).personalization == "none"
+    assert parse_experiment({**body, "personalization": "none"}).personalization == "none"
     stored = {k: v for k, v in config.to_dict().items() if k != "personalization"}  # stored before the field
     assert ExperimentConfig.from_dict(stored).personalization == "none"
     for mode in ("finetune", "fedper"):
         with pytest.raises(ValidationError) as caught:
-            ExperimentConfig.parse({**body, "personalization": mode})
+            parse_experiment({**body, "personalization": mode})
         assert caught.value.field == "personalization"
         assert caught.value.message.startswith(f"{mode} cannot be combined with privacy.mode {privacy['mode']}: ")
-    assert ExperimentConfig.parse({"name": "p"}).personalization == "finetune"  # the default stays otherwise
+    assert parse_experiment({"name": "p"}).personalization == "finetune"  # the default stays otherwise
 
 
 def test_f1_at_a_threshold_is_exact_and_withheld_when_a_side_holds_too_few_rows():

@@ -14,6 +14,28 @@ def test_epsilon_matches_opacus_for_the_same_parameters():
     assert epsilon_spent([], 1e-5) == 0.0
 
 
+def test_the_one_accountant_gives_opacus_s_epsilon_for_a_dp_sgd_history():
+    from shared.privacy.accounting import epsilon_of
+
+    history = [(1.3, 0.02, 150), (0.9, 0.05, 60), (1.3, 0.02, 150)]
+    accountant = RDPAccountant()
+    accountant.history = list(history)
+    assert epsilon_of(history, 1e-5) == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-12)
+    assert epsilon_of([], 1e-5) == 0.0
+
+
+def test_only_the_accounting_module_calls_opacus_s_privacy_analysis():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    callers = {str(p.relative_to(root)) for package in ("shared", "dashboard", "factory_agent")
+               for p in (root / package).rglob("*.py")
+               for node in ast.walk(ast.parse(p.read_text()))
+               if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("opacus.accountants")}
+    assert callers == {"shared/privacy/accounting.py"}
+
+
 def test_the_budget_check_refuses_the_step_that_would_exceed_the_target():
     steps = []
     while True:
@@ -196,7 +218,8 @@ def test_dp_sgd_steps_and_sampling_rate_of_a_batch_size():
 
 
 def test_at_the_same_epsilon_larger_batches_give_less_noise_on_the_averaged_gradient():
-    from shared.privacy.dp_sgd import mean_noise_std, noise_for_epsilon
+    from shared.privacy.accounting import noise_for_epsilon
+    from shared.privacy.dp_sgd import mean_noise_std
     from shared.training import dp_steps
 
     noise = {}
@@ -210,7 +233,7 @@ def test_at_the_same_epsilon_larger_batches_give_less_noise_on_the_averaged_grad
 
 
 def test_the_plants_noise_for_a_target_covers_every_planned_step():
-    from shared.privacy.dp_sgd import epsilon_of, noise_for_epsilon
+    from shared.privacy.accounting import epsilon_of, noise_for_epsilon
 
     sigma = noise_for_epsilon(1.0, 1e-5, 1 / 3, 3 * 10)
     assert 0.98 <= epsilon_of([(sigma, 1 / 3, 3)] * 10, 1e-5) <= 1.0

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from shared.errors import ProtocolError
-from shared.experiment import CHOICES, ExperimentConfig, ValidationError
-from shared.experiment.config import SCAFFOLD_DEFAULT_CLIP
+from shared.experiment import parse_experiment, CHOICES, ExperimentConfig, ValidationError
+from shared.experiment.training import SCAFFOLD_DEFAULT_CLIP, plant_training, strategy_for, update_clip
 from shared.models import ModelSpec, build_model, get_weights
 from shared.protocol import ModelPart, RoundRef, ScalerMsg, TrainRequest, TrainSettings, parse_reply, parse_request
 
 
 def parse(**body):
-    return ExperimentConfig.parse({"name": "x", **body})
+    return parse_experiment({"name": "x", **body})
 
 
 @pytest.mark.parametrize("method", ["median", "trimmed_mean", "krum"])
@@ -48,18 +48,18 @@ def test_scaffold_with_secure_aggregation_is_refused_naming_both():
 ])
 def test_scaffold_with_dp_sgd_norm_bound_or_a_server_optimiser_is_accepted(body):
     config = parse(algorithm="scaffold", **body)
-    assert config.strategy(3).algorithm == "scaffold"
+    assert strategy_for(config, 3).algorithm == "scaffold"
     assert ExperimentConfig.from_dict(config.to_dict()) == config
 
 
 def test_scaffold_is_a_choice_and_its_deltas_are_clipped_to_the_update_bound():
     assert "scaffold" in CHOICES["algorithm"].values()
     config = parse(algorithm="scaffold")
-    assert config.update_clip() == SCAFFOLD_DEFAULT_CLIP
-    assert config.plant_training(1, 0).clip_update_norm == SCAFFOLD_DEFAULT_CLIP
-    assert config.strategy(4).inner.clip == SCAFFOLD_DEFAULT_CLIP  # inside the (pass-through) robust wrapper
-    assert parse(algorithm="scaffold", robust={"method": "norm_bound", "max_norm": 5.0}).update_clip() == 5.0
-    assert parse().update_clip() is None  # FedAvg without secure aggregation is unchanged
+    assert update_clip(config) == SCAFFOLD_DEFAULT_CLIP
+    assert plant_training(config, 1, 0).clip_update_norm == SCAFFOLD_DEFAULT_CLIP
+    assert strategy_for(config, 4).inner.clip == SCAFFOLD_DEFAULT_CLIP  # inside the (pass-through) robust wrapper
+    assert update_clip(parse(algorithm="scaffold", robust={"method": "norm_bound", "max_norm": 5.0})) == 5.0
+    assert update_clip(parse()) is None  # FedAvg without secure aggregation is unchanged
 
 
 def model(n=3):
@@ -112,7 +112,7 @@ def test_one_plant_pushing_c_for_many_rounds_keeps_it_within_the_clip_and_plants
     size = len(flatten(part.weights, keys))
     push, honest = np.zeros(size), np.zeros(size)
     push[0] = SCAFFOLD_DEFAULT_CLIP  # max norm, one direction
-    strategy, state = parse(algorithm="scaffold").strategy(2), ServerState()
+    strategy, state = strategy_for(parse(algorithm="scaffold"), 2), ServerState()
     for _ in range(400):  # + clip / N per round without the bound: 2e4 after 400 rounds
         ups = [ClientUpdate(name, part.weights, 10, steps=1, control=unflatten(dc, part.weights, keys))
                for name, dc in (("evil", push), ("honest", honest))]

@@ -217,7 +217,7 @@ def test_the_noise_multiplier_comes_from_the_target_epsilon_when_only_epsilon_is
     assert answer["ok"], answer
     reply = parse_reply(TrainRequest(RoundRef(15, 1), plant.model(), settings), answer)
     assert reply.dp.noise_multiplier > PlantPolicy().min_noise_multiplier
-    from shared.privacy.dp_sgd import epsilon_of
+    from shared.privacy.accounting import epsilon_of
 
     # the noise is the least that keeps all five planned rounds like this one within epsilon 4
     assert epsilon_of(reply.dp.history * 5, 1e-5) == pytest.approx(4.0, rel=0.02)
@@ -485,7 +485,7 @@ def _dp_reply(plant, ref, settings):
 
 
 def test_a_batch_larger_than_the_plant_is_one_full_batch_accounted_at_rate_one(plant):
-    from shared.privacy.dp_sgd import epsilon_of
+    from shared.privacy.accounting import epsilon_of
 
     settings = TrainSettings(epochs=2, batch_size=65536, dp_target_epsilon=2.0, dp_rounds=3)
     reply = _dp_reply(plant, RoundRef(60, 1), settings)

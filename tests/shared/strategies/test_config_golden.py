@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from shared.experiment import ExperimentConfig, PrivacyConfig, ValidationError
-from shared.experiment.combinations import default_algorithm
-from shared.experiment.config import DP_SGD_MAX_GRAD_NORM, DP_SGD_TRAINING
+from shared.experiment import parse_experiment, ExperimentConfig, PrivacyConfig, ValidationError, training
+from shared.experiment.fields import DP_SGD_MAX_GRAD_NORM, DP_SGD_TRAINING, default_algorithm
 from tests.shared.strategies.config_cases import FEATURES, FEDERATION, GOLDEN, INDEX, KEYS, ROUND
 from tests.shared.strategies.golden_cases import strategy_for
 
@@ -51,29 +50,29 @@ def ids(entry: dict) -> str:
 
 @pytest.mark.parametrize("entry", CASES["valid"], ids=ids)
 def test_a_valid_body_is_stored_as_before(entry):
-    assert ExperimentConfig.parse(entry["body"]).to_dict() == stored_now(entry, parsed=True)
+    assert parse_experiment(entry["body"]).to_dict() == stored_now(entry, parsed=True)
 
 
 @pytest.mark.parametrize("entry", CASES["valid"], ids=ids)
 def test_a_stored_dict_loads_and_derives_what_the_round_used(entry):
     config = ExperimentConfig.from_dict(entry["stored"])
     assert config.to_dict() == stored_now(entry, parsed=False)
-    assert config.plant_training(ROUND, INDEX).to_wire() == entry["train"]
-    assert config.update_clip() == entry["update_clip"]
+    assert training.plant_training(config, ROUND, INDEX).to_wire() == entry["train"]
+    assert training.update_clip(config) == entry["update_clip"]
     assert config.model_spec(FEATURES).to_dict() == entry["model_spec"]
-    strategy = config.strategy(FEDERATION)
+    strategy = training.strategy_for(config, FEDERATION)
     assert strategy.secure_weighting == entry["secure_weighting"]
     # the same composition with the same parameters (the settings held no mu: the server does not use it)
     assert repr(strategy) == repr(strategy_for(entry["aggregation_settings"])).replace(
         "FedProx(mu=0.01)", f"FedProx(mu={config.mu})")
     if "secure_setup" in entry:
-        assert config.secure_setup(KEYS, FEDERATION).to_wire() == entry["secure_setup"]
+        assert training.secure_setup(config, KEYS, FEDERATION).to_wire() == entry["secure_setup"]
 
 
 @pytest.mark.parametrize("entry", CASES["invalid"], ids=ids)
 def test_an_invalid_body_is_refused_with_the_same_field_and_message(entry):
     with pytest.raises(ValidationError) as caught:
-        ExperimentConfig.parse(entry["body"])
+        parse_experiment(entry["body"])
     assert caught.value.field == entry["field"]
     if entry["message"].startswith("unknown field; allowed fields are"):  # the list gained the new fields
         allowed = entry["message"].split(" are ")[1].split(", ")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.experiment import ExperimentConfig
+from shared.experiment import ExperimentConfig, training
 from shared.strategies import SecureSum, ServerState
 from tests.shared.strategies.golden_cases import (FEDERATION, key, load_golden, plaintext_cases, run_rounds,
                                                   secure_cases, secure_sum_of, settings_kwargs, strategy_for)
@@ -72,7 +72,7 @@ def test_single_updates_aggregate_as_the_pipeline_did(case):
     assert_same(run_rounds(lambda w, u, s, n: as_tuple(strategy.aggregate(w, u, s, n)), ServerState()), want)
     config = config_of(*case)
     if config is not None:
-        strategy = config.strategy(FEDERATION)
+        strategy = training.strategy_for(config, FEDERATION)
         got = run_rounds(lambda w, u, s, n: as_tuple(strategy.aggregate(w, u, s, n)), ServerState())
         assert_same(got, want)
 
@@ -80,7 +80,7 @@ def test_single_updates_aggregate_as_the_pipeline_did(case):
 @pytest.mark.parametrize("case", [c for c in secure_cases() if not changed(c)], ids=key)
 def test_secure_sums_aggregate_as_the_pipeline_did(case):
     want = GOLDEN["secure"][key(case)]
-    for strategy in (strategy_for(settings_kwargs(*case)), config_of(*case).strategy(FEDERATION)):
+    for strategy in (strategy_for(settings_kwargs(*case)), training.strategy_for(config_of(*case), FEDERATION)):
         def summed(w, u, weighting=strategy.secure_weighting):
             return secure_sum_of(SecureSum, w, u, weighting)
 

@@ -1,0 +1,119 @@
+"""The plant floor's side of the heartbeat (DESIGN §10).
+
+- `on_heartbeat` is the heartbeat hook: it stores what the plant reports from its floor (the model it scores
+  with, only when that is a release this plant may use: one that exists and lists it; scored rows, open alerts,
+  drift), keeps a small history for the charts (read back by
+  dashboard.services.plants.floor_history), calls the webhook when the open alerts rose, and answers which
+  released model the plant should use (`release_for`).
+- Releasing a model, rolling back, the registry and a release's bytes are dashboard.services.models; a release
+  or a roll back calls `forget_active_releases` so that this process's heartbeats answer with it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import current_app
+
+from dashboard.extensions import db
+from dashboard.models import Factory, FloorSample, Release
+from dashboard.models.base import utcnow
+from dashboard.webhooks.sender import WebhookEvent, notify_after_commit
+from shared.protocol.registry import FloorReport, ReportedModel
+
+log = logging.getLogger(__name__)
+KEEP_SAMPLES = 500  # per plant, for the charts
+PRUNE_EVERY = 50  # samples inserted between two prunings (by id)
+ACTIVE_CACHE = "factoryfl_active_releases"
+ACTIVE_CACHE_SECONDS = 1.0  # heartbeats read the active releases at most once a second per process
+REFUSED_CLAIMS = "factoryfl_refused_release_claims"  # plant id -> the last claim logged as refused
+
+
+def release_for(name: str) -> dict:
+    """The heartbeat answer's part: the active release this plant should use (the newest activated one among
+    its experiments'), or None."""
+    for model_id, digest, size, plants in _active_releases():
+        if name in (plants or ()):
+            return {"released_model": {"id": model_id, "sha256": digest, "size": size}}
+    return {"released_model": None}
+
+
+def forget_active_releases() -> None:
+    """After a release or a roll back: this process's heartbeats read the active releases again."""
+    current_app.extensions.pop(ACTIVE_CACHE, None)
+
+
+def _active_releases() -> list[tuple]:
+    """(id, sha256, size, plants) of every active release, newest activation first; cached for a second (another
+    worker's release reaches this one's heartbeats within that second)."""
+    cached = current_app.extensions.get(ACTIVE_CACHE)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    rows = [tuple(r) for r in db.session.execute(
+        db.select(Release.id, Release.sha256, Release.size, Release.plants).where(Release.active.is_(True))
+        .order_by(Release.activated_at.desc(), Release.id.desc()))]
+    current_app.extensions[ACTIVE_CACHE] = (time.monotonic() + ACTIVE_CACHE_SECONDS, rows)
+    return rows
+
+
+# --- the heartbeat hook ---------------------------------------------------------------------------------------
+def on_heartbeat(factory_id: int, name: str, report: FloorReport | None) -> dict:
+    """Store the plant's floor report (in the heartbeat's transaction); answer its released model."""
+    if report is not None:
+        record_report(factory_id, name, report)
+    return release_for(name)
+
+
+def record_report(factory_id: int, name: str, report: FloorReport) -> None:
+    """Store what changed, with a history sample; a rise of the open alerts calls the webhook after commit."""
+    stored = db.session.execute(db.select(Factory.released_model_id, Factory.released_model_sha256,
+                                          Factory.released_model_kind, Factory.scored_rows, Factory.alerts_open,
+                                          Factory.drift).where(Factory.id == factory_id)).one()
+    model = checked_model(factory_id, name, report.released_model, stored)
+    values = {"scored_rows": report.scored_rows, "alerts_open": report.alerts_open, "drift": report.drift,
+              "released_model_id": model.id if model else None,
+              "released_model_sha256": model.sha256 if model else None,
+              "released_model_kind": model.kind if model else None}
+    if all(getattr(stored, key) == value for key, value in values.items()):
+        return
+    db.session.execute(db.update(Factory).where(Factory.id == factory_id).values(**values))
+    counts = ("scored_rows", "alerts_open", "drift")
+    if any(getattr(stored, key) != values[key] for key in counts):
+        sample = db.session.execute(db.insert(FloorSample).values(factory_id=factory_id, at=utcnow(),
+                                                                  **{k: values[k] for k in counts}))
+        sample_id = sample.inserted_primary_key[0] if sample.inserted_primary_key else None
+        if sample_id and sample_id % PRUNE_EVERY == 0:
+            prune_samples(factory_id)
+    before = stored.alerts_open or 0
+    if report.alerts_open is not None and report.alerts_open > before:
+        notify_after_commit(db.session(), WebhookEvent("alert.opened", name, {
+            "alerts_open": report.alerts_open, "previously_open": before, "scored_rows": report.scored_rows,
+            "drift": report.drift, "released_model": model.id if model else None}))
+
+
+def checked_model(factory_id: int, name: str, model: ReportedModel | None, stored) -> ReportedModel | None:
+    """The reported model if it is a release this plant may use (it exists, lists the plant, and a global model
+    has its SHA-256), else None, logged once per claim. What is stored was checked when it was stored."""
+    if model is None or (stored.released_model_id, stored.released_model_sha256, stored.released_model_kind) == \
+            (model.id, model.sha256, model.kind):
+        return model
+    release = db.session.execute(db.select(Release.sha256, Release.plants).where(Release.id == model.id)).first()
+    if release is not None and name in (release.plants or ()) and \
+            (model.kind != "global" or release.sha256 == model.sha256):
+        return model
+    logged = current_app.extensions.setdefault(REFUSED_CLAIMS, {})
+    if logged.get(factory_id) != (model.id, model.sha256, model.kind):
+        logged[factory_id] = (model.id, model.sha256, model.kind)
+        log.warning("plant %s reports scoring with model #%d (sha256 %s…, %s), not a release %s may use: "
+                    "stored as no model", name, model.id, model.sha256[:12], model.kind, name)
+    return None
+
+
+def prune_samples(factory_id: int, keep: int = KEEP_SAMPLES) -> None:
+    cutoff = db.session.scalar(db.select(FloorSample.id).filter_by(factory_id=factory_id)
+                               .order_by(FloorSample.id.desc()).offset(keep).limit(1))
+    if cutoff is not None:
+        db.session.execute(db.delete(FloorSample).where(FloorSample.factory_id == factory_id,
+                                                        FloorSample.id <= cutoff))
+

@@ -1,0 +1,44 @@
+"""shared.protocol.registry: the agent's messages keep the wire form older agents of this line send, and what the
+agent sends is what the dashboard reads back."""
+
+import pytest
+
+from shared.errors import ValidationError
+from shared.protocol.registry import FloorReport, Heartbeat, PendingCodeRequest, Registration, ReportedModel
+
+WIRE_HEARTBEAT = {"factory_name", "timestamp", "status", "current_load", "active_experiments",
+                  "pending_code_requests", "released_model", "scored_rows", "alerts_open", "drift"}
+WIRE_REGISTRATION = {"factory_name", "factory_hostname", "factory_port", "device", "status", "capabilities",
+                     "orchestrator", "secagg_public_key", "identity_public_key", "agent_version", "policy",
+                     "certificate_request"}
+
+
+def test_a_heartbeat_round_trips_with_the_fields_0_4_agents_send():
+    beat = Heartbeat("plant_a", "2026-01-01T00:00:00+00:00", "busy",
+                     {"cpu_usage": 12.5, "memory_usage": 40.0, "disk_usage": None}, (7,),
+                     (PendingCodeRequest("r1", "x@y.org", "fl_step", "t", "why"),),
+                     FloorReport(ReportedModel(3, "ab" * 32), 10, 1, 0.25))
+    wire = beat.to_wire()
+    assert set(wire) == WIRE_HEARTBEAT and wire["released_model"] == {"id": 3, "sha256": "ab" * 32, "kind": "global"}
+    assert Heartbeat.from_wire(wire) == beat
+    bare = Heartbeat("plant_a", "t", "online", {}).to_wire()  # an agent without a released model
+    assert set(bare) == WIRE_HEARTBEAT and bare["released_model"] is None
+    assert Heartbeat.from_wire(bare).floor is None
+
+
+def test_a_registration_round_trips_with_the_fields_0_4_agents_send():
+    reg = Registration("plant_a", "localhost", 8081, "cpu", "online", {"features": ["a"]},
+                       {"email": "o@f.org", "password": "pw"}, "ab" * 32, "cd" * 32, "0.4.0", {"require_dp": True})
+    assert set(reg.to_wire()) == WIRE_REGISTRATION
+    assert Registration.from_wire(reg.to_wire()) == reg
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"status": "hacked"}, "status"), ({"current_load": {"cpu_usage": 101}}, "current_load.cpu_usage"),
+    ({"active_experiments": [{"nested": "x" * 1000}]}, "active_experiments[0]"),
+    ({"factory_name": "../x"}, "factory_name"), ({"drift": float("nan")}, "drift"),
+])
+def test_hostile_heartbeat_fields_are_refused_naming_the_field(change, field):
+    with pytest.raises(ValidationError) as caught:
+        Heartbeat.from_wire({"factory_name": "plant_a", **change})
+    assert caught.value.field == field
