@@ -48,6 +48,10 @@ EXPECTED = {
     ("POST", "/experiments/<int:experiment_id>/release"): ("login", "operator"),
     ("POST", "/releases/<int:release_id>/activate"): ("login", "operator"),
     ("GET", "/alerts"): ("login", "viewer"),
+    # membership (issue 24): the administrator uploads what it signed elsewhere; the signed list is public
+    ("POST", "/api/membership/certificates"): ("401", "admin"),
+    ("POST", "/api/membership/revocations"): ("401", "admin"),
+    ("GET", "/api/membership/revocations"): ("public", None),
     ("GET", "/metrics"): ("public", None),  # loopback or DASHBOARD_METRICS_TOKEN (tests/dashboard/test_monitoring.py)
 }
 SAMPLE = {"filename": "experiment.js", "experiment_id": "1", "name": "plant_a", "token_id": "1", "action": "start",
