@@ -104,9 +104,9 @@ class RoundWorkflow:
             if plan.config.secure_aggregation:
                 state.secagg = replace(secure_setup(plan.config, {p.name: p.public_key for p in plan.participants},
                                                     strategy=state.aggregator),
-                                       certificates={p.name: p.certificate for p in plan.participants
+                                       certificates={p.name: p.certificate.to_wire() for p in plan.participants
                                                      if p.certificate is not None},
-                                       revocations=plan.revocations)  # relayed: each plant checks them
+                                       revocations=plan.revocations.to_wire() if plan.revocations else None)
         except FederatedLearningError as exc:
             raise RoundFailed(str(exc), state) from exc
 

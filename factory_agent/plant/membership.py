@@ -13,8 +13,8 @@ from pathlib import Path
 
 from factory_agent.plant.policy import PlantPolicy
 from factory_agent.plant.state import PlantState
-from shared.errors import MembershipError, PolicyRefusal
-from shared.membership import RevocationList, check_cohort, federation_id
+from shared.errors import MembershipError, PolicyRefusal, ProtocolError
+from shared.membership import MembershipCertificate, RevocationList, check_cohort, federation_id
 from shared.protocol import SecAggRequest
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,11 @@ def check_membership(policy: PlantPolicy, state: PlantState, me: str, secagg: Se
     key = state.federation_key()
     if key is None:
         raise PolicyRefusal(NO_FEDERATION_KEY)
-    offered = secagg.revocations
+    try:
+        offered = RevocationList.from_wire(secagg.revocations) if secagg.revocations is not None else None
+        certificates = {name: MembershipCertificate.from_wire(w) for name, w in secagg.certificates.items()}
+    except ProtocolError as exc:
+        raise PolicyRefusal(f"membership: a relayed document is malformed ({exc})") from None
     if offered is not None and not offered.signed_by(key):
         raise PolicyRefusal(f"membership: the relayed revocation list is not signed by this plant's federation key "
                             f"{federation_id(key)}")
@@ -52,7 +56,7 @@ def check_membership(policy: PlantPolicy, state: PlantState, me: str, secagg: Se
                                     offered.serial if offered is not None else None)
     revocations = RevocationList.from_wire(kept) if kept is not None else None
     try:
-        check_cohort(key, secagg.participants, secagg.certificates, revocations,
+        check_cohort(key, secagg.participants, certificates, revocations,
                      time.time() if now is None else now, me, state.identity_public_key())
     except MembershipError as exc:
         raise PolicyRefusal(f"membership: {exc}; this plant masks only among members of its federation") from None

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from factory_agent.plant.federation_pin import FEDERATION_KEY_FILE, MEMBERSHIP_REQUEST_FILE, FederationPin  # noqa: F401
 from factory_agent.plant.ledgers import PlantLedgers
 from factory_agent.plant.policy import PlantPolicy
 from shared.errors import ConfigurationError, SecurityError
@@ -37,8 +38,6 @@ BYZANTINE_ENV = "FACTORYFL_BYZANTINE"  # --byzantine (tests and demos only)
 LOG_FILE_ENV = "FACTORYFL_LOG_FILE"  # the agent's log: PySyft spawns its server, which inherits no logging set-up
 KEY_FILE = "secagg_x25519.pem"
 IDENTITY_KEY_FILE = "identity_ed25519.pem"  # the plant's long-term identity: signs its registrations (DESIGN §4)
-FEDERATION_KEY_FILE = "federation_key.pem"  # the federation administrator's public key, pinned at enrolment
-MEMBERSHIP_REQUEST_FILE = "membership_request.json"  # for the administrator: this plant's name and public keys
 FEDDYN_KEPT = 32  # FedDyn / SCAFFOLD terms of the most recent experiments; older ones are deleted (bounded disk)
 
 
@@ -87,7 +86,7 @@ def new_password() -> str:
     return "Ff1!" + secrets.token_urlsafe(24)
 
 
-class PlantState(PlantLedgers):
+class PlantState(PlantLedgers, FederationPin):
     """The plant's state folder: its keys, credentials, TLS files, policy and profile, FedDyn terms, and
     the ledgers (factory_agent.plant.ledgers) in `ledger.sqlite`."""
 
@@ -254,52 +253,6 @@ class PlantState(PlantLedgers):
         arrays = {"round": np.array(round_number), **{f"start/{k}": v for k, v in start.items()},
                   **{f"next/{k}": v for k, v in after.items()}}
         self._save_term("scaffold", experiment, arrays)
-
-    # --- membership (shared.membership): the pinned federation key and this plant's request ---------------
-    @property
-    def federation_key_path(self) -> Path:
-        return self.directory / FEDERATION_KEY_FILE
-
-    def pin_federation_key(self, source: Path, reset: bool = False):
-        """Pin the federation's public key from `source` (a PEM file handed over out of band) at the first start;
-        later the same key is a no-op and another one is refused (a dashboard, or whoever edits the plant's
-        start-up, cannot move it into another federation) unless `reset`. Returns the pinned key."""
-        from shared.membership import federation_id, load_public_pem
-
-        try:
-            offered = load_public_pem(Path(source).read_bytes(), str(source))
-        except OSError as exc:
-            raise ConfigurationError(f"--federation-key {source}: cannot read it ({exc.strerror})") from None
-        pinned = self.federation_key()
-        if pinned is not None and federation_id(pinned) != federation_id(offered) and not reset:
-            raise ConfigurationError(
-                f"--federation-key {source} is federation key {federation_id(offered)}, but this plant pinned "
-                f"{federation_id(pinned)} at enrolment ({self.federation_key_path}); it does not change keys "
-                "silently: start it with --reset to enrol it in another federation")
-        if pinned is None or federation_id(pinned) != federation_id(offered):
-            from shared.membership import public_pem
-
-            write_private(self.federation_key_path, public_pem(offered))
-        return offered
-
-    def federation_key(self):
-        """The pinned federation key (Ed25519PublicKey), or None before any was pinned."""
-        from shared.membership import load_public_pem
-
-        if not self.federation_key_path.exists():
-            return None
-        return load_public_pem(self.federation_key_path.read_bytes(), str(self.federation_key_path))
-
-    def write_membership_request(self, name: str) -> Path:
-        """This plant's membership request (shared.membership.MembershipRequest) for the administrator."""
-        from shared.membership import MembershipRequest
-
-        request = MembershipRequest(plant=name, identity_public_key=self.identity_public_key(),
-                                    secagg_public_key=self.secagg_public_key())
-        path = self.directory / MEMBERSHIP_REQUEST_FILE
-        write_private(path, json.dumps(request.to_wire(), indent=1).encode())
-        os.chmod(path, 0o644)  # public keys only: the administrator (another account, maybe) reads it
-        return path
 
     def trusted_peers(self) -> dict[str, str] | None:
         """The data owner's list of secure-aggregation peers ({plant name: X25519 public key, hex}) from

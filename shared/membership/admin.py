@@ -25,10 +25,12 @@ from shared.membership.documents import (MembershipCertificate, MembershipReques
 
 PRIVATE_KEY_FILE = "federation_ed25519.pem"
 PUBLIC_KEY_FILE = "federation_ed25519.pub.pem"
+REQUEST_FILE = "membership_request.json"  # what a plant writes into its state folder for the administrator
 DEFAULT_VALIDITY_DAYS = 365
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    """Atomically: a temporary file of `mode`, renamed over `path`."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as fh:
@@ -66,9 +68,9 @@ class Administrator:
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
         key = Ed25519PrivateKey.generate()
-        _write(self.private_key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        write_file(self.private_key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                         serialization.NoEncryption()), 0o600)
-        _write(self.public_key_path, public_pem(key), 0o644)
+        write_file(self.public_key_path, public_pem(key), 0o644)
         return key
 
     def key(self) -> Ed25519PrivateKey:
@@ -102,11 +104,11 @@ class Administrator:
         cert = MembershipCertificate.issue(key, request, serial, start, start + int(days * 86400))
         issued.append({"serial": serial, "plant": cert.plant, "identity_key": request.fingerprint,
                        "issued_at": cert.issued_at, "expires_at": cert.expires_at})
-        _write(self.directory / "issued.json", json.dumps(issued, indent=1).encode(), 0o600)
+        write_file(self.directory / "issued.json", json.dumps(issued, indent=1).encode(), 0o600)
         folder = self.directory / "certificates"
         folder.mkdir(exist_ok=True)
         path = folder / f"{cert.plant}-{serial}.json"
-        _write(path, json.dumps(cert.to_wire(), indent=1).encode(), 0o644)
+        write_file(path, json.dumps(cert.to_wire(), indent=1).encode(), 0o644)
         return cert, path
 
     def revoke(self, serials: set[int] | None = None, plant: str | None = None,
@@ -125,7 +127,7 @@ class Administrator:
         revoked = set(current.revoked if current else ()) | chosen
         listing = RevocationList.issue(self.key(), (current.serial if current else 0) + 1,
                                        int(now if now is not None else time.time()), revoked)
-        _write(self.directory / "revocations.json", json.dumps(listing.to_wire(), indent=1).encode(), 0o644)
+        write_file(self.directory / "revocations.json", json.dumps(listing.to_wire(), indent=1).encode(), 0o644)
         return listing
 
     def federation(self) -> str:

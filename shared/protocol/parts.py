@@ -126,16 +126,16 @@ class SecAggRequest:
     clip: float
     # every participant's membership certificate and the newest revocation list the dashboard holds
     # (shared.membership), relayed as the administrator signed them: the plant checks them against its pinned key
-    certificates: dict = field(default_factory=dict)  # name -> shared.membership.MembershipCertificate
-    revocations: object | None = None  # shared.membership.RevocationList
+    certificates: dict = field(default_factory=dict)  # name -> shared.membership.MembershipCertificate's wire form
+    revocations: dict | None = None  # shared.membership.RevocationList's wire form
 
     def to_wire(self) -> dict:
         wire = {"participants": dict(self.participants), "threshold": self.threshold,
                 "fraction_bits": self.fraction_bits, "weighting": self.weighting, "clip": self.clip}
         if self.certificates:
-            wire["certificates"] = {name: cert.to_wire() for name, cert in sorted(self.certificates.items())}
+            wire["certificates"] = {name: dict(cert) for name, cert in sorted(self.certificates.items())}
         if self.revocations is not None:
-            wire["revocations"] = self.revocations.to_wire()
+            wire["revocations"] = dict(self.revocations)
         return wire
 
     @classmethod
@@ -160,17 +160,18 @@ class SecAggRequest:
                    clip=number(d, "clip", 1e-6, 1e6), certificates=certificates, revocations=revocations)
 
 
-def _membership(d: dict, participants: dict) -> tuple[dict, object | None]:
-    """The relayed certificates (at most one per participant, for no one else) and revocation list, well formed;
-    whether they are genuine is the plant's check (shared.membership.check_cohort)."""
-    from shared.membership.documents import MembershipCertificate, RevocationList  # shared.membership imports us
-
+def _membership(d: dict, participants: dict) -> tuple[dict, dict | None]:
+    """The relayed certificates (at most one per participant, for no one else) and revocation list, as objects;
+    their fields and whether they are genuine are the plant's check (factory_agent.plant.membership, which parses
+    them with shared.membership: that package builds on this one)."""
     raw = d.get("certificates", {})
-    if not isinstance(raw, dict) or not set(raw) <= set(participants):
+    if not isinstance(raw, dict) or not set(raw) <= set(participants) or \
+            not all(isinstance(cert, dict) for cert in raw.values()):
         raise ProtocolError("secagg.certificates must be an object keyed by participants")
-    certificates = {name: MembershipCertificate.from_wire(cert) for name, cert in raw.items()}
     revocations = d.get("revocations")
-    return certificates, None if revocations is None else RevocationList.from_wire(revocations)
+    if revocations is not None and not isinstance(revocations, dict):
+        raise ProtocolError("secagg.revocations must be an object")
+    return dict(raw), revocations
 
 
 SPEC_LIMITS = (("num_features", 1, MAX_FEATURES), ("sequence_length", 1, 10_000), ("hidden_size", 1, 4096),

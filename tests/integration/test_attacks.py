@@ -293,8 +293,9 @@ def cohort(target, prefix: str = "peer"):
 
     keys = {PLANT: _own_key(target)}  # the key it registered, read from its state folder
     keys.update({f"{prefix}_{i}": public_hex(X25519PrivateKey.generate()) for i in range(2)})
-    certificates = {PLANT: target.certificate,
-                    **{name: certify(target.admin, name, key) for name, key in keys.items() if name != PLANT}}
+    certificates = {PLANT: target.certificate.to_wire(),
+                    **{name: certify(target.admin, name, key).to_wire() for name, key in keys.items()
+                       if name != PLANT}}
     return SecAggRequest(participants=keys, threshold=2, fraction_bits=fraction_bits(3, 100.0), weighting="samples",
                          clip=100.0, certificates=certificates)
 
@@ -471,8 +472,8 @@ def test_a_revoked_members_certificate_replayed_is_refused_at_the_plant(target):
     from dataclasses import replace
 
     setup = cohort(target)
-    listing = target.admin.revoke({setup.certificates["peer_1"].serial})
-    _masks_nothing(target, replace(setup, revocations=listing), 122, "is revoked")
+    listing = target.admin.revoke({setup.certificates["peer_1"]["serial"]})
+    _masks_nothing(target, replace(setup, revocations=listing.to_wire()), 122, "is revoked")
     # the relay drops the list afterwards: the plant kept the newest it saw, the member stays out
     from shared.protocol import RoundRef, TrainRequest, TrainSettings
 
@@ -486,6 +487,6 @@ def test_certificates_signed_by_another_federation_key_are_refused_at_the_plant(
 
     rogue = administrator(tmp_path / "rogue")  # e.g. made with the dashboard's CA folder: any key not pinned
     setup = cohort(target)
-    forged = {name: certify(rogue, name, key, target.certificate.identity_public_key if name == PLANT else None)
-              for name, key in setup.participants.items()}
+    forged = {name: certify(rogue, name, key, target.certificate.identity_public_key if name == PLANT else None
+                            ).to_wire() for name, key in setup.participants.items()}
     _masks_nothing(target, replace(setup, certificates=forged), 124, "is from federation")

@@ -69,8 +69,8 @@ def secagg(state, others=2, threshold=None):
     admin = Administrator(state.directory.parent / "federation")
     keys = {NAME: state.secagg_public_key()}
     keys.update({f"peer_{i}": public_hex(X25519PrivateKey.generate()) for i in range(others)})
-    certificates = {name: certify(admin, name, key) for name, key in keys.items() if name != NAME}
-    certificates[NAME] = certify(admin, NAME, keys[NAME], state.identity_public_key())
+    certificates = {name: certify(admin, name, key).to_wire() for name, key in keys.items() if name != NAME}
+    certificates[NAME] = certify(admin, NAME, keys[NAME], state.identity_public_key()).to_wire()
     n = len(keys)
     return SecAggRequest(participants=keys, threshold=threshold or n // 2 + 1, fraction_bits=fraction_bits(n, 100.0),
                          weighting="samples", clip=100.0, certificates=certificates)

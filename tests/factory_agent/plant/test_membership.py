@@ -24,9 +24,10 @@ def plant(tmp_path):
 
 def _cohort(state, admin, mine, revocations=None):
     peers = {f"peer_{i}": public_hex(X25519PrivateKey.generate()) for i in range(2)}
-    certificates = {name: certify(admin, name, key) for name, key in peers.items()}
+    certificates = {name: certify(admin, name, key).to_wire() for name, key in peers.items()}
     return SecAggRequest({ME: state.secagg_public_key(), **peers}, 2, 16, "samples", 1.0,
-                         certificates={ME: mine, **certificates}, revocations=revocations)
+                         certificates={ME: mine.to_wire(), **certificates},
+                         revocations=revocations.to_wire() if revocations else None)
 
 
 def test_a_certified_cohort_passes_and_an_unpinned_plant_refuses_unless_it_trusts_the_dashboard(plant, tmp_path):
@@ -50,7 +51,7 @@ def test_a_cohort_without_certificates_is_refused_before_anything(plant):
 def test_a_newer_revocation_list_is_kept_and_an_older_one_cannot_bring_a_member_back(plant):
     state, admin, mine = plant
     setup = _cohort(state, admin, mine)
-    first = admin.revoke({setup.certificates["peer_0"].serial})
+    first = admin.revoke({setup.certificates["peer_0"]["serial"]}).to_wire()
     with pytest.raises(PolicyRefusal, match="revoked"):
         check_membership(PlantPolicy(), state, ME,
                          SecAggRequest(setup.participants, 2, 16, "samples", 1.0, setup.certificates, first))
