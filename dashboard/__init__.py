@@ -51,6 +51,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from dashboard.webhooks import sender as webhook
     from dashboard.ui import registry as registry_pages
 
+    from dashboard.api import membership as membership_api
+
+    app.register_blueprint(membership_api.bp)  # the administrator's certificates and revocation lists, relayed
     app.register_blueprint(releases_api.bp)  # the plant floor (DESIGN §10): released models, their bundles ...
     app.register_blueprint(registry_pages.bp)  # ... the model registry and alerts pages
     app.register_blueprint(audit_api.bp)  # GET /api/audit

@@ -27,6 +27,7 @@ from factory_agent.dashboard_client import (DashboardClient, Heartbeat, RekeyPen
                                             RegistrationAnswer, UnknownFactory)
 from factory_agent.datasite import Datasite
 from factory_agent.device import detect_device
+from factory_agent.plant.membership import enrol
 from factory_agent.plant.policy import load_policy
 from factory_agent.registration import load_plant_data, registration_of
 from factory_agent.plant.state import (BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, STATE_DIR_ENV, PlantState, busy_file,
@@ -108,6 +109,7 @@ class Agent:
         log.info("policy: %s", policy.describe())
         self.state.save_policy(policy)
         self.state.save_profile(c.factory_name, data.schema.feature_names)
+        self._step("enrol in the federation", enrol, self.state, c.factory_name, c.federation_key, c.reset, policy)
         device = self._step("detect device", detect_device)
         log.info("device: %s", device)
         os.environ[BUSY_FILE_ENV] = str(self.busy_file.resolve())  # inherited by the datasite's process

@@ -49,6 +49,7 @@ class AgentConfig:
     stream_interval: float | None = None
     score_port: int | None = None
     model_choice: str = "best"  # --model-choice (factory_agent.floor.personal)
+    federation_key: Path | None = None  # --federation-key: the administrator's public key, pinned at enrolment
 
     @property
     def log_file(self) -> Path:
@@ -137,6 +138,10 @@ def _add_operation_flags(p: argparse.ArgumentParser) -> None:
                    help="its password (default: random, kept in the state dir) [FACTORY_ORCHESTRATOR_PASSWORD]")
     p.add_argument("--approval-interval", type=float, default=env_float("FACTORY_APPROVAL_INTERVAL", 2),
                    help="seconds between checks for new code requests [FACTORY_APPROVAL_INTERVAL]")
+    p.add_argument("--federation-key", default=env("FACTORY_FEDERATION_KEY"),
+                   help="the federation administrator's public key file (PEM), handed over out of band by the data "
+                        "owner: pinned into the state folder at the first start; secure aggregation masks only "
+                        "among plants it certified (README: Membership) [FACTORY_FEDERATION_KEY]")
     p.add_argument("--byzantine", default=env("FACTORY_BYZANTINE"),
                    help="FOR TESTS AND DEMOS ONLY: make this plant malicious on purpose: sign_flip, scale:F, "
                         "noise:SIGMA or label_flip [FACTORY_BYZANTINE]")
@@ -200,14 +205,17 @@ POLICY_FLAGS = {
     "scaler_tolerance": "how far a global scaler may be from this plant's statistics (factor)",
     "max_calls_per_hour": "calls to fl_step per hour",
     "evaluation_noise": "noise multiplier of every evaluation (DP, charged to the ledger); 0: exact, unless "
-                        "--require-dp (then 10)"}
+                        "--require-dp (then 10)",
+    "trust_dashboard": "mask in whatever cohort the dashboard names, without membership certificates (README: "
+                       "Membership)"}
 
 
 def _add_policy_flags(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("the plant's policy (default: policy.yaml in the state folder, else built in)")
     for name, text in POLICY_FLAGS.items():
         var = "FACTORY_" + name.upper()
-        switch = name.startswith("require_")  # `--require-dp` alone means yes; `--require-dp no` is allowed
+        # `--require-dp` alone means yes; `--require-dp no` is allowed
+        switch = name.startswith("require_") or name == "trust_dashboard"
         group.add_argument("--" + name.replace("_", "-"), dest="policy_" + name, default=env_str(var),
                            nargs="?" if switch else None, const="true" if switch else None,
                            metavar="yes|no" if switch else "N", help=f"{text} [{var}]")
@@ -238,4 +246,5 @@ def parse_config(argv: list[str] | None = None) -> AgentConfig:
         admin_email=a.admin_email or f"admin@{domain_name}.factoryfl.org", admin_password=a.admin_password,
         orchestrator_email=a.orchestrator_email, orchestrator_password=a.orchestrator_password or "",
         approval_interval=a.approval_interval, byzantine=a.byzantine,
-        policy_overrides={name: getattr(a, "policy_" + name) for name in POLICY_FLAGS}, **_floor_settings(a))
+        policy_overrides={name: getattr(a, "policy_" + name) for name in POLICY_FLAGS},
+        federation_key=Path(a.federation_key) if a.federation_key else None, **_floor_settings(a))

@@ -140,6 +140,13 @@ class Agent:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     reset: bool = True
+    membership_answer: dict | None = None  # the dashboard's answer to the certificate upload (wait_ready)
+
+    def federation(self):
+        """The tests' federation administrator, one per work folder, outside the dashboard's instance folder."""
+        from factoryfl_testing.membership import administrator
+
+        return administrator(self.workdir / "federation")
 
     @property
     def state_dir(self) -> Path:
@@ -154,7 +161,9 @@ class Agent:
                "--hostname", "localhost", "--port", str(self.port), "--dashboard_url", self.dashboard_url,
                "--enrollment-token", ENROLL, "--state-dir", str(self.state_dir),
                "--log-dir", str(self.workdir / "logs"), "--heartbeat-interval", "1", "--approval-interval", "0.5",
-               *self.args]
+               # the federation administrator's key (factoryfl_testing.membership), pinned as a data owner would;
+               # a test's own args come later and win (e.g. --trust-dashboard)
+               "--federation-key", str(self.federation().public_key_path), *self.args]
         return cmd + (["--reset"] if self.reset else [])
 
     def start(self) -> "Agent":
@@ -176,11 +185,29 @@ class Agent:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if "ready in" in self.log()[self.log_offset:]:
+                self.admit()
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"agent {self.name} exited {self.proc.returncode}: {self.console()[-3000:]}")
             time.sleep(0.3)
         raise RuntimeError(f"agent {self.name} not ready: {self.log()[-2000:]}")
+
+    def admit(self) -> None:
+        """As the federation's administrator: admit this plant from the request it wrote and upload the certificate
+        to the dashboard, which relays it (a plant that did not register keeps the refusal in membership_answer)."""
+        from factory_agent.plant.state import MEMBERSHIP_REQUEST_FILE
+        from shared.membership.admin import load_request
+
+        request = self.state_dir / MEMBERSHIP_REQUEST_FILE
+        if not request.exists():
+            return
+        cert, _ = self.federation().admit(load_request(request))
+        try:
+            answer = requests.post(f"{self.dashboard_url}/api/membership/certificates", json=cert.to_wire(),
+                                   headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
+            self.membership_answer = {"status": answer.status_code, "body": answer.text[:500]}
+        except requests.RequestException as exc:
+            self.membership_answer = {"status": None, "body": str(exc)}
 
     def stop(self, sig=signal.SIGINT) -> int:
         return stop(self.proc, sig) if self.proc else 0

@@ -66,3 +66,8 @@ class ValidationError(ExperimentError):
         """One error carrying all of a body's problems (the form shows each under its field)."""
         problems = [pair for error in found for pair in error.problems]
         return cls(*problems[0], problems)
+
+
+class MembershipError(SecurityError):
+    """A membership certificate or revocation list does not check against the federation's key (shared.membership),
+    or the administrator's files are missing or malformed."""

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import requests
 
+from shared.membership.admin import REQUEST_FILE as MEMBERSHIP_REQUEST_FILE, Administrator, load_request
+
 PLANTS = (("plant_default", "default", 8081), ("plant_heavy", "heavy_duty", 8082), ("plant_hot", "hot_climate", 8083))
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file is dashboard/demo/run.py)
 
@@ -114,13 +116,39 @@ def start_dashboard(args, env: dict, url: str, logs: Path, processes: Processes)
     raise SystemExit(1)  # main's finally stops what started
 
 
-def start_plants(args, plants, env: dict, url: str, logs: Path, processes: Processes) -> None:
+def demo_federation(args) -> Administrator:
+    """The federation's membership key (shared.membership): the demo acts as its administrator. In production it
+    is held by the administrator, never beside the dashboard; the demo keeps it under instance/ to stay one command."""
+    admin = Administrator(args.workdir / "instance" / "federation_admin")
+    if not admin.private_key_path.exists():
+        admin.keygen()
+    say(f"acting as the federation's administrator: membership key {admin.federation()} in {admin.directory} "
+        "(plants pin its public half with --federation-key)")
+    return admin
+
+
+def admit_plants(args, url: str, headers: dict, admin: Administrator, names: list[str]) -> None:
+    """As the administrator: admit each plant from the request it wrote, and hand the certificate to the dashboard,
+    which relays it into secure rounds (the plants check it against the key they pinned)."""
+    for name in names:
+        request = load_request(args.workdir / "state" / name / MEMBERSHIP_REQUEST_FILE)
+        cert, _ = admin.admit(request)
+        resp = requests.post(f"{url}/api/membership/certificates", json=cert.to_wire(), headers=headers, timeout=10)
+        if resp.status_code != 201:
+            say(f"the dashboard refused {name}'s membership certificate: {resp.text[:200]}")
+            raise SystemExit(1)  # main's finally stops what started
+        say(f"admitted {name} (identity key {request.fingerprint}) as certificate {cert.serial}")
+
+
+def start_plants(args, plants, env: dict, url: str, logs: Path, processes: Processes,
+                 admin: Administrator) -> None:
     for name, profile, port in plants:
         processes.started.append(subprocess.Popen(
             [sys.executable, "factory_agent/FactoryDatasite.py", "--factory_name", name, "--port", str(port),
              "--dashboard_url", url, "--simulate", profile, "--rows", "3000", "--seed", str(port), "--reset",
              "--heartbeat-interval", str(args.heartbeat_interval), "--log-dir", str(logs),
-             "--state-dir", str(args.workdir / "state" / name), *floor_flags(args, name)], cwd=ROOT, env=env,
+             "--state-dir", str(args.workdir / "state" / name), "--federation-key", str(admin.public_key_path),
+             *floor_flags(args, name)], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         say(f"plant {name} ({profile} profile) starting on port {port} (log: logs/{name}.log)")
 
@@ -191,9 +219,11 @@ def run_demo(args, env: dict, url: str, plants: list, logs: Path, processes: Pro
              token: str) -> None:
     """Start everything, run and release the first experiment, then serve until Ctrl-C."""
     start_dashboard(args, env, url, logs, processes)
-    start_plants(args, plants, env, url, logs, processes)
+    admin = demo_federation(args)
+    start_plants(args, plants, env, url, logs, processes, admin)
     headers = {"Authorization": f"Bearer {token}"}  # GET /factories is for operators
     wait_online(url, headers, [name for name, _, _ in plants], processes)
+    admit_plants(args, url, headers, admin, [name for name, _, _ in plants])
     body = {"name": "demo: MLP on three plants", "model_type": "mlp", "rounds": args.rounds, "local_epochs": 2,
             "min_factories": 2}
     experiment = requests.post(f"{url}/api/experiments", json=body, headers=headers, timeout=10).json()

@@ -33,6 +33,9 @@ class Factory(db.Model):
     # before identities existed or imported from a file: its next registration needs an operator's approval
     identity_public_key: Mapped[str | None] = mapped_column(String(64))
     agent_version: Mapped[str | None] = mapped_column(String(32))
+    # the federation administrator's certificate for this plant (shared.membership.MembershipCertificate's wire
+    # form), relayed into every secure round it joins; the dashboard cannot make one (dashboard.registry.membership)
+    membership_certificate: Mapped[dict | None] = mapped_column(JSON)
     heartbeat_token_hash: Mapped[str] = mapped_column(String(64))
     heartbeat_interval: Mapped[float] = mapped_column(default=30.0)
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)

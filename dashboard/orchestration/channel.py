@@ -33,6 +33,7 @@ class Participant:
     name: str
     public_key: str | None = None
     address: PlantAddress | None = None
+    certificate: object | None = None  # shared.membership.MembershipCertificate, relayed into secure rounds
 
 
 @dataclass

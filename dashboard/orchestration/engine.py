@@ -30,6 +30,7 @@ from dashboard.orchestration.channel import Participant, PlantChannel, SyftChann
 from dashboard.orchestration.preparation import prepare
 from dashboard.orchestration.syft_clients import ConnectionPool, DatasiteTrust
 from dashboard.orchestration.workflow import RoundFailed, RoundPlan, RoundWorkflow
+from dashboard.registry import membership
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
 from shared.errors import SecurityError
@@ -165,7 +166,8 @@ class RoundEngine:
         return RoundPlan(ref=RoundRef(experiment.id, number, attempt), config=config, model=model,
                          participants=participants, federation_size=federation,
                          server_state=recording.load_server_state(experiment), timeout=self._timeout(experiment),
-                         pos_weight=experiment.scaler.get("pos_weight"))
+                         pos_weight=experiment.scaler.get("pos_weight"),
+                         revocations=membership.revocations() if config.secure_aggregation else None)
 
     def run_round(self, experiment: Experiment, participants: list[Participant], federation: int) -> None:
         step = budget.privacy_step(experiment)

@@ -12,6 +12,7 @@ from dashboard.models import Experiment, Factory
 from dashboard.orchestration import budget
 from dashboard.orchestration.channel import Participant
 from dashboard.orchestration.syft_clients import PlantAddress, transport_of
+from dashboard.registry import membership
 from dashboard.auth.security import decrypt
 from shared.enums import FactoryStatus, ModelType
 from shared.privacy.sampling import poisson_sample, probability_of_at_least
@@ -53,7 +54,8 @@ def participant(factory: Factory) -> Participant:
                            email=factory.orchestrator_email,
                            password=decrypt(factory.orchestrator_password_enc),
                            registered_at=factory.registered_at.isoformat(), transport=transport_of(factory))
-    return Participant(name=factory.name, public_key=factory.secagg_public_key, address=address)
+    return Participant(name=factory.name, public_key=factory.secagg_public_key, address=address,
+                       certificate=membership.certificate(factory))
 
 
 def draw(experiment: Experiment, factories: list[Factory], sampler: random.Random) -> tuple[list[Factory] | None, str]:

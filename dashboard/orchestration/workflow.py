@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dashboard.errors import RoundFailed
 from dashboard.orchestration.channel import Participant, PhaseResult, PlantChannel
@@ -47,6 +47,7 @@ class RoundPlan:
     server_state: ServerState
     timeout: float
     pos_weight: float | None = None  # the federation's failure class weight from round 0 (None: each plant's own)
+    revocations: object | None = None  # shared.membership.RevocationList: the newest the dashboard relays
 
     @property
     def final(self) -> bool:
@@ -101,8 +102,11 @@ class RoundWorkflow:
             state.aggregator = strategy_for(plan.config, plan.federation_size)
             state.fit = state.aggregator.configure_fit(plan.model.weights, plan.server_state)
             if plan.config.secure_aggregation:
-                state.secagg = secure_setup(plan.config, {p.name: p.public_key for p in plan.participants},
-                                            strategy=state.aggregator)
+                state.secagg = replace(secure_setup(plan.config, {p.name: p.public_key for p in plan.participants},
+                                                    strategy=state.aggregator),
+                                       certificates={p.name: p.certificate.to_wire() for p in plan.participants
+                                                     if p.certificate is not None},
+                                       revocations=plan.revocations.to_wire() if plan.revocations else None)
         except FederatedLearningError as exc:
             raise RoundFailed(str(exc), state) from exc
 

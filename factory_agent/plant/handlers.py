@@ -20,6 +20,7 @@ import time
 from factory_agent.plant import policy as rules
 from factory_agent.plant.byzantine import corrupt_update
 from factory_agent.plant.inputs import Plant, parameters, prepared_arrays, weights_digest
+from factory_agent.plant.membership import check_membership
 from factory_agent.plant.personal import handle_personalize
 from factory_agent.plant.scaffold import control_finish, control_start
 from factory_agent.plant.evaluation import admit_evaluation, release_evaluation
@@ -162,6 +163,7 @@ def _admit_training(plant: Plant, request: TrainRequest) -> None:
     if request.secagg is not None:
         rules.check_secagg(policy, request.secagg, plant.name, plant.state.secagg_public_key(),
                            plant.state.trusted_peers())
+        check_membership(policy, plant.state, plant.name, request.secagg)
     plant.state.claim_training(ref.experiment, ref.round, weights_digest(request.model.weights))
     if request.secagg is not None:  # claimed before any work: a second call for this attempt never masks
         plant.state.claim_mask(ref.context, request.secagg.to_wire())
@@ -244,6 +246,7 @@ def handle_reveal(plant: Plant, request: RevealRequest) -> RevealReply:
     plant.state.record_call(plant.policy, "secagg_reveal", ref.experiment, ref.round, ref.attempt, per_key_limit=1)
     rules.check_secagg(plant.policy, request.secagg, plant.name, plant.state.secagg_public_key(),
                        plant.state.trusted_peers())
+    check_membership(plant.policy, plant.state, plant.name, request.secagg)  # revoked since the masking: no reveal
     setup = RoundSetup(context=ref.context, me=plant.name, participants=request.secagg.participants,
                        threshold=request.secagg.threshold, fraction_bits=request.secagg.fraction_bits)
     shares = reveal(setup, plant.state.secagg_private_key(), list(request.survivors), request.sealed,

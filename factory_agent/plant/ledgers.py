@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS call_counts (op TEXT NOT NULL, experiment INTEGER NOT
 CREATE TABLE IF NOT EXISTS trained_rounds (experiment INTEGER NOT NULL, digest TEXT NOT NULL, round INTEGER NOT NULL,
                                          PRIMARY KEY (experiment, digest));
 CREATE TABLE IF NOT EXISTS dp_rdp (scope TEXT PRIMARY KEY, rdp TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revocations (id INTEGER PRIMARY KEY CHECK (id = 1), serial INTEGER NOT NULL,
+                                        document TEXT NOT NULL);
 """
 
 
@@ -173,3 +175,15 @@ class PlantLedgers:
                 "SELECT noise_multiplier, sample_rate, steps FROM dp_ledger WHERE experiment = ? ORDER BY id",
                 (experiment,))]
         return mine, float(projected), float(total)
+
+    def newest_revocations(self, offered: dict | None, serial: int | None) -> dict | None:
+        """The newest revocation list this plant has seen (its wire form), after keeping `offered` when its serial
+        is higher than the kept one's; an older one offered changes nothing (no roll-back). The caller has
+        checked `offered`'s signature (factory_agent.plant.membership)."""
+        with self._ledger() as db:
+            row = db.execute("SELECT serial, document FROM revocations WHERE id = 1").fetchone()
+            if offered is not None and (row is None or serial > row[0]):
+                db.execute("INSERT OR REPLACE INTO revocations (id, serial, document) VALUES (1, ?, ?)",
+                           (serial, json.dumps(offered)))
+                return offered
+        return json.loads(row[1]) if row is not None else None

@@ -30,7 +30,7 @@ class PlantPolicy:
     max_epsilon: float = 10.0  # the largest target epsilon one experiment may ask of this plant (DP-SGD)
     lifetime_epsilon: float = 20.0  # every DP-SGD release this plant ever makes, composed (RDP), at most this
     dp_delta: float = 1e-5  # the delta the lifetime budget is accounted at; no experiment may ask a larger one
-    min_cohort: int = 2  # the fewest plants in a secure-aggregation round
+    min_cohort: int = 3  # the fewest plants in a secure-aggregation round (README: with 2, each update follows from the next model)
     min_threshold: int = 2  # the smallest Shamir threshold accepted (and always more than half the cohort)
     max_model_parameters: int = 2_000_000
     max_local_epochs: int = 20
@@ -60,6 +60,9 @@ class PlantPolicy:
     # > 0: every evaluation is a Gaussian release with this noise multiplier, charged to the DP ledger; 0 with
     # require_dp means DEFAULT_EVALUATION_NOISE, 0 without it: exact evaluation (README, Threat model)
     evaluation_noise: float = 0.0
+    # the dashboard's registry decides the secure-aggregation cohort (today's behaviour, for a plant whose owner runs
+    # the dashboard); false: only members certified by the pinned federation key (shared.membership)
+    trust_dashboard: bool = False
 
     def __post_init__(self) -> None:
         problems = []

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from factory_agent.plant.federation_pin import FEDERATION_KEY_FILE, MEMBERSHIP_REQUEST_FILE, FederationPin  # noqa: F401
 from factory_agent.plant.ledgers import PlantLedgers
 from factory_agent.plant.policy import PlantPolicy
 from shared.errors import ConfigurationError, SecurityError
@@ -85,7 +86,7 @@ def new_password() -> str:
     return "Ff1!" + secrets.token_urlsafe(24)
 
 
-class PlantState(PlantLedgers):
+class PlantState(PlantLedgers, FederationPin):
     """The plant's state folder: its keys, credentials, TLS files, policy and profile, FedDyn terms, and
     the ledgers (factory_agent.plant.ledgers) in `ledger.sqlite`."""
 

@@ -4,7 +4,7 @@ secure-aggregation cohort. Each converts to its wire form and back, validating t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -124,10 +124,19 @@ class SecAggRequest:
     fraction_bits: int
     weighting: str
     clip: float
+    # every participant's membership certificate and the newest revocation list the dashboard holds
+    # (shared.membership), relayed as the administrator signed them: the plant checks them against its pinned key
+    certificates: dict = field(default_factory=dict)  # name -> shared.membership.MembershipCertificate's wire form
+    revocations: dict | None = None  # shared.membership.RevocationList's wire form
 
     def to_wire(self) -> dict:
-        return {"participants": dict(self.participants), "threshold": self.threshold,
+        wire = {"participants": dict(self.participants), "threshold": self.threshold,
                 "fraction_bits": self.fraction_bits, "weighting": self.weighting, "clip": self.clip}
+        if self.certificates:
+            wire["certificates"] = {name: dict(cert) for name, cert in sorted(self.certificates.items())}
+        if self.revocations is not None:
+            wire["revocations"] = dict(self.revocations)
+        return wire
 
     @classmethod
     def from_wire(cls, d) -> "SecAggRequest":
@@ -145,9 +154,24 @@ class SecAggRequest:
         weighting = d.get("weighting")
         if weighting not in WEIGHTINGS:
             raise ProtocolError(f"secagg.weighting {str(weighting)[:20]!r} is not one of {WEIGHTINGS}")
+        certificates, revocations = _membership(d, participants)
         return cls(participants=dict(participants), threshold=integer(d, "threshold", 1, MAX_PLANTS),
                    fraction_bits=integer(d, "fraction_bits", 8, 32), weighting=weighting,
-                   clip=number(d, "clip", 1e-6, 1e6))
+                   clip=number(d, "clip", 1e-6, 1e6), certificates=certificates, revocations=revocations)
+
+
+def _membership(d: dict, participants: dict) -> tuple[dict, dict | None]:
+    """The relayed certificates (at most one per participant, for no one else) and revocation list, as objects;
+    their fields and whether they are genuine are the plant's check (factory_agent.plant.membership, which parses
+    them with shared.membership: that package builds on this one)."""
+    raw = d.get("certificates", {})
+    if not isinstance(raw, dict) or not set(raw) <= set(participants) or \
+            not all(isinstance(cert, dict) for cert in raw.values()):
+        raise ProtocolError("secagg.certificates must be an object keyed by participants")
+    revocations = d.get("revocations")
+    if revocations is not None and not isinstance(revocations, dict):
+        raise ProtocolError("secagg.revocations must be an object")
+    return dict(raw), revocations
 
 
 SPEC_LIMITS = (("num_features", 1, MAX_FEATURES), ("sequence_length", 1, 10_000), ("hidden_size", 1, 4096),

@@ -48,7 +48,6 @@ EXPECTED = {
     ("POST", "/experiments/<int:experiment_id>/release"): ("login", "operator"),
     ("POST", "/releases/<int:release_id>/activate"): ("login", "operator"),
     ("GET", "/alerts"): ("login", "viewer"),
-    ("GET", "/metrics"): ("public", None),
     # issue 27: the metrics export, the audit log as JSON, the API docs, the favicon, one's own password
     ("GET", "/api/experiments/<int:experiment_id>/metrics.csv"): ("401", "viewer"),
     ("GET", "/api/audit"): ("401", "viewer"),
@@ -57,7 +56,12 @@ EXPECTED = {
     ("GET", "/api/docs"): ("public", None),
     ("GET", "/favicon.ico"): ("public", None),
     ("GET", "/password"): ("login", "viewer"),
-    ("POST", "/password"): ("login", "viewer"),  # loopback or DASHBOARD_METRICS_TOKEN (tests/dashboard/test_monitoring.py)
+    ("POST", "/password"): ("login", "viewer"),
+    # membership (issue 24): the administrator uploads what it signed elsewhere; the signed list is public
+    ("POST", "/api/membership/certificates"): ("401", "admin"),
+    ("POST", "/api/membership/revocations"): ("401", "admin"),
+    ("GET", "/api/membership/revocations"): ("public", None),
+    ("GET", "/metrics"): ("public", None),  # loopback or DASHBOARD_METRICS_TOKEN (tests/dashboard/test_monitoring.py)
 }
 SAMPLE = {"filename": "experiment.js", "experiment_id": "1", "name": "plant_a", "token_id": "1", "action": "start",
           "operator_id": "1", "rekey_id": "1", "decision": "approve", "release_id": "1"}

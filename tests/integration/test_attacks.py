@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.integration.conftest import start_agents
+from factory_agent.plant.state import MEMBERSHIP_REQUEST_FILE
 from factoryfl_testing.harness import Agent, Dashboard
+from factoryfl_testing.membership import administrator, certify
+from shared.membership import MembershipCertificate
+from shared.membership.admin import Administrator, load_request
+from tests.integration.conftest import start_agents
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +35,8 @@ class AttackTarget:
     orchestrator_email: str
     orchestrator_password: str
     root_password: str
+    admin: Administrator = None  # the federation's administrator, whose public key the plant pinned
+    certificate: MembershipCertificate = None  # the plant's own, admitted from its membership request
     refused: dict[str, str] = field(default_factory=dict)  # request id -> part of the reason the plant gives
     _root: object = None
 
@@ -78,12 +84,17 @@ class AttackTarget:
 
 @pytest.fixture(scope="module")
 def target(workdir, dashboard):
-    # the plant's policy requires secure aggregation: the attacks on fl_step below show it holding
-    (agent,) = start_agents(workdir, dashboard, [(PLANT, ["--rows", "300", "--require-secure-aggregation"])])
+    # the plant's policy requires secure aggregation: the attacks on fl_step below show it holding; it pins the
+    # federation key of an administrator outside the dashboard and verifies membership (no --trust-dashboard)
+    admin = administrator(workdir / "federation")
+    (agent,) = start_agents(workdir, dashboard, [(PLANT, ["--rows", "300", "--require-secure-aggregation",
+                                                          "--federation-key", str(admin.public_key_path),
+                                                          "--trust-dashboard", "no"])])
     try:
         dashboard.wait_status(PLANT, ("online",))
         creds = json.loads((agent.state_dir / "credentials.json").read_text())
-        yield AttackTarget(agent=agent, dashboard=dashboard, port=agent.port,
+        own = admin.admit(load_request(agent.state_dir / MEMBERSHIP_REQUEST_FILE))[0]  # as the administrator does
+        yield AttackTarget(agent=agent, dashboard=dashboard, port=agent.port, admin=admin, certificate=own,
                            orchestrator_email=creds["orchestrator_email"],
                            orchestrator_password=creds["orchestrator_password"], root_password=creds["root_password"])
     finally:
@@ -271,8 +282,9 @@ def attack_model():
     return part, np.asarray(data.features[data.split == 0])
 
 
-def cohort(target):
-    """This plant with its registered key and two invented peers: a cohort of three, threshold two."""
+def cohort(target, prefix: str = "peer"):
+    """This plant with its registered key and two peers the administrator admitted (with keys the test holds): a
+    genuine cohort of three, threshold two, every certificate relayed as the dashboard does."""
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     from shared.protocol import SecAggRequest
@@ -280,9 +292,12 @@ def cohort(target):
     from shared.secagg.quantize import fraction_bits
 
     keys = {PLANT: _own_key(target)}  # the key it registered, read from its state folder
-    keys.update({f"invented_{i}": public_hex(X25519PrivateKey.generate()) for i in range(2)})
+    keys.update({f"{prefix}_{i}": public_hex(X25519PrivateKey.generate()) for i in range(2)})
+    certificates = {PLANT: target.certificate.to_wire(),
+                    **{name: certify(target.admin, name, key).to_wire() for name, key in keys.items()
+                       if name != PLANT}}
     return SecAggRequest(participants=keys, threshold=2, fraction_bits=fraction_bits(3, 100.0), weighting="samples",
-                         clip=100.0)
+                         clip=100.0, certificates=certificates)
 
 
 def _own_key(target) -> str:
@@ -452,3 +467,62 @@ def test_only_a_client_trusting_the_federation_ca_logs_in_and_plain_http_gets_no
     assert leaf.issuer == ca.subject
     PolicyBuilder().store(Store([ca])).build_server_verifier(x509.DNSName("localhost")).verify(leaf, [])
     assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days <= 31
+
+
+# --- membership: a stolen dashboard database or CA folder admits no one (issue 24, item 1) -------------------
+# The attacker holds everything the dashboard holds: its registry (names -> keys), its CA, the orchestrator login.
+# It does not hold the federation key, which the plant pinned at enrolment.
+
+def _masks_nothing(target, setup, round_no: int, words: str) -> None:
+    from shared.protocol import RoundRef, TrainRequest, TrainSettings
+
+    part, _ = attack_model()
+    answer = fl_step(target, TrainRequest(RoundRef(round_no, 1), part, TrainSettings(), setup).to_wire())
+    refused_at_the_plant(target, answer, words)
+    assert "masked" not in answer and "weights" not in answer
+    # refused before anything: the same round with a genuine cohort is still the plant's first masking of it
+    genuine = fl_step(target, TrainRequest(RoundRef(round_no, 1, 2), part, TrainSettings(), cohort(target)).to_wire())
+    assert genuine["ok"], genuine
+
+
+def test_a_cohort_the_dashboard_invents_with_keys_it_holds_is_refused_at_the_plant(target):
+    from shared.protocol import SecAggRequest
+
+    invented = cohort(target, "invented")
+    bare = SecAggRequest(invented.participants, 2, invented.fraction_bits, invented.weighting, invented.clip)
+    _masks_nothing(target, bare, 120, "has no membership certificate")
+
+
+def test_a_members_key_swapped_for_one_the_attacker_holds_is_refused_at_the_plant(target):
+    from dataclasses import replace
+
+    from shared.secagg.keys import public_hex
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    setup = cohort(target)
+    swapped = replace(setup, participants={**setup.participants, "peer_0": public_hex(X25519PrivateKey.generate())})
+    _masks_nothing(target, swapped, 121, "another secure-aggregation key than its certificate")
+
+
+def test_a_revoked_members_certificate_replayed_is_refused_at_the_plant(target):
+    from dataclasses import replace
+
+    setup = cohort(target)
+    listing = target.admin.revoke({setup.certificates["peer_1"]["serial"]})
+    _masks_nothing(target, replace(setup, revocations=listing.to_wire()), 122, "is revoked")
+    # the relay drops the list afterwards: the plant kept the newest it saw, the member stays out
+    from shared.protocol import RoundRef, TrainRequest, TrainSettings
+
+    part, _ = attack_model()
+    answer = fl_step(target, TrainRequest(RoundRef(123, 1), part, TrainSettings(), setup).to_wire())
+    refused_at_the_plant(target, answer, "is revoked")
+
+
+def test_certificates_signed_by_another_federation_key_are_refused_at_the_plant(target, tmp_path):
+    from dataclasses import replace
+
+    rogue = administrator(tmp_path / "rogue")  # e.g. made with the dashboard's CA folder: any key not pinned
+    setup = cohort(target)
+    forged = {name: certify(rogue, name, key, target.certificate.identity_public_key if name == PLANT else None
+                            ).to_wire() for name, key in setup.participants.items()}
+    _masks_nothing(target, replace(setup, certificates=forged), 124, "is from federation")

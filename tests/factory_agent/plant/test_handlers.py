@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from factory_agent.plant.handlers import handle
+from factoryfl_testing.membership import administrator, certify, enrol
 from factory_agent.plant.policy import PlantPolicy
 from factory_agent.plant.state import PlantState
 from shared.data.csv_loader import load_frame
@@ -34,6 +35,8 @@ def plant(data, tmp_path):
     state = PlantState(tmp_path / "state")
     state.save_profile(NAME, d.schema.feature_names)
     state.save_policy(PlantPolicy())
+    admin = administrator(tmp_path / "federation")
+    own_certificate = enrol(admin, state, NAME)
 
     class Plant:
         names = tuple(d.schema.feature_names)
@@ -54,16 +57,23 @@ def plant(data, tmp_path):
             s = scaler or self.scaler
             return ModelPart(self.names, ScalerMsg(s.mean, s.scale), self.spec, weights or self.weights)
 
-    Plant.state = state
+    Plant.state, Plant.admin, Plant.certificate = state, admin, own_certificate
     return Plant()
 
 
 def secagg(state, others=2, threshold=None):
+    """This plant and `others` genuine members (certified by the plant's federation key, test_membership has the
+    forged ones)."""
+    from shared.membership.admin import Administrator
+
+    admin = Administrator(state.directory.parent / "federation")
     keys = {NAME: state.secagg_public_key()}
     keys.update({f"peer_{i}": public_hex(X25519PrivateKey.generate()) for i in range(others)})
+    certificates = {name: certify(admin, name, key).to_wire() for name, key in keys.items() if name != NAME}
+    certificates[NAME] = certify(admin, NAME, keys[NAME], state.identity_public_key()).to_wire()
     n = len(keys)
     return SecAggRequest(participants=keys, threshold=threshold or n // 2 + 1, fraction_bits=fraction_bits(n, 100.0),
-                         weighting="samples", clip=100.0)
+                         weighting="samples", clip=100.0, certificates=certificates)
 
 
 def refused(answer: dict, *words: str) -> None:
