@@ -207,7 +207,9 @@ POLICY_FLAGS = {
     "evaluation_noise": "noise multiplier of every evaluation (DP, charged to the ledger); 0: exact, unless "
                         "--require-dp (then 10)",
     "trust_dashboard": "mask in whatever cohort the dashboard names, without membership certificates (README: "
-                       "Membership)"}
+                       "Membership)",
+    "verify_models": "train, evaluate and personalize only models this plant derived itself from the members' "
+                     "signed secure sums (README: Verified rounds)"}
 
 
 def _add_policy_flags(p: argparse.ArgumentParser) -> None:
@@ -215,7 +217,7 @@ def _add_policy_flags(p: argparse.ArgumentParser) -> None:
     for name, text in POLICY_FLAGS.items():
         var = "FACTORY_" + name.upper()
         # `--require-dp` alone means yes; `--require-dp no` is allowed
-        switch = name.startswith("require_") or name == "trust_dashboard"
+        switch = name.startswith("require_") or name in ("trust_dashboard", "verify_models")
         group.add_argument("--" + name.replace("_", "-"), dest="policy_" + name, default=env_str(var),
                            nargs="?" if switch else None, const="true" if switch else None,
                            metavar="yes|no" if switch else "N", help=f"{text} [{var}]")

@@ -23,7 +23,9 @@ from shared.experiment import ExperimentConfig
 from shared.experiment.stopping import best_round, stopped_early, validation_f1
 from shared.models import build_model, get_weights
 from shared.privacy.noise import NoiseSource
-from shared.protocol import EvaluateRequest, ModelPart, PersonalizeReply, RoundRef, ScalerMsg, StatsRequest
+from shared.experiment.training import verifiable_strategy
+from shared.protocol import (EvaluateRequest, ModelPart, ModelProof, PersonalizeReply, RoundRef, ScalerMsg,
+                             StatsRequest)
 from shared.strategies import ServerState
 
 log = logging.getLogger(__name__)
@@ -65,10 +67,13 @@ class InProcessFederation:
     """The plants of `channel` as one federation: the dashboard's preparation and round workflow, no database."""
 
     def __init__(self, channel: InProcessChannel, noise: Callable[[], NoiseSource] | None = None,
-                 timeout: float = 3600.0):
+                 timeout: float = 3600.0, verified: bool = False):
+        """`verified`: relay each plant the proof of the model it computes on, as the engine does
+        (dashboard.orchestration.proofs), for plants whose policy verifies models."""
         self.channel = channel
         self.noise = noise or (lambda: np.random.default_rng(0))
         self.timeout = timeout
+        self.verified = verified
 
     def prepare(self, config: ExperimentConfig, experiment: int | None = None) -> ModelPart:
         """Round 0: the merged schema, the global scaler from the plants' statistics, the initial model."""
@@ -100,7 +105,8 @@ class InProcessFederation:
         for number in range(1, config.rounds + 1):
             plan = RoundPlan(ref=RoundRef(run.experiment, number), config=config, model=model,
                              participants=participants, federation_size=len(participants), server_state=state,
-                             timeout=self.timeout, pos_weight=run.pos_weight)
+                             timeout=self.timeout, pos_weight=run.pos_weight,
+                             proofs=self.proofs(run, config, participants, number - 1))
             round_state = workflow.run(plan)
             run.rounds.append(round_state)
             if round_state.incoming is not None:
@@ -114,6 +120,14 @@ class InProcessFederation:
                 break
         return run
 
+    def proofs(self, run: Run, config: ExperimentConfig, participants: list, up_to: int) -> dict[str, ModelProof]:
+        """Each plant's proof of round `up_to`'s model: every transcript so far (a plant skips those it derived)."""
+        strategy = verifiable_strategy(config) if self.verified else None
+        if strategy is None:
+            return {}
+        transcripts = tuple(s.transcript for s in run.rounds if s.transcript is not None and s.plan.ref.round <= up_to)
+        return {p.name: ModelProof(seed=config.seed, strategy=strategy, transcripts=transcripts) for p in participants}
+
     def personalize(self, run: Run, config: ExperimentConfig, names: list[str] | None = None
                     ) -> dict[str, PersonalizeReply]:
         """The personalization step after `run`, as the engine runs it: the plants that trained in the last round
@@ -123,7 +137,8 @@ class InProcessFederation:
         trained = set(run.rounds[-1].trained) if run.rounds else set()
         participants = [p for p in self.channel.participants(names) if p.name in trained]
         request = personalize_request(config, run.experiment, run.models[number], run.pos_weight)
-        phase = personalize(self.channel, participants, request, self.timeout)
+        phase = personalize(self.channel, participants, request, self.timeout,
+                            self.proofs(run, config, participants, number))
         run.personalized_from = number
         return accepted(phase.answers, trained)
 

@@ -45,6 +45,7 @@ class InProcessPlant:
     index: np.ndarray  # (split, group) per row: the agent's "index" asset
     state: PlantState
     byzantine: str | None = None  # an attack, as the agent's --byzantine (factory_agent.plant.byzantine)
+    certificate: object | None = None  # its membership certificate, when an administrator admitted it
 
     @classmethod
     def from_data(cls, name: str, data: PlantData, state_root: Path, policy: PlantPolicy = UNCAPPED
@@ -68,7 +69,7 @@ class InProcessPlant:
         return list(self.data.schema.feature_names)
 
     def participant(self) -> Participant:
-        return Participant(name=self.name, public_key=self.state.secagg_public_key())
+        return Participant(name=self.name, public_key=self.state.secagg_public_key(), certificate=self.certificate)
 
     def answer(self, request: Request) -> Reply:
         """The plant's typed reply; DataSiteError with the plant's reason when it refuses or fails."""

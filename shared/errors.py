@@ -71,3 +71,8 @@ class ValidationError(ExperimentError):
 class MembershipError(SecurityError):
     """A membership certificate or revocation list does not check against the federation's key (shared.membership),
     or the administrator's files are missing or malformed."""
+
+
+class VerificationError(SecurityError):
+    """A model a request names is not one the plant can derive itself from the experiment's public seed and the
+    signed transcripts of its secure sums (shared.verification)."""

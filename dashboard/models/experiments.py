@@ -129,4 +129,7 @@ class ModelVersion(db.Model):
     round_number: Mapped[int]
     weights: Mapped[bytes] = mapped_column(LargeBinary)  # safetensors
     threshold: Mapped[float] = mapped_column(default=0.5)
+    # the secure sum that made this model, as its members signed it (shared.protocol.RoundTranscript.to_bytes):
+    # what plants that verify models replay (dashboard.orchestration.proofs); None for a round that cannot be
+    transcript: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -28,6 +28,7 @@ from dashboard.models.base import utcnow
 from dashboard.orchestration import budget, personalization, recording, selection
 from dashboard.orchestration.channel import Participant, PlantChannel, SyftChannel
 from dashboard.orchestration.preparation import prepare
+from dashboard.orchestration.proofs import proofs_for
 from dashboard.orchestration.syft_clients import ConnectionPool, DatasiteTrust
 from dashboard.orchestration.workflow import RoundFailed, RoundPlan, RoundWorkflow
 from dashboard.registry import membership
@@ -163,8 +164,10 @@ class RoundEngine:
         scaler = ScalerMsg(np.asarray(experiment.scaler["mean"]), np.asarray(experiment.scaler["scale"]))
         model = ModelPart(features=tuple(names), scaler=scaler, spec=config.model_spec(len(names)),
                           weights=weights_from_bytes(version.weights))
+        incoming = number - 1 if model_round is None else model_round
         return RoundPlan(ref=RoundRef(experiment.id, number, attempt), config=config, model=model,
                          participants=participants, federation_size=federation,
+                         proofs=proofs_for(experiment, [p.name for p in participants], incoming),
                          server_state=recording.load_server_state(experiment), timeout=self._timeout(experiment),
                          pos_weight=experiment.scaler.get("pos_weight"),
                          revocations=membership.revocations() if config.secure_aggregation else None)
@@ -200,7 +203,7 @@ class RoundEngine:
         plan = self.plan(experiment, participants, len(participants), 1, model_round=number)
         request = personalization.personalize_request(experiment.settings, experiment.id, plan.model,
                                                       plan.pos_weight)
-        phase = personalization.personalize(self.channel, participants, request, plan.timeout)
+        phase = personalization.personalize(self.channel, participants, request, plan.timeout, plan.proofs)
         recorded = recording.record_personalization(experiment, number, phase.answers)
         if not recorded:
             experiment.message = "completed; no plant personalized: " + "; ".join(

@@ -7,12 +7,13 @@ in-process federation (factoryfl_testing) runs the same step."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from dashboard.orchestration.channel import Participant, PhaseResult, PlantChannel
 from shared.experiment.training import personal_training
 from shared.enums import Personalization
 from shared.experiment import ExperimentConfig
-from shared.protocol import ModelPart, PersonalizeReply, PersonalizeRequest
+from shared.protocol import ModelPart, ModelProof, PersonalizeReply, PersonalizeRequest
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,12 @@ def personalize_request(config: ExperimentConfig, experiment: int, model: ModelP
 
 
 def personalize(channel: PlantChannel, participants: list[Participant], request: PersonalizeRequest,
-                timeout: float) -> PhaseResult:
-    """Ask every participant; a plant that refuses or fails is a dropout (its reason kept), not an error.
-    The answers are typed PersonalizeReply (the channel parsed them against the request)."""
-    phase = channel.dispatch(participants, lambda p: request, timeout)
+                timeout: float, proofs: dict[str, ModelProof] | None = None) -> PhaseResult:
+    """Ask every participant (with its proof of the model, when the experiment's rounds are verifiable); a plant
+    that refuses or fails is a dropout (its reason kept), not an error. The answers are typed PersonalizeReply
+    (the channel parsed them against the request)."""
+    proofs = proofs or {}
+    phase = channel.dispatch(participants, lambda p: replace(request, proof=proofs.get(p.name)), timeout)
     for name, why in phase.dropouts.items():
         log.warning("experiment %d: %s did not personalize: %s", request.experiment, name, why)
     return phase

@@ -79,7 +79,8 @@ def record_round(experiment: Experiment, row: Round, state: RoundState, privacy_
                                    steps=answer.steps, train_seconds=answer.train_seconds,
                                    metrics=dict(per_factory[name])))
     db.session.add(ModelVersion(experiment_id=experiment.id, round_number=number,
-                                weights=weights_to_bytes(state.aggregated.weights), threshold=0.5))
+                                weights=weights_to_bytes(state.aggregated.weights), threshold=0.5,
+                                transcript=state.transcript.to_bytes() if state.transcript is not None else None))
     row.status, row.finished_at = RoundStatus.COMPLETED.value, utcnow()
     experiment.current_round, experiment.message = number, None
     db.session.flush()

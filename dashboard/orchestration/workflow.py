@@ -20,13 +20,15 @@ from dataclasses import dataclass, field, replace
 from dashboard.errors import RoundFailed
 from dashboard.orchestration.channel import Participant, PhaseResult, PlantChannel
 from dashboard.orchestration.evaluation import Evaluation, evaluate
+from dashboard.orchestration.transcripts import transcript_of, with_round
 from dashboard.orchestration.secure import secure_sum
 from shared.aggregation.base import ClientUpdate
 from shared.errors import FederatedLearningError
 from shared.experiment import ExperimentConfig
 from shared.experiment.training import plant_training, secure_setup, strategy_for
 from shared.privacy.noise import NoiseSource
-from shared.protocol import EvaluateRequest, ModelPart, RoundRef, SecAggRequest, TrainReply, TrainRequest
+from shared.protocol import (EvaluateRequest, ModelPart, ModelProof, RoundRef, RoundTranscript, SecAggRequest,
+                             TrainReply, TrainRequest)
 from shared.strategies import Aggregated, FitConfig, ServerState, Strategy
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class RoundPlan:
     timeout: float
     pos_weight: float | None = None  # the federation's failure class weight from round 0 (None: each plant's own)
     revocations: object | None = None  # shared.membership.RevocationList: the newest the dashboard relays
+    # plant -> how it derives the incoming model itself (shared.verification); empty when the round is unverifiable
+    proofs: dict[str, ModelProof] = field(default_factory=dict)
 
     @property
     def final(self) -> bool:
@@ -71,6 +75,7 @@ class RoundState:
     strategy: str = ""  # what aggregated, e.g. "fedavg", "median(fedprox)", "fedadam(fednova)"
     incoming: Evaluation | None = None
     outgoing: Evaluation | None = None
+    transcript: RoundTranscript | None = None  # the secure sum as its members signed it (kept with the new model)
 
     @property
     def model(self) -> ModelPart:
@@ -116,7 +121,7 @@ class RoundWorkflow:
             self.configure(state)
         train = plant_training(plan.config, plan.ref.round, index, plan.pos_weight, state.fit)
         return TrainRequest(ref=plan.ref, model=plan.model, train=train, secagg=state.secagg, evaluate=True,
-                            control=state.fit.control)
+                            control=state.fit.control, proof=plan.proofs.get(plan.participants[index].name))
 
     def fit(self, state: RoundState) -> None:
         """Every plant trains from the incoming model (and scores it first); a failure is a dropout."""
@@ -146,6 +151,7 @@ class RoundWorkflow:
             raise RoundFailed(str(exc), state) from exc
         state.dropouts.update({k: f"unmasking: {v}" for k, v in phase.dropouts.items()})
         state.revealed_by = sorted(phase.answers)
+        state.transcript = transcript_of(plan, state.secagg, state.trained, phase.answers)
 
     def aggregate(self, state: RoundState) -> None:
         plan = state.plan
@@ -167,8 +173,9 @@ class RoundWorkflow:
         if not state.plan.final:
             return
         trained = [p for p in state.plan.participants if p.name in state.trained]
-        phase = self.channel.dispatch(trained, lambda p: EvaluateRequest(state.plan.ref, state.model),
-                                      state.plan.timeout, self.progress("evaluating"))
+        phase = self.channel.dispatch(trained, lambda p: EvaluateRequest(
+            state.plan.ref, state.model, proof=with_round(state.plan.proofs.get(p.name), state.transcript)),
+            state.plan.timeout, self.progress("evaluating"))
         state.dropouts.update({k: f"evaluation: {v}" for k, v in phase.dropouts.items()})
         if not phase.answers:
             raise RoundFailed("no plant could evaluate the new model", state)

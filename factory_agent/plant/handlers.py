@@ -26,10 +26,12 @@ from factory_agent.plant.scaffold import control_finish, control_start
 from factory_agent.plant.evaluation import admit_evaluation, release_evaluation
 from factory_agent.plant.state import BUSY_FILE_ENV, BYZANTINE_ENV, LOG_FILE_ENV, PlantState
 from factory_agent.plant.twin_run import TWIN_RUN_ANSWER, is_twin_run
+from factory_agent.plant.verification import verified_model
 from shared.errors import FederatedLearningError, PolicyRefusal
 from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, OPS, PersonalizeRequest, RevealReply,
                              RevealRequest, StatsReply, StatsRequest, TrainReply, TrainRequest, parse_request, refusal)
 from shared.secagg.protocol import RoundSetup, mask_and_share, reveal
+from shared.secagg.statements import contribution_message, reveal_message, sign
 from shared.training import (PlantArrays, PrivateTraining, TrainOutcome, compute_stats, count_positives, dp_steps,
                              train_local)
 
@@ -112,12 +114,13 @@ def handle_stats(plant: Plant, request: StatsRequest) -> StatsReply:
 
 def handle_evaluate(plant: Plant, request: EvaluateRequest) -> EvaluateReply:
     admit_evaluation(plant, request.ref)
-    arrays = prepared_arrays(plant, request.ref, request.model, rules.Work(scored=plant.scored_rows()))
-    return release_evaluation(plant, request.ref.experiment, arrays, request.model)
+    model = verified_model(plant, request.ref.experiment, request.model, request.proof, request.ref.round)
+    arrays = prepared_arrays(plant, request.ref, model, rules.Work(scored=plant.scored_rows()))
+    return release_evaluation(plant, request.ref.experiment, arrays, model)
 
 
 def handle_train(plant: Plant, request: TrainRequest) -> TrainReply:
-    _admit_training(plant, request)
+    request = _admit_training(plant, request)
     arrays = prepared_arrays(plant, request.ref, request.model, training_work(plant, request))
     # the model this plant trains from is scored first, on the same prepared rows, by evaluate's own rules
     evaluation = release_evaluation(plant, request.ref.experiment, arrays, request.model) if request.evaluate \
@@ -148,7 +151,7 @@ def training_work(plant: Plant, request: TrainRequest) -> rules.Work:
                       batch=min(request.train.batch_size, train_rows))
 
 
-def _admit_training(plant: Plant, request: TrainRequest) -> None:
+def _admit_training(plant: Plant, request: TrainRequest) -> TrainRequest:
     """Every check and claim before any work. An evaluation asked for in the call is admitted first, as the
     evaluate call it replaces (same key, same caps): a training call never yields an evaluation that this
     plant would have refused to an evaluate call, and an evaluation over its caps spends nothing of the
@@ -164,9 +167,13 @@ def _admit_training(plant: Plant, request: TrainRequest) -> None:
         rules.check_secagg(policy, request.secagg, plant.name, plant.state.secagg_public_key(),
                            plant.state.trusted_peers())
         check_membership(policy, plant.state, plant.name, request.secagg)
+    # the plant's own copy of round r-1's model when its policy verifies models (factory_agent.plant.verification)
+    request = dataclasses.replace(request, model=verified_model(plant, ref.experiment, request.model, request.proof,
+                                                                ref.round - 1))
     plant.state.claim_training(ref.experiment, ref.round, weights_digest(request.model.weights))
     if request.secagg is not None:  # claimed before any work: a second call for this attempt never masks
         plant.state.claim_mask(ref.context, request.secagg.to_wire())
+    return request
 
 
 def _train(plant: Plant, request: TrainRequest, arrays: PlantArrays
@@ -231,7 +238,10 @@ def _masked(plant: Plant, request: TrainRequest, outcome: TrainOutcome) -> dict:
     weight = aggregation_weight(secagg.weighting, outcome.num_samples, outcome.steps)
     vector = contribution(request.model.weights, outcome.weights, secagg.clip, weight)
     update = mask_and_share(setup, plant.state.secagg_private_key(), vector)
-    return {"masked": update.masked, "sealed": update.sealed, "weight": weight}
+    # signed, so that every member can check the round's transcript before it computes on its result
+    signature = sign(plant.state.identity_private_key(), contribution_message(
+        setup.context, plant.name, update.masked, weight, outcome.num_samples, outcome.steps))
+    return {"masked": update.masked, "sealed": update.sealed, "weight": weight, "signature": signature}
 
 
 def handle_reveal(plant: Plant, request: RevealRequest) -> RevealReply:
@@ -251,7 +261,9 @@ def handle_reveal(plant: Plant, request: RevealRequest) -> RevealReply:
                        threshold=request.secagg.threshold, fraction_bits=request.secagg.fraction_bits)
     shares = reveal(setup, plant.state.secagg_private_key(), list(request.survivors), request.sealed,
                     plant.state.record_reveal)
-    return RevealReply(revealed=shares.to_dict())
+    revealed = shares.to_dict()
+    return RevealReply(revealed=revealed, signature=sign(plant.state.identity_private_key(),
+                                                          reveal_message(setup.context, plant.name, revealed)))
 
 
 HANDLERS = {StatsRequest: handle_stats, TrainRequest: handle_train, EvaluateRequest: handle_evaluate,

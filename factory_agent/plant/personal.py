@@ -16,6 +16,7 @@ import dataclasses
 import logging
 
 from factory_agent.plant import policy as rules
+from factory_agent.plant.verification import verified_model
 from factory_agent.plant.inputs import Plant, parameters, prepared_arrays
 from factory_agent.plant.evaluation import release_evaluation, scoring_batch
 from factory_agent.plant.personal_models import PersonalModels
@@ -68,7 +69,8 @@ def personalization_work(plant: Plant, request: PersonalizeRequest) -> rules.Wor
 
 def handle_personalize(plant: Plant, request: PersonalizeRequest) -> PersonalizeReply:
     admit_personalization(plant, request)
-    model, experiment = request.model, request.experiment
+    experiment = request.experiment
+    model = verified_model(plant, experiment, request.model, request.proof, None)  # any round it derived
     arrays = prepared_arrays(plant, RoundRef(experiment, 0), model, personalization_work(plant, request))
     rules.check_rows(plant.policy, len(arrays.rows(1)), "the validation split")
     # the checks above release nothing (refusals only: the pinned inputs, the split's size): a request they refuse

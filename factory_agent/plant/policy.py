@@ -63,6 +63,10 @@ class PlantPolicy:
     # the dashboard's registry decides the secure-aggregation cohort (today's behaviour, for a plant whose owner runs
     # the dashboard); false: only members certified by the pinned federation key (shared.membership)
     trust_dashboard: bool = False
+    # train, evaluate and personalize only models this plant derived itself from the experiment's public seed and
+    # the members' signed transcripts of each secure sum (factory_agent.plant.verification; README, Verified
+    # rounds); implies secure aggregation. Off under trust_dashboard, whose owner trusts the dashboard's models
+    verify_models: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -96,6 +100,11 @@ class PlantPolicy:
         if self.evaluation_noise > 0:
             return self.evaluation_noise
         return DEFAULT_EVALUATION_NOISE if self.require_dp else 0.0
+
+    @property
+    def verifies_models(self) -> bool:
+        """Whether every model this plant computes on must be one it derived itself."""
+        return self.verify_models and not self.trust_dashboard
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -180,7 +189,7 @@ def check_secagg(policy: PlantPolicy, secagg: SecAggRequest, me: str, my_public_
 
 
 def check_train(policy: PlantPolicy, request: TrainRequest, parameters: int) -> None:
-    if policy.require_secure_aggregation and request.secagg is None:
+    if (policy.require_secure_aggregation or policy.verifies_models) and request.secagg is None:
         raise PolicyRefusal("this plant's policy requires secure aggregation: it releases no unmasked update")
     if request.ref.attempt > policy.max_attempts:
         raise PolicyRefusal(f"attempt {request.ref.attempt} of round {request.ref.round}: this plant allows "

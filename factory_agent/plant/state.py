@@ -62,6 +62,11 @@ def floor_database(directory: Path) -> Path:
     return Path(directory) / "floor.sqlite"
 
 
+def verified_models_dir(directory: Path) -> Path:
+    """The chain of global models this plant derived itself, per experiment (factory_agent.plant.chain_store)."""
+    return Path(directory) / "verified"
+
+
 def datasite_dir(directory: Path) -> Path:
     """PySyft's database and blobs (SYFT_TEMP_ROOT, factory_agent.datasite): the plant's private data."""
     return Path(directory) / "datasite"

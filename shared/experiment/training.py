@@ -44,6 +44,20 @@ def strategy_for(config: ExperimentConfig, federation_size: int = 0) -> Strategy
                           robust=config.robust.to_dict(), central_dp=central, update_clip=update_clip(config))
 
 
+def verifiable_strategy(config: ExperimentConfig) -> dict | None:
+    """What a plant needs to replay `strategy_for`'s step from a secure sum (shared.verification.strategy_of), or
+    None when the round cannot be verified (the eligible plants, FedDyn's m, travel with each round's transcript): no secure aggregation, central DP (a server-side draw), a robust rule
+    on single updates, or SCAFFOLD (a second, unmasked sum)."""
+    from shared.verification import VERIFIABLE_ALGORITHMS
+
+    if not config.secure_aggregation or config.privacy.central or config.algorithm not in VERIFIABLE_ALGORITHMS \
+            or RobustMethod(config.robust.method).needs_single_updates:
+        return None
+    return {"algorithm": config.algorithm, "mu": config.mu, "feddyn_alpha": config.feddyn_alpha,
+            "server_optimizer": config.server_optimizer,
+            "server_lr": config.server_lr, "server_momentum": config.server_momentum}
+
+
 def secure_setup(config: ExperimentConfig, participants: dict[str, str], federation_size: int = 0,
                  strategy: Strategy | None = None) -> SecAggRequest:
     """The strategy's request for masked updates from `participants` (plant -> X25519 public key, hex)."""

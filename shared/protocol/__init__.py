@@ -28,8 +28,9 @@ from shared.protocol.replies import (DPReport, EvaluateReply, Reply, RevealReply
                                      TrainReply, parse_reply, refusal)
 from shared.protocol.requests import (OPS, EvaluateRequest, Request, RevealRequest, StatsRequest, TrainRequest,
                                       parse_request)
+from shared.protocol.transcript import Contribution, ModelProof, Reveal, RoundTranscript
 
-__all__ = ["MAX_FEATURES", "MAX_ID", "MAX_NAME", "MAX_PLANTS", "MAX_WEIGHT_ARRAYS", "OPS", "WEIGHTINGS",
+__all__ = ["Contribution", "ModelProof", "Reveal", "RoundTranscript", "MAX_FEATURES", "MAX_ID", "MAX_NAME", "MAX_PLANTS", "MAX_WEIGHT_ARRAYS", "OPS", "WEIGHTINGS",
            "DPReport", "EvaluateReply", "EvaluateRequest", "ModelPart", "ModelScores",
            "PersonalizeReply", "PersonalizeRequest", "Reply", "Request", "RevealReply",
            "RevealRequest", "RoundRef", "ScalerMsg", "SecAggRequest", "SplitEvaluation", "StatsReply",

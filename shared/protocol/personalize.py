@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from shared.errors import ProtocolError
 from shared.protocol.fields import integer, number, obj
 from shared.protocol.parts import ModelPart, TrainSettings
+from shared.protocol.transcript import ModelProof, proof_of
 
 MODES = ("finetune", "fedper")
 MODELS = ("global", "personalized", "local")
 MAX_LOCAL_EPOCHS = 1000  # the wire's bound; the plant's policy bounds it further (max_personal_epochs)
-FIELDS = {"op", "experiment", "features", "scaler", "spec", "weights", "mode", "train", "local_epochs"}
+FIELDS = {"op", "experiment", "features", "scaler", "spec", "weights", "mode", "train", "local_epochs", "proof"}
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,15 @@ class PersonalizeRequest:
     mode: str  # finetune | fedper
     train: TrainSettings  # the fine-tune's epochs, learning rate, batch size, class weight
     local_epochs: int  # the local-only model's epochs
+    proof: ModelProof | None = None  # how the plant derives `model` itself (shared.verification)
     op: str = field(default="personalize", init=False)
 
     def to_wire(self) -> dict:
-        return {"op": self.op, "experiment": self.experiment, **self.model.to_wire(), "mode": self.mode,
+        wire = {"op": self.op, "experiment": self.experiment, **self.model.to_wire(), "mode": self.mode,
                 "train": self.train.to_wire(), "local_epochs": self.local_epochs}
+        if self.proof is not None:
+            wire["proof"] = self.proof.to_wire()
+        return wire
 
     @classmethod
     def from_wire(cls, d: dict) -> "PersonalizeRequest":
@@ -46,7 +51,7 @@ class PersonalizeRequest:
             raise ProtocolError("a personalization trains plainly: no DP-SGD, proximal, FedDyn or update clip "
                                 "settings (its model never leaves the plant)")
         return cls(experiment=integer(d, "experiment", 1), model=ModelPart.from_wire(d), mode=mode, train=train,
-                   local_epochs=integer(d, "local_epochs", 1, MAX_LOCAL_EPOCHS))
+                   local_epochs=integer(d, "local_epochs", 1, MAX_LOCAL_EPOCHS), proof=proof_of(d))
 
 
 def _score(d: dict, key: str) -> float | None:

@@ -11,6 +11,7 @@ from shared.errors import ProtocolError
 from shared.protocol.fields import byte_strings, integer, number, obj, vector, weights_of
 from shared.protocol.personalize import PersonalizeReply, PersonalizeRequest
 from shared.protocol.requests import EvaluateRequest, Request, StatsRequest, TrainRequest
+from shared.protocol.transcript import optional_signature
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class TrainReply:
     masked: np.ndarray | None = None  # secure aggregation: y_u
     sealed: dict[str, bytes] | None = None
     weight: float | None = None  # the aggregation weight the plant applied before masking
+    signature: str | None = None  # the plant's over its masked update and metadata (shared.secagg.statements)
     dp: DPReport | None = None
     evaluation: EvaluateReply | None = None  # the incoming model's scores, when the request asked for them
     seconds: float = 0.0
@@ -145,6 +147,8 @@ class TrainReply:
             wire["control_delta"] = self.control_delta
         if self.masked is not None:
             wire.update(masked=self.masked, sealed=dict(self.sealed or {}), weight=self.weight)
+            if self.signature is not None:
+                wire["signature"] = self.signature
         if self.dp is not None:
             wire["dp"] = self.dp.to_wire()
         if self.evaluation is not None:
@@ -172,6 +176,7 @@ class TrainReply:
                    train_loss=None if d.get("train_loss") is None else number(d, "train_loss", -1e12, 1e12),
                    train_seconds=number(d, "train_seconds", 0, 1e7, 0.0), weights=weights, masked=masked,
                    sealed=sealed, weight=number(d, "weight", 0, 2.0 ** 24) if masked is not None else None,
+                   signature=optional_signature(d) if masked is not None else None,
                    dp=DPReport.from_wire(d["dp"]) if d.get("dp") is not None else None, evaluation=evaluation,
                    seconds=number(d, "seconds", 0, 1e7, 0.0),
                    control_delta=weights_of(d["control_delta"], "control_delta") if wants_control else None)
@@ -181,13 +186,18 @@ class TrainReply:
 class RevealReply:
     revealed: dict  # shared.secagg.protocol.RevealedShares in its wire form
     seconds: float = 0.0
+    signature: str | None = None  # the holder's over what it revealed (shared.secagg.statements)
 
     def to_wire(self) -> dict:
-        return {"ok": True, "op": "secagg_reveal", "revealed": self.revealed, "seconds": self.seconds}
+        wire = {"ok": True, "op": "secagg_reveal", "revealed": self.revealed, "seconds": self.seconds}
+        if self.signature is not None:
+            wire["signature"] = self.signature
+        return wire
 
     @classmethod
     def from_wire(cls, d: dict) -> "RevealReply":
-        return cls(revealed=obj(d, "revealed"), seconds=number(d, "seconds", 0, 1e7, 0.0))
+        return cls(revealed=obj(d, "revealed"), seconds=number(d, "seconds", 0, 1e7, 0.0),
+                   signature=optional_signature(d))
 
 
 Reply = StatsReply | TrainReply | EvaluateReply | RevealReply | PersonalizeReply

@@ -13,14 +13,15 @@ from shared.protocol.fields import MAX_PLANTS, byte_strings, flag, integer, name
 from shared.protocol.parts import ModelPart, RoundRef, SecAggRequest, TrainSettings
 from shared.protocol.personalize import FIELDS as PERSONALIZE_FIELDS
 from shared.protocol.personalize import PersonalizeRequest
+from shared.protocol.transcript import ModelProof, proof_of
 
 OPS = ("stats", "train", "evaluate", "secagg_reveal", "personalize")
 MAX_CONTROL = 1e4  # |c| per value of SCAFFOLD's server control variate (a gradient-sized quantity)
 _MODEL = {"features", "scaler", "spec", "weights"}
 _REF = {"experiment", "round", "attempt"}
 FIELDS = {"stats": {"op", "experiment", "features"},
-          "train": {"op", *_REF, *_MODEL, "train", "secagg", "evaluate", "control"},
-          "evaluate": {"op", *_REF, *_MODEL},
+          "train": {"op", *_REF, *_MODEL, "train", "secagg", "evaluate", "control", "proof"},
+          "evaluate": {"op", *_REF, *_MODEL, "proof"},
           "secagg_reveal": {"op", *_REF, "secagg", "survivors", "sealed"},
           "personalize": PERSONALIZE_FIELDS}
 
@@ -47,6 +48,7 @@ class TrainRequest:
     secagg: SecAggRequest | None = None
     evaluate: bool = False
     control: dict[str, np.ndarray] | None = None  # SCAFFOLD's server control variate c (shared.aggregation.scaffold)
+    proof: ModelProof | None = None  # how the plant derives `model` itself (shared.verification)
     op: str = field(default="train", init=False)
 
     def to_wire(self) -> dict:
@@ -56,6 +58,8 @@ class TrainRequest:
             wire["secagg"] = self.secagg.to_wire()
         if self.control is not None:
             wire["control"] = self.control
+        if self.proof is not None:
+            wire["proof"] = self.proof.to_wire()
         return wire
 
 
@@ -63,10 +67,14 @@ class TrainRequest:
 class EvaluateRequest:
     ref: RoundRef  # the round whose model is scored (0: the initial model); attempt as for training
     model: ModelPart
+    proof: ModelProof | None = None
     op: str = field(default="evaluate", init=False)
 
     def to_wire(self) -> dict:
-        return {"op": self.op, **self.ref.to_wire(), **self.model.to_wire()}
+        wire = {"op": self.op, **self.ref.to_wire(), **self.model.to_wire()}
+        if self.proof is not None:
+            wire["proof"] = self.proof.to_wire()
+        return wire
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ def parse_request(d) -> Request:
     if op == "train":
         return _train(d, ref)
     if op == "evaluate":
-        return EvaluateRequest(ref=ref, model=ModelPart.from_wire(d))
+        return EvaluateRequest(ref=ref, model=ModelPart.from_wire(d), proof=proof_of(d))
     return _reveal(d, ref)
 
 
@@ -115,7 +123,7 @@ def _train(d: dict, ref: RoundRef) -> TrainRequest:
     model = ModelPart.from_wire(d)
     control = control_variate(d["control"], model.spec, ref.round) if d.get("control") is not None else None
     return TrainRequest(ref=ref, model=model, train=TrainSettings.from_wire(d.get("train", {})),
-                        secagg=secagg, evaluate=flag(d, "evaluate"), control=control)
+                        secagg=secagg, evaluate=flag(d, "evaluate"), control=control, proof=proof_of(d))
 
 
 def control_variate(value, spec: ModelSpec, round_number: int) -> dict[str, np.ndarray]:

@@ -1,0 +1,184 @@
+"""Verified models at the plant (factory_agent.plant.verification) on in-process plants whose policy verifies models:
+a verified federation reaches exactly the model a trusting one does, and every model the dashboard did not derive
+from the members' signed secure sums is refused before a row is read."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from factory_agent.plant.chain_store import ChainStore
+from factoryfl_testing.federation import InProcessFederation
+from factoryfl_testing.inprocess import UNCAPPED, InProcessChannel, InProcessPlant
+from factoryfl_testing.membership import administrator, certify, enrol
+from shared.errors import DataSiteError
+from shared.experiment import parse_experiment
+from shared.experiment.training import plant_training, verifiable_strategy
+from shared.protocol import EvaluateRequest, ModelProof, RoundRef, TrainRequest
+
+VERIFYING = dataclasses.replace(UNCAPPED, trust_dashboard=False, verify_models=True, min_cohort=3)
+
+
+def settings(**body):
+    return parse_experiment({"name": "verified", "rounds": 2, "local_epochs": 1, "min_factories": 3,
+                             "secure_aggregation": True, "algorithm": "fedavg", **body})
+
+
+def _plants(root, policy, admin=None):
+    plants = [InProcessPlant.simulated(f"v{i}", profile, 300, i, root, policy)
+              for i, profile in enumerate(("default", "heavy_duty", "hot_climate"))]
+    for p in plants:
+        if admin is not None:
+            p.certificate = enrol(admin, p.state, p.name)
+    return plants
+
+
+@pytest.fixture(scope="module")
+def admin(tmp_path_factory):
+    return administrator(tmp_path_factory.mktemp("admin"))
+
+
+@pytest.fixture(scope="module")
+def verifying(tmp_path_factory, admin):
+    return _plants(tmp_path_factory.mktemp("verifying"), VERIFYING, admin)
+
+
+@pytest.fixture(scope="module")
+def trusting(tmp_path_factory):
+    return _plants(tmp_path_factory.mktemp("trusting"), UNCAPPED)
+
+
+@pytest.fixture(scope="module")
+def verified_run(verifying):
+    fed = InProcessFederation(InProcessChannel(verifying), verified=True)
+    config = settings()
+    return fed, config, fed.run(config)
+
+
+def _weights_equal(a, b):
+    return set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_verified_federation_reaches_exactly_the_model_a_trusting_one_does(verified_run, trusting):
+    _, config, run = verified_run
+    assert all(not s.dropouts for s in run.rounds), [s.dropouts for s in run.rounds]
+    assert all(s.transcript is not None for s in run.rounds)
+    plain = InProcessFederation(InProcessChannel(trusting)).run(config)
+    assert _weights_equal(run.model.weights, plain.model.weights)
+    # every plant derived every round itself, and its copy is the dashboard's
+    for plant in verified_run[0].channel.plants.values():
+        store = ChainStore(plant.state.directory, run.experiment)
+        assert store.load().head == config.rounds
+        assert _weights_equal(store.weights(config.rounds), run.model.weights)
+
+
+@pytest.mark.parametrize("body", [{"algorithm": "feddyn"}, {"algorithm": "fednova", "server_optimizer": "fedadam"},
+                                  {"algorithm": "fedprox", "server_optimizer": "fedavgm"}])
+def test_server_state_is_replayed_for_every_verifiable_strategy(verifying, body):
+    fed = InProcessFederation(InProcessChannel(verifying), verified=True)
+    run = fed.run(settings(**body))
+    assert all(not s.dropouts for s in run.rounds), [s.dropouts for s in run.rounds]
+    assert len(run.rounds) == 2 and run.rounds[-1].outgoing is not None
+
+
+def test_unverifiable_settings_have_no_strategy_to_replay():
+    assert verifiable_strategy(settings()) is not None
+    assert verifiable_strategy(settings(secure_aggregation=False)) is None
+    assert verifiable_strategy(settings(robust={"method": "median"}, secure_aggregation=False)) is None
+    assert verifiable_strategy(settings(algorithm="scaffold", secure_aggregation=False)) is None
+
+
+def _refusal(plant, request) -> str:
+    with pytest.raises(DataSiteError) as info:
+        plant.answer(request)
+    return str(info.value)
+
+
+def _round_one(fed, config, run, plant, **changes):
+    """Round 1's training request for `plant`, as the dashboard would send it, with `changes` to the model part."""
+    model = dataclasses.replace(run.models[0], **changes)
+    state = run.rounds[0]
+    proof = ModelProof(seed=config.seed, strategy=verifiable_strategy(config))
+    train = plant_training(state.plan.config, 1, 0, state.plan.pos_weight, state.fit)
+    return TrainRequest(ref=RoundRef(run.experiment, 1, 9), model=model, train=train, secagg=state.secagg,
+                        evaluate=False, proof=proof)
+
+
+def test_crafted_weights_are_refused_before_any_row_is_read(verified_run):
+    fed, config, run = verified_run
+    plant = fed.channel.plants["v0"]
+    crafted = {k: v + np.float32(0.01) for k, v in run.models[0].weights.items()}
+    why = _refusal(plant, _round_one(fed, config, run, plant, weights=crafted))
+    assert "unverified model" in why and "round 0" in why
+    # the same weights for evaluation, and any round
+    why = _refusal(plant, EvaluateRequest(RoundRef(run.experiment, 2, 7), dataclasses.replace(
+        run.models[2], weights=crafted), proof=ModelProof(config.seed, verifiable_strategy(config))))
+    assert "unverified model" in why
+
+
+def test_a_request_without_proof_or_with_another_scaler_seed_or_strategy_is_refused(verified_run):
+    fed, config, run = verified_run
+    plant = fed.channel.plants["v1"]
+    ref = RoundRef(run.experiment, 2, 8)  # each call its own attempt: a refused evaluation still counts as a call
+    assert "no proof" in _refusal(plant, EvaluateRequest(ref, run.models[2]))
+    proof = ModelProof(config.seed, verifiable_strategy(config))
+    scaler = dataclasses.replace(run.models[2].scaler, scale=run.models[2].scaler.scale * 3)
+    assert "scaler" in _refusal(plant, EvaluateRequest(dataclasses.replace(ref, attempt=10), dataclasses.replace(
+        run.models[2], scaler=scaler), proof))
+    assert "seed" in _refusal(plant, EvaluateRequest(dataclasses.replace(ref, attempt=11), run.models[2],
+                                                     dataclasses.replace(proof, seed=7)))
+    other = dict(proof.strategy, server_optimizer="fedadam")
+    assert "strategy" in _refusal(plant, EvaluateRequest(dataclasses.replace(ref, attempt=12), run.models[2],
+                                                         dataclasses.replace(proof, strategy=other)))
+    # the genuine model, with the genuine proof, is answered
+    assert plant.answer(EvaluateRequest(RoundRef(run.experiment, 2, 6), run.models[2], proof)).val
+
+
+def _fresh_chain_request(fed, config, run, transcripts, plant_name="v2"):
+    """Evaluate round 1's model at a plant that has not derived it: a new experiment id is not possible (the
+    transcript binds it), so the plant's chain is rewound to round 0 first."""
+    plant = fed.channel.plants[plant_name]
+    store = ChainStore(plant.state.directory, run.experiment)
+    chain = store.load()
+    store._save(dataclasses.replace(chain, head=0))
+    attempt = _fresh_chain_request.attempts = getattr(_fresh_chain_request, "attempts", 20) + 1
+    request = EvaluateRequest(RoundRef(run.experiment, 1, attempt), run.models[1],
+                              ModelProof(config.seed, verifiable_strategy(config), tuple(transcripts)))
+    return plant, request
+
+
+def test_a_forged_masked_update_or_reveal_or_an_invented_member_is_refused(verified_run, admin, tmp_path):
+    fed, config, run = verified_run
+    genuine = run.rounds[0].transcript
+    name = sorted(genuine.contributions)[0]
+    forged = dict(genuine.contributions)
+    forged[name] = dataclasses.replace(forged[name], masked=forged[name].masked + np.uint64(1))
+    plant, request = _fresh_chain_request(fed, config, run, [dataclasses.replace(genuine, contributions=forged)])
+    assert "not signed by that member" in _refusal(plant, request)
+    holder = sorted(genuine.reveals)[0]
+    reveals = dict(genuine.reveals)
+    reveals[holder] = dataclasses.replace(reveals[holder], revealed={**reveals[holder].revealed, "x": 99})
+    plant, request = _fresh_chain_request(fed, config, run, [dataclasses.replace(genuine, reveals=reveals)])
+    assert "not signed by that member" in _refusal(plant, request)
+    # an invented member: a certificate from another federation key
+    other = administrator(tmp_path / "other")
+    certificates = dict(genuine.secagg.certificates)
+    certificates[name] = certify(other, name, genuine.secagg.participants[name]).to_wire()
+    secagg = dataclasses.replace(genuine.secagg, certificates=certificates)
+    plant, request = _fresh_chain_request(fed, config, run, [dataclasses.replace(genuine, secagg=secagg)])
+    assert "membership" in _refusal(plant, request)
+    # fewer summed updates than the plant's min_cohort
+    two = {n: genuine.contributions[n] for n in sorted(genuine.contributions)[:2]}
+    plant, request = _fresh_chain_request(fed, config, run, [dataclasses.replace(genuine, contributions=two)])
+    assert "min_cohort" in _refusal(plant, request)
+    # the genuine transcript still verifies
+    plant, request = _fresh_chain_request(fed, config, run, [genuine])
+    assert plant.answer(request).val
+
+
+def test_personalization_runs_only_on_a_derived_model(verified_run):
+    fed, config, run = verified_run
+    replies = fed.personalize(run, dataclasses.replace(config, personalization="finetune"))
+    assert sorted(replies) == ["v0", "v1", "v2"]
