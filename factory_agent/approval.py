@@ -4,6 +4,17 @@ pending for the data owner, is logged once with the check it failed, and is repo
 
 The decision is factory_agent.code_vetting's `vet_request`, a pure function; `ApprovalPolicy` polls the datasite
 as root, builds what it compares (`CodeRequestView`, `ExpectedCode`), and approves or reports.
+
+A pending request must not block the genuine one (issue 24). PySyft 0.9.5 keeps one UserCode per code hash, the
+sha256 of the submitted source and the submitter's key alone (service/code/user_code.py `get_code_hash`; not the
+declared name, nor the input or output policy), and one request per UserCode (`_request_code_execution`: "Request
+... already exists for this UserCode"). So the shipped source submitted by the orchestrator under another name
+or policy, or bound in a hand-built request, or submitted with no request at all, takes the genuine fl_step's
+hash: the dashboard's own submission then gets that code back and no request, for good. The plant removes
+exactly those (`unblock`): the orchestrator's codes with the genuine hash that are not approved and hold no request
+the policy approves, with their requests and status, and logs it; never one whose request the data owner decided
+(a genuine fl_step the owner denied stays denied). Requests of other code stay pending for the data owner, as
+before: they block nothing. The dashboard retries its submission (dashboard/orchestration/syft_clients.py).
 PySyft is imported inside functions only: it reads settings from the environment at import (datasite.py).
 """
 
@@ -23,6 +34,15 @@ log = logging.getLogger(__name__)
 
 MAX_REPORTED = MAX_PENDING_CODE_REQUESTS  # pending requests in one heartbeat
 FIELD_LIMITS = PENDING_CODE_REQUEST_FIELDS
+# a code with the genuine hash and no request yet is removed only this long after its submission: PySyft makes
+# the code, then its request, in one call of the dashboard's
+UNREQUESTED_GRACE_S = 10.0
+
+
+def _age_s(value) -> float:
+    """Seconds since a syft DateTime (infinite when it has none: an object without a time is not new)."""
+    timestamp = getattr(value, "utc_timestamp", None)
+    return float("inf") if timestamp is None else datetime.now(timezone.utc).timestamp() - timestamp
 
 
 def _isoformat(value) -> str:
@@ -41,6 +61,7 @@ class ApprovalPolicy:
         self.orchestrator_email = orchestrator_email
         self.source = shipped_source()
         self.approved = 0
+        self.removed = 0  # codes that held the genuine fl_step's hash without its approval (unblock)
         self._expected: ExpectedCode | None = None
         self._refused: dict[str, PendingCodeRequest] = {}  # request id -> why, for requests still pending
         self._logged: set[str] = set()
@@ -100,10 +121,70 @@ class ApprovalPolicy:
                 refused = self._refuse(view, reason)
             verdicts[request_id] = refused
             still_pending.append(refused)
+        removed = self.unblock(root, users, verdicts)
+        if removed:
+            still_pending = [p for p in still_pending if p.id not in removed]
+            verdicts = {k: v for k, v in verdicts.items() if k not in removed}
         # a request the data owner decided leaves the datasite's pending list for good: forget it
         self._refused = verdicts
         self._logged.intersection_update(str(r.id) for r in requests)
         self.pending = tuple(still_pending)
+
+    # --- a pending request cannot block the genuine one (module docstring) --------------------------------------
+    def unblock(self, root, users: dict, refused: dict[str, PendingCodeRequest]) -> set[str]:
+        """Remove every code of the orchestrator's that holds the genuine fl_step's PySyft hash without its
+        approval and whose every request this pass `refused` (by vetting), with those requests; the ids of the
+        requests removed. A code whose request this pass approved is approved by now and kept, as is one whose
+        approval failed (tried again next pass) or one with a request the data owner decided; one not yet
+        requested is kept for UNREQUESTED_GRACE_S."""
+        from syft.service.code.user_code import get_code_hash
+
+        with quiet(log):
+            codes = root.api.services.code.get_all()
+        removed: set[str] = set()
+        for code in codes:
+            try:
+                key = code.user_verify_key
+                if code.code_hash != get_code_hash(self.source, key) or not self._is_orchestrator(root, key, users):
+                    continue
+                with quiet(log):
+                    if code.status_link is not None and root.api.services.code_status.get_by_uid(
+                            uid=code.status_link.object_uid).approved:
+                        continue
+                    held = root.api.services.request.get_by_usercode_id(usercode_id=code.id)
+                if not held and _age_s(getattr(code, "submit_time", None)) < UNREQUESTED_GRACE_S:
+                    continue
+                if any(str(r.id) not in refused for r in held):  # approvable (its approval may have failed this
+                    continue  # pass), or decided by the data owner: not this policy's to remove
+                removed |= self._remove(root, code, held, refused)
+            except Exception:  # a hostile or half-made object: log it, keep the policy running
+                log.exception("could not check or remove code %s", getattr(code, "id", "?"))
+        return removed
+
+    def _is_orchestrator(self, root, key, users: dict) -> bool:
+        if str(key) not in users:
+            users[str(key)] = self._fetch(lambda: root.api.services.user.get_by_verify_key(verify_key=key),
+                                          "code owner")
+        return getattr(users[str(key)], "id", None) == self._expected.orchestrator_id
+
+    def _remove(self, root, code, held: list, refused: dict[str, PendingCodeRequest]) -> set[str]:
+        ids = {str(r.id) for r in held}
+        with quiet(log):
+            for request in held:
+                root.api.services.request.delete_by_uid(uid=request.id)
+            root.api.services.code.delete(uid=code.id)
+            if code.status_link is not None:
+                root.api.services.code_status.remove(uid=code.status_link.object_uid)
+        self.removed += 1
+        reasons = "; ".join(refused[i].reason for i in sorted(ids) if i in refused) or (
+            "no request approved it" if held else "it was submitted without a request")
+        log.warning("REMOVED code %s (declared %s, submitted by %s) and its request(s) %s, never approved and never "
+                    "run: it holds the shipped %s's source, so PySyft files the genuine %s under it, but it is not "
+                    "approvable (%s). PySyft keeps one code and one request per source and account: left pending, "
+                    "it would block the dashboard's genuine %s for good", code.id, ascii(code.service_func_name)[:60],
+                    self.orchestrator_email, ", ".join(sorted(ids)) or "(none)", FUNCTION_NAME, FUNCTION_NAME,
+                    reasons, FUNCTION_NAME)
+        return ids
 
     def _check(self, root, request, users: dict) -> tuple[CodeRequestView, str | None]:
         """The request's view and why it is refused (None: approve). A request that cannot even be read or

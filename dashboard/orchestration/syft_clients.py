@@ -114,27 +114,49 @@ class PlantConnection:
         approved = [c for c in codes if c.status.approved]
         return (approved or codes or [None])[-1]
 
-    def _ensure_code(self, approval_timeout: float) -> None:
+    def _submit_code(self):
+        """Submit the shipped fl_step for approval: the code as the plant stores it, or None with PySyft's refusal.
+        PySyft keeps one code per source and login and one request per code, so a code of this login's with the
+        shipped source under another name or policy (a variant) makes PySyft refuse this submission, or hand the
+        request to the variant. The plant removes such a variant (factory_agent.approval `unblock`): the caller
+        retries."""
         import syft as sy
         from syft.service.policy.policy import MixedInputPolicy
+        from syft.types.errors import SyftException
 
-        code = self._find_code()
-        if code is None:
-            function = sy.syft_function(
-                input_policy=MixedInputPolicy(client=self.client, features=self.assets["features"],
-                                              labels=self.assets["labels"], index=self.assets["index"],
-                                              request=dict),
-                output_policy=sy.SingleExecutionExactOutput())(VETTED_FUNCTIONS["fl_step"])
+        function = sy.syft_function(
+            input_policy=MixedInputPolicy(client=self.client, features=self.assets["features"],
+                                          labels=self.assets["labels"], index=self.assets["index"],
+                                          request=dict),
+            output_policy=sy.SingleExecutionExactOutput())(VETTED_FUNCTIONS["fl_step"])
+        try:
             with quiet(log):
                 self.client.code.request_code_execution(function)
-            log.info("submitted fl_step to %s for approval", self.address.name)
-            code = self._find_code()
-            self.events.append(("code.submitted", {"function": "fl_step", "code_hash": code.code_hash}))
+        except SyftException as exc:
+            return None, str(exc.public_message)[:300]
+        code = self._find_code()
+        if code is None:  # PySyft gave the request to a variant holding the shipped source's hash
+            return None, "PySyft filed the request under another code with the shipped source"
+        log.info("submitted fl_step to %s for approval", self.address.name)
+        self.events.append(("code.submitted", {"function": "fl_step", "code_hash": code.code_hash}))
+        return code, None
+
+    def _ensure_code(self, approval_timeout: float) -> None:
         deadline = time.monotonic() + approval_timeout
-        while not code.status.approved:
+        code, refusal, warned = self._find_code(), None, False
+        while code is None or not code.status.approved:
+            if code is None:  # not submitted yet, or the plant removed a variant that blocked our submission
+                code, refusal = self._submit_code()
+                if refusal is not None and not warned:
+                    warned = True
+                    log.warning("%s refused the fl_step submission (%s); retrying until the plant removes what "
+                                "blocks it, for up to %.0f s", self.address.name, refusal, approval_timeout)
+                if code is not None and code.status.approved:
+                    break
             if time.monotonic() > deadline:
+                last = f"; its last refusal: {refusal}" if refusal else ""
                 raise DataSiteError(f"{self.address.name} has not approved fl_step after {approval_timeout:.0f} s "
-                                    "(its agent approves only vetted code of the same FactoryFL version)")
+                                    f"(its agent approves only vetted code of the same FactoryFL version){last}")
             time.sleep(1.0)
             code = self._find_code()
         # PySyft names user code by function name and keeps the last of a name: bind the call to our code's id

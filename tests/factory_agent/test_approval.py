@@ -238,11 +238,17 @@ class FakeDatasite:
             raise SyftException(public_message=f"{what} not found")
 
         self.requests, self.applied, self.failing_applies = list(requests), [], failing_applies
-        codes = {c.id: c for c in codes}
+        self.decided = set()  # request ids the data owner approved or denied: held by their code, no longer pending
+        self.codes = codes = {c.id: c for c in codes}
+        self.removed_statuses = []
         services = SimpleNamespace(
-            request=SimpleNamespace(get_all_pending=lambda: [r for r in self.requests if r.id not in self.applied],
-                                    apply=self._apply),
-            code=SimpleNamespace(get_by_id=lambda uid: codes.get(uid) or not_found("code")),
+            request=SimpleNamespace(get_all_pending=lambda: [r for r in self.requests
+                                                            if r.id not in self.applied and r.id not in self.decided],
+                                    apply=self._apply, get_by_usercode_id=self._requests_of,
+                                    delete_by_uid=lambda uid: self.requests.remove(self._request(uid))),
+            code=SimpleNamespace(get_by_id=lambda uid: codes.get(uid) or not_found("code"),
+                                 get_all=lambda: list(codes.values()), delete=lambda uid: codes.pop(uid)),
+            code_status=SimpleNamespace(get_by_uid=self._status, remove=lambda uid: self.removed_statuses.append(uid)),
             user=SimpleNamespace(get_by_verify_key=lambda verify_key: ORCHESTRATOR if verify_key == ORCHESTRATOR_KEY
                                  else not_found("user")))
         self.api = SimpleNamespace(services=services, server_uid=SERVER)
@@ -250,6 +256,22 @@ class FakeDatasite:
         assets = {name: SimpleNamespace(action_id=uid) for name, uid in ASSETS.items()}
         self.datasets = SimpleNamespace(get_all=lambda: [SimpleNamespace(name="plant_sensors", assets=assets)])
         self.users = SimpleNamespace(get_all=lambda: [ORCHESTRATOR])
+
+    def _request(self, uid):
+        (request,) = [r for r in self.requests if r.id == uid]
+        return request
+
+    def _requests_of(self, usercode_id):
+        """As PySyft's stash: the requests whose code-status change links the code."""
+        return [r for r in self.requests
+                if any(getattr(c, "linked_user_code", None) and c.linked_user_code.object_uid == usercode_id
+                       for c in r.changes)]
+
+    def _status(self, uid):
+        """A code's status is approved once a request that sets it was applied."""
+        return SimpleNamespace(approved=any(r.id in self.applied and any(
+            getattr(c, "linked_obj", None) and c.linked_obj.object_uid == uid for c in r.changes)
+            for r in self.requests))
 
     def _apply(self, uid):
         from syft.types.errors import SyftException
@@ -296,11 +318,102 @@ def test_a_failed_approval_is_reported_and_tried_again():
 
 
 def test_a_request_that_breaks_the_check_stays_pending_and_does_not_stop_the_others():
-    genuine, broken = stored_code(), replace_fields(stored_code(), input_kwargs=None)
-    hostile, approve = stored_request(broken), stored_request(genuine)
-    site = FakeDatasite([hostile, approve], [genuine, broken])
+    genuine = stored_code()
+    hostile, approve = stored_request(stored_code(shipped_source() + "\n")), stored_request(genuine)
+    hostile.changes = 5  # not iterable: reading the request raises
+    site = FakeDatasite([hostile, approve], [genuine])
     policy = ApprovalPolicy(login_root=lambda: site, interval=0.1, orchestrator_email=ORCHESTRATOR.email)
     policy.review_pending(site)
     assert site.applied == [approve.id]
     assert [p.id for p in policy.pending] == [str(hostile.id)]
     assert policy.pending[0].reason.startswith("it could not be checked (TypeError")
+
+
+# --- a pending request cannot block the genuine one (issue 24): PySyft keeps one code per source and user -------
+
+def test_the_shipped_source_under_another_name_is_removed_so_the_genuine_code_can_be_approved(caplog):
+    """The source declared as `dict` has the genuine fl_step's PySyft hash (source and key alone): left pending,
+    the dashboard's own submission would get this code back and "Request ... already exists"."""
+    variant = stored_code(func_name="dict")
+    held = stored_request(variant)
+    site = FakeDatasite([held], [variant])
+    policy = ApprovalPolicy(login_root=lambda: site, interval=0.1, orchestrator_email=ORCHESTRATOR.email)
+    with caplog.at_level("INFO", logger="factory_agent.approval"):
+        policy.review_pending(site)
+    assert site.requests == [] and site.codes == {} and site.removed_statuses == [variant.status_link.object_uid]
+    assert policy.pending == () and policy.removed == 1 and site.applied == []
+    line = [r.message for r in caplog.records if r.message.startswith("REMOVED code")]
+    assert len(line) == 1 and str(held.id) in line[0] and "declared function name 'dict'" in line[0]
+    genuine = stored_code()  # what the dashboard's submission now makes: a new code with its request
+    site.codes[genuine.id] = genuine
+    site.requests.append(approve := stored_request(genuine))
+    policy.review_pending(site)
+    assert site.applied == [approve.id] and genuine.id in site.codes and policy.removed == 1
+
+
+def test_the_approved_genuine_code_and_other_sources_are_never_removed():
+    genuine, other = stored_code(), stored_code(shipped_source() + "\n", func_name="dict")
+    approve, refuse = stored_request(genuine), stored_request(other)
+    site = FakeDatasite([approve, refuse], [genuine, other])
+    policy = ApprovalPolicy(login_root=lambda: site, interval=0.1, orchestrator_email=ORCHESTRATOR.email)
+    for _ in range(2):
+        policy.review_pending(site)
+    assert set(site.codes) == {genuine.id, other.id} and policy.removed == 0
+    assert [p.id for p in policy.pending] == [str(refuse.id)]  # another source blocks nothing: the owner's
+
+
+def test_the_genuine_source_submitted_without_a_request_is_removed_after_a_grace():
+    """code.submit alone: the dashboard would find its own source unapproved, with no request to approve."""
+    from syft.types.datetime import DateTime
+
+    fresh = replace_fields(stored_code(), submit_time=DateTime.now())
+    site = FakeDatasite([], [fresh])
+    policy = ApprovalPolicy(login_root=lambda: site, interval=0.1, orchestrator_email=ORCHESTRATOR.email)
+    policy.review_pending(site)
+    assert fresh.id in site.codes  # its request may be on the way (PySyft makes the code first)
+    old = replace_fields(fresh, submit_time=SimpleNamespace(utc_timestamp=1767225600.0))
+    site.codes[fresh.id] = old
+    policy.review_pending(site)
+    assert site.codes == {} and policy.removed == 1
+
+
+@pytest.mark.parametrize("fields, reason", [
+    (dict(input_policy_init_kwargs=dashboard_rules(labels=Matches(kw="labels", val=ASSETS["features"]))),
+     "'labels' is not bound"),
+    (dict(output_policy_type=OutputPolicyExecuteCount), "output policy"),
+    (dict(input_kwargs=None), "it could not be checked (TypeError"),
+], ids=["another input binding", "another output policy", "a code that breaks the check"])
+def test_a_variant_holding_the_genuine_hash_is_never_approved_and_is_removed_with_its_reason(fields, reason, caplog):
+    variant = replace_fields(stored_code(), **fields)
+    held = stored_request(variant)
+    site = FakeDatasite([held], [variant])
+    policy = ApprovalPolicy(login_root=lambda: site, interval=0.1, orchestrator_email=ORCHESTRATOR.email)
+    with caplog.at_level("INFO", logger="factory_agent.approval"):
+        policy.review_pending(site)
+    assert site.applied == [] and policy.approved == 0
+    assert site.codes == {} and site.requests == [] and policy.pending == ()
+    (line,) = [r for r in caplog.records if r.message.startswith("REMOVED code")]
+    assert line.levelname == "WARNING" and str(variant.id) in line.message and reason in line.message, line.message
+
+
+def test_a_code_the_data_owner_decided_is_kept_so_a_denied_genuine_fl_step_stays_denied():
+    """The owner's veto: removing a denied genuine code would let the dashboard resubmit it and the policy
+    approve it."""
+    genuine = stored_code()
+    decided = stored_request(genuine)
+    site = FakeDatasite([decided], [genuine])
+    site.decided.add(decided.id)
+    policy = ApprovalPolicy(login_root=lambda: site, interval=0.1, orchestrator_email=ORCHESTRATOR.email)
+    policy.review_pending(site)
+    assert genuine.id in site.codes and site.requests == [decided] and policy.removed == 0 and site.applied == []
+
+
+def test_another_accounts_code_with_the_shipped_source_is_not_removed():
+    """Its hash is the shipped source under that account's key; it blocks nothing of the orchestrator's."""
+    other_key = SyftSigningKey.generate().verify_key
+    foreign = stored_code(func_name="dict", owner=other_key)
+    held = replace_fields(stored_request(foreign), requesting_user_verify_key=other_key)
+    site = FakeDatasite([held], [foreign])
+    policy = ApprovalPolicy(login_root=lambda: site, interval=0.1, orchestrator_email=ORCHESTRATOR.email)
+    policy.review_pending(site)
+    assert foreign.id in site.codes and [p.id for p in policy.pending] == [str(held.id)] and policy.removed == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 
@@ -142,6 +143,80 @@ def call_code(client, code, assets):
     result = client.api.services.code.call(uid=code.id, features=assets["features"], labels=assets["labels"],
                                            index=assets["index"], request=request)
     return result.get() if hasattr(result, "get") else result
+
+
+# --- a pending variant cannot block the genuine fl_step (issue 24) -------------------------------------------------
+# PySyft keeps one code per source and account (its hash is sha256(source + key), not the name or the policies)
+# and one request per code: a variant submitted first once blocked the dashboard's own submission for good.
+
+def removed_line(target, code_id) -> str:
+    """The plant's one WARNING about removing this code, once its approver has acted."""
+    deadline = time.monotonic() + VERDICT_TIMEOUT
+    while not (lines := [line for line in target.agent.log().splitlines() if f"REMOVED code {code_id}" in line]):
+        assert time.monotonic() < deadline, f"the plant did not remove code {code_id}: {target.agent.log()[-2000:]}"
+        time.sleep(0.3)
+    assert len(lines) == 1 and "WARNING" in lines[0], lines
+    return lines[0]
+
+
+def dashboard_connection(target):
+    """The dashboard's own path to the plant (syft_clients.PlantConnection): log in over verified TLS, find or
+    submit the shipped fl_step, wait for its approval."""
+    from dashboard.orchestration.syft_clients import DatasiteTrust, PlantAddress, PlantConnection
+
+    address = PlantAddress(name=PLANT, hostname="localhost", port=target.port, email=target.orchestrator_email,
+                           password=target.orchestrator_password, registered_at="attack")
+    return PlantConnection(address, approval_timeout=VERDICT_TIMEOUT,
+                           trust=DatasiteTrust(target.dashboard.ca_dir / "ca.crt"))
+
+
+def test_a_variant_of_fl_step_submitted_first_is_never_approved_and_does_not_block_the_genuine_one(target):
+    """Runs first in the module, before anyone submitted the genuine fl_step (the variant must come first)."""
+    from syft.types.errors import SyftException
+
+    from shared.protocol import StatsRequest
+
+    client = target.login()
+    assets = target.assets(client)
+    assert _find(client, lambda c: c.raw_code == _shipped()) is None, "the genuine fl_step was submitted already"
+    part, train_rows = attack_model()
+
+    def variant():  # the shipped source, byte for byte, declared as `dict`: the genuine fl_step's PySyft hash
+        spoof = submission(client, assets)
+        spoof.func_name = "dict"
+        return spoof
+
+    # 1. a variant with its request: the plant refuses the request, and removes the code and the request
+    request = client.code.request_code_execution(variant())
+    first = SimpleNamespace(id=request.changes[0].linked_user_code.object_uid)  # the plant may remove it any time
+    with pytest.raises(SyftException):  # waiting for approval, or already gone
+        call_code(client, first, assets)
+    assert "declared function name 'dict' is not 'fl_step'" in target.verdict(str(request.id))
+    line = removed_line(target, first.id)
+    assert str(request.id) in line and "never approved and never run" in line
+    root = target.root()
+    assert first.id not in {c.id for c in root.code.get_all()}
+    assert str(request.id) not in {str(r.id) for r in root.api.services.request.get_all()}
+    # 2. a variant with no request, the dashboard right behind it: PySyft files the dashboard's request under the
+    #    variant, the plant refuses and removes it, the dashboard submits again and its own code is approved
+    client.api.services.code.submit(variant())
+    second = _find(client, lambda c: c.service_func_name == "dict" and c.raw_code == _shipped())
+    connection = dashboard_connection(target)
+    assert "never approved and never run" in removed_line(target, second.id)
+    genuine = _find(client, lambda c: c.service_func_name == "fl_step" and c.raw_code == _shipped())
+    assert genuine.status.approved and connection.fl_step.pre_kwargs["uid"] == genuine.id
+    reply = connection.call(StatsRequest(90, part.features))
+    assert reply.count == len(train_rows)
+    # 3. the variant again, after the approval: PySyft refuses it outright, the genuine code runs on
+    with pytest.raises(SyftException, match="already exists"):
+        client.code.request_code_execution(variant())
+    with pytest.raises(SyftException, match="already exists"):
+        client.api.services.code.submit(variant())
+    time.sleep(1.5)  # several approval passes
+    assert connection.call(StatsRequest(91, part.features)).count == len(train_rows)
+    assert [c.id for c in target.root().code.get_all() if c.raw_code == _shipped()] == [genuine.id]
+    assert target.agent.log().count("REMOVED code") == 2
+    assert "approved code request" in target.agent.log() and target.agent.log().count("approved code request") == 1
 
 
 def test_the_dashboards_own_fl_step_is_approved(target):
