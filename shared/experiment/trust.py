@@ -13,8 +13,9 @@ the plants and their policy:
 - an experiment whose rounds may hold fewer plants than the plant's min_cohort (a single-plant experiment);
 - a secure experiment with a plant that pinned no federation key (it masks in no cohort at all).
 
-What a plant reports here only decides what the dashboard refuses early: the plant enforces its own policy on every
-request, so a dashboard's database that claims a plant trusts it gains nothing.
+What a plant reports here only decides what the dashboard refuses early, never what the plant accepts: the plant
+enforces its own policy on every request (a dashboard's database that claims a plant trusts it gets no secure cohort
+that plant cannot verify).
 """
 
 from __future__ import annotations

@@ -54,6 +54,16 @@ def test_an_agent_that_does_not_report_its_mode_is_unknown_and_a_re_registration
     assert factories(client, api)["plant_o"]["trust"]["mode"] == "trusts"
 
 
+def test_one_plants_get_carries_its_trust_mode(client, api):
+    register(client, "plant_v", **VERIFYING)
+    plant = client.get("/api/factories/plant_v", headers=api).get_json()
+    assert plant["factory_name"] == "plant_v" and plant["trust"]["mode"] == "verifies"
+    assert plant["federation_key"] == KEY and plant["trust_dashboard"] is False
+    assert client.get("/api/factories/nope", headers=api).status_code == 404
+    assert client.get("/api/factories/..%2Fx", headers=api).status_code in (400, 404)
+    assert client.get("/api/factories/plant_v").status_code == 401
+
+
 def test_the_plants_reported_min_cohort_is_used(client, api):
     register(client, "plant_a", **VERIFYING, policy={"min_cohort": 5, "trust_dashboard": False})
     assert factories(client, api)["plant_a"]["trust"]["min_cohort"] == 5
