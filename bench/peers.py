@@ -80,8 +80,9 @@ def run_factoryfl(settings: Settings, workdir: Path) -> Outcome:
     agents = []
     try:
         started = time.monotonic()
+        # plain rounds, as Flower's: plants that trust the dashboard (dashboard.services.trust)
         agents = [Agent(f"peer_{seed}", workdir, dashboard.url, ["--simulate", profile, "--rows", str(settings.rows),
-                                                                  "--seed", str(seed)]).start()
+                                                                  "--seed", str(seed), "--trust-dashboard"]).start()
                   for profile, seed in site_specs(settings)]
         wait_online(dashboard, [a.name for a in agents], started)
         time.sleep(SETTLE_S)

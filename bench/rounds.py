@@ -46,7 +46,8 @@ def federation(n_plants: int, rows: int, workdir: Path):
         for i in range(n_plants):
             agents.append(Agent(f"bench_{i}", workdir / f"n{n_plants}", dashboard.url,
                                 ["--simulate", PROFILES[i % len(PROFILES)], "--rows", str(rows),
-                                 "--seed", str(i)]).start())
+                                 # plain rounds too: plants that trust the dashboard (dashboard.services.trust)
+                                 "--seed", str(i), "--trust-dashboard"]).start())
         registered = []
         for a in agents:
             dashboard.wait_status(a.name, ("online",), timeout=300)

@@ -43,3 +43,17 @@ def list_factories():
     from dashboard.services import plants
 
     return jsonify(plants.listing())  # this process's buffered heartbeats first (read your writes)
+
+
+@bp.get("/api/factories/<name>")
+@operator_required
+def show_factory(name: str):
+    """One plant as GET /factories lists it (its status, policy and trust mode)."""
+    from dashboard.errors import NotFound
+    from dashboard.services import plants
+    from shared.protocol.registry import plant_name
+
+    plant = plants.plant_named(plant_name(name, "name"))
+    if plant is None:
+        raise NotFound(f"no plant named {name!r}")
+    return jsonify(plant.to_dict())

@@ -126,6 +126,10 @@ def document() -> dict:
             **_operator_paths(),
             "/factories": {"get": {"summary": "every factory and its status (operators: session or bearer token)",
                                    "responses": {"200": _JSON, "401": _ERROR}}},
+            "/api/factories/{name}": {"get": {
+                "summary": "one factory as /factories lists it, with its policy and trust mode (trust)",
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _JSON, "400": _ERROR, "401": _ERROR, "404": _ERROR}}},
         },
     }
     return spec

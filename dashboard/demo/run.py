@@ -224,11 +224,18 @@ def run_demo(args, env: dict, url: str, plants: list, logs: Path, processes: Pro
     headers = {"Authorization": f"Bearer {token}"}  # GET /factories is for operators
     wait_online(url, headers, [name for name, _, _ in plants], processes)
     admit_plants(args, url, headers, admin, [name for name, _, _ in plants])
+    # secure aggregation over all three: the plants verify membership (no --trust-dashboard), so they mask only among
+    # certified members, in rounds of at least their min_cohort (3); the dashboard refuses anything else up front
     body = {"name": "demo: MLP on three plants", "model_type": "mlp", "rounds": args.rounds, "local_epochs": 2,
-            "min_factories": 2}
-    experiment = requests.post(f"{url}/api/experiments", json=body, headers=headers, timeout=10).json()
+            "min_factories": 3, "secure_aggregation": True}
+    created = requests.post(f"{url}/api/experiments", json=body, headers=headers, timeout=10)
+    if created.status_code != 201:
+        say(f"the dashboard refused the demo's experiment: {created.text[:400]}")
+        raise SystemExit(1)  # main's finally stops what started
+    experiment = created.json()
     requests.post(f"{url}/api/experiments/{experiment['id']}/start", headers=headers, timeout=10)
-    say(f"started experiment #{experiment['id']}: watch it at {url}/experiments/{experiment['id']}")
+    say(f"started experiment #{experiment['id']} with secure aggregation among the three plants, each verifying the "
+        f"others' membership: watch it at {url}/experiments/{experiment['id']}")
     say(f"log in as {env['DASHBOARD_ADMIN_EMAIL']} with password {password} (API token: {token})")
     detail = follow(url, headers, experiment["id"])
     release_to_the_floor(url, headers, detail, [name for name, _, _ in plants], args.workdir)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
 from dashboard.models.base import isoformat, utcnow
+from shared.experiment.trust import PlantTrust, min_cohort_of
 from shared.identity import fingerprint
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ class Factory(db.Model):
     # None until an agent reports it
     pending_code_requests: Mapped[list | None] = mapped_column(JSON)
     policy: Mapped[dict | None] = mapped_column(JSON)  # the plant's own policy as it registered it (flat scalars)
+    # its trust mode as it registered it (shared.experiment.trust): whether its policy trusts this dashboard, and the
+    # fingerprint of the federation key it pinned; None from an agent that does not report them (unknown)
+    trust_dashboard: Mapped[bool | None]
+    federation_key: Mapped[str | None] = mapped_column(String(16))
     # the plant floor (DESIGN §10), as its last heartbeat reported it (dashboard.registry.floor): the model it scores
     # with, its counts and drift score; None until an agent reports them
     released_model_id: Mapped[int | None]
@@ -61,6 +66,11 @@ class Factory(db.Model):
     rekeys: Mapped[list[FactoryRekey]] = relationship(cascade="all, delete-orphan", passive_deletes=True,
                                                       order_by="FactoryRekey.id")
 
+    @property
+    def trust(self) -> PlantTrust:
+        """Its trust mode (the badge on the pages, and the rule of dashboard.services.trust)."""
+        return PlantTrust(self.name, self.trust_dashboard, self.federation_key, min_cohort_of(self.policy))
+
     def to_dict(self) -> dict:
         caps = self.capabilities or {}
         return {"id": self.id, "factory_name": self.name, "factory_hostname": self.hostname,
@@ -69,6 +79,8 @@ class Factory(db.Model):
                 "active_experiments": self.active_experiments or [], "registered_at": isoformat(self.registered_at),
                 "agent_version": self.agent_version, "pending_code_requests": self.pending_code_requests,
                 "policy": self.policy, "identity_key_fingerprint": fingerprint(self.identity_public_key),
+                "trust_dashboard": self.trust_dashboard, "federation_key": self.federation_key,
+                "trust": self.trust.to_dict(),
                 "released_model": None if self.released_model_id is None else {
                     "id": self.released_model_id, "sha256": self.released_model_sha256,
                     "kind": self.released_model_kind},

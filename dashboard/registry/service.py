@@ -83,6 +83,8 @@ def register(body: dict) -> Registered:
     factory.orchestrator_password_enc = encrypt(reg.orchestrator_password)
     factory.secagg_public_key = reg.secagg_public_key
     factory.agent_version, factory.policy = reg.agent_version, reg.policy
+    # its trust mode, as this start of its agent reports it (None from an older agent: unknown, so not trusting)
+    factory.trust_dashboard, factory.federation_key = reg.trust_dashboard, reg.federation_key
     factory.pending_code_requests = None  # this agent reports its own with its first heartbeat
     factory.heartbeat_token_hash = token_digest(token)
     factory.heartbeat_interval = current_app.config["HEARTBEAT_INTERVAL"]

@@ -7,6 +7,7 @@ from dashboard.extensions import db
 from dashboard.models import Experiment, ModelVersion, PersonalResult, Round, record_audit
 from dashboard.models.base import utcnow
 from dashboard.services import experiment_states
+from dashboard.services.trust import check_trust
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
 from shared.errors import ExperimentError
@@ -58,9 +59,11 @@ def list_rows(experiments: list[Experiment]) -> list[dict]:
 
 
 def create_experiment(body: dict, actor: str, *, start: bool = False) -> Experiment:
-    """Validate the settings (ValidationError names the field), store the experiment pending, and start it when
+    """Validate the settings (ValidationError names the field), refuse what its plants that do not trust this
+    dashboard would refuse (dashboard.services.trust, a 400), store the experiment pending, and start it when
     `start`."""
     config = parse_experiment(body)
+    check_trust(config)
     experiment = Experiment(name=config.name, config=config.to_dict(), created_by=actor,
                             status=ExperimentStatus.PENDING.value)
     db.session.add(experiment)
@@ -72,8 +75,12 @@ def create_experiment(body: dict, actor: str, *, start: bool = False) -> Experim
 
 def change_status(experiment: Experiment, action: str, actor: str) -> Experiment:
     """start, pause, resume or cancel; an action the experiment's status does not allow is an ExperimentError
-    (HTTP 409), by the one rule of dashboard.services.experiment_states."""
-    experiment.status = experiment_states.check_transition(action, experiment.status)
+    (HTTP 409), by the one rule of dashboard.services.experiment_states. Starting checks the plants' trust again
+    (dashboard.services.trust: ValidationError, 400): the registry may have changed since the experiment was made."""
+    status = experiment_states.check_transition(action, experiment.status)
+    if action == "start":
+        check_trust(experiment.settings)
+    experiment.status = status
     if action == "start":
         experiment.started_at = utcnow()
     if action == "cancel":

@@ -29,6 +29,7 @@ MAX_SCORED_ROWS = 10 ** 15
 MAX_ALERTS = 10 ** 9
 MAX_DRIFT = 10 ** 6
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+FINGERPRINT_HEX = re.compile(r"[0-9a-f]{16}")  # shared.identity.fingerprint: a federation key's id
 MODEL_KINDS = ("global", "personalized")  # personalized: the learning-quality issue's per-plant model
 FLOOR_FIELDS = ("released_model", "scored_rows", "alerts_open", "drift")
 
@@ -50,6 +51,10 @@ class Registration:
     agent_version: str
     policy: dict | None = field(default_factory=dict)  # the plant's own policy (DESIGN §9), for operators to see
     certificate_request: str | None = None  # PEM CSR for the datasite's TLS key (factory_agent.tls); None: --dev_mode
+    # the plant's trust mode (shared.experiment.trust): its policy's opt-out, and the fingerprint of the federation
+    # key it pinned (None: none); both None from an agent that does not report them (unknown: not trusting)
+    trust_dashboard: bool | None = None
+    federation_key: str | None = None
 
     def to_wire(self) -> dict:
         return {"factory_name": self.factory_name, "factory_hostname": self.factory_hostname,
@@ -57,7 +62,8 @@ class Registration:
                 "capabilities": self.capabilities, "orchestrator": dict(self.orchestrator),
                 "secagg_public_key": self.secagg_public_key, "identity_public_key": self.identity_public_key,
                 "agent_version": self.agent_version, "policy": self.policy,
-                "certificate_request": self.certificate_request}
+                "certificate_request": self.certificate_request, "trust_dashboard": self.trust_dashboard,
+                "federation_key": self.federation_key}
 
     @property
     def orchestrator_email(self) -> str:
@@ -96,7 +102,23 @@ class Registration:
                    identity_public_key=identity_key,
                    agent_version=text(body, "agent_version", optional=True, max_len=32) or "0",
                    policy=policy(body),
-                   certificate_request=body.get("certificate_request"))  # read by dashboard.registry.certificates
+                   certificate_request=body.get("certificate_request"),  # read by dashboard.registry.certificates
+                   trust_dashboard=_trust_dashboard(body), federation_key=_federation_key(body))
+
+
+def _trust_dashboard(body: dict) -> bool | None:
+    value = body.get("trust_dashboard")
+    if value is not None and not isinstance(value, bool):
+        raise ValidationError("trust_dashboard", f"must be true, false or absent, got {str(value)[:40]!r}")
+    return value
+
+
+def _federation_key(body: dict) -> str | None:
+    value = body.get("federation_key")
+    if value is not None and not (isinstance(value, str) and FINGERPRINT_HEX.fullmatch(value)):
+        raise ValidationError("federation_key", "must be the pinned federation key's fingerprint (16 lowercase hex "
+                                                f"characters) or null, got {str(value)[:40]!r}")
+    return value
 
 
 # --- the heartbeat and its floor report ---------------------------------------------------------------------

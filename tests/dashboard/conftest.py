@@ -53,7 +53,10 @@ def registration(name="plant_a", **overrides):
             "orchestrator": {"email": "orchestrator@factoryfl.org", "password": "s3cret-orchestrator"},
             "secagg_public_key": "ab" * 32, "agent_version": __version__,
             "identity_public_key": public_key_hex(identity_key(name)),
-            "certificate_request": certificate_request(name)}
+            "certificate_request": certificate_request(name),
+            # these plants trust the dashboard (--trust-dashboard), so that the tests of plain, robust, central-DP and
+            # single-plant experiments run; those of plants that verify membership say so (test_trust_mode.py)
+            "trust_dashboard": True, "federation_key": None}
     body.update(overrides)
     return body
 

@@ -12,6 +12,7 @@ EXPECTED = {
     ("POST", "/register_factory"): ("401", None),
     ("POST", "/heartbeat"): ("401", None),
     ("GET", "/factories"): ("401", "viewer"),  # DESIGN §4: the operators' view of the registry
+    ("GET", "/api/factories/<name>"): ("401", "viewer"),  # one plant of it
     ("POST", "/api/experiments"): ("401", "operator"),
     ("GET", "/api/experiments"): ("401", "viewer"),
     ("GET", "/api/experiments/<int:experiment_id>"): ("401", "viewer"),

@@ -67,6 +67,19 @@ def test_agent_registers_and_is_listed_online_with_device_load_and_heartbeat(pla
         assert f"step: {step}" in log
 
 
+def test_a_plant_started_with_a_federation_key_is_listed_and_shown_as_verifying_membership(plant, dashboard):
+    """The harness pins its administrator's key (--federation-key, no --trust-dashboard): the registry says this
+    plant verifies membership, with that key's fingerprint (the badge: tests/dashboard/test_trust_mode.py); a
+    single-plant experiment over it is refused up front with a 400 that names it."""
+    key = plant.federation().federation()
+    f = dashboard.factories()["plant_csv"]
+    assert f["trust_dashboard"] is False and f["federation_key"] == key
+    assert f["trust"]["mode"] == "verifies" and f["trust"]["label"] == f"verifies membership (key {key[:8]}…)"
+    refused = dashboard.api("POST", "/experiments", json={"name": "plain", "factories": ["plant_csv"],
+                                                          "min_factories": 1})
+    assert refused.status_code == 400 and "plant_csv (verifies membership" in refused.json()["error"]
+
+
 def test_a_plant_at_rest_has_not_loaded_torch_in_any_of_its_processes(plant, dashboard):
     """No experiment and no released model (issue 26 item 5): torch (~180 MB) stays out of the plant's processes
     through its start, its heartbeats and approval passes and its plant floor, a CSV waiting in its watch folder

@@ -34,7 +34,8 @@ def plant_csv(path, seed, lines, machines=10, cycles=150, extra_column=False):
 def plants(workdir, dashboard):
     a = plant_csv(workdir / "a.csv", 1, ["north", "south"])
     b = plant_csv(workdir / "b.csv", 2, ["south", "east"], extra_column=True)
-    common = ["--label-column", "status", "--group-column", "unit", "--time-column", "cycle"]
+    # two plants, plain rounds: they trust the dashboard (it refuses such experiments over plants that verify)
+    common = ["--label-column", "status", "--group-column", "unit", "--time-column", "cycle", "--trust-dashboard"]
     with plants_online(workdir, dashboard, [("csv_a", ["--data", str(a), *common]),
                                             ("csv_b", ["--data", str(b), *common])]) as agents:
         yield agents

@@ -14,10 +14,12 @@ from factoryfl_testing.harness import ADMIN, ROOT
 pytestmark = pytest.mark.integration
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
+# the form's defaults run plain rounds: plants that trust the dashboard (--trust-dashboard; it refuses plain
+# experiments over plants that verify membership: dashboard.services.trust)
 PLANTS = [("ui_plant_a", ["--simulate", "default", "--rows", "1500", "--seed", "4",  # the plant floor (DESIGN §10)
-                          "--watch-dir", "watch/ui_plant_a", "--stream-interval", "1"]),
-          ("ui_plant_b", ["--simulate", "heavy_duty", "--rows", "1500", "--seed", "5"]),
-          ("ui_plant_c", ["--simulate", "precision", "--rows", "1500", "--seed", "6"])]
+                          "--watch-dir", "watch/ui_plant_a", "--stream-interval", "1", "--trust-dashboard"]),
+          ("ui_plant_b", ["--simulate", "heavy_duty", "--rows", "1500", "--seed", "5", "--trust-dashboard"]),
+          ("ui_plant_c", ["--simulate", "precision", "--rows", "1500", "--seed", "6", "--trust-dashboard"])]
 
 
 @pytest.fixture(scope="module")

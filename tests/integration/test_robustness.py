@@ -6,10 +6,13 @@ from tests.integration.conftest import plants_online
 
 pytestmark = pytest.mark.integration
 HONEST = ["rb_default", "rb_heavy", "rb_hot"]
-PLANTS = [("rb_default", ["--simulate", "default", "--rows", "1500", "--seed", "11"]),
-          ("rb_heavy", ["--simulate", "heavy_duty", "--rows", "1500", "--seed", "12"]),
-          ("rb_hot", ["--simulate", "hot_climate", "--rows", "1500", "--seed", "13"]),
-          ("rb_evil", ["--simulate", "default", "--rows", "1500", "--seed", "14", "--byzantine", "scale:-8"])]
+# robust rules, central DP and plain rounds need single updates or a draw at the dashboard: plants that trust it
+# (--trust-dashboard; the dashboard refuses them over plants that verify membership: dashboard.services.trust)
+PLANTS = [("rb_default", ["--simulate", "default", "--rows", "1500", "--seed", "11", "--trust-dashboard"]),
+          ("rb_heavy", ["--simulate", "heavy_duty", "--rows", "1500", "--seed", "12", "--trust-dashboard"]),
+          ("rb_hot", ["--simulate", "hot_climate", "--rows", "1500", "--seed", "13", "--trust-dashboard"]),
+          ("rb_evil", ["--simulate", "default", "--rows", "1500", "--seed", "14", "--byzantine", "scale:-8",
+                       "--trust-dashboard"])]
 
 
 @pytest.fixture(scope="module")

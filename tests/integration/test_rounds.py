@@ -13,9 +13,13 @@ from tests.integration.conftest import plants_online
 from factoryfl_testing.harness import run_predict
 
 pytestmark = pytest.mark.integration
-PLANTS = [("plant_a", ["--simulate", "default", "--rows", "2500", "--seed", "1"]),
-          ("plant_b", ["--simulate", "heavy_duty", "--rows", "2500", "--seed", "2"]),
-          ("plant_c", ["--simulate", "hot_climate", "--rows", "2500", "--seed", "3"])]
+# these plants trust the dashboard (--trust-dashboard): the tests compare plain rounds with secure ones, and the
+# dashboard refuses plain experiments over plants that verify membership (dashboard.services.trust); the demo runs
+# its secure experiment over plants that verify (tests/test_demo.py)
+TRUSTING = ["--trust-dashboard"]
+PLANTS = [("plant_a", ["--simulate", "default", "--rows", "2500", "--seed", "1", *TRUSTING]),
+          ("plant_b", ["--simulate", "heavy_duty", "--rows", "2500", "--seed", "2", *TRUSTING]),
+          ("plant_c", ["--simulate", "hot_climate", "--rows", "2500", "--seed", "3", *TRUSTING])]
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +224,8 @@ class SilentPlant:
                 "certificate_request": certificate_request(name, "127.0.0.1"),  # the federation CA signs it
                 "capabilities": {"supported_models": ["cnn"], "data_type": "tabular", "num_samples": 200,
                                  "features": schema.feature_names, "schema": schema.to_dict()},
-                "orchestrator": {"email": "orchestrator@factoryfl.org", "password": "whatever-Pass1"}}
+                "orchestrator": {"email": "orchestrator@factoryfl.org", "password": "whatever-Pass1"},
+                "trust_dashboard": True}  # as this module's plants (PLANTS)
         resp = requests.post(f"{dashboard.url}/register_factory", json=body,
                              headers={"Authorization": f"Bearer {ENROLL}"}, timeout=10)
         assert resp.status_code == 201, resp.text

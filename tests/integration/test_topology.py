@@ -74,7 +74,9 @@ def stack(tmp_path_factory, postgres):
     try:  # whatever fails while starting, everything started so far is stopped by PID
         web.start()
         start_scheduler("one")
-        agents = start_agents(workdir, web, [(f"topo_{x}", ["--simulate", p, "--rows", "1500", "--seed", str(i)])
+        # plain rounds: plants that trust the dashboard (it refuses them over plants that verify membership)
+        agents = start_agents(workdir, web, [(f"topo_{x}", ["--simulate", p, "--rows", "1500", "--seed", str(i),
+                                                            "--trust-dashboard"])
                                              for i, (x, p) in enumerate((("a", "default"), ("b", "heavy_duty"),
                                                                          ("c", "hot_climate")))])
         for a in agents:

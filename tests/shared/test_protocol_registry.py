@@ -10,7 +10,7 @@ WIRE_HEARTBEAT = {"factory_name", "timestamp", "status", "current_load", "active
                   "pending_code_requests", "released_model", "scored_rows", "alerts_open", "drift"}
 WIRE_REGISTRATION = {"factory_name", "factory_hostname", "factory_port", "device", "status", "capabilities",
                      "orchestrator", "secagg_public_key", "identity_public_key", "agent_version", "policy",
-                     "certificate_request"}
+                     "certificate_request", "trust_dashboard", "federation_key"}
 
 
 def test_a_heartbeat_round_trips_with_the_fields_0_4_agents_send():
@@ -31,6 +31,31 @@ def test_a_registration_round_trips_with_the_fields_0_4_agents_send():
                        {"email": "o@f.org", "password": "pw"}, "ab" * 32, "cd" * 32, "0.4.0", {"require_dp": True})
     assert set(reg.to_wire()) == WIRE_REGISTRATION
     assert Registration.from_wire(reg.to_wire()) == reg
+    older = {k: v for k, v in reg.to_wire().items() if k not in ("trust_dashboard", "federation_key")}
+    parsed = Registration.from_wire(older)  # an agent from before the trust mode: unknown, so not trusting
+    assert parsed == reg and parsed.trust_dashboard is None and parsed.federation_key is None
+
+
+@pytest.mark.parametrize("trust,key", [(False, "0123456789abcdef"), (True, None), (False, None), (True, "f" * 16)])
+def test_a_registration_round_trips_the_plants_trust_mode(trust, key):
+    reg = Registration("plant_a", "localhost", 8081, "cpu", "online", {}, {"email": "o@f.org", "password": "pw"},
+                       "ab" * 32, "cd" * 32, "0.4.0", {}, trust_dashboard=trust, federation_key=key)
+    wire = reg.to_wire()
+    assert wire["trust_dashboard"] is trust and wire["federation_key"] == key
+    assert Registration.from_wire(wire) == reg
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"trust_dashboard": "yes"}, "trust_dashboard"), ({"trust_dashboard": 1}, "trust_dashboard"),
+    ({"federation_key": "AB12" * 4}, "federation_key"), ({"federation_key": "ab12"}, "federation_key"),
+    ({"federation_key": "<script>" * 2}, "federation_key"), ({"federation_key": 12}, "federation_key"),
+])
+def test_a_hostile_trust_mode_is_refused_naming_the_field(change, field):
+    body = {**Registration("plant_a", "localhost", 8081, "cpu", "online", {}, {"email": "o@f.org", "password": "pw"},
+                           "ab" * 32, "cd" * 32, "0.4.0", {}).to_wire(), **change}
+    with pytest.raises(ValidationError) as caught:
+        Registration.from_wire(body)
+    assert caught.value.field == field
 
 
 @pytest.mark.parametrize("change,field", [

@@ -1,0 +1,36 @@
+"""Refuse, before anything is stored or started, an experiment that its plants which do not trust this dashboard
+would refuse themselves (issue 24, item 5): the rule is shared.experiment.trust's, read against the registry
+here, for the API's create and start and the web form alike (dashboard.services.experiments calls it)."""
+
+from __future__ import annotations
+
+import logging
+
+from dashboard.extensions import db
+from dashboard.models import Factory
+from shared.enums import FactoryStatus
+from shared.errors import ValidationError
+from shared.experiment.config import ExperimentConfig
+from shared.experiment.trust import PlantTrust, refusals
+
+log = logging.getLogger(__name__)
+SERVING = (FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value)
+
+
+def selected_plants(config: ExperimentConfig) -> list[PlantTrust]:
+    """The registered plants the experiment's rounds may draw: those it lists, or with "all" every plant online now
+    (as dashboard.orchestration.selection). A listed name the registry does not hold yet is not judged here (its
+    mode is not known before it registers); `start` checks again, and the plant refuses what its policy refuses."""
+    query = db.select(Factory).order_by(Factory.name)
+    query = query.where(Factory.status.in_(SERVING)) if config.factories == "all" else \
+        query.where(Factory.name.in_(config.factories))
+    return [f.trust for f in db.session.scalars(query)]
+
+
+def check_trust(config: ExperimentConfig) -> None:
+    """ValidationError (400, field "factories") naming the selected plants that do not trust this dashboard and
+    their policy, when they would refuse this experiment; nothing otherwise."""
+    found = refusals(config, selected_plants(config))
+    if found:
+        log.info("experiment %r refused: %s", config.name, found[0].message)
+        raise ValidationError.of(found)
