@@ -148,9 +148,10 @@ def start_plants(args, plants, env: dict, url: str, logs: Path, processes: Proce
              "--dashboard_url", url, "--simulate", profile, "--rows", "3000", "--seed", str(port), "--reset",
              "--heartbeat-interval", str(args.heartbeat_interval), "--log-dir", str(logs),
              "--state-dir", str(args.workdir / "state" / name), "--federation-key", str(admin.public_key_path),
-             *floor_flags(args, name)], cwd=ROOT, env=env,
+             "--verify-models", *floor_flags(args, name)], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        say(f"plant {name} ({profile} profile) starting on port {port} (log: logs/{name}.log)")
+        say(f"plant {name} ({profile} profile) starting on port {port} (log: logs/{name}.log); it verifies every "
+            "model it computes on (--verify-models)")
 
 
 def wait_online(url: str, headers: dict, names: list[str], processes: Processes) -> None:

@@ -2,7 +2,7 @@
 it, for plants that verify models to replay
 
 Revision ID: a9c3e7f1b5d2
-Revises: f4a7c2e9b1d3
+Revises: b7d3e1f9a2c4
 Create Date: 2026-12-07 14:00:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a9c3e7f1b5d2'
-down_revision = 'f4a7c2e9b1d3'
+down_revision = 'b7d3e1f9a2c4'
 branch_labels = None
 depends_on = None
 
