@@ -7,7 +7,7 @@ from dashboard.extensions import db
 from dashboard.models import Experiment, ModelVersion, PersonalResult, Round, record_audit
 from dashboard.models.base import utcnow
 from dashboard.services import experiment_states
-from dashboard.services.trust import check_trust
+from dashboard.services.trust import check_trust, secure_by_default
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
 from shared.errors import ExperimentError
@@ -62,7 +62,7 @@ def create_experiment(body: dict, actor: str, *, start: bool = False) -> Experim
     """Validate the settings (ValidationError names the field), refuse what its plants that do not trust this
     dashboard would refuse (dashboard.services.trust, a 400), store the experiment pending, and start it when
     `start`."""
-    config = parse_experiment(body)
+    config = secure_by_default(body, parse_experiment(body))
     check_trust(config)
     experiment = Experiment(name=config.name, config=config.to_dict(), created_by=actor,
                             status=ExperimentStatus.PENDING.value)

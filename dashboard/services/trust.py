@@ -10,8 +10,9 @@ from dashboard.extensions import db
 from dashboard.models import Factory
 from shared.enums import FactoryStatus
 from shared.errors import ValidationError
+from shared.experiment import parse_experiment
 from shared.experiment.config import ExperimentConfig
-from shared.experiment.trust import PlantTrust, refusals
+from shared.experiment.trust import PlantTrust, refusals, unverifiable
 
 log = logging.getLogger(__name__)
 SERVING = (FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value)
@@ -25,6 +26,27 @@ def selected_plants(config: ExperimentConfig) -> list[PlantTrust]:
     query = query.where(Factory.status.in_(SERVING)) if config.factories == "all" else \
         query.where(Factory.name.in_(config.factories))
     return [f.trust for f in db.session.scalars(query)]
+
+
+def secure_by_default(body: dict, config: ExperimentConfig) -> ExperimentConfig:
+    """The settings with secure aggregation on when the body does not name it and a selected plant does not trust
+    this dashboard (such a plant computes only on models it verified, each from a secure sum: it refuses a plain
+    round), unless the body's own choices need single updates (a robust rule, central DP, SCAFFOLD, one plant per
+    round): then the settings stay as parsed and check_trust names why. A body that names secure_aggregation gets
+    exactly what it names."""
+    if "secure_aggregation" in body or config.secure_aggregation:
+        return config
+    if all(plant.trusts for plant in selected_plants(config)):
+        return config
+    try:
+        secure = parse_experiment({**body, "secure_aggregation": True})
+    except ValidationError:
+        return config  # a choice that contradicts secure aggregation: the trust refusal below names it
+    if unverifiable(secure):
+        return config
+    log.info("experiment %r: secure aggregation on by default (a selected plant does not trust the dashboard)",
+             config.name)
+    return secure
 
 
 def check_trust(config: ExperimentConfig) -> None:

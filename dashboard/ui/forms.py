@@ -94,6 +94,8 @@ class ExperimentForm(FlaskForm):
         for name in TUNED_WITH:  # a number left as prefilled is not a choice: the tuned lr_decay and class weight
             if body.get(name) == SETTING[name].default:  # apply (issue 25)
                 del body[name]
+        if body.get("secure_aggregation") is False:  # the box as prefilled: the plants decide (services.trust:
+            del body["secure_aggregation"]  # on when a selected plant does not trust the dashboard)
         names = [n.strip() for n in (self.factories.data or "").split(",") if n.strip()]
         body["factories"] = names or "all"
         return body

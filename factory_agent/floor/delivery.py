@@ -123,8 +123,9 @@ def check_bundle(bundle: ModelBundle, max_parameters: int = MAX_PARAMETERS) -> N
 class ModelDelivery:
     def __init__(self, models_dir: Path, dashboard_url: str, max_bytes: int,
                  session: requests.Session | None = None, clock=time.monotonic,
-                 max_parameters: int = MAX_PARAMETERS, chooser=None):
-        self.chooser = chooser  # the plant's own choice (factory_agent.floor.personal.ModelChooser)
+                 max_parameters: int = MAX_PARAMETERS, chooser=None, verify=None):
+        self.chooser = chooser
+        self.verify = verify  # bundle -> bundle, ModelError when the plant did not derive it (verify_models)  # the plant's own choice (factory_agent.floor.personal.ModelChooser)
         self.models_dir = Path(models_dir)
         self.models_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.dashboard_url = dashboard_url.rstrip("/")
@@ -174,6 +175,8 @@ class ModelDelivery:
         except (KeyError, TypeError, ValueError) as exc:  # a bundle of the right format with broken metadata
             raise ModelError(f"model #{released.id} is not a readable bundle ({type(exc).__name__}: {exc})") from exc
         check_bundle(bundle, self.max_parameters)
+        if self.verify is not None:
+            bundle = self.verify(bundle)
         path = self.path_of(released.id)
         if not path.exists():
             write_private(path, blob)

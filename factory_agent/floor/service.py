@@ -25,7 +25,8 @@ class PlantFloor:
         self.settings = settings
         chooser = ModelChooser(settings.state_dir, settings.model_choice, settings.max_model_parameters)
         self.delivery = ModelDelivery(settings.models_dir, settings.dashboard_url, settings.max_bundle_bytes,
-                                      max_parameters=settings.max_model_parameters, chooser=chooser)
+                                      max_parameters=settings.max_model_parameters, chooser=chooser,
+                                      verify=_verifier(settings))
         self.store = FloorStore(settings.database, settings.keep_scores)
         self.scorer = FloorScorer(self.delivery, self.store, settings.drift_window)
         self.parts: list = []  # the running watch folder, stream and endpoint, each with stop()
@@ -76,3 +77,15 @@ class PlantFloor:
 def start_plant_floor(config) -> PlantFloor:
     """The agent's step: the plant floor for its flags (factory_agent.config.AgentConfig), started."""
     return PlantFloor(FloorSettings.from_agent_config(config)).start()
+
+
+def _verifier(settings: FloorSettings):
+    """The check of a released bundle against the models this plant derived (policy verify_models), or None."""
+    if not settings.verifies_models:
+        return None
+
+    def verify(bundle):
+        from factory_agent.plant.verification import verified_release  # imported on a release, not at rest
+
+        return verified_release(bundle, settings.state_dir)
+    return verify

@@ -31,6 +31,7 @@ class FloorSettings:
     drift_window: int = 5_000  # the drift score covers about this many most recent scored rows
     max_model_parameters: int = PlantPolicy.max_model_parameters  # the policy's: a larger released model is refused
     model_choice: str = "best"  # --model-choice: global | personalized | best (factory_agent.floor.personal)
+    verifies_models: bool = False  # the policy's: score only a released model this plant derived itself
 
     @property
     def models_dir(self) -> Path:
@@ -47,5 +48,5 @@ class FloorSettings:
                    watch_dir=config.watch_dir, watch_interval=config.watch_interval,
                    stream_profile=None if config.data else config.simulate,
                    stream_interval=config.stream_interval, seed=config.seed, score_port=config.score_port,
-                   max_model_parameters=policy.max_model_parameters,
+                   max_model_parameters=policy.max_model_parameters, verifies_models=policy.verifies_models,
                    model_choice=getattr(config, "model_choice", "best"))

@@ -25,6 +25,18 @@ TRUSTS_THE_DASHBOARD = ("--trust-dashboard: this plant masks in whatever cohort 
                         "the dashboard's database can invent members and open this plant's single update")
 
 
+COMPUTES_ON_ANY_MODEL = ("this plant computes on whatever model the dashboard sends (--trust-dashboard or "
+                         "--verify-models no): a model chosen by whoever holds the dashboard's database can read rows "
+                         "through a training or evaluation call")
+VERIFIES = ("verified models: this plant trains, evaluates, personalizes and scores only models it derived itself from "
+            "the public seed and its members' signed secure sums (README, Verified rounds)")
+
+
+def models_mode(policy: PlantPolicy) -> str:
+    """One sentence for the start-up log: which models this plant computes on."""
+    return VERIFIES if policy.verifies_models else COMPUTES_ON_ANY_MODEL
+
+
 def mode(policy: PlantPolicy, state: PlantState) -> str:
     """One sentence for the start-up log: how this plant decides whom it masks with."""
     if policy.trust_dashboard:
@@ -74,3 +86,4 @@ def enrol(state: PlantState, name: str, federation_key: Path | None, reset: bool
              "from it (python -m shared.membership admit) after comparing that fingerprint", path,
              fingerprint(state.identity_public_key()))
     (log.warning if policy.trust_dashboard or state.federation_key() is None else log.info)(mode(policy, state))
+    (log.info if policy.verifies_models else log.warning)(models_mode(policy))

@@ -65,8 +65,9 @@ class PlantPolicy:
     trust_dashboard: bool = False
     # train, evaluate and personalize only models this plant derived itself from the experiment's public seed and
     # the members' signed transcripts of each secure sum (factory_agent.plant.verification; README, Verified
-    # rounds); implies secure aggregation. Off under trust_dashboard, whose owner trusts the dashboard's models
-    verify_models: bool = False
+    # rounds); implies secure aggregation. On by default (issue 24: the dashboard does not choose what a plant
+    # computes on); off under trust_dashboard, whose owner trusts the dashboard's models, or `--verify-models no`
+    verify_models: bool = True
 
     def __post_init__(self) -> None:
         problems = []

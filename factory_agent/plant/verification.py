@@ -22,7 +22,8 @@ import numpy as np
 
 from factory_agent.plant.chain_store import Chain, ChainStore
 from factory_agent.plant.membership import check_membership
-from shared.errors import PolicyRefusal, ProtocolError, VerificationError
+from shared.bundle import ModelBundle
+from shared.errors import ModelError, PolicyRefusal, ProtocolError, VerificationError
 from shared.membership import MembershipCertificate
 from shared.protocol import ModelPart
 from shared.protocol.transcript import ModelProof
@@ -105,3 +106,36 @@ def derived_digest_matches(weights: dict[str, np.ndarray], state_directory, expe
         if derived is not None and same_model(weights, derived):
             return number
     return None
+
+
+def _wire(value) -> object:
+    return json.loads(json.dumps(value))
+
+
+def verified_release(bundle: ModelBundle, state_directory) -> ModelBundle:
+    """A released bundle as this plant scores it when its policy verifies models: the experiment it names must be
+    one this plant derived models of, with the same features, scaler and spec as pinned at round 0, and its weights
+    one of the rounds derived; the bundle then carries this plant's own copy of those weights. ModelError (the
+    floor keeps its last good model) otherwise: the dashboard does not choose what the floor scores with."""
+    experiment = (bundle.source or {}).get("experiment_id")
+    if isinstance(experiment, bool) or not isinstance(experiment, int) or experiment < 0:
+        raise ModelError("the released bundle names no experiment (source.experiment_id), so this plant cannot "
+                         "check it against the models it verified (policy verify_models)")
+    store = ChainStore(state_directory, experiment)
+    chain = store.load()
+    if chain is None:
+        raise ModelError(f"this plant verified no model of experiment {experiment}: it scores only a released "
+                         "model it derived itself (policy verify_models)")
+    pinned = chain.pinned
+    mine = {"features": list(bundle.schema.feature_names), "scaler": bundle.scaler.to_dict(),
+            "spec": bundle.spec.to_dict()}
+    changed = sorted(k for k, v in mine.items() if _wire(v) != pinned.get(k))
+    if changed:
+        raise ModelError(f"the released bundle's {', '.join(changed)} differ from experiment {experiment}'s as "
+                         "this plant pinned them at round 0")
+    number = derived_digest_matches(bundle.weights, state_directory, experiment)
+    if number is None:
+        raise ModelError(f"the released bundle's weights are no model of experiment {experiment} this plant "
+                         f"derived (verified up to round {chain.head})")
+    log.info("released model of experiment %d is round %d as this plant derived it", experiment, number)
+    return dataclasses.replace(bundle, weights=store.weights(number))

@@ -147,6 +147,8 @@ SETTINGS: tuple[Setting, ...] = (
       high=0.999, shown_when=_when(server_optimizer=("fedavgm",)), in_form=False),
     # --- privacy ------------------------------------------------------------------------------------
     S("secure_aggregation", bool, False, "privacy", "Plants mask their updates; the dashboard sees only the sum.",
+      "Not named (the box left empty): on when a selected plant does not trust the dashboard, since such a plant "
+      "computes only on models it derives from secure sums (dashboard.services.trust); named: exactly as named.",
       label="Secure aggregation"),
     S("privacy.mode", str, PrivacyMode.NONE.value, "privacy", "dp_sgd: record level at each plant; central: "
       "noise on the sum.", "dp_sgd: each plant trains with Opacus (per-sample clipping and noise) and accounts "

@@ -23,7 +23,7 @@ def plants(tmp_path_factory):
     root = tmp_path_factory.mktemp("plants")
     return [InProcessPlant.simulated("plant_a", "default", 600, 1, root),
             InProcessPlant.simulated("plant_b", "hot_climate", 600, 2, root,
-                                     PlantPolicy(max_local_epochs=1, max_calls_per_hour=10 ** 6))]
+                                     PlantPolicy(max_local_epochs=1, max_calls_per_hour=10 ** 6, trust_dashboard=True))]
 
 
 def model_of(names, answers) -> ModelPart:

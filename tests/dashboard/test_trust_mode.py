@@ -102,7 +102,8 @@ def test_a_secure_verifiable_experiment_over_verifying_plants_is_accepted_and_st
 
 
 @pytest.mark.parametrize("body,why", [
-    ({"rounds": 2}, "secure_aggregation is off"),  # the API's defaults: plain FedAvg over every plant
+    ({"rounds": 2}, "may hold 2 plant(s)"),  # the API's defaults: secure (these plants verify), min_factories 2
+    ({"rounds": 2, "secure_aggregation": False, "min_factories": 3}, "secure_aggregation is off"),  # as named
     ({"min_factories": 1, "factories": ["plant_a"]}, "secure_aggregation is off"),  # single-plant
     ({"secure_aggregation": True, "min_factories": 2, "factories": ["plant_a", "plant_b"]},
      "may hold 2 plant(s) (min_factories 2, 2 selected), fewer than these plants' min_cohort"),
@@ -122,6 +123,20 @@ def test_what_verifying_plants_refuse_is_a_400_naming_the_plants_and_their_polic
     assert "--trust-dashboard" in error["error"]
     with app.app_context():  # nothing stored
         assert db.session.scalar(db.select(db.func.count(Experiment.id))) == 0
+
+
+def test_secure_aggregation_is_on_by_default_over_plants_that_verify_and_exactly_as_named_otherwise(app, client,
+                                                                                                      api):
+    plants(client)
+    made = create(client, api, rounds=2, min_factories=3)  # the API's defaults otherwise
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["config"]["secure_aggregation"] is True
+    assert create(client, api, rounds=2, min_factories=3, secure_aggregation=False).status_code == 400
+    robust = create(client, api, min_factories=3, robust={"method": "median"})  # needs single updates: stays off
+    assert robust.status_code == 400 and "robust.method median" in robust.get_json()["error"]
+    plants(client, {"trust_dashboard": True}, names=("plant_t", "plant_u"))
+    trusted = create(client, api, factories=["plant_t", "plant_u"])
+    assert trusted.status_code == 201 and trusted.get_json()["config"]["secure_aggregation"] is False
 
 
 def test_plants_that_trust_the_dashboard_are_left_out_of_the_refusal_and_allow_everything(client, api):
@@ -161,10 +176,13 @@ FORM = {"name": "x", "model_type": "cnn", "algorithm": "fedavg", "server_optimiz
 def test_the_form_shows_the_same_refusal_and_the_start_button_flashes_it(app, client, api):
     client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1]})
     plants(client)
-    resp = client.post("/experiments", data=FORM)
+    resp = client.post("/experiments", data={**FORM, "min_factories": "2"})
     assert resp.status_code == 400
-    assert "secure_aggregation is off" in resp.text and "plant_a (verifies membership (key 01234567…)" in resp.text
+    assert "may hold 2 plant(s)" in resp.text and "plant_a (verifies membership (key 01234567…)" in resp.text
     assert client.post("/experiments", data={**FORM, "secure_aggregation": "y"}).status_code == 302
+    assert client.post("/experiments", data=FORM).status_code == 302  # the box as prefilled: the plants need it on
+    with app.app_context():
+        assert db.session.scalars(db.select(Experiment)).all()[-1].config["secure_aggregation"] is True
     plants(client, {"trust_dashboard": True})
     eid = create(client, api).get_json()["id"]
     plants(client)

@@ -126,6 +126,20 @@ def bundle_weights(dashboard, eid):
     return load(resp.content)
 
 
+def assert_only_masked(blob: bytes) -> None:
+    """A round's transcript (kept for plants that verify models) holds each member's masked update: uniform over
+    the ring, unlike a quantized update (at most 2^40 from 0, either side, with these clips and fraction bits)."""
+    import numpy as np
+
+    from shared.protocol.transcript import RoundTranscript
+
+    transcript = RoundTranscript.from_bytes(blob)
+    for name, contribution in transcript.contributions.items():
+        y = contribution.masked.astype(np.uint64)
+        middle = (y > np.uint64(2 ** 48)) & (y < np.uint64(2 ** 64 - 2 ** 48))
+        assert middle.mean() > 0.99, (name, middle.mean())
+
+
 def assert_no_single_plant_update_stored(dashboard):
     """The dashboard's database holds models (global weights) and aggregation state as blobs, nothing else;
     no JSON value holds a vector; the log holds no vector."""
@@ -150,7 +164,9 @@ def assert_no_single_plant_update_stored(dashboard):
         columns = [c[0] for c in cursor.description]
         for row in cursor:
             for column, value in zip(columns, row):
-                if isinstance(value, bytes):
+                if isinstance(value, bytes) and (table, column) == ("model_versions", "transcript"):
+                    assert_only_masked(value)
+                elif isinstance(value, bytes):
                     assert (table, column) in {("model_versions", "weights"), ("experiments", "server_state")}, \
                         (table, column)
                 elif isinstance(value, str) and value[:1] in "[{":

@@ -1,7 +1,8 @@
-"""Verified rounds over real PySyft datasites (README, "Verified rounds"): three plants started with
---verify-models run a secure experiment end to end through a real dashboard, each deriving every global model
-itself; then, with the orchestrator's PySyft login (what the dashboard's database holds), the attacks that read
-rows through a model of the caller's choosing are refused at a real plant."""
+"""Verified rounds over real PySyft datasites (README, "Verified rounds"): three plants started with no policy flag
+(the default policy verifies models; the harness pins only the federation administrator's key, as a data owner
+does at enrolment) run a secure experiment end to end through a real dashboard, each deriving every global model
+itself; then, with the orchestrator's PySyft login (what the dashboard's database holds), every attack of issue 24
+that needs the plant to compute on a model of the caller's choosing is refused at a real plant."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from factory_agent.plant.chain_store import ChainStore
 from tests.integration.conftest import plants_online
 
 pytestmark = pytest.mark.integration
-PLANTS = [(f"verifier_{c}", ["--simulate", profile, "--rows", "400", "--seed", str(i), "--verify-models"])
+PLANTS = [(f"verifier_{c}", ["--simulate", profile, "--rows", "400", "--seed", str(i)])
           for i, (c, profile) in enumerate(zip("abc", ("default", "heavy_duty", "hot_climate")))]
 
 
@@ -27,8 +28,9 @@ def plants(workdir, dashboard):
 
 @pytest.fixture(scope="module")
 def experiment(plants, dashboard):
+    # secure_aggregation is not named: it is on by default over plants that do not trust the dashboard
     body = {"name": "verified", "model_type": "cnn", "rounds": 2, "local_epochs": 1, "min_factories": 3,
-            "secure_aggregation": True, "personalization": "finetune", "personalization_epochs": 1}
+            "personalization": "finetune", "personalization_epochs": 1}
     resp = dashboard.api("POST", "/experiments", json=body)
     assert resp.status_code == 201, resp.text
     eid = resp.json()["id"]
@@ -36,8 +38,9 @@ def experiment(plants, dashboard):
     return dashboard.wait_experiment(eid, timeout=400)
 
 
-def test_plants_that_verify_models_run_a_secure_experiment_end_to_end(experiment, plants, dashboard):
+def test_plants_with_no_policy_flags_run_a_verified_secure_experiment_end_to_end(experiment, plants, dashboard):
     assert experiment["status"] == "completed", experiment.get("message")
+    assert experiment["config"]["secure_aggregation"] is True
     for r in experiment["rounds"]:
         assert sorted(r["participants"]) == sorted(plants) and r["dropouts"] == [], r
     for agent in plants.values():
@@ -102,3 +105,48 @@ def test_crafted_weights_and_a_forged_history_are_refused_at_a_real_plant(experi
     answer = _orchestrator_call(agent, EvaluateRequest(dataclasses.replace(ref, attempt=5), part, proof).to_wire())
     assert answer["ok"] is True, answer
     assert "unverified model" in agent.log()  # each refusal is in the data owner's log, with its reason
+
+
+def test_every_attack_on_a_model_of_the_callers_choosing_fails_at_a_plant_with_no_policy_flags(experiment, plants,
+                                                                                               dashboard):
+    """The issue's attacks, each as the orchestrator's login sends it: an unmasked training call (the row reader of
+    trap weights), the 4,096-absent-feature evaluation (the cost attack), an exact evaluation of a model that flags
+    one band of a feature (the evaluation oracle), a round in a cohort of invented members. None is answered with a
+    number; the genuine model with its proof still is."""
+    from shared.models import ModelSpec, build_model, get_weights
+    from shared.protocol import (EvaluateRequest, ModelPart, ModelProof, RoundRef, ScalerMsg, SecAggRequest,
+                                 TrainRequest, TrainSettings)
+    from shared.secagg.keys import public_hex
+    from shared.secagg.quantize import fraction_bits
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    agent = plants["verifier_b"]
+    part, pinned = _genuine_parts(experiment, dashboard, agent)
+    proof = ModelProof(seed=pinned["seed"], strategy=pinned["strategy"])
+    eid = experiment["id"] + 2000
+    absent = 4096 - len(part.features)
+    wide = ModelSpec("cnn", 4096, channels=256, hidden_size=16)
+    costly = ModelPart(part.features + tuple(f"absent_{i}" for i in range(absent)),
+                       ScalerMsg(np.concatenate([part.scaler.mean, np.zeros(absent)]),
+                                 np.concatenate([part.scaler.scale, np.ones(absent)])),
+                       wide, get_weights(build_model(wide, seed=0)))
+    band = dataclasses.replace(part, weights={k: np.where(np.arange(v.size).reshape(v.shape) % 7 == 0, 3.0, -1.0)
+                                              .astype(v.dtype) for k, v in part.weights.items()})
+    invented = {name: public_hex(X25519PrivateKey.generate()) for name in ("invented_1", "invented_2")}
+    invented["verifier_b"] = public_hex(X25519PrivateKey.generate())
+    attacks = {
+        "unmasked training": TrainRequest(RoundRef(eid, 1), band, TrainSettings()),
+        "cost": EvaluateRequest(RoundRef(eid + 1, 0), costly, proof),
+        "evaluation oracle": EvaluateRequest(RoundRef(eid + 2, 0), band, proof),
+        "invented cohort": TrainRequest(RoundRef(eid + 3, 1), band, TrainSettings(),
+                                        SecAggRequest(invented, 2, fraction_bits(3, 100.0), "samples", 100.0),
+                                        proof=proof),
+    }
+    for name, request in attacks.items():
+        answer = _orchestrator_call(agent, request.to_wire())
+        assert answer["ok"] is False, (name, answer)
+        assert not set(answer) & {"metrics", "weights", "masked", "loss", "histogram"}, (name, answer)
+    assert agent.log().count("REFUSED") >= len(attacks)
+    genuine = EvaluateRequest(RoundRef(experiment["id"], 2, 5), part, proof)  # the last attempt the policy allows
+    answer = _orchestrator_call(agent, genuine.to_wire())
+    assert answer["ok"] is True, answer

@@ -219,6 +219,28 @@ def test_the_plants_policy_bounds_the_released_models_size(tmp_path, dashboard, 
         delivery.fetch(ReleasedModel(4, hashlib.sha256(blob).hexdigest()), "t")
 
 
+def test_attack_a_plant_with_no_policy_flags_scores_no_released_model_it_did_not_derive(tmp_path, dashboard, blob):
+    """The default policy verifies models: a bundle the dashboard serves is scored only when its weights are a round
+    this plant derived in that experiment (tests/factory_agent/plant/test_verification.py has the derived case)."""
+    from factory_agent.config import parse_config
+    from factory_agent.floor.service import PlantFloor
+    from factory_agent.floor.settings import FloorSettings
+
+    dashboard.routes["/api/models/4/bundle"] = (200, blob, {})
+    released = ReleasedModel(4, hashlib.sha256(blob).hexdigest())
+    def settings(*flags):
+        return FloorSettings.from_agent_config(parse_config(["--state-dir", *flags, "--dashboard_url", dashboard.url]))
+
+    default = settings(str(tmp_path / "st"))
+    assert default.verifies_models
+    floor = PlantFloor(default)
+    with pytest.raises(ModelError, match="verified no model of experiment"):
+        floor.delivery.fetch(released, "t")
+    assert floor.delivery.current is None and not (default.models_dir / "release-4.safetensors").exists()
+    opted_out = settings(str(tmp_path / "other"), "--verify-models", "no")
+    assert not opted_out.verifies_models and PlantFloor(opted_out).delivery.fetch(released, "t").id == 4
+
+
 def test_the_network_is_built_once_per_installed_model_not_per_batch(scorer, delivery, readings, monkeypatch):
     import shared.predict
     from tests.factory_agent.floor.conftest import install

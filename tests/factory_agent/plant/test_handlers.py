@@ -29,12 +29,18 @@ def data():
     return d, np.stack([d.split, d.groups], 1)
 
 
+# the checks every request meets before (and besides) model verification: they still hold for a plant that opts
+# out of verifying (verify_models false or trust_dashboard) and are tested on one; verification itself, the
+# default, is tests/factory_agent/plant/test_verification.py
+UNVERIFIED = {"verify_models": False}
+
+
 @pytest.fixture
 def plant(data, tmp_path):
     d, index = data
     state = PlantState(tmp_path / "state")
     state.save_profile(NAME, d.schema.feature_names)
-    state.save_policy(PlantPolicy())
+    state.save_policy(PlantPolicy(**UNVERIFIED))
     admin = administrator(tmp_path / "federation")
     own_certificate = enrol(admin, state, NAME)
 
@@ -51,7 +57,7 @@ def plant(data, tmp_path):
 
         @staticmethod
         def policy(**changes):
-            state.save_policy(PlantPolicy(**changes))
+            state.save_policy(PlantPolicy(**{**UNVERIFIED, **changes}))
 
         def model(self, scaler=None, weights=None):
             s = scaler or self.scaler
@@ -150,6 +156,13 @@ def test_a_second_masking_under_one_context_is_refused(plant):
     plant.policy(max_calls_per_hour=10 ** 6)
     with pytest.raises(Exception, match="already masked"):
         plant.state.claim_mask("3:1:1", setup.to_wire())
+
+
+def test_the_default_policy_computes_on_no_model_it_did_not_verify(plant):
+    plant.state.save_policy(PlantPolicy())  # no setting at all: the default verifies models
+    assert PlantPolicy().verifies_models
+    refused(plant.call(TrainRequest(RoundRef(1, 1), plant.model(), TrainSettings())), "requires secure aggregation")
+    refused(plant.call(EvaluateRequest(RoundRef(1, 1), plant.model())), "verified itself", "no proof")
 
 
 def test_an_unmasked_update_is_refused_when_the_policy_requires_secure_aggregation(plant):

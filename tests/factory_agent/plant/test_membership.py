@@ -86,3 +86,17 @@ def test_enrolment_writes_the_request_with_public_keys_only(tmp_path):
     text = (state.directory / "membership_request.json").read_text()
     assert state.identity_public_key() in text and state.secagg_public_key() in text and "PRIVATE" not in text
     assert state.federation_key() is not None
+
+
+def test_the_start_up_log_says_which_models_the_plant_computes_on(tmp_path, caplog):
+    import logging
+
+    admin = administrator(tmp_path / "federation")
+    with caplog.at_level(logging.INFO, logger="factory_agent.plant.membership"):
+        enrol_at_start(PlantState(tmp_path / "a"), ME, admin.public_key_path, False, PlantPolicy())
+    assert any(r.levelno == logging.INFO and "verified models" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="factory_agent.plant.membership"):
+        enrol_at_start(PlantState(tmp_path / "b"), ME, admin.public_key_path, False, PlantPolicy(verify_models=False))
+    assert any(r.levelno == logging.WARNING and "whatever model the dashboard sends" in r.getMessage()
+               for r in caplog.records)

@@ -182,3 +182,38 @@ def test_personalization_runs_only_on_a_derived_model(verified_run):
     fed, config, run = verified_run
     replies = fed.personalize(run, dataclasses.replace(config, personalization="finetune"))
     assert sorted(replies) == ["v0", "v1", "v2"]
+
+
+def test_the_floor_scores_only_a_released_model_the_plant_derived(verified_run):
+    from factory_agent.plant.verification import verified_release
+    from shared.bundle import ModelBundle
+    from shared.data.scaler import Scaler
+    from shared.data.schema import merge_schemas
+    from shared.errors import ModelError
+
+    fed, config, run = verified_run
+    plants = list(fed.channel.plants.values())
+    model, directory = run.model, plants[0].state.directory
+    schema = merge_schemas([p.data.schema for p in plants])
+    assert schema.feature_names == list(model.features)
+
+    def bundle(weights=None, source=None, scaler=None):
+        return ModelBundle(spec=model.spec, schema=schema, scaler=scaler or Scaler(np.asarray(model.scaler.mean,
+                           np.float64), np.asarray(model.scaler.scale, np.float64)), weights=weights or model.weights,
+                           source={"experiment_id": run.experiment, "round": config.rounds} if source is None else source)
+
+    rounded = {k: (v * (1 + 1e-8)).astype(v.dtype) for k, v in model.weights.items()}  # the relay's float rounding
+    kept = verified_release(bundle(rounded), directory)
+    assert _weights_equal(kept.weights, ChainStore(directory, run.experiment).weights(config.rounds))  # its own copy
+    crafted = {k: v.copy() for k, v in model.weights.items()}
+    first = next(iter(crafted))
+    crafted[first].flat[0] += 0.5
+    with pytest.raises(ModelError, match="no model of experiment"):
+        verified_release(bundle(crafted), directory)
+    with pytest.raises(ModelError, match="verified no model of experiment"):
+        verified_release(bundle(source={"experiment_id": run.experiment + 10_000}), directory)
+    with pytest.raises(ModelError, match="names no experiment"):
+        verified_release(bundle(source={}), directory)
+    other = Scaler(np.asarray(model.scaler.mean, np.float64) + 1, np.asarray(model.scaler.scale, np.float64))
+    with pytest.raises(ModelError, match="scaler"):
+        verified_release(bundle(scaler=other), directory)
