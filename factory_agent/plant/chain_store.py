@@ -67,6 +67,10 @@ class ChainStore:
         self._prune()
         return chain
 
+    def discard(self) -> None:
+        """Forget a chain this very request started and then failed to verify (a refused call pins nothing)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def extend(self, chain: Chain, weights: dict[str, np.ndarray], state: ServerState) -> Chain:
         """Round head+1, then the head moves (the weights first: a crash between leaves a file, not a head)."""
         head = chain.head + 1

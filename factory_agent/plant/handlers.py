@@ -30,6 +30,7 @@ from factory_agent.plant.verification import verified_model
 from shared.errors import FederatedLearningError, PolicyRefusal
 from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, OPS, PersonalizeRequest, RevealReply,
                              RevealRequest, StatsReply, StatsRequest, TrainReply, TrainRequest, parse_request, refusal)
+from shared.secagg.context import MASK_CONTEXT, request_mask_context as _common
 from shared.secagg.protocol import RoundSetup, mask_and_share, reveal
 from shared.secagg.statements import contribution_message, reveal_message, sign
 from shared.training import (PlantArrays, PrivateTraining, TrainOutcome, compute_stats, count_positives, dp_steps,
@@ -167,12 +168,13 @@ def _admit_training(plant: Plant, request: TrainRequest) -> TrainRequest:
         rules.check_secagg(policy, request.secagg, plant.name, plant.state.secagg_public_key(),
                            plant.state.trusted_peers())
         check_membership(policy, plant.state, plant.name, request.secagg)
+    common = _common(request) if request.secagg is not None else None  # before the plant's own copy replaces it
     # the plant's own copy of round r-1's model when its policy verifies models (factory_agent.plant.verification)
     request = dataclasses.replace(request, model=verified_model(plant, ref.experiment, request.model, request.proof,
                                                                 ref.round - 1))
     plant.state.claim_training(ref.experiment, ref.round, weights_digest(request.model.weights))
     if request.secagg is not None:  # claimed before any work: a second call for this attempt never masks
-        plant.state.claim_mask(ref.context, request.secagg.to_wire())
+        plant.state.claim_mask(ref.context, {**request.secagg.to_wire(), MASK_CONTEXT: common})
     return request
 
 
@@ -233,14 +235,15 @@ def _masked(plant: Plant, request: TrainRequest, outcome: TrainOutcome) -> dict:
     from shared.secagg.plant import aggregation_weight, contribution
 
     secagg = request.secagg
-    setup = RoundSetup(context=request.ref.context, me=plant.name, participants=secagg.participants,
+    context = plant.state.masked_setup(request.ref.context)[MASK_CONTEXT]
+    setup = RoundSetup(context=context, me=plant.name, participants=secagg.participants,
                        threshold=secagg.threshold, fraction_bits=secagg.fraction_bits)
     weight = aggregation_weight(secagg.weighting, outcome.num_samples, outcome.steps)
     vector = contribution(request.model.weights, outcome.weights, secagg.clip, weight)
     update = mask_and_share(setup, plant.state.secagg_private_key(), vector)
     # signed, so that every member can check the round's transcript before it computes on its result
     signature = sign(plant.state.identity_private_key(), contribution_message(
-        setup.context, plant.name, update.masked, weight, outcome.num_samples, outcome.steps))
+        request.ref.context, plant.name, update.masked, weight, outcome.num_samples, outcome.steps))
     return {"masked": update.masked, "sealed": update.sealed, "weight": weight, "signature": signature}
 
 
@@ -250,6 +253,7 @@ def handle_reveal(plant: Plant, request: RevealRequest) -> RevealReply:
     masked_under = plant.state.masked_setup(ref.context)
     if masked_under is None:
         raise PolicyRefusal(f"this plant did not mask an update for {ref.context}: nothing to reveal")
+    context = masked_under.pop(MASK_CONTEXT, None) or ref.context  # a masking from before the mask context
     if json.dumps(request.secagg.to_wire(), sort_keys=True) != json.dumps(masked_under, sort_keys=True):
         raise PolicyRefusal(f"the reveal for {ref.context} names other participants, keys or threshold than the "
                             "masking did")
@@ -257,13 +261,13 @@ def handle_reveal(plant: Plant, request: RevealRequest) -> RevealReply:
     rules.check_secagg(plant.policy, request.secagg, plant.name, plant.state.secagg_public_key(),
                        plant.state.trusted_peers())
     check_membership(plant.policy, plant.state, plant.name, request.secagg)  # revoked since the masking: no reveal
-    setup = RoundSetup(context=ref.context, me=plant.name, participants=request.secagg.participants,
+    setup = RoundSetup(context=context, me=plant.name, participants=request.secagg.participants,
                        threshold=request.secagg.threshold, fraction_bits=request.secagg.fraction_bits)
     shares = reveal(setup, plant.state.secagg_private_key(), list(request.survivors), request.sealed,
                     plant.state.record_reveal)
     revealed = shares.to_dict()
     return RevealReply(revealed=revealed, signature=sign(plant.state.identity_private_key(),
-                                                          reveal_message(setup.context, plant.name, revealed)))
+                                                          reveal_message(ref.context, plant.name, revealed)))
 
 
 HANDLERS = {StatsRequest: handle_stats, TrainRequest: handle_train, EvaluateRequest: handle_evaluate,

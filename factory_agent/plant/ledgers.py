@@ -30,6 +30,7 @@ CREATE INDEX IF NOT EXISTS calls_key ON calls (op, experiment, round, attempt);
 CREATE TABLE IF NOT EXISTS masks (context TEXT PRIMARY KEY, setup TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS reveals (context TEXT PRIMARY KEY, survivors TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pinned (experiment INTEGER PRIMARY KEY, digest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chains (experiment INTEGER PRIMARY KEY, digest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dp_ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, experiment INTEGER NOT NULL,
                                       noise_multiplier REAL NOT NULL, sample_rate REAL NOT NULL,
                                       steps INTEGER NOT NULL, at REAL NOT NULL);
@@ -139,6 +140,18 @@ class PlantLedgers:
                                     "its first call to this plant: refused")
             if not row:
                 db.execute("INSERT INTO pinned VALUES (?, ?)", (experiment, digest))
+
+    def pin_chain(self, experiment: int, digest: str) -> None:
+        """What a verified chain is pinned to (factory_agent.plant.verification) is kept for good, beside the chain
+        folder that the plant prunes: an experiment whose chain was pruned is never pinned again to another seed,
+        strategy or model (which would turn its members' old transcripts into a model no one trained)."""
+        with self._ledger() as db:
+            row = db.execute("SELECT digest FROM chains WHERE experiment = ?", (experiment,)).fetchone()
+            if row and row[0] != digest:
+                raise PolicyRefusal(f"experiment {experiment} was pinned at round 0 to another seed, strategy or "
+                                    "model before: refused")
+            if not row:
+                db.execute("INSERT INTO chains VALUES (?, ?)", (experiment, digest))
 
     def reserve_dp(self, policy: PlantPolicy, experiment: int, step: tuple[float, float, int], delta: float,
                    target_epsilon: float) -> tuple[list, float, float]:

@@ -72,27 +72,38 @@ def verified_model(plant, experiment: int, model: ModelPart, proof: ModelProof |
         return model
     if proof is None:
         raise PolicyRefusal(UNVERIFIED)
+    store = ChainStore(plant.state.directory, experiment)
+    chain = store.load()
     try:
-        store = ChainStore(plant.state.directory, experiment)
-        chain = store.load()
         pinned = _pinned(model, proof)
         if chain is None:
             strategy_of(proof.strategy)  # an unverifiable strategy is refused before any model is built
-            chain = store.start(pinned, genesis(model.spec, proof.seed))
         elif chain.pinned != pinned:
             changed = sorted(k for k in pinned if pinned[k] != chain.pinned.get(k))
             raise VerificationError(f"the request changes the experiment's {', '.join(changed)} (pinned at round 0)")
-        chain = _extend(plant, experiment, store, chain, proof)
-        rounds = range(chain.head, -1, -1) if round_number is None else [round_number]
-        for number in rounds:
-            derived = store.weights(number) if 0 <= number <= chain.head else None
-            if derived is not None and same_model(model.weights, derived):
-                return dataclasses.replace(model, weights=derived)
-        which = "any round" if round_number is None else f"round {round_number}"
-        raise VerificationError(f"the weights are not the model of {which} this plant derived (verified up to "
-                                f"round {chain.head})")
-    except (VerificationError, ProtocolError) as exc:
+        derived = _derived(plant, experiment, store, chain or store.start(pinned, genesis(model.spec, proof.seed)),
+                           proof, model, round_number)
+        if chain is None:  # kept for good once a request on it checked (a refused one pins nothing)
+            plant.state.pin_chain(experiment, json.dumps(pinned, sort_keys=True))
+        return dataclasses.replace(model, weights=derived)
+    except (VerificationError, ProtocolError, PolicyRefusal) as exc:
+        if chain is None:
+            store.discard()
         raise PolicyRefusal(f"unverified model: {exc}") from None
+
+
+def _derived(plant, experiment: int, store: ChainStore, chain: Chain, proof: ModelProof, model: ModelPart,
+             round_number: int | None) -> dict[str, np.ndarray]:
+    """This plant's own copy of the round the request's weights are, after extending the chain by the proof."""
+    chain = _extend(plant, experiment, store, chain, proof)
+    rounds = range(chain.head, -1, -1) if round_number is None else [round_number]
+    for number in rounds:
+        derived = store.weights(number) if 0 <= number <= chain.head else None
+        if derived is not None and same_model(model.weights, derived):
+            return derived
+    which = "any round" if round_number is None else f"round {round_number}"
+    raise VerificationError(f"the weights are not the model of {which} this plant derived (verified up to "
+                            f"round {chain.head})")
 
 
 def derived_digest_matches(weights: dict[str, np.ndarray], state_directory, experiment: int) -> int | None:
@@ -134,6 +145,9 @@ def verified_release(bundle: ModelBundle, state_directory) -> ModelBundle:
         raise ModelError(f"the released bundle's {', '.join(changed)} differ from experiment {experiment}'s as "
                          "this plant pinned them at round 0")
     number = derived_digest_matches(bundle.weights, state_directory, experiment)
+    if number == 0:
+        raise ModelError(f"the released bundle is experiment {experiment}'s round 0, the public seed's untrained "
+                         "model: this plant scores only a model its members trained in a secure round")
     if number is None:
         raise ModelError(f"the released bundle's weights are no model of experiment {experiment} this plant "
                          f"derived (verified up to round {chain.head})")

@@ -217,3 +217,43 @@ def test_the_floor_scores_only_a_released_model_the_plant_derived(verified_run):
     other = Scaler(np.asarray(model.scaler.mean, np.float64) + 1, np.asarray(model.scaler.scale, np.float64))
     with pytest.raises(ModelError, match="scaler"):
         verified_release(bundle(scaler=other), directory)
+
+
+def test_a_refused_request_pins_nothing_and_a_pruned_chain_is_never_pinned_again_otherwise(verified_run):
+    """Found in review: a refused request for a fresh experiment id used to leave a chain (round 0 of the caller's
+    seed and scaler) that a release could then name; and a chain pruned by ~32 fresh ids could be pinned again to
+    another seed, turning the members' old transcripts into a model no one trained."""
+    fed, config, run = verified_run
+    plant = fed.channel.plants["v0"]
+    proof = ModelProof(config.seed, verifiable_strategy(config))
+    crafted = dataclasses.replace(run.models[0], weights={k: v + np.float32(0.5) for k, v in run.models[0].weights.items()})
+    fresh = run.experiment + 5000
+    assert "unverified model" in _refusal(plant, EvaluateRequest(RoundRef(fresh, 0, 1), crafted, proof))
+    assert ChainStore(plant.state.directory, fresh).load() is None  # refused: nothing kept
+    # the experiment's own chain, pruned away, is rebuilt only as it was pinned
+    ChainStore(plant.state.directory, run.experiment).discard()
+    from shared.verification import genesis
+
+    other = dataclasses.replace(run.models[0], weights=genesis(run.models[0].spec, config.seed + 1))
+    why = _refusal(plant, EvaluateRequest(RoundRef(run.experiment, 0, 30), other,
+                                          dataclasses.replace(proof, seed=config.seed + 1)))
+    assert "pinned at round 0 to another seed" in why
+    assert plant.answer(EvaluateRequest(RoundRef(run.experiment, 0, 31), run.models[0], proof)).val  # as pinned
+
+
+def test_the_floor_refuses_the_untrained_round_zero_as_a_release(verified_run):
+    from factory_agent.plant.verification import verified_release
+    from shared.bundle import ModelBundle
+    from shared.data.scaler import Scaler
+    from shared.data.schema import merge_schemas
+    from shared.errors import ModelError
+
+    fed, config, run = verified_run
+    plants = list(fed.channel.plants.values())
+    zero = run.models[0]
+    bundle = ModelBundle(spec=zero.spec, schema=merge_schemas([p.data.schema for p in plants]),
+                         scaler=Scaler(np.asarray(zero.scaler.mean, np.float64), np.asarray(zero.scaler.scale,
+                                                                                             np.float64)),
+                         weights=zero.weights, source={"experiment_id": run.experiment, "round": 0})
+    with pytest.raises(ModelError, match="round 0"):
+        verified_release(bundle, plants[1].state.directory)
