@@ -55,7 +55,8 @@ def verifiable_strategy(config: ExperimentConfig) -> dict | None:
         return None
     return {"algorithm": config.algorithm, "mu": config.mu, "feddyn_alpha": config.feddyn_alpha,
             "server_optimizer": config.server_optimizer,
-            "server_lr": config.server_lr, "server_momentum": config.server_momentum}
+            "server_lr": config.server_lr, "server_momentum": config.server_momentum,
+            "clip": update_clip(config)}  # each member's delta bound: the plant bounds each replayed sum by it
 
 
 def secure_setup(config: ExperimentConfig, participants: dict[str, str], federation_size: int = 0,

@@ -21,7 +21,7 @@ from shared.protocol.parts import SecAggRequest
 
 MAX_TRANSCRIPTS = 200  # rounds one request may prove (the experiment's rounds are fewer)
 MAX_PARAMETERS = 50_000_000  # values of one masked vector (the policy's parameter limit is far lower)
-STRATEGY_KEYS = {"algorithm", "mu", "feddyn_alpha", "server_optimizer", "server_lr", "server_momentum"}
+STRATEGY_KEYS = {"algorithm", "mu", "feddyn_alpha", "server_optimizer", "server_lr", "server_momentum", "clip"}
 _SIGNATURE = 128  # hex digits of an Ed25519 signature
 
 

@@ -27,6 +27,7 @@ from shared.model_spec import ModelSpec
 from shared.protocol.parts import RoundRef
 from shared.protocol.transcript import RoundTranscript
 from shared.secagg.protocol import RevealedShares, unmask
+from shared.secagg.quantize import fraction_bits
 from shared.secagg.statements import contribution_message, reveal_message, verify
 from shared.strategies import ServerState, Strategy, build_strategy
 from shared.strategies.base import SecureSum
@@ -48,11 +49,13 @@ def strategy_of(description: dict, federation_size: int = 0) -> Strategy:
     try:
         numbers = {k: (None if d[k] is None else float(d[k])) for k in ("mu", "feddyn_alpha", "server_lr",
                                                                         "server_momentum")}
+        clip = float(d["clip"])
         size = int(federation_size)
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"the proof's strategy is malformed: {exc}") from None
     if any(v is not None and not (np.isfinite(v) and 0 <= v <= 1e3) for v in numbers.values()) \
-            or numbers["mu"] is None or numbers["feddyn_alpha"] is None or not 0 <= size <= 100_000:
+            or numbers["mu"] is None or numbers["feddyn_alpha"] is None or not 0 <= size <= 100_000 \
+            or not (np.isfinite(clip) and 0 < clip <= 1e6):
         raise VerificationError("the proof's strategy has a parameter out of range")
     return build_strategy(d["algorithm"], mu=numbers["mu"], feddyn_alpha=numbers["feddyn_alpha"],
                           federation_size=size, server_optimizer=d["server_optimizer"], server_lr=numbers["server_lr"],
@@ -81,6 +84,19 @@ def _check_signatures(context: str, transcript: RoundTranscript, identity_keys: 
                                     "that member's identity key")
 
 
+def _check_bounds(description: dict, transcript: RoundTranscript) -> None:
+    """The round masked under the experiment's pinned clip, and with the fraction bits that clip and cohort give
+    (the transcript's secure setup is the relay's word: a smaller clip or other bits would rescale the sum)."""
+    secagg = transcript.secagg
+    clip = description.get("clip")
+    if clip is not None and secagg.clip != float(clip):
+        raise VerificationError(f"round {transcript.round} masked under clip {secagg.clip}, not the experiment's "
+                                f"{clip}")
+    if secagg.fraction_bits != fraction_bits(len(secagg.participants), secagg.clip):
+        raise VerificationError(f"round {transcript.round}: {secagg.fraction_bits} fraction bits is not what "
+                                f"{len(secagg.participants)} plants with clip {secagg.clip} use")
+
+
 def replay(description: dict, weights: dict[str, np.ndarray], state: ServerState, experiment: int,
            transcript: RoundTranscript, identity_keys: dict[str, str]) -> tuple[dict[str, np.ndarray], ServerState]:
     """Round r's model and server state from round r-1's and round r's transcript; VerificationError when a
@@ -94,8 +110,13 @@ def replay(description: dict, weights: dict[str, np.ndarray], state: ServerState
         revealed = [RevealedShares.from_dict(r.revealed) for r in transcript.reveals.values()]
         if any(r.holder != name for name, r in zip(transcript.reveals, revealed)):
             raise VerificationError("a reveal is filed under another holder's name")
+        _check_bounds(description, transcript)
         total = unmask(sorted(secagg.participants), {n: c.masked for n, c in transcript.contributions.items()},
                        revealed, secagg.threshold, secagg.fraction_bits)
+        bound = secagg.clip * sum(abs(float(c.weight)) for c in transcript.contributions.values())
+        if not np.linalg.norm(total) <= bound * (1 + 1e-6) + len(total) * 2.0 ** -secagg.fraction_bits:
+            raise VerificationError(f"round {transcript.round}: the secure sum is larger than its members' clipped "
+                                    "updates can add up to")
         if len(total) != sum(int(np.size(weights[k])) for k in float_keys(weights)):
             raise VerificationError(f"round {transcript.round}: the secure sum does not fit the model")
         summed = SecureSum(total=total, weights={n: float(c.weight) for n, c in transcript.contributions.items()},

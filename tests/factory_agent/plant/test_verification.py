@@ -173,6 +173,12 @@ def test_a_forged_masked_update_or_reveal_or_an_invented_member_is_refused(verif
     two = {n: genuine.contributions[n] for n in sorted(genuine.contributions)[:2]}
     plant, request = _fresh_chain_request(fed, config, run, [dataclasses.replace(genuine, contributions=two)])
     assert "min_cohort" in _refusal(plant, request)
+    # a relayed secure setup that would rescale the sum: other fraction bits, or another clip than the experiment's
+    for changes, why in (({"fraction_bits": genuine.secagg.fraction_bits - 8}, "fraction bits"),
+                         ({"clip": genuine.secagg.clip * 1000}, "clip")):
+        secagg = dataclasses.replace(genuine.secagg, **changes)
+        plant, request = _fresh_chain_request(fed, config, run, [dataclasses.replace(genuine, secagg=secagg)])
+        assert why in _refusal(plant, request)
     # the genuine transcript still verifies
     plant, request = _fresh_chain_request(fed, config, run, [genuine])
     assert plant.answer(request).val
