@@ -58,6 +58,7 @@ bench: install flower-venv
 	$(BIN)/python bench/plant_memory.py | tee bench/results/plant_memory.md
 	$(BIN)/python bench/startup.py | tee bench/results/startup.md
 	$(BIN)/python bench/peers.py | tee bench/results/peers.md
+	$(BIN)/python bench/verified_rounds.py | tee bench/results/verified_rounds.md
 	$(BIN)/python bench/summary.py bench/results
 
 # Flower, for bench/peers.py only: its own virtualenv (never beside PySyft's pins), torch 2.13.0 from the wheel on

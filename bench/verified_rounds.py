@@ -44,6 +44,7 @@ def federation(n_plants: int, rows: int, workdir: Path, flags: list[str]):
                                 ["--simulate", PROFILES[i % len(PROFILES)], "--rows", str(rows), "--seed", str(i),
                                  *flags]).start())
         for a in agents:
+            a.wait_ready()  # registered, and admitted by the harness's federation administrator
             dashboard.wait_status(a.name, ("online",), timeout=300)
         yield dashboard
     finally:
@@ -103,8 +104,8 @@ def main() -> int:
     print(f"\nVerified rounds against plain secure aggregation: {psutil.cpu_count()} CPU(s), {args.plants} plants, "
           f"CNN ({params:,} parameters), {args.rows} rows per plant, {args.rounds} rounds, fedavg, median round; "
           f"goals: the same final F1 within seed noise, round wall <= {GOAL_WALL:g} x plain")
-    header = ("mode", "seed", "round wall (s)", "wall vs plain", "final test F1", "transcript per round (KB)",
-              "per plant (KB)")
+    header = ("mode", "seed", "round wall (s)", "wall vs plain", "final test F1",
+              "transcript a plant receives per round (KB)", "of which per member (KB)")
     print_table(header, [[r["mode"], str(r["seed"]), f"{r['round_s']:.2f}", f"{r['round_s'] / plain_wall:.2f}x",
                           f"{r['test_f1']:.3f}", f"{r['transcript_kb']:.0f}" if r["transcript_kb"] else "-",
                           f"{r['transcript_kb'] / args.plants:.0f}" if r["transcript_kb"] else "-"]
