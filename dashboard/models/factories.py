@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
 from dashboard.models.base import isoformat, utcnow
-from shared.experiment.trust import PlantTrust, min_cohort_of
+from shared.experiment.trust import PlantTrust, min_cohort_of, verify_models_of
 from shared.identity import fingerprint
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ class Factory(db.Model):
     @property
     def trust(self) -> PlantTrust:
         """Its trust mode (the badge on the pages, and the rule of dashboard.services.trust)."""
-        return PlantTrust(self.name, self.trust_dashboard, self.federation_key, min_cohort_of(self.policy))
+        return PlantTrust(self.name, self.trust_dashboard, self.federation_key, min_cohort_of(self.policy),
+                          verify_models_of(self.policy))
 
     def to_dict(self) -> dict:
         caps = self.capabilities or {}

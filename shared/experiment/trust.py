@@ -44,6 +44,7 @@ class PlantTrust:
     trust_dashboard: bool | None = None
     federation_key: str | None = None  # the pinned federation key's fingerprint (shared.membership.federation_id)
     min_cohort: int = DEFAULT_MIN_COHORT
+    verify_models: bool = False  # its policy's verify_models as it reported it (README, Verified rounds)
 
     @property
     def mode(self) -> str:
@@ -69,7 +70,8 @@ class PlantTrust:
         if mode == TRUSTS:
             return "trusts the dashboard"
         if mode == VERIFIES:
-            return f"verifies membership (key {self.federation_key[:8]}…)"
+            what = "models and membership" if self.verify_models else "membership"
+            return f"verifies {what} (key {self.federation_key[:8]}…)"
         if mode == NO_KEY:
             return "no federation key: refuses secure rounds"
         return "trust mode unknown: its agent does not report it"
@@ -81,7 +83,13 @@ class PlantTrust:
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "label": self.label, "trust_dashboard": self.trust_dashboard,
-                "federation_key": self.federation_key, "min_cohort": self.min_cohort}
+                "federation_key": self.federation_key, "min_cohort": self.min_cohort,
+                "verify_models": self.verify_models}
+
+
+def verify_models_of(policy: dict | None) -> bool:
+    """Whether the plant reported a policy that verifies models (True only for a JSON true)."""
+    return (policy or {}).get("verify_models") is True
 
 
 def min_cohort_of(policy: dict | None) -> int:

@@ -36,7 +36,7 @@ def test_the_registry_stores_and_lists_each_plants_trust_mode(client, api):
     v = listed["plant_v"]
     assert v["trust_dashboard"] is False and v["federation_key"] == KEY
     assert v["trust"] == {"mode": "verifies", "label": "verifies membership (key 01234567…)",
-                          "trust_dashboard": False, "federation_key": KEY, "min_cohort": 3}
+                          "trust_dashboard": False, "federation_key": KEY, "min_cohort": 3, "verify_models": False}
     assert listed["plant_t"]["trust"]["mode"] == "trusts" and listed["plant_n"]["trust"]["mode"] == "no_key"
     assert listed["plant_o"]["trust"]["mode"] == "trusts"  # conftest's plants trust the dashboard by default
 

@@ -74,10 +74,11 @@ def test_a_plant_started_with_a_federation_key_is_listed_and_shown_as_verifying_
     key = plant.federation().federation()
     f = dashboard.factories()["plant_csv"]
     assert f["trust_dashboard"] is False and f["federation_key"] == key
-    assert f["trust"]["mode"] == "verifies" and f["trust"]["label"] == f"verifies membership (key {key[:8]}…)"
+    assert f["trust"]["mode"] == "verifies" and f["trust"]["verify_models"] is True  # the default policy
+    assert f["trust"]["label"] == f"verifies models and membership (key {key[:8]}…)"
     refused = dashboard.api("POST", "/experiments", json={"name": "plain", "factories": ["plant_csv"],
                                                           "min_factories": 1})
-    assert refused.status_code == 400 and "plant_csv (verifies membership" in refused.json()["error"]
+    assert refused.status_code == 400 and "plant_csv (verifies models and membership" in refused.json()["error"]
 
 
 def test_a_plant_at_rest_has_not_loaded_torch_in_any_of_its_processes(plant, dashboard):

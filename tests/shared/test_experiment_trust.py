@@ -97,7 +97,10 @@ def test_badges_and_their_states():
     both = PlantTrust("a", trust_dashboard=True, federation_key=KEY)  # the opt-out wins: it masks with anyone
     assert both.mode == "trusts"
     assert verifying("a").to_dict() == {"mode": "verifies", "label": "verifies membership (key 01234567…)",
-                                        "trust_dashboard": False, "federation_key": KEY, "min_cohort": 3}
+                                        "trust_dashboard": False, "federation_key": KEY, "min_cohort": 3,
+                                        "verify_models": False}
+    models = PlantTrust("a", trust_dashboard=False, federation_key=KEY, verify_models=True)
+    assert models.label == "verifies models and membership (key 01234567…)" and models.mode == "verifies"
 
 
 @pytest.mark.parametrize("policy,expected", [
