@@ -30,7 +30,7 @@ from factory_agent.plant.verification import verified_model
 from shared.errors import FederatedLearningError, PolicyRefusal
 from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, OPS, PersonalizeRequest, RevealReply,
                              RevealRequest, StatsReply, StatsRequest, TrainReply, TrainRequest, parse_request, refusal)
-from shared.secagg.context import MASK_CONTEXT, request_mask_context as _common
+from shared.secagg.context import BASE, MASK_CONTEXT, request_mask_context as _common
 from shared.secagg.protocol import RoundSetup, mask_and_share, reveal
 from shared.secagg.statements import contribution_message, reveal_message, sign
 from shared.training import (PlantArrays, PrivateTraining, TrainOutcome, compute_stats, count_positives, dp_steps,
@@ -174,7 +174,8 @@ def _admit_training(plant: Plant, request: TrainRequest) -> TrainRequest:
                                                                 ref.round - 1))
     plant.state.claim_training(ref.experiment, ref.round, weights_digest(request.model.weights))
     if request.secagg is not None:  # claimed before any work: a second call for this attempt never masks
-        plant.state.claim_mask(ref.context, {**request.secagg.to_wire(), MASK_CONTEXT: common})
+        plant.state.claim_mask(ref.context, {**request.secagg.to_wire(), MASK_CONTEXT: common,
+                                             BASE: weights_digest(request.model.weights)})
     return request
 
 
@@ -253,7 +254,7 @@ def handle_reveal(plant: Plant, request: RevealRequest) -> RevealReply:
     masked_under = plant.state.masked_setup(ref.context)
     if masked_under is None:
         raise PolicyRefusal(f"this plant did not mask an update for {ref.context}: nothing to reveal")
-    context = masked_under.pop(MASK_CONTEXT, None) or ref.context  # a masking from before the mask context
+    context, base = masked_under.pop(MASK_CONTEXT, None) or ref.context, masked_under.pop(BASE, None)
     if json.dumps(request.secagg.to_wire(), sort_keys=True) != json.dumps(masked_under, sort_keys=True):
         raise PolicyRefusal(f"the reveal for {ref.context} names other participants, keys or threshold than the "
                             "masking did")
@@ -264,7 +265,7 @@ def handle_reveal(plant: Plant, request: RevealRequest) -> RevealReply:
     setup = RoundSetup(context=context, me=plant.name, participants=request.secagg.participants,
                        threshold=request.secagg.threshold, fraction_bits=request.secagg.fraction_bits)
     shares = reveal(setup, plant.state.secagg_private_key(), list(request.survivors), request.sealed,
-                    plant.state.record_reveal)
+                    lambda c, s: plant.state.record_reveal(c, s, base if plant.policy.verifies_models else None))
     revealed = shares.to_dict()
     return RevealReply(revealed=revealed, signature=sign(plant.state.identity_private_key(),
                                                           reveal_message(ref.context, plant.name, revealed)))

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS masks (context TEXT PRIMARY KEY, setup TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS reveals (context TEXT PRIMARY KEY, survivors TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pinned (experiment INTEGER PRIMARY KEY, digest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chains (experiment INTEGER PRIMARY KEY, digest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sums (base TEXT PRIMARY KEY, survivors TEXT NOT NULL, context TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dp_ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, experiment INTEGER NOT NULL,
                                       noise_multiplier REAL NOT NULL, sample_rate REAL NOT NULL,
                                       steps INTEGER NOT NULL, at REAL NOT NULL);
@@ -112,12 +113,23 @@ class PlantLedgers:
             row = db.execute("SELECT setup FROM masks WHERE context = ?", (context,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def record_reveal(self, context: str, survivors: list[str]) -> None:
+    def record_reveal(self, context: str, survivors: list[str], base: str | None = None) -> None:
         """One survivor list per attempt (never the self-mask shares and the pairwise shares of one plant), and
-        one attempt per round (never two sums of one round over different cohorts)."""
+        one attempt per round (never two sums of one round over different cohorts). With `base` (the digest of the
+        model the plant trained from, under verify_models): one survivor list per base model across experiments,
+        so that a second experiment from the same seed over all members but one (a twin) cannot be summed and
+        subtracted from the first."""
         listed = json.dumps(sorted(survivors))
         round_prefix = context.rsplit(":", 1)[0] + ":"
         with self._ledger() as db:
+            if base is not None:
+                summed = db.execute("SELECT survivors, context FROM sums WHERE base = ?", (base,)).fetchone()
+                if summed and summed[0] != listed:
+                    raise PolicyRefusal(f"this plant already revealed a sum over {json.loads(summed[0])} trained "
+                                        f"from this same model ({summed[1]}): a sum over {sorted(survivors)} from "
+                                        "it would differ by single updates; start the experiment from another seed")
+                if not summed:
+                    db.execute("INSERT INTO sums VALUES (?, ?, ?)", (base, listed, context))
             other = db.execute("SELECT context FROM reveals WHERE substr(context, 1, ?) = ? AND context != ?",
                                (len(round_prefix), round_prefix, context)).fetchone()
             if other:  # two unmasked sums of one round over different cohorts differ by single updates

@@ -19,6 +19,7 @@ import numpy as np
 
 VERSION = "FactoryFL mask context v1"
 MASK_CONTEXT = "mask_context"  # the key the plant's mask ledger keeps it under, beside the secure setup
+BASE = "base"  # ... and the digest of the model the plant trained from (its twin check at reveal)
 
 
 def weights_digest(weights: dict[str, np.ndarray]) -> str:

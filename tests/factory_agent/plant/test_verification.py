@@ -263,3 +263,21 @@ def test_the_floor_refuses_the_untrained_round_zero_as_a_release(verified_run):
                          weights=zero.weights, source={"experiment_id": run.experiment, "round": 0})
     with pytest.raises(ModelError, match="round 0"):
         verified_release(bundle, plants[1].state.directory)
+
+
+def test_a_twin_experiment_over_all_members_but_one_is_not_summed(tmp_path, admin, caplog):
+    """Found in review: training is deterministic given the seed and round 0 is the seed's model whatever the
+    experiment id, so a second experiment from the same seed over all members but one would give a sum that,
+    subtracted from the first, is that one member's update. A verifying plant reveals one sum per model it trained
+    from, over one survivor list: the twin's round is refused; the same experiment again over the same members runs."""
+    policy = dataclasses.replace(VERIFYING, min_cohort=2)  # a federation of 3 with min_cohort 2: the twin has 2
+    plants = _plants(tmp_path, policy, admin)
+    fed = InProcessFederation(InProcessChannel(plants), verified=True)
+    first = fed.run(settings(rounds=1))
+    assert not first.rounds[0].dropouts
+    again = fed.run(settings(rounds=1))  # the same members: the same sum, nothing new
+    assert _weights_equal(again.model.weights, first.model.weights)
+    with pytest.raises(Exception, match="revealed their shares"):
+        fed.run(settings(rounds=1, min_factories=2), names=["v1", "v2"])
+    assert "already revealed a sum over ['v0', 'v1', 'v2'] trained from this same model" in caplog.text
+    assert fed.run(settings(rounds=1, min_factories=2, seed=11), names=["v1", "v2"]).model is not None
