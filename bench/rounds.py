@@ -37,8 +37,11 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def federation(n_plants: int, rows: int, workdir: Path):
-    """A dashboard and n simulated plants, all online; yields (dashboard, agents, seconds until all registered)."""
+def federation(n_plants: int, rows: int, workdir: Path, flags: tuple[str, ...] = ("--trust-dashboard",)):
+    """A dashboard and n simulated plants, all online; yields (dashboard, agents, seconds until all registered).
+    `flags`: the plants' policy (default: they trust the dashboard, for plain rounds too: dashboard.services.trust);
+    plants that do not are admitted by the harness's federation administrator first."""
+    admit = "--trust-dashboard" not in flags
     dashboard = Dashboard(workdir / f"dash{n_plants}").start()
     agents = []
     try:
@@ -46,10 +49,11 @@ def federation(n_plants: int, rows: int, workdir: Path):
         for i in range(n_plants):
             agents.append(Agent(f"bench_{i}", workdir / f"n{n_plants}", dashboard.url,
                                 ["--simulate", PROFILES[i % len(PROFILES)], "--rows", str(rows),
-                                 # plain rounds too: plants that trust the dashboard (dashboard.services.trust)
-                                 "--seed", str(i), "--trust-dashboard"]).start())
+                                 "--seed", str(i), *flags]).start())
         registered = []
         for a in agents:
+            if admit:
+                a.wait_ready()  # registered, and admitted by the federation's administrator
             dashboard.wait_status(a.name, ("online",), timeout=300)
             registered.append(time.monotonic() - started)
         yield dashboard, agents, max(registered)

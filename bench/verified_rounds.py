@@ -18,41 +18,18 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.table import print_table  # noqa: E402
-from factoryfl_testing.harness import Agent, Dashboard  # noqa: E402
+from bench.rounds import federation  # noqa: E402
+from factoryfl_testing.harness import Dashboard  # noqa: E402
 
-PROFILES = ("default", "heavy_duty", "hot_climate", "precision")
 GOAL_WALL = 1.3  # verified round wall / plain secure round wall, at most
 MIN_NOISE = 0.02  # the F1 band when the plain runs agree more closely than this over seeds
-MODES = {"plain secure": ["--verify-models", "no"], "verified": []}
-
-
-@contextmanager
-def federation(n_plants: int, rows: int, workdir: Path, flags: list[str]):
-    """A dashboard and n simulated plants pinning the harness's federation key, all online."""
-    dashboard = Dashboard(workdir / "dashboard").start()
-    agents = []
-    try:
-        for i in range(n_plants):
-            agents.append(Agent(f"bench_{i}", workdir, dashboard.url,
-                                ["--simulate", PROFILES[i % len(PROFILES)], "--rows", str(rows), "--seed", str(i),
-                                 *flags]).start())
-        for a in agents:
-            a.wait_ready()  # registered, and admitted by the harness's federation administrator
-            dashboard.wait_status(a.name, ("online",), timeout=300)
-        yield dashboard
-    finally:
-        for a in agents:
-            a.stop()
-        if dashboard.proc:
-            dashboard.proc.terminate()
-            dashboard.proc.wait(timeout=30)
+MODES = {"plain secure": ("--verify-models", "no"), "verified": ()}
 
 
 def transcript_bytes(dashboard: Dashboard, experiment: int) -> list[int]:
@@ -90,7 +67,7 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for mode, flags in MODES.items():
-            with federation(args.plants, args.rows, Path(tmp) / mode.replace(" ", "_"), flags) as dashboard:
+            with federation(args.plants, args.rows, Path(tmp) / mode.replace(" ", "_"), flags) as (dashboard, _, _):
                 for seed in args.seeds:
                     body = {"name": f"{mode} {seed}", "model_type": "cnn", "rounds": args.rounds,
                             "local_epochs": 2, "min_factories": args.plants, "hidden_size": args.hidden,

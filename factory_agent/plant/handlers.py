@@ -19,7 +19,7 @@ import time
 
 from factory_agent.plant import policy as rules
 from factory_agent.plant.byzantine import corrupt_update
-from factory_agent.plant.inputs import Plant, parameters, prepared_arrays, weights_digest
+from factory_agent.plant.inputs import Plant, parameters, prepared_arrays
 from factory_agent.plant.membership import check_membership
 from factory_agent.plant.personal import handle_personalize
 from factory_agent.plant.scaffold import control_finish, control_start
@@ -30,7 +30,7 @@ from factory_agent.plant.verification import verified_model
 from shared.errors import FederatedLearningError, PolicyRefusal
 from shared.protocol import (DPReport, EvaluateReply, EvaluateRequest, OPS, PersonalizeRequest, RevealReply,
                              RevealRequest, StatsReply, StatsRequest, TrainReply, TrainRequest, parse_request, refusal)
-from shared.secagg.context import BASE, MASK_CONTEXT, request_mask_context as _common
+from shared.secagg.context import BASE, MASK_CONTEXT, request_mask_context as _common, weights_digest
 from shared.secagg.protocol import RoundSetup, mask_and_share, reveal
 from shared.secagg.statements import contribution_message, reveal_message, sign
 from shared.training import (PlantArrays, PrivateTraining, TrainOutcome, compute_stats, count_positives, dp_steps,

@@ -81,9 +81,3 @@ def prepared_arrays(plant: Plant, ref: RoundRef, model: ModelPart, work: rules.W
     return arrays
 
 
-def weights_digest(weights: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(weights):
-        array = np.ascontiguousarray(weights[name])
-        h.update(name.encode() + str(array.dtype).encode() + str(array.shape).encode() + array.tobytes())
-    return h.hexdigest()

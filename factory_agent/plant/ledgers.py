@@ -145,25 +145,24 @@ class PlantLedgers:
     def pin_inputs(self, experiment: int, digest: str) -> None:
         """The first model inputs (features, scaler, model family) seen for an experiment are the only ones
         this plant accepts for it afterwards."""
-        with self._ledger() as db:
-            row = db.execute("SELECT digest FROM pinned WHERE experiment = ?", (experiment,)).fetchone()
-            if row and row[0] != digest:
-                raise PolicyRefusal(f"experiment {experiment} changed its features, scaler or model family after "
-                                    "its first call to this plant: refused")
-            if not row:
-                db.execute("INSERT INTO pinned VALUES (?, ?)", (experiment, digest))
+        self._pin("pinned", experiment, digest, "changed its features, scaler or model family after its first call "
+                                                "to this plant")
 
     def pin_chain(self, experiment: int, digest: str) -> None:
         """What a verified chain is pinned to (factory_agent.plant.verification) is kept for good, beside the chain
         folder that the plant prunes: an experiment whose chain was pruned is never pinned again to another seed,
         strategy or model (which would turn its members' old transcripts into a model no one trained)."""
+        self._pin("chains", experiment, digest, "was pinned at round 0 to another seed, strategy or model before")
+
+    def _pin(self, table: str, experiment: int, digest: str, why: str) -> None:
+        """The first digest recorded for an experiment in `table` (pinned or chains: this module's names) is the
+        only one accepted for it, for good."""
         with self._ledger() as db:
-            row = db.execute("SELECT digest FROM chains WHERE experiment = ?", (experiment,)).fetchone()
+            row = db.execute(f"SELECT digest FROM {table} WHERE experiment = ?", (experiment,)).fetchone()
             if row and row[0] != digest:
-                raise PolicyRefusal(f"experiment {experiment} was pinned at round 0 to another seed, strategy or "
-                                    "model before: refused")
+                raise PolicyRefusal(f"experiment {experiment} {why}: refused")
             if not row:
-                db.execute("INSERT INTO chains VALUES (?, ?)", (experiment, digest))
+                db.execute(f"INSERT INTO {table} VALUES (?, ?)", (experiment, digest))
 
     def reserve_dp(self, policy: PlantPolicy, experiment: int, step: tuple[float, float, int], delta: float,
                    target_epsilon: float) -> tuple[list, float, float]:

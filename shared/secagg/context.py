@@ -23,12 +23,11 @@ BASE = "base"  # ... and the digest of the model the plant trained from (its twi
 
 
 def weights_digest(weights: dict[str, np.ndarray]) -> str:
-    """sha256 over each weight's name, dtype, shape and little-endian bytes, in name order."""
+    """sha256 over each weight's name, dtype, shape and bytes, in name order (the plant's ledgers keep these)."""
     h = hashlib.sha256()
     for name in sorted(weights):
         array = np.ascontiguousarray(weights[name])
-        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
-        h.update(name.encode() + str(array.dtype.str).encode() + str(array.shape).encode() + array.tobytes())
+        h.update(name.encode() + str(array.dtype).encode() + str(array.shape).encode() + array.tobytes())
     return h.hexdigest()
 
 
