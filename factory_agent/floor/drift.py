@@ -67,11 +67,15 @@ class DriftReference:
     def totals(self, feature_names: list[str], fill: np.ndarray) -> FeatureTotals:
         """The reference's totals in a model's feature order; a feature this plant lacks reads as `fill` (the
         model's own fill value for a numeric column, 0 for a category)."""
+        return FeatureTotals.of(self.totals_matrix(feature_names, fill))
+
+    def totals_matrix(self, feature_names: list[str], fill: np.ndarray | None = None) -> np.ndarray:
+        """The reference's rows in `feature_names` order (a missing feature: its `fill`, else 0)."""
         index = {name: j for j, name in enumerate(self.feature_names)}
+        fill = np.zeros(0) if fill is None else fill
         columns = [self.features[:, index[name]] if name in index else
                    np.full(len(self.features), fill[k] if k < len(fill) else 0.0) for k, name in enumerate(feature_names)]
-        matrix = np.stack(columns, axis=1) if columns else np.zeros((len(self.features), 0))
-        return FeatureTotals.of(matrix)
+        return np.stack(columns, axis=1) if columns else np.zeros((len(self.features), 0))
 
 
 def drift_baseline(reference: DriftReference, feature_names: list[str], fill: np.ndarray, mean: np.ndarray,
