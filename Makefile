@@ -56,6 +56,7 @@ bench: install flower-venv
 	$(BIN)/python bench/fuzz.py | tee bench/results/fuzz.md
 	$(BIN)/python bench/pages.py | tee bench/results/pages.md
 	$(BIN)/python bench/plant_memory.py | tee bench/results/plant_memory.md
+	$(BIN)/python bench/drift.py | tee bench/results/drift.md
 	$(BIN)/python bench/startup.py | tee bench/results/startup.md
 	$(BIN)/python bench/peers.py | tee bench/results/peers.md
 	$(BIN)/python bench/verified_rounds.py | tee bench/results/verified_rounds.md

@@ -142,7 +142,7 @@ class Agent:
         self._step("register with dashboard", self._register_first)
         from factory_agent.floor.service import start_plant_floor  # DESIGN §10; no torch until it scores
 
-        self.floor = self._step("start the plant floor", start_plant_floor, c)
+        self.floor = self._step("start the plant floor", start_plant_floor, c, data)
         self.heartbeat_thread = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         self.heartbeat_thread.start()
         log.info("ready in %.1f s: serving until stopped (Ctrl-C)", time.monotonic() - self.started)

@@ -209,7 +209,9 @@ POLICY_FLAGS = {
     "trust_dashboard": "mask in whatever cohort the dashboard names, without membership certificates (README: "
                        "Membership)",
     "verify_models": "train, evaluate and personalize only models this plant derived itself from the members' "
-                     "signed secure sums (README: Verified rounds)"}
+                     "signed secure sums (README: Verified rounds)",
+    "share_alert_details": "heartbeats name each alert's machine and peak probability (default: only its id, "
+                           "times and model; README: Plant floor)"}
 
 
 def _add_policy_flags(p: argparse.ArgumentParser) -> None:
@@ -217,7 +219,7 @@ def _add_policy_flags(p: argparse.ArgumentParser) -> None:
     for name, text in POLICY_FLAGS.items():
         var = "FACTORY_" + name.upper()
         # `--require-dp` alone means yes; `--require-dp no` is allowed
-        switch = name.startswith("require_") or name in ("trust_dashboard", "verify_models")
+        switch = name.startswith("require_") or name in ("trust_dashboard", "verify_models", "share_alert_details")
         group.add_argument("--" + name.replace("_", "-"), dest="policy_" + name, default=env_str(var),
                            nargs="?" if switch else None, const="true" if switch else None,
                            metavar="yes|no" if switch else "N", help=f"{text} [{var}]")

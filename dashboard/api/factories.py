@@ -3,7 +3,7 @@ is dashboard.registry.service's."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from dashboard.api.metrics import count_heartbeat
 from dashboard.api.validation import json_body
@@ -57,3 +57,18 @@ def show_factory(name: str):
     if plant is None:
         raise NotFound(f"no plant named {name!r}")
     return jsonify(plant.to_dict())
+
+
+@bp.get("/api/factories/<name>/load")
+@operator_required
+def factory_load(name: str):
+    """A plant's CPU, memory and disk over the last `hours` (1, 6, 24 or 168), averaged into at most 240 points."""
+    from dashboard.errors import NotFound
+    from dashboard.services import load_history, plants
+    from shared.protocol.registry import plant_name
+
+    hours = load_history.range_hours(request.args.get("hours"))
+    plant = plants.plant_named(plant_name(name, "name"))
+    if plant is None:
+        raise NotFound(f"no plant named {name!r}")
+    return jsonify({"factory_name": plant.name, **load_history.load_history(plant.id, hours)})

@@ -47,8 +47,15 @@ def _floor_paths() -> dict:
             "summary": "make this release its experiment's active one again (roll back)", "parameters": release_id,
             "responses": {"200": _JSON, "403": _ERROR, "404": _ERROR}}},
         "/api/factories/{name}/floor": {"get": {
-            "summary": "a plant's floor: model in use, scored rows, open alerts, drift, and their history",
+            "summary": "a plant's floor: model in use, scored rows, open and recent alerts, drift against its "
+                       "baseline, and their history",
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _JSON, "400": _ERROR, "404": _ERROR}}},
+        "/api/factories/{name}/load": {"get": {
+            "summary": "a plant's CPU, memory and disk over the last 1, 6, 24 or 168 hours (at most 240 points)",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "hours", "in": "query", "required": False,
+                            "schema": {"type": "integer", "enum": [1, 6, 24, 168]}}],
             "responses": {"200": _JSON, "400": _ERROR, "404": _ERROR}}},
         "/api/models/{release_id}/bundle": {"get": {
             "summary": "a release's bundle, for its experiment's plants (Authorization: Bearer <heartbeat token>)",

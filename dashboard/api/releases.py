@@ -66,9 +66,11 @@ def floor(name: str):
     if plant is None:
         raise models.ReleaseNotFound(f"no plant named {name!r}")
     history = plants.floor_history([plant.id])[plant.id]
-    return jsonify({"factory_name": plant.name, "released_model": plant.to_dict()["released_model"],
+    reported = plant.to_dict()
+    return jsonify({"factory_name": plant.name, "released_model": reported["released_model"],
                     "alerts_open": plant.alerts_open, "scored_rows": plant.scored_rows, "drift": plant.drift,
-                    "history": history})
+                    "drift_reading": reported["drift_reading"], "alerts_opened": plant.alerts_opened,
+                    "recent_alerts": reported["recent_alerts"], "history": history})
 
 
 @bp.get("/models/<int:release_id>/bundle")

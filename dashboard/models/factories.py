@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
 from dashboard.models.base import isoformat, utcnow
+from dashboard.models.drift import DriftReading
 from shared.experiment.trust import PlantTrust, min_cohort_of, verify_models_of
 from shared.identity import fingerprint
 
@@ -59,6 +60,10 @@ class Factory(db.Model):
     scored_rows: Mapped[int | None] = mapped_column(BigInteger)
     alerts_open: Mapped[int | None]
     drift: Mapped[float | None]
+    drift_baseline: Mapped[float | None]  # the drift score of the plant's validation split (dashboard.models.drift)
+    alerts_opened: Mapped[int | None] = mapped_column(BigInteger)  # alerts ever opened at the plant
+    # the plant's newest alerts, as its last heartbeat listed them (shared.protocol.registry.ReportedAlert wire form)
+    recent_alerts: Mapped[list | None] = mapped_column(JSON)
 
     heartbeats: Mapped[list[Heartbeat]] = relationship(back_populates="factory", cascade="all, delete-orphan",
                                                        passive_deletes=True)
@@ -71,6 +76,10 @@ class Factory(db.Model):
         """Its trust mode (the badge on the pages, and the rule of dashboard.services.trust)."""
         return PlantTrust(self.name, self.trust_dashboard, self.federation_key, min_cohort_of(self.policy),
                           verify_models_of(self.policy))
+
+    @property
+    def drift_reading(self) -> DriftReading:
+        return DriftReading(self.drift, self.drift_baseline)
 
     def to_dict(self) -> dict:
         caps = self.capabilities or {}
@@ -86,6 +95,8 @@ class Factory(db.Model):
                     "id": self.released_model_id, "sha256": self.released_model_sha256,
                     "kind": self.released_model_kind},
                 "alerts_open": self.alerts_open, "scored_rows": self.scored_rows, "drift": self.drift,
+                "alerts_opened": self.alerts_opened, "recent_alerts": self.recent_alerts or [],
+                "drift_reading": self.drift_reading.to_dict(),
                 "capabilities": {k: caps.get(k) for k in ("supported_models", "data_type", "num_samples",
                                                           "features", "splits", "source", "byzantine")}}
 

@@ -2,9 +2,10 @@
 
 - `on_heartbeat` is the heartbeat hook: it stores what the plant reports from its floor (the model it scores
   with, only when that is a release this plant may use: one that exists and lists it; scored rows, open alerts,
-  drift), keeps a small history for the charts (read back by
-  dashboard.services.plants.floor_history), calls the webhook when the open alerts rose, and answers which
-  released model the plant should use (`release_for`).
+  alerts ever opened and the newest alerts by id, drift and its baseline), keeps a small history for the charts
+  (read back by dashboard.services.plants.floor_history), calls the webhook when alerts were opened since the last
+  beat (`alert.opened`, counting those opened and cleared in between) or the drift ratio crossed into "drifted"
+  (`drift.high`, dashboard.models.drift), and answers which released model the plant should use (`release_for`).
 - Releasing a model, rolling back, the registry and a release's bytes are dashboard.services.models; a release
   or a roll back calls `forget_active_releases` so that this process's heartbeats answer with it at once.
 """
@@ -19,6 +20,7 @@ from flask import current_app
 from dashboard.extensions import db
 from dashboard.models import Factory, FloorSample, Release
 from dashboard.models.base import utcnow
+from dashboard.models.drift import DriftReading, crossed_into_drift
 from dashboard.webhooks.sender import WebhookEvent, notify_after_commit
 from shared.protocol.registry import FloorReport, ReportedModel
 
@@ -66,12 +68,15 @@ def on_heartbeat(factory_id: int, name: str, report: FloorReport | None) -> dict
 
 
 def record_report(factory_id: int, name: str, report: FloorReport) -> None:
-    """Store what changed, with a history sample; a rise of the open alerts calls the webhook after commit."""
-    stored = db.session.execute(db.select(Factory.released_model_id, Factory.released_model_sha256,
-                                          Factory.released_model_kind, Factory.scored_rows, Factory.alerts_open,
-                                          Factory.drift).where(Factory.id == factory_id)).one()
+    """Store what changed, with a history sample; new alerts or a drift crossing call the webhook after commit."""
+    stored = db.session.execute(db.select(
+        Factory.released_model_id, Factory.released_model_sha256, Factory.released_model_kind, Factory.scored_rows,
+        Factory.alerts_open, Factory.drift, Factory.drift_baseline, Factory.alerts_opened, Factory.recent_alerts)
+        .where(Factory.id == factory_id)).one()
     model = checked_model(factory_id, name, report.released_model, stored)
     values = {"scored_rows": report.scored_rows, "alerts_open": report.alerts_open, "drift": report.drift,
+              "drift_baseline": report.drift_baseline, "alerts_opened": report.alerts_opened,
+              "recent_alerts": None if report.alerts is None else [a.to_wire() for a in report.alerts],
               "released_model_id": model.id if model else None,
               "released_model_sha256": model.sha256 if model else None,
               "released_model_kind": model.kind if model else None}
@@ -85,11 +90,30 @@ def record_report(factory_id: int, name: str, report: FloorReport) -> None:
         sample_id = sample.inserted_primary_key[0] if sample.inserted_primary_key else None
         if sample_id and sample_id % PRUNE_EVERY == 0:
             prune_samples(factory_id)
-    before = stored.alerts_open or 0
-    if report.alerts_open is not None and report.alerts_open > before:
+    opened = new_alerts(stored, report)
+    if opened:
+        known = {a.get("id") for a in stored.recent_alerts or () if isinstance(a, dict)}
         notify_after_commit(db.session(), WebhookEvent("alert.opened", name, {
-            "alerts_open": report.alerts_open, "previously_open": before, "scored_rows": report.scored_rows,
-            "drift": report.drift, "released_model": model.id if model else None}))
+            "opened": opened, "alert_ids": [a.id for a in report.alerts or () if a.id not in known],
+            "alerts_open": report.alerts_open, "previously_open": stored.alerts_open or 0,
+            "scored_rows": report.scored_rows, "drift": report.drift,
+            "released_model": model.id if model else None}))
+    before, after = DriftReading(stored.drift, stored.drift_baseline), DriftReading(report.drift, report.drift_baseline)
+    if crossed_into_drift(before, after):
+        notify_after_commit(db.session(), WebhookEvent("drift.high", name, {
+            **after.to_dict(), "released_model": model.id if model else None}))
+
+
+def new_alerts(stored, report: FloorReport) -> int:
+    """Alerts opened since the last heartbeat: by the plant's count of alerts ever opened (those opened and cleared
+    between two beats included), else (an agent that does not count them, or its first count) by the rise of its
+    open alerts. A count that went down is a plant whose floor store began again: all it counts are new."""
+    if report.alerts_opened is not None and stored.alerts_opened is not None:
+        rise = report.alerts_opened - stored.alerts_opened
+        return rise if rise >= 0 else report.alerts_opened
+    if report.alerts_open is None:
+        return 0
+    return max(report.alerts_open - (stored.alerts_open or 0), 0)
 
 
 def checked_model(factory_id: int, name: str, model: ReportedModel | None, stored) -> ReportedModel | None:

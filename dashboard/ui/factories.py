@@ -35,10 +35,8 @@ def index():
 def factory(name: str):
     plant = _plant_or_404(name)
     activity = plants.plant_activity(plant)
-    return render_template("factory.html", f=plant, beats=activity.heartbeats, results=activity.results,
-                           dropouts=activity.dropouts, reputation=activity.reputation,
-                           spark=sparkline([b.cpu_usage for b in reversed(activity.heartbeats)], width=300,
-                                           height=40))
+    return render_template("factory.html", f=plant, results=activity.results, dropouts=activity.dropouts,
+                           reputation=activity.reputation)
 
 
 @bp.post("/factories/<name>/check")

@@ -1,4 +1,5 @@
-"""Template filters of every page: `ago` (how long since a time) and `num` (a metric, or a dash when missing)."""
+"""Template filters of every page: `ago` (how long since a time), `num` (a metric, or a dash when missing) and
+`epoch` (a plant's epoch-second time, as UTC)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,11 @@ def num_filter(value, digits: int = 3):
 def family_filter(action: str) -> str:
     """An audit action's family: "experiment" for "experiment.cancel" (the audit filter matches a whole family)."""
     return str(action).split(".", 1)[0]
+
+
+@bp.app_template_filter("epoch")
+def epoch_filter(value):
+    """A time a plant reported in seconds since 1970, as UTC text; a dash when missing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "–"
+    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -15,6 +15,7 @@ from dashboard.services.experiments import MAX_ID, get_experiment
 from shared.errors import ExperimentError
 
 bp = Blueprint("registry", __name__)
+RECENT_ALERTS = 100  # rows of the alerts page's recent alerts, across plants
 
 
 def _round_choice(raw: str | None) -> int | None:
@@ -74,6 +75,9 @@ def alerts():
     by_alerts = plants.plants_by_open_alerts()
     history = plants.floor_history([p.id for p in by_alerts])
     series = [{"plant": p.name, "points": history.get(p.id, [])} for p in by_alerts if history.get(p.id)]
-    return render_template("alerts.html", plants=by_alerts, series=series,
-                           total=sum(p.alerts_open or 0 for p in by_alerts))
+    recent = sorted(((p.name, a) for p in by_alerts for a in p.recent_alerts or () if isinstance(a, dict)),
+                    key=lambda pa: pa[1].get("opened_at") or 0, reverse=True)[:RECENT_ALERTS]
+    return render_template("alerts.html", plants=by_alerts, series=series, recent=recent,
+                           total=sum(p.alerts_open or 0 for p in by_alerts),
+                           opened=sum(p.alerts_opened or 0 for p in by_alerts))
 

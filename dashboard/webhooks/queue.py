@@ -1,5 +1,5 @@
-"""What waits for the operators' webhook (dashboard.webhooks.sender): a bounded queue that gives up alert events before any
-other, and the per-plant debounce of `alert.opened`.
+"""What waits for the operators' webhook (dashboard.webhooks.sender): a bounded queue that gives up a plant's signals
+(`alert.opened`, `drift.high`) before any other event, and their per-plant debounce.
 
 A plant decides when its open-alert count rises, so a plant flapping 0/1 in its heartbeats could otherwise queue
 one event per heartbeat and crowd out other plants' alerts, `plant.offline` and `experiment.failed`. Hence: at
@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import replace
 
 ALERT_OPENED = "alert.opened"
+DRIFT_HIGH = "drift.high"  # a plant's drift crossed into "drifted" (dashboard.models.drift)
+PLANT_SIGNALS = (ALERT_OPENED, DRIFT_HIGH)  # decided by a plant's heartbeats: debounced, dropped first when full
 
 
 class EventQueue:
@@ -37,7 +39,7 @@ class EventQueue:
         with self.changed:
             dropped = None
             if len(self.items) >= self.capacity:
-                oldest_alert = next((i for i, queued in enumerate(self.items) if queued.kind == ALERT_OPENED), None)
+                oldest_alert = next((i for i, queued in enumerate(self.items) if queued.kind in PLANT_SIGNALS), None)
                 if oldest_alert is None:  # full of offline/failed events: the newest is the one given up
                     return item
                 dropped = self.items[oldest_alert]
@@ -67,26 +69,27 @@ class EventQueue:
 
 
 class AlertDebounce:
-    """At most one `alert.opened` per plant per `interval` seconds; the rises in between are held as one event
-    (the latest, counting them) that `due` hands out once the plant's interval has passed."""
+    """At most one event of each plant signal per plant per `interval` seconds; the rises in between are held as one
+    event (the latest, counting them) that `due` hands out once the plant's interval has passed."""
 
     def __init__(self, interval: float, clock=time.monotonic):
         self.interval = interval
         self.clock = clock
         self.lock = threading.Lock()
-        self.last_sent: dict[str, float] = {}
-        self.held: dict[str, tuple] = {}  # plant -> (latest event, rises it stands for)
+        self.last_sent: dict[tuple[str, str], float] = {}  # (kind, plant) -> when one last went
+        self.held: dict[tuple[str, str], tuple] = {}  # (kind, plant) -> (latest event, rises it stands for)
 
     def offer(self, item):
         """`item` (counting any rises held for its plant) when it may go now, else None: held."""
         with self.lock:
             now = self.clock()
-            _, rises = self.held.pop(item.subject, (None, 0))
-            last = self.last_sent.get(item.subject)
+            key = (item.kind, item.subject)
+            _, rises = self.held.pop(key, (None, 0))
+            last = self.last_sent.get(key)
             if last is None or now - last >= self.interval:
-                self.last_sent[item.subject] = now
+                self.last_sent[key] = now
                 return counted(item, rises + 1)
-            self.held[item.subject] = (item, rises + 1)
+            self.held[key] = (item, rises + 1)
             return None
 
     def due(self) -> list:
@@ -95,9 +98,9 @@ class AlertDebounce:
             now = self.clock()
             ready = [s for s in self.held if now - self.last_sent.get(s, now - self.interval) >= self.interval]
             out = []
-            for subject in ready:
-                item, rises = self.held.pop(subject)
-                self.last_sent[subject] = now
+            for key in ready:
+                item, rises = self.held.pop(key)
+                self.last_sent[key] = now
                 out.append(counted(item, rises))
             return out
 

@@ -1,22 +1,22 @@
 """The operators' webhook (DESIGN §10, `DASHBOARD_ALERT_WEBHOOK`): a JSON POST when a plant opens new alerts, a
-plant goes offline, or an experiment fails.
+plant's drift crosses into "drifted", a plant goes offline, or an experiment fails.
 
 Delivery never blocks a request or a scheduler job: events wait in a bounded queue for one background thread
-that posts each with a timeout and retries with growing pauses. A plant sends at most one `alert.opened` per
-`DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL` seconds (default 300; the rises in between go out as one event, counted in
-`detail.rises`), and a full queue gives up its oldest alert event before any offline or failed one
-(dashboard.webhooks.queue; per process: each gunicorn worker keeps its own interval).
+that posts each with a timeout and retries with growing pauses. A plant sends at most one `alert.opened` (and
+one `drift.high`) per `DASHBOARD_ALERT_WEBHOOK_MIN_INTERVAL` seconds (default 300; the events in between go out as
+one, counted in `detail.rises`), and a full queue gives up its oldest plant event before any offline or failed
+one (dashboard.webhooks.queue; per process: each gunicorn worker keeps its own interval).
 An event is queued only once the transaction that caused it commits (a rolled-back change calls no one):
 `notify_after_commit` keeps it in the session until SQLAlchemy's `after_commit`.
 
-Where events come from: the heartbeat hook (dashboard.registry.floor: the open-alert count rose), and two attribute
-listeners installed here, so the round engine and the liveness job need no call of their own: an experiment's
-status set to `failed`, and a plant's status set to `offline` through the ORM (the liveness job; a plant that
-says it is stopping is not an outage and sends nothing).
+Where events come from: the heartbeat hook (dashboard.registry.floor: alerts were opened since the last beat, or
+the drift ratio crossed into "drifted"), and two attribute listeners installed here, so the round engine and the
+liveness job need no call of their own: an experiment's status set to `failed`, and a plant's status set to
+`offline` through the ORM (the liveness job; a plant that says it is stopping is not an outage and sends nothing).
 
-Payload: {"event": "alert.opened" | "plant.offline" | "experiment.failed", "subject": plant or experiment name,
-"at": ISO time (UTC), "detail": {...}}. The URL is the operator's, yet only http and https are accepted and
-redirects are not followed; its path may hold a secret, so logs name only its host.
+Payload: {"event": "alert.opened" | "drift.high" | "plant.offline" | "experiment.failed", "subject": plant or
+experiment name, "at": ISO time (UTC), "detail": {...}}. The URL is the operator's, yet only http and https are
+accepted and redirects are not followed; its path may hold a secret, so logs name only its host.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
-from dashboard.webhooks.queue import ALERT_OPENED, AlertDebounce, EventQueue
+from dashboard.webhooks.queue import PLANT_SIGNALS, AlertDebounce, EventQueue
 from shared.enums import ExperimentStatus, FactoryStatus
 from shared.errors import ConfigurationError
 
@@ -101,7 +101,7 @@ class WebhookSender:
         if not self.settings.url:
             return False
         self._start()
-        if item.kind == ALERT_OPENED:
+        if item.kind in PLANT_SIGNALS:
             item = self.debounce.offer(item)
             if item is None:
                 return True  # held: it goes out, counted, when the plant's interval ends

@@ -48,3 +48,38 @@ def drift_score(totals: FeatureTotals, mean: np.ndarray, scale: np.ndarray) -> f
     scale = np.where(scale > 0, scale, 1.0)
     per_feature = np.abs(m - mean) / scale + np.abs(v / (scale * scale) - 1.0)
     return float(per_feature.mean())
+
+
+@dataclass(frozen=True)
+class DriftReference:
+    """The rows a released model's drift is compared with: this plant's own validation split (the rows the
+    federation's threshold was chosen on), by feature name; they stay at the plant."""
+
+    feature_names: tuple[str, ...]
+    features: np.ndarray  # (n, d) unscaled, in feature_names order
+
+    @classmethod
+    def of(cls, data) -> "DriftReference | None":
+        """The validation split of a shared.data PlantData (None without validation rows)."""
+        rows = data.features[data.split == 1]
+        return cls(tuple(data.schema.feature_names), np.asarray(rows, dtype=np.float64)) if len(rows) >= 2 else None
+
+    def totals(self, feature_names: list[str], fill: np.ndarray) -> FeatureTotals:
+        """The reference's totals in a model's feature order; a feature this plant lacks reads as `fill` (the
+        model's own fill value for a numeric column, 0 for a category)."""
+        return FeatureTotals.of(self.totals_matrix(feature_names, fill))
+
+    def totals_matrix(self, feature_names: list[str], fill: np.ndarray | None = None) -> np.ndarray:
+        """The reference's rows in `feature_names` order (a missing feature: its `fill`, else 0)."""
+        index = {name: j for j, name in enumerate(self.feature_names)}
+        fill = np.zeros(0) if fill is None else fill
+        columns = [self.features[:, index[name]] if name in index else
+                   np.full(len(self.features), fill[k] if k < len(fill) else 0.0) for k, name in enumerate(feature_names)]
+        return np.stack(columns, axis=1) if columns else np.zeros((len(self.features), 0))
+
+
+def drift_baseline(reference: DriftReference, feature_names: list[str], fill: np.ndarray, mean: np.ndarray,
+                   scale: np.ndarray) -> float | None:
+    """The drift score of the plant's validation split against the model's scaler: what the score reads on data
+    the model was chosen on. The dashboard shows the floor's drift as a ratio to it (shared.drift)."""
+    return drift_score(reference.totals(feature_names, fill), mean, scale)

@@ -5,6 +5,8 @@
                   [group], [time], probability, prediction}, ...], "alerts_opened": [...], "alerts_cleared": [...]}
     GET /metrics  the agent's Prometheus metrics (factory_agent.floor.metrics)
     GET /health   the model in use and the floor's counts
+    GET /alerts   the newest 100 alerts in full (machine, times, probabilities, peak, model, source)
+    GET /alerts/<id>  one alert in full: the id a heartbeat reported to the dashboard (DESIGN §10)
 
 It binds to 127.0.0.1 only, whatever --hostname says: it is for programs on the plant's machine. A browser on
 that machine cannot be turned against it either: bodies must be text/csv or application/json (a cross-site page
@@ -147,7 +149,16 @@ class FloorHandler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, self.server.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
         if self.path == "/health":
             return self._json(HTTPStatus.OK, self.server.scorer.heartbeat_fields() or {"released_model": None})
-        return self._json(HTTPStatus.NOT_FOUND, {"error": "POST /score, GET /metrics or GET /health"})
+        if self.path == "/alerts":
+            return self._json(HTTPStatus.OK, {"alerts": self.server.scorer.store.alerts()})
+        if self.path.startswith("/alerts/"):
+            wanted = self.path.removeprefix("/alerts/")
+            alert = self.server.scorer.store.alert(int(wanted)) if wanted.isascii() and wanted.isdigit() \
+                and len(wanted) < 19 else None
+            if alert is None:
+                return self._json(HTTPStatus.NOT_FOUND, {"error": f"no alert {wanted[:40]!r} at this plant"})
+            return self._json(HTTPStatus.OK, alert)
+        return self._json(HTTPStatus.NOT_FOUND, {"error": "POST /score, GET /metrics, GET /health, GET /alerts[/<id>]"})
 
     def _frame(self) -> pd.DataFrame:
         self._check_host()
@@ -197,8 +208,8 @@ class ScoringServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                        name="score-endpoint", daemon=True)
         self.thread.start()
-        log.info("scoring endpoint on http://127.0.0.1:%d (POST /score, GET /metrics, GET /health; loopback only)",
-                 self.port)
+        log.info("scoring endpoint on http://127.0.0.1:%d (POST /score, GET /metrics, GET /health, GET /alerts; "
+                 "loopback only)", self.port)
         return self
 
     def stop(self) -> None:

@@ -11,24 +11,26 @@ import logging
 import sqlite3
 
 from factory_agent.floor.delivery import ModelDelivery
+from factory_agent.floor.drift import DriftReference
 from factory_agent.floor.personal import ModelChooser
 from factory_agent.floor.scoring import FloorScorer
 from factory_agent.floor.settings import FloorSettings
 from factory_agent.floor.store import FloorStore
-from shared.protocol.registry import FloorReport, ReportedModel
+from shared.protocol.registry import FloorReport, ReportedAlert, ReportedModel
 
 log = logging.getLogger(__name__)
 
 
 class PlantFloor:
-    def __init__(self, settings: FloorSettings):
+    def __init__(self, settings: FloorSettings, reference: DriftReference | None = None):
         self.settings = settings
         chooser = ModelChooser(settings.state_dir, settings.model_choice, settings.max_model_parameters)
         self.delivery = ModelDelivery(settings.models_dir, settings.dashboard_url, settings.max_bundle_bytes,
                                       max_parameters=settings.max_model_parameters, chooser=chooser,
                                       verify=_verifier(settings))
         self.store = FloorStore(settings.database, settings.keep_scores)
-        self.scorer = FloorScorer(self.delivery, self.store, settings.drift_window)
+        self.scorer = FloorScorer(self.delivery, self.store, settings.drift_window, reference,
+                                  settings.share_alert_details)
         self.parts: list = []  # the running watch folder, stream and endpoint, each with stop()
 
     def start(self) -> "PlantFloor":
@@ -63,7 +65,8 @@ class PlantFloor:
             return None
         model = fields["released_model"]
         return FloorReport(ReportedModel(**model) if model else None, fields["scored_rows"], fields["alerts_open"],
-                           fields["drift"])
+                           fields["drift"], fields["drift_baseline"], fields["alerts_opened"],
+                           tuple(ReportedAlert(**a) for a in fields["alerts"]))
 
     def on_heartbeat_answer(self, answer: dict, heartbeat_token: str) -> None:
         self.delivery.offer(answer, heartbeat_token)
@@ -74,9 +77,10 @@ class PlantFloor:
         self.parts.clear()
 
 
-def start_plant_floor(config) -> PlantFloor:
-    """The agent's step: the plant floor for its flags (factory_agent.config.AgentConfig), started."""
-    return PlantFloor(FloorSettings.from_agent_config(config)).start()
+def start_plant_floor(config, data=None) -> PlantFloor:
+    """The agent's step: the plant floor for its flags (factory_agent.config.AgentConfig), started; `data` (the
+    plant's shared.data PlantData) gives the drift baseline its validation split."""
+    return PlantFloor(FloorSettings.from_agent_config(config), DriftReference.of(data) if data else None).start()
 
 
 def _verifier(settings: FloorSettings):

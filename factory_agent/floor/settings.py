@@ -32,6 +32,7 @@ class FloorSettings:
     max_model_parameters: int = PlantPolicy.max_model_parameters  # the policy's: a larger released model is refused
     model_choice: str = "best"  # --model-choice: global | personalized | best (factory_agent.floor.personal)
     verifies_models: bool = False  # the policy's: score only a released model this plant derived itself
+    share_alert_details: bool = False  # the policy's: heartbeats name each alert's machine and peak probability
 
     @property
     def models_dir(self) -> Path:
@@ -49,4 +50,5 @@ class FloorSettings:
                    stream_profile=None if config.data else config.simulate,
                    stream_interval=config.stream_interval, seed=config.seed, score_port=config.score_port,
                    max_model_parameters=policy.max_model_parameters, verifies_models=policy.verifies_models,
+                   share_alert_details=policy.share_alert_details,
                    model_choice=getattr(config, "model_choice", "best"))

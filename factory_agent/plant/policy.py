@@ -68,6 +68,9 @@ class PlantPolicy:
     # rounds); implies secure aggregation. On by default (issue 24: the dashboard does not choose what a plant
     # computes on); off under trust_dashboard, whose owner trusts the dashboard's models, or `--verify-models no`
     verify_models: bool = True
+    # heartbeats name each alert's machine and peak probability (off: only its id, times and model leave the plant;
+    # the detail stays at the plant's loopback GET /alerts/<id>; README, Plant floor)
+    share_alert_details: bool = False
 
     def __post_init__(self) -> None:
         problems = []

@@ -1,5 +1,5 @@
 """The registry's messages between a plant's agent and the dashboard (DESIGN §4, §10): `Registration`,
-`Heartbeat` and the heartbeat's `FloorReport`, one definition for both sides.
+`Heartbeat` and the heartbeat's `FloorReport` (shared.protocol.floor), one definition for both sides.
 
 The agent builds them and sends `to_wire()`; the dashboard reads the body with `from_wire`, which validates every
 field as hostile, once (habit 17), and raises ValidationError naming the field (a 400). The wire form is the one
@@ -10,12 +10,14 @@ capabilities' feature schema, the identity key's signature) stays in dashboard.r
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
 from shared.enums import FactoryStatus
 from shared.errors import ValidationError
+# the floor report's names, also read from here by both sides
+from shared.protocol.floor import FLOOR_FIELDS, MAX_DB_ID, MAX_REPORTED_ALERTS, MODEL_KINDS, SHA256_HEX  # noqa: F401
+from shared.protocol.floor import FloorReport, ReportedAlert, ReportedModel  # noqa: F401
 from shared.protocol.registry_fields import count, plant_name, policy, raw_key, record, text
 
 HEARTBEAT_STATUSES = (FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value, FactoryStatus.ERROR.value,
@@ -24,14 +26,7 @@ MAX_ACTIVE_EXPERIMENTS = 50  # more are cut
 MAX_PENDING_CODE_REQUESTS = 20  # more are cut, not refused: the agent sends the newest first
 PENDING_CODE_REQUEST_FIELDS = {"id": 64, "requester": 200, "function": 120, "submitted_at": 40, "reason": 300}
 LOAD_FIELDS = ("cpu_usage", "memory_usage", "disk_usage")
-MAX_DB_ID = 2 ** 31 - 1  # factories.released_model_id is a 32-bit integer column (Postgres: larger is a 500)
-MAX_SCORED_ROWS = 10 ** 15
-MAX_ALERTS = 10 ** 9
-MAX_DRIFT = 10 ** 6
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 FINGERPRINT_HEX = re.compile(r"[0-9a-f]{16}")  # shared.identity.fingerprint: a federation key's id
-MODEL_KINDS = ("global", "personalized")  # personalized: the learning-quality issue's per-plant model
-FLOOR_FIELDS = ("released_model", "scored_rows", "alerts_open", "drift")
 
 
 # --- registration --------------------------------------------------------------------------------------------
@@ -121,64 +116,7 @@ def _federation_key(body: dict) -> str | None:
     return value
 
 
-# --- the heartbeat and its floor report ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReportedModel:
-    id: int
-    sha256: str
-    kind: str = "global"
-
-    def to_wire(self) -> dict:
-        return {"id": self.id, "sha256": self.sha256, "kind": self.kind}
-
-    @classmethod
-    def from_wire(cls, value) -> "ReportedModel | None":
-        if value is None:
-            return None
-        if not isinstance(value, dict) or set(value) - {"id", "sha256", "kind"}:
-            raise ValidationError("released_model", "must be an object with id, sha256 and kind")
-        model_id, digest, kind = value.get("id"), value.get("sha256"), value.get("kind", "global")
-        if isinstance(model_id, bool) or not isinstance(model_id, int) or not 0 < model_id <= MAX_DB_ID:
-            raise ValidationError("released_model.id", f"must be a release id (a positive whole number), got "
-                                                       f"{str(model_id)[:40]!r}")
-        if not isinstance(digest, str) or not SHA256_HEX.fullmatch(digest):
-            raise ValidationError("released_model.sha256", "must be a SHA-256 digest as 64 lowercase hex characters")
-        if kind not in MODEL_KINDS:
-            raise ValidationError("released_model.kind", f"must be one of {', '.join(MODEL_KINDS)}, got "
-                                                         f"{str(kind)[:40]!r}")
-        return cls(model_id, digest, kind)
-
-
-@dataclass(frozen=True)
-class FloorReport:
-    """What a plant reports from its floor (DESIGN §10): counts and a drift score, never rows; None where the
-    plant did not say. On the wire its fields sit in the heartbeat itself."""
-
-    released_model: ReportedModel | None
-    scored_rows: int | None
-    alerts_open: int | None
-    drift: float | None
-
-    def to_wire(self) -> dict:
-        return {"released_model": self.released_model.to_wire() if self.released_model else None,
-                "scored_rows": self.scored_rows, "alerts_open": self.alerts_open, "drift": self.drift}
-
-    @classmethod
-    def from_wire(cls, body: dict) -> "FloorReport | None":
-        """The floor fields of a heartbeat, or None when it carries none of them (an agent without a model)."""
-        if all(body.get(key) is None for key in FLOOR_FIELDS):
-            return None
-        drift = body.get("drift")
-        if drift is not None and (isinstance(drift, bool) or not isinstance(drift, (int, float))
-                                  or not math.isfinite(drift) or not 0 <= drift <= MAX_DRIFT):
-            raise ValidationError("drift", f"must be a finite number between 0 and {MAX_DRIFT}, got "
-                                           f"{str(drift)[:40]!r}")
-        return cls(released_model=ReportedModel.from_wire(body.get("released_model")),
-                   scored_rows=count(body, "scored_rows", MAX_SCORED_ROWS),
-                   alerts_open=count(body, "alerts_open", MAX_ALERTS),
-                   drift=None if drift is None else round(float(drift), 6))
-
-
+# --- the heartbeat ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class PendingCodeRequest:
     """A code request the plant's approval policy left for its data owner, as a heartbeat reports it."""

@@ -44,6 +44,7 @@ EXPECTED = {
     ("GET", "/api/releases"): ("401", "viewer"),
     ("POST", "/api/releases/<int:release_id>/activate"): ("401", "operator"),
     ("GET", "/api/factories/<name>/floor"): ("401", "viewer"),
+    ("GET", "/api/factories/<name>/load"): ("401", "viewer"),  # its CPU, memory and disk over a chosen range
     ("GET", "/api/models/<int:release_id>/bundle"): ("401", None),  # a plant's heartbeat token, not an operator's
     ("GET", "/releases"): ("login", "viewer"),
     ("POST", "/experiments/<int:experiment_id>/release"): ("login", "operator"),

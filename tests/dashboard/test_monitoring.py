@@ -217,3 +217,50 @@ def test_attack_a_queue_full_of_alerts_still_takes_offline_and_failed_events(mon
         sender.send(WebhookEvent("plant.offline", f"plant_{i}"))
     assert all(e.kind != "alert.opened" for e in sender.queue.items)  # alerts go before any outage
     assert not sender.send(WebhookEvent("alert.opened", "late"))  # a queue of outages takes no alert
+
+
+def alert(i, cleared=None, **details):
+    return {"id": i, "opened_at": 1.7e9 + i, "cleared_at": cleared, "model_id": None, **details}
+
+
+def test_alerts_opened_and_cleared_between_two_heartbeats_still_call_the_webhook_with_their_ids(app, client, api,
+                                                                                               receiver, hooked):
+    token = register(client, "plant_a").get_json()["heartbeat_token"]
+    beat(client, token, alerts_open=0, alerts_opened=3, scored_rows=10, alerts=[alert(3, 1.8e9), alert(2, 1.8e9)])
+    assert hooked.flush(10) and receiver.posts == []  # the first count is the plant's past, not news
+    # two alerts opened and cleared, one still open: the open count went 0 -> 1, the plant says 3 were opened
+    beat(client, token, alerts_open=1, alerts_opened=6, scored_rows=20,
+         alerts=[alert(6), alert(5, 1.8e9), alert(4, 1.8e9), alert(3, 1.8e9)])
+    assert hooked.flush(10)
+    (post,) = receiver.posts
+    assert post["event"] == "alert.opened" and post["detail"]["opened"] == 3
+    assert post["detail"]["alert_ids"] == [6, 5, 4]
+    plant = client.get("/factories", headers=api).get_json()[0]
+    assert plant["alerts_opened"] == 6 and [a["id"] for a in plant["recent_alerts"]] == [6, 5, 4, 3]
+    assert "machine" not in plant["recent_alerts"][0]  # the plant did not share it
+
+
+def test_drift_is_read_against_the_plants_baseline_and_calls_the_webhook_once_per_crossing(app, client, api,
+                                                                                          receiver):
+    sender = WebhookSender(WebhookSettings(receiver.url, timeout=2, retries=0, alert_interval=0))
+    app.extensions[EXTENSION] = sender
+    token = register(client, "plant_a").get_json()["heartbeat_token"]
+    for drift in (0.7, 0.8, 1.2, 1.7, 1.9, 0.75, 1.8):  # baseline 0.8: ratios 0.88 .. 2.38
+        beat(client, token, scored_rows=10, drift=drift, drift_baseline=0.8)
+    assert sender.flush(10)
+    sender.stop()
+    assert [(p["event"], p["detail"]["ratio"]) for p in receiver.posts] == [("drift.high", 2.125),
+                                                                            ("drift.high", 2.25)]
+    reading = client.get("/factories", headers=api).get_json()[0]["drift_reading"]
+    assert reading == {"score": 1.8, "baseline": 0.8, "ratio": 2.25, "level": "drifted", "elevated_at": 1.5,
+                       "drifted_at": 2.0}
+
+
+def test_attack_hostile_alert_reports_are_refused_and_change_nothing(app, client, api):
+    token = register(client, "plant_a").get_json()["heartbeat_token"]
+    for bad in ({"alerts": [alert(1, machine="<script>", peak=7)]}, {"alerts_opened": -1},
+                {"alerts": "x"}, {"drift_baseline": float("inf")}, {"alerts": [alert(0)]}):
+        response = beat(client, token, scored_rows=1, **bad)
+        assert response.status_code == 400 and response.get_json()["error"]
+    plant = client.get("/factories", headers=api).get_json()[0]
+    assert plant["recent_alerts"] == [] and plant["alerts_opened"] is None

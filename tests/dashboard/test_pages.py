@@ -89,7 +89,12 @@ def test_the_plant_page_shows_code_requests_waiting_for_the_data_owner_and_the_p
     assert "<script>alert(" not in page
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; 工場@pdm-factory.com" in page
     assert "declared function name &lt;script&gt;" in page and "2026-01-01T00:00:00+00:00" in page
-    assert "This plant's policy" in page and "require_secure_aggregation" in page and "<td>yes</td>" in page
+    assert "This plant's policy" in page and "<script>alert(" not in page
+    # a readable label and value for a known setting; an unknown one (the hostile name too) under its own name
+    assert 'title="require_secure_aggregation">Requires secure aggregation</dt><dd data-setting=' \
+           '"require_secure_aggregation">yes</dd>' in page
+    assert '>min_plants</dt><dd data-setting="min_plants">3</dd>' in page
+    assert page.index('id="floor"') < page.index('id="policy"') < page.index("<h2>Identity</h2>")
     client.post("/heartbeat", headers={"Authorization": f"Bearer {token}"},
                 json={"factory_name": "plant_x", "status": "online", "pending_code_requests": []})
     assert "nothing is waiting for this plant" in client.get("/factories/plant_x").text

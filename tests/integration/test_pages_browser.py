@@ -1,6 +1,7 @@
 """The operators' pages in a real browser (Debian's Chromium driven by Playwright) against a real
 dashboard and three real plants. Screenshots go to artifacts/screenshots/ (git-ignored)."""
 
+import re
 import time
 from pathlib import Path
 
@@ -230,6 +231,11 @@ def test_an_operator_releases_a_model_the_plants_score_with_it_and_alerts_show(p
     plant = dashboard.wait_for(lambda: (f := dashboard.factories()["ui_plant_a"])["scored_rows"] and
                                f["scored_rows"] > 300 and f, 60, "the stream's scores in a heartbeat")
     assert plant["alerts_open"] is not None and plant["drift"] is not None
+    # the plant measured its drift baseline on its own validation split: the pages read drift as a ratio to it
+    reading = dashboard.wait_for(lambda: (r := dashboard.factories()["ui_plant_a"]["drift_reading"])["ratio"]
+                                 is not None and r, 30, "the drift ratio")
+    assert reading["baseline"] > 0 and reading["level"] in ("normal", "elevated", "drifted")
+    assert plant["alerts_opened"] is not None and plant["alerts_opened"] >= plant["alerts_open"]
 
     page.reload()
     row = page.locator(f"tr[data-release='{release['id']}']")
@@ -246,7 +252,20 @@ def test_an_operator_releases_a_model_the_plants_score_with_it_and_alerts_show(p
     shot(page, "factories-floor")
     page.goto("/factories/ui_plant_a")
     page.wait_for_function("() => document.getElementById('chart-floor').width > 0")
+    # status, model, alerts, drift first (the live stream moves the ratio between two reads)
+    assert re.fullmatch(r"drift \d+\.\d\d× (normal|elevated|drifted)", page.locator("#floor-drift").inner_text())
+    page.wait_for_function("() => document.getElementById('load-note').textContent.includes('heartbeats')")
+    assert canvas_has_pixels(page, "chart-load")
+    page.click("button.load-range[data-hours='1']")  # another range: the chart is drawn again from the API
+    page.wait_for_function("() => document.getElementById('load-note').textContent.startsWith('last 1 h')")
     shot(page, "factory-floor")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert no_sideways_scroll(page)
+    shot(page, "factory-floor-390")
+    page.goto("/alerts")
+    assert no_sideways_scroll(page)
+    shot(page, "alerts-390")
+    page.set_viewport_size({"width": 1366, "height": 900})
 
     # roll back: a second release, then the first one again from the registry
     second = dashboard.api("POST", f"/experiments/{eid}/release", json={"round": 1}).json()

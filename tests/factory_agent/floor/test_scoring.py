@@ -1,9 +1,11 @@
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from factory_agent.floor.scoring import NoModelYet
+from factory_agent.floor.drift import FeatureTotals
+from factory_agent.floor.scoring import FloorScorer, NoModelYet
 from shared.data.simulator import simulate
 from shared.predict import score_frame
 from tests.factory_agent.floor.conftest import install, make_bundle
@@ -25,7 +27,12 @@ def test_scores_are_exactly_shared_predicts_and_the_heartbeat_carries_only_count
     assert fields["released_model"] == {"id": 3, "sha256": model.sha256, "kind": "global"}
     assert fields["scored_rows"] == len(readings) and fields["alerts_open"] == readings["machine_id"].nunique()
     assert isinstance(fields["drift"], float) and fields["drift"] >= 0
-    assert set(fields) == {"released_model", "scored_rows", "alerts_open", "drift"}  # never a row
+    assert set(fields) == {"released_model", "scored_rows", "alerts_open", "drift", "drift_baseline",
+                           "alerts_opened", "alerts"}  # never a row
+    assert fields["alerts_opened"] == readings["machine_id"].nunique() and fields["drift_baseline"] is None
+    # by default an alert leaves the plant as its id, times and model only: no machine, no probability
+    assert all(set(a) == {"id", "opened_at", "cleared_at", "model_id"} and a["model_id"] == 3
+               for a in fields["alerts"])
 
 
 def test_alerts_clear_when_a_later_model_scores_the_machines_below_its_threshold(scorer, delivery, store, readings):
@@ -58,3 +65,45 @@ def test_scoring_throughput_at_the_plant(scorer, delivery, capsys):
     with capsys.disabled():
         print(f"\nplant floor throughput: {rate:,.0f} rows/s (20,000 rows, CNN, scores and alerts stored)")
     assert rate > 2_000
+
+
+def test_alerts_opened_and_cleared_between_heartbeats_are_counted_with_their_peak(delivery, store):
+    scorer = FloorScorer(delivery, store, drift_window=1000, share_alert_details=True)
+    install(delivery, make_bundle(threshold=0.0), model_id=1)
+    readings = simulate("default", 30, seed=2, machines=1)
+    scorer.score(readings, "stream")
+    install(delivery, make_bundle(threshold=1.0), model_id=2)
+    scorer.score(readings, "stream")  # opened and cleared before any heartbeat
+    fields = scorer.heartbeat_fields()
+    assert fields["alerts_open"] == 0 and fields["alerts_opened"] == 1
+    (alert,) = fields["alerts"]
+    assert alert["cleared_at"] >= alert["opened_at"] and alert["machine"] == readings["machine_id"].iloc[0]
+    stored = store.alert(alert["id"])
+    assert alert["peak"] == round(stored["peak_probability"], 6) and stored["peak_probability"] >= \
+        stored["opened_probability"]
+    assert store.alert(alert["id"] + 1) is None
+
+
+def test_the_drift_baseline_is_the_plants_validation_split_against_the_models_scaler(delivery, store):
+    from factory_agent.floor.drift import DriftReference, drift_score
+    from shared.data.csv_loader import load_frame
+    from shared.data.simulator import FAILURE_MODE_COLUMNS
+
+    data = load_frame(simulate("hot_climate", 600, seed=3), "machine_failure", FAILURE_MODE_COLUMNS, "machine_id",
+                      "cycle", seed=3)
+    reference = DriftReference.of(data)
+    scorer = FloorScorer(delivery, store, drift_window=1000, reference=reference)
+    bundle = make_bundle(threshold=0.5)
+    install(delivery, bundle, model_id=4)
+    baseline = scorer.heartbeat_fields()["drift_baseline"]
+    validation = FeatureTotals.of(data.features[data.split == 1])
+    assert baseline == round(drift_score(validation, bundle.scaler.mean, bundle.scaler.scale), 4) and baseline > 0
+    assert scorer.drift_baseline() == baseline  # once per model
+
+
+def test_a_reference_lacking_a_models_feature_reads_it_as_the_fill_value():
+    from factory_agent.floor.drift import DriftReference
+
+    reference = DriftReference(("a", "b"), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    totals = reference.totals(["b", "c", "a"], np.array([9.0, 7.0]))
+    assert totals.sum.tolist() == [6.0, 14.0, 4.0] and totals.count == 2

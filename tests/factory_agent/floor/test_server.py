@@ -95,3 +95,19 @@ def test_attack_json_rows_are_counted_and_their_keys_bounded_before_any_frame(se
     nested = json.dumps({"rows": [{"torque_nm": [1.0] * 100}]}).encode()
     assert call(server, "POST", "/score", nested, "application/json")[0] == 400
     assert scorer.store.counts()[0] == 0
+
+
+def test_the_plants_own_systems_read_each_alert_in_full_by_the_id_its_heartbeat_reported(server, scorer, delivery):
+    install(delivery, make_bundle(threshold=0.0), model_id=5)
+    rows = simulate("default", 20, seed=2, machines=2)
+    call(server, "POST", "/score", rows.to_csv(index=False).encode())
+    reported = scorer.heartbeat_fields()["alerts"]
+    status, body = call(server, "GET", f"/alerts/{reported[0]['id']}")
+    alert = json.loads(body)
+    assert status == 200 and alert["machine"] in set(rows["machine_id"]) and alert["model_id"] == 5
+    assert alert["peak_probability"] >= alert["opened_probability"]
+    status, body = call(server, "GET", "/alerts")
+    assert status == 200 and len(json.loads(body)["alerts"]) == 2
+    for wanted in ("999", "-1", "x", "1e3", "9" * 40, "%31", "1/2"):
+        assert call(server, "GET", f"/alerts/{wanted}")[0] == 404
+    assert call(server, "GET", "/alerts/1", host="evil.example")[0] == 403
