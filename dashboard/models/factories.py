@@ -59,12 +59,23 @@ class Factory(db.Model):
     scored_rows: Mapped[int | None] = mapped_column(BigInteger)
     alerts_open: Mapped[int | None]
     drift: Mapped[float | None]
+    # what operators call it and where it is (dashboard.registry.lifecycle); the name stays its identity
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    site: Mapped[str | None] = mapped_column(String(120))
+    # retired by an admin (dashboard.registry.lifecycle, decision 0023): its history is kept, it takes part in no
+    # experiment, its heartbeat is refused; only a fresh one-time enrolment token brings it back
+    decommissioned_at: Mapped[datetime | None]
+    decommissioned_by: Mapped[str | None] = mapped_column(String(255))
 
     heartbeats: Mapped[list[Heartbeat]] = relationship(back_populates="factory", cascade="all, delete-orphan",
                                                        passive_deletes=True)
     # registrations under this name that could not prove its identity key, waiting for an operator (identity.py)
     rekeys: Mapped[list[FactoryRekey]] = relationship(cascade="all, delete-orphan", passive_deletes=True,
                                                       order_by="FactoryRekey.id")
+
+    @property
+    def decommissioned(self) -> bool:
+        return self.decommissioned_at is not None
 
     @property
     def trust(self) -> PlantTrust:
@@ -85,6 +96,8 @@ class Factory(db.Model):
                 "released_model": None if self.released_model_id is None else {
                     "id": self.released_model_id, "sha256": self.released_model_sha256,
                     "kind": self.released_model_kind},
+                "display_name": self.display_name, "site": self.site,
+                "decommissioned_at": isoformat(self.decommissioned_at), "decommissioned_by": self.decommissioned_by,
                 "alerts_open": self.alerts_open, "scored_rows": self.scored_rows, "drift": self.drift,
                 "capabilities": {k: caps.get(k) for k in ("supported_models", "data_type", "num_samples",
                                                           "features", "splits", "source", "byzantine")}}
