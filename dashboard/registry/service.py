@@ -106,7 +106,8 @@ def register(body: dict) -> Registered:
 def heartbeat(token: str, body: dict) -> dict:
     """The hot path: the token is checked against this process's cache of digests, the heartbeat goes to the
     process's buffer. Answers the interval and the released model the plant should use (DESIGN §10).
-    Raises Unauthorized (401), PlantDecommissioned (403), UnknownPlant (404), ValidationError (400), RegistryUnavailable (503)."""
+    Raises Unauthorized (401), PlantDecommissioned (403), UnknownPlant (404), ValidationError (400),
+    RegistryUnavailable (503)."""
     name = plant_name(text(body, "factory_name", max_len=120))  # the rest is read once the token is proven
     buffer = heartbeats.buffer_of(current_app)
     plant = buffer.tokens.get(name)

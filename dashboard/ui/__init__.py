@@ -1,6 +1,7 @@
 """HTML pages for operators (the JSON API is dashboard.api; the login and API tokens pages are dashboard.auth).
 
-The "ui" blueprint's pages live by concern: factories.py (the plants), lifecycle.py (their labels, decommissioning), experiments.py, audit.py, api_docs.py (the
+The "ui" blueprint's pages live by concern: factories.py (the plants), lifecycle.py (their labels and
+decommissioning), experiments.py, audit.py, api_docs.py (the
 rendered OpenAPI document and the favicon); filters.py holds
 the template filters, forms.py every page's forms. The plant floor's pages (registry.py), plant enrolment
 (enrolment.py) and the operators page (operators.py) are blueprints of their own. Pages call dashboard.services.
