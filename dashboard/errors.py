@@ -31,6 +31,15 @@ class RekeyRequired(SecurityError):
         self.detail = detail
 
 
+class PlantDecommissioned(SecurityError):
+    """A heartbeat or registration of a decommissioned plant without a fresh one-time enrolment token
+    (dashboard.registry.lifecycle)."""
+
+
+class AlreadyDecommissioned(ConfigurationError):
+    """Decommissioning a plant that is decommissioned already."""
+
+
 class NotFound(ExperimentError):
     """No experiment with that id."""
 
@@ -86,6 +95,7 @@ class RoundFailed(FederatedLearningError):
 # Every error's HTTP status: the first class in this table the error is an instance of (most specific first).
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthorized, 401), (Forbidden, 403), (RoleChangeRefused, 409), (RekeyRequired, 409),
+    (PlantDecommissioned, 403), (AlreadyDecommissioned, 409),
     (NotFound, 404), (ReleaseNotFound, 404), (IdentityNotFound, 404), (NothingToRelease, 409),
     (VersionConflict, 409), (FederationCAUnavailable, 503), (RegistryUnavailable, 503),
     (SecurityError, 403),

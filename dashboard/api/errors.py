@@ -12,11 +12,14 @@ from dashboard.errors import status_of
 from shared.errors import FederatedLearningError, ValidationError
 
 log = logging.getLogger(__name__)
-JSON_PREFIXES = ("/api/", "/register_factory", "/heartbeat", "/factories")
+JSON_PREFIXES = ("/api/",)
+# the agents' and the registry's JSON routes outside /api/; only these paths themselves: the plants' pages live under
+# /factories/<name> and answer HTML (their forms flash and redirect)
+JSON_PATHS = frozenset({"/register_factory", "/heartbeat", "/factories"})
 
 
 def wants_json() -> bool:
-    return request.path.startswith(JSON_PREFIXES)
+    return request.path.startswith(JSON_PREFIXES) or request.path.rstrip("/") in JSON_PATHS
 
 
 def json_error(status: int, error: str, detail=None):

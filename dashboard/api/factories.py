@@ -1,15 +1,16 @@
-"""Factory registry: POST /register_factory, POST /heartbeat, GET /factories (DESIGN §4). Thin views: the work
-is dashboard.registry.service's."""
+"""Factory registry: POST /register_factory, POST /heartbeat, GET /factories, one plant, its labels and its
+decommissioning (DESIGN §4). Thin views: the work is dashboard.registry.service's and .lifecycle's."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from dashboard.api.metrics import count_heartbeat
 from dashboard.api.validation import json_body
 from dashboard.auth.roles import Unauthorized, bearer_token, operator_required
 from dashboard.extensions import csrf, limiter, register_limit
-from dashboard.registry import identity, service
+from dashboard.registry import identity, lifecycle, service
+from shared.protocol.registry import plant_name
 
 bp = Blueprint("factories_api", __name__)
 csrf.exempt(bp)
@@ -51,7 +52,6 @@ def show_factory(name: str):
     """One plant as GET /factories lists it (its status, policy and trust mode)."""
     from dashboard.errors import NotFound
     from dashboard.services import plants
-    from shared.protocol.registry import plant_name
 
     plant = plants.plant_named(plant_name(name, "name"))
     if plant is None:
@@ -72,3 +72,26 @@ def factory_load(name: str):
     if plant is None:
         raise NotFound(f"no plant named {name!r}")
     return jsonify({"factory_name": plant.name, **load_history.load_history(plant.id, hours)})
+
+
+@bp.patch("/api/factories/<name>")
+@operator_required(role="operator")
+def relabel_factory(name: str):
+    """{"display_name": ..., "site": ...}: set them, "" or null clears one; the name stays the plant's identity."""
+    labels = lifecycle.PlantLabels.from_wire(json_body())
+    try:
+        plant = lifecycle.relabel(plant_name(name, "name"), labels, g.actor)
+    except lifecycle.UnknownPlant as exc:
+        return jsonify({"error": str(exc), "detail": None}), 404
+    return jsonify(plant.to_dict())
+
+
+@bp.post("/api/factories/<name>/decommission")
+@operator_required(role="admin")
+def decommission_factory(name: str):
+    """Retire the plant: it leaves future cohorts, its history is kept, its heartbeat token is revoked."""
+    try:
+        plant = lifecycle.decommission(plant_name(name, "name"), g.actor)
+    except lifecycle.UnknownPlant as exc:
+        return jsonify({"error": str(exc), "detail": None}), 404
+    return jsonify(plant.to_dict())

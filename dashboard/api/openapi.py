@@ -87,6 +87,28 @@ def _operator_paths() -> dict:
     }
 
 
+def _plant_paths() -> dict:
+    """One plant, its labels and its decommissioning (issue 27 item 6, dashboard.registry.lifecycle)."""
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    label = {"type": "string", "nullable": True, "description": "printable text; empty or null clears it"}
+    return {
+        "/api/factories/{name}": {
+            "get": {"summary": "one factory as /factories lists it, with its policy and trust mode (trust)",
+                    "parameters": name, "responses": {"200": _JSON, "400": _ERROR, "401": _ERROR, "404": _ERROR}},
+            "patch": {"summary": "set or clear the plant's display name and site (operators; its name stays its "
+                                 "identity)", "parameters": name,
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                          "type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
+                              "display_name": {**label, "maxLength": 80}, "site": {**label, "maxLength": 120}}}}}},
+                      "responses": {"200": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR}}},
+        "/api/factories/{name}/decommission": {"post": {
+            "summary": "retire the plant (admins): it leaves future cohorts, its history is kept, its heartbeat and "
+                       "unused enrolment tokens are revoked; only a new one-time enrolment token brings it back",
+            "parameters": name,
+            "responses": {"200": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR}}},
+    }
+
+
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(document())
@@ -133,10 +155,7 @@ def document() -> dict:
             **_operator_paths(),
             "/factories": {"get": {"summary": "every factory and its status (operators: session or bearer token)",
                                    "responses": {"200": _JSON, "401": _ERROR}}},
-            "/api/factories/{name}": {"get": {
-                "summary": "one factory as /factories lists it, with its policy and trust mode (trust)",
-                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _JSON, "400": _ERROR, "401": _ERROR, "404": _ERROR}}},
+            **_plant_paths(),
         },
     }
     return spec

@@ -36,12 +36,14 @@ def register(app) -> click.Group:
     @factories.command("decommission")
     @click.argument("name")
     def decommission_factory(name: str) -> None:
-        """Retire a plant: its heartbeat token stops working; it must register again to come back."""
-        from dashboard.registry import service
+        """Retire a plant: it leaves future cohorts, its heartbeat token is revoked; only a fresh one-time enrolment
+        token brings it back."""
+        from dashboard.registry import lifecycle
+        from shared.errors import FederatedLearningError
 
         try:
-            service.decommission(name, actor="cli")
-        except service.UnknownPlant as exc:
+            lifecycle.decommission(name, actor="cli")
+        except (lifecycle.UnknownPlant, FederatedLearningError) as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"decommissioned {name}")
 

@@ -64,12 +64,23 @@ class Factory(db.Model):
     alerts_opened: Mapped[int | None] = mapped_column(BigInteger)  # alerts ever opened at the plant
     # the plant's newest alerts, as its last heartbeat listed them (shared.protocol.registry.ReportedAlert wire form)
     recent_alerts: Mapped[list | None] = mapped_column(JSON)
+    # what operators call it and where it is (dashboard.registry.lifecycle); the name stays its identity
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    site: Mapped[str | None] = mapped_column(String(120))
+    # retired by an admin (dashboard.registry.lifecycle, decision 0023): its history is kept, it takes part in no
+    # experiment, its heartbeat is refused; only a fresh one-time enrolment token brings it back
+    decommissioned_at: Mapped[datetime | None]
+    decommissioned_by: Mapped[str | None] = mapped_column(String(255))
 
     heartbeats: Mapped[list[Heartbeat]] = relationship(back_populates="factory", cascade="all, delete-orphan",
                                                        passive_deletes=True)
     # registrations under this name that could not prove its identity key, waiting for an operator (identity.py)
     rekeys: Mapped[list[FactoryRekey]] = relationship(cascade="all, delete-orphan", passive_deletes=True,
                                                       order_by="FactoryRekey.id")
+
+    @property
+    def decommissioned(self) -> bool:
+        return self.decommissioned_at is not None
 
     @property
     def trust(self) -> PlantTrust:
@@ -94,6 +105,8 @@ class Factory(db.Model):
                 "released_model": None if self.released_model_id is None else {
                     "id": self.released_model_id, "sha256": self.released_model_sha256,
                     "kind": self.released_model_kind},
+                "display_name": self.display_name, "site": self.site,
+                "decommissioned_at": isoformat(self.decommissioned_at), "decommissioned_by": self.decommissioned_by,
                 "alerts_open": self.alerts_open, "scored_rows": self.scored_rows, "drift": self.drift,
                 "alerts_opened": self.alerts_opened, "recent_alerts": self.recent_alerts or [],
                 "drift_reading": self.drift_reading.to_dict(),

@@ -27,9 +27,11 @@ class Eligible:
 
 
 def eligible(experiment: Experiment) -> Eligible:
-    """Online (or busy) plants of the experiment that can train its model (and mask, under secure aggregation)."""
+    """Online (or busy) plants of the experiment, not decommissioned, that can train its model (and mask, under
+    secure aggregation)."""
     config = experiment.settings
-    query = db.select(Factory).where(Factory.status.in_([FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value]))
+    query = db.select(Factory).where(Factory.status.in_([FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value]),
+                                     Factory.decommissioned_at.is_(None))  # retired plants leave every cohort
     if config.factories != "all":
         query = query.where(Factory.name.in_(config.factories))
     factories = db.session.scalars(query.order_by(Factory.name)).all()

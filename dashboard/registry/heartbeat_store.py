@@ -48,6 +48,7 @@ class CachedPlant:
     token_digest: str
     heartbeat_interval: float
     pending_code_requests: list | None
+    decommissioned_at: datetime | None = None  # its heartbeat is refused (dashboard.registry.lifecycle)
 
 
 class TokenCache:
@@ -83,7 +84,8 @@ class TokenCache:
                 self._name_of.clear()
             for row in rows:
                 self._by_name[row.name] = CachedPlant(row.id, row.name, row.heartbeat_token_hash,
-                                                      row.heartbeat_interval, row.pending_code_requests)
+                                                      row.heartbeat_interval, row.pending_code_requests,
+                                                      row.decommissioned_at)
                 self._name_of[row.id] = row.name
 
     def forget(self, name: str) -> None:
@@ -104,7 +106,7 @@ class TokenCache:
 
 
 _PLANTS = db.select(Factory.id, Factory.name, Factory.heartbeat_token_hash, Factory.heartbeat_interval,
-                    Factory.pending_code_requests)
+                    Factory.pending_code_requests, Factory.decommissioned_at)
 
 
 def write_batch(beats: list[AcceptedHeartbeat]) -> dict[int, str]:
@@ -137,4 +139,6 @@ def _update_latest(values: list[dict]) -> None:
     if values:
         table = Factory.__table__
         newer = db.or_(table.c.last_heartbeat.is_(None), table.c.last_heartbeat <= db.bindparam("b_at"))
-        db.session.connection().execute(db.update(table).where(table.c.id == db.bindparam("b_id"), newer), values)
+        # a heartbeat accepted just before its plant was decommissioned does not make it look online again
+        db.session.connection().execute(db.update(table).where(table.c.id == db.bindparam("b_id"), newer,
+                                                               table.c.decommissioned_at.is_(None)), values)

@@ -7,6 +7,8 @@
   timestamp (shared.identity; within ±5 min of this clock, never the same signature twice), or the plant's
   current heartbeat token. An enrolment token alone never admits a known name: every plant holds the shared
   one, so it would let any plant take another's rounds, weights and secure-aggregation seat.
+- A decommissioned name is admitted only by a one-time enrolment token made for it after it was decommissioned
+  (dashboard.registry.lifecycle): it binds the identity key it sends, as a first registration does.
 - Anything else under a known name (another identity key, no proof, a new secure-aggregation key proven only
   by the heartbeat token) changes nothing: it is kept as a pending re-key (keys, address, time) and answered
   409 until an operator approves it (the plant's page or `flask --app dashboard factories approve-rekey`);
@@ -28,6 +30,7 @@ from dashboard.extensions import db
 from dashboard.models import EnrolmentToken, Factory, FactoryRekey, record_audit
 from dashboard.models.base import isoformat, utcnow
 from dashboard.models.operators import token_digest
+from dashboard.registry import lifecycle
 from dashboard.registry.signature import verified_signature
 from dashboard.auth.roles import Unauthorized, bearer_token
 from dashboard.auth.security import constant_time_equal
@@ -59,6 +62,7 @@ class Admission:
     bind_identity: bool = False  # the name gets this identity key (first registration or approved re-key)
     approved_rekey_id: int | None = None
     secagg_key_changed: bool = False
+    recommission: bool = False  # a decommissioned plant back with a fresh one-time token (registry.lifecycle)
 
 
 def identity_public_key(body: dict) -> str:
@@ -93,6 +97,11 @@ def admit(claim: IdentityClaim, factory: Factory | None) -> Admission:
     if factory is None:
         credential, token = _enrolment_credential(bearer, claim.name)
         return Admission(credential, enrolment_token_id=token.id if token else None, bind_identity=True)
+    if factory.decommissioned_at is not None:  # only an operator's new decision brings it back, as a new enrolment
+        token = lifecycle.fresh_enrolment_token(factory, bearer)
+        return Admission("one-time enrolment token", enrolment_token_id=token.id,
+                         bind_identity=claim.identity_public_key != factory.identity_public_key,
+                         secagg_key_changed=claim.secagg_public_key != factory.secagg_public_key, recommission=True)
     heartbeat = bool(bearer) and constant_time_equal(token_digest(bearer), factory.heartbeat_token_hash or "")
     bound = factory.identity_public_key
     secagg_changed = claim.secagg_public_key != factory.secagg_public_key

@@ -1,10 +1,13 @@
-"""The registry's service (DESIGN §4): what a registration, a heartbeat and a decommissioning do, for the views
+"""The registry's service (DESIGN §4): what a registration and a heartbeat do, for the views
 in dashboard.api.factories and the CLI (as dashboard.services does for experiments).
 
 The messages are shared.protocol.registry's, read from the body once here (`Registration.from_wire`,
 `Heartbeat.from_wire`); what needs this dashboard's settings is checked beside them (the address and the
 capabilities' schema: dashboard.registry.schema; the identity key and the enrolment credential:
 dashboard.registry.identity; the certificate request: dashboard.registry.federation_ca).
+
+Decommissioning and relabelling a plant are dashboard.registry.lifecycle's; a decommissioned plant's heartbeat
+is refused here (403), and its registration is admitted only by identity.admit's fresh one-time token.
 
 A heartbeat's row, status and load are written by one path: this process's buffer (dashboard.registry.heartbeats,
 batched). Its floor report, when it carries one, is stored in the request (dashboard.registry.floor: its history,
@@ -26,8 +29,9 @@ from dashboard.extensions import db
 from dashboard.models import Factory, record_audit
 from dashboard.models.base import utcnow
 from dashboard.models.operators import token_digest
-from dashboard.registry import floor, heartbeats, identity
+from dashboard.registry import floor, heartbeats, identity, lifecycle
 from dashboard.registry.federation_ca import certificate_request_of
+from dashboard.registry.lifecycle import UnknownPlant  # noqa: F401 - the views' 404
 from dashboard.registry.schema import validate_registration
 from shared import __version__, release_line
 from shared.enums import FactoryStatus
@@ -37,10 +41,6 @@ log = logging.getLogger(__name__)
 # the agents this dashboard can drive: the same release line (major, and minor while major is 0: semantic
 # versioning lets a 0.x minor change the protocol, as 0.4's histograms did)
 SUPPORTED_AGENT_LINE = release_line(__version__)
-
-
-class UnknownPlant(LookupError):
-    """A heartbeat or a decommissioning names a plant the registry does not hold (404)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ def register(body: dict) -> Registered:
         factory = Factory(name=name)
         db.session.add(factory)
     identity.settle(admission, factory, claim)
+    if admission.recommission:
+        lifecycle.recommission(factory, admission.credential)
     # --- from here on the caller is this plant -----------------------------------------------------
     issued = certificate_request.issue() if certificate_request else None  # signed for the admitted plant only
     capabilities = dict(reg.capabilities)
@@ -104,7 +106,8 @@ def register(body: dict) -> Registered:
 def heartbeat(token: str, body: dict) -> dict:
     """The hot path: the token is checked against this process's cache of digests, the heartbeat goes to the
     process's buffer. Answers the interval and the released model the plant should use (DESIGN §10).
-    Raises Unauthorized (401), UnknownPlant (404), ValidationError (400), RegistryUnavailable (503)."""
+    Raises Unauthorized (401), PlantDecommissioned (403), UnknownPlant (404), ValidationError (400),
+    RegistryUnavailable (503)."""
     name = plant_name(text(body, "factory_name", max_len=120))  # the rest is read once the token is proven
     buffer = heartbeats.buffer_of(current_app)
     plant = buffer.tokens.get(name)
@@ -113,6 +116,7 @@ def heartbeat(token: str, body: dict) -> dict:
         plant = buffer.tokens.get(name, refresh=True)  # re-registered through another process?
     if plant is None:
         raise UnknownPlant(f"unknown factory {name[:120]!r}: register first")
+    lifecycle.refuse_heartbeat(name, plant.decommissioned_at)  # 403 saying so: its token was revoked
     if not constant_time_equal(digest, plant.token_digest):
         raise Unauthorized("wrong heartbeat token for this factory")
     beat = Heartbeat.from_wire(body)
@@ -128,19 +132,3 @@ def heartbeat(token: str, body: dict) -> dict:
     if changed:
         plant.pending_code_requests = pending
     return {"ok": True, "heartbeat_interval": plant.heartbeat_interval, **answer}
-
-
-def decommission(name: str, actor: str) -> Factory:
-    """Retire a plant: its heartbeat token stops working at once in this process (other workers: within a flush
-    interval), it shows offline, and only a new registration (with its enrolment credential and identity key)
-    brings it back. Its history, releases and audit trail are kept. Audited; commits."""
-    factory = db.session.scalar(db.select(Factory).filter_by(name=name))
-    if factory is None:
-        raise UnknownPlant(f"unknown factory {name[:120]!r}")
-    factory.heartbeat_token_hash = token_digest(secrets.token_urlsafe(32))  # a token nobody holds
-    factory.status = FactoryStatus.OFFLINE.value
-    record_audit(actor, "factory.decommissioned", name)
-    db.session.commit()
-    heartbeats.buffer_of(current_app).tokens.forget(name)
-    log.info("%s decommissioned factory %s", actor, name)
-    return factory

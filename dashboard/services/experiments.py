@@ -6,6 +6,7 @@ from __future__ import annotations
 from dashboard.extensions import db
 from dashboard.models import Experiment, ModelVersion, PersonalResult, Round, record_audit
 from dashboard.models.base import utcnow
+from dashboard.registry.lifecycle import refuse_named
 from dashboard.services import experiment_states
 from dashboard.services.trust import check_trust, secure_by_default
 from shared.data.schema import FeatureSchema
@@ -59,10 +60,11 @@ def list_rows(experiments: list[Experiment]) -> list[dict]:
 
 
 def create_experiment(body: dict, actor: str, *, start: bool = False) -> Experiment:
-    """Validate the settings (ValidationError names the field), refuse what its plants that do not trust this
-    dashboard would refuse (dashboard.services.trust, a 400), store the experiment pending, and start it when
-    `start`."""
+    """Validate the settings (ValidationError names the field), refuse decommissioned plants it names and what its
+    plants that do not trust this dashboard would refuse (dashboard.services.trust; both a 400), store the experiment
+    pending, and start it when `start`."""
     config = secure_by_default(body, parse_experiment(body))
+    refuse_named(config.factories)  # a decommissioned plant (dashboard.registry.lifecycle), a 400
     check_trust(config)
     experiment = Experiment(name=config.name, config=config.to_dict(), created_by=actor,
                             status=ExperimentStatus.PENDING.value)
@@ -79,6 +81,7 @@ def change_status(experiment: Experiment, action: str, actor: str) -> Experiment
     (dashboard.services.trust: ValidationError, 400): the registry may have changed since the experiment was made."""
     status = experiment_states.check_transition(action, experiment.status)
     if action == "start":
+        refuse_named(experiment.settings.factories)  # decommissioned since the experiment was made
         check_trust(experiment.settings)
     experiment.status = status
     if action == "start":

@@ -72,7 +72,10 @@ def listing() -> list[dict]:
 
 
 def status_counts(plants: list[Factory]) -> dict[str, int]:
-    return {s: sum(f.status == s for f in plants) for s in STATUSES}
+    """How many plants are in each status; decommissioned plants apart (and only when there are any)."""
+    counts = {s: sum(f.status == s and not f.decommissioned for f in plants) for s in STATUSES}
+    retired = sum(f.decommissioned for f in plants)
+    return {**counts, "decommissioned": retired} if retired else counts
 
 
 def recent_cpu(plants: list[Factory], points: int = 30) -> dict[int, list[float | None]]:
@@ -94,7 +97,8 @@ def experiments_by_plant(plants: list[Factory]) -> dict[str, list[Experiment]]:
     active = db.session.scalars(db.select(Experiment).where(Experiment.status.in_(ACTIVE))).all()
     out: dict[str, list[Experiment]] = {}
     for e in active:
-        names = [f.name for f in plants] if e.config["factories"] == "all" else e.config["factories"]
+        names = [f.name for f in plants if not f.decommissioned] if e.config["factories"] == "all" \
+            else e.config["factories"]
         for name in names:
             out.setdefault(name, []).append(e)
     return out

@@ -22,7 +22,7 @@ def selected_plants(config: ExperimentConfig) -> list[PlantTrust]:
     """The registered plants the experiment's rounds may draw: those it lists, or with "all" every plant online now
     (as dashboard.orchestration.selection). A listed name the registry does not hold yet is not judged here (its
     mode is not known before it registers); `start` checks again, and the plant refuses what its policy refuses."""
-    query = db.select(Factory).order_by(Factory.name)
+    query = db.select(Factory).where(Factory.decommissioned_at.is_(None)).order_by(Factory.name)
     query = query.where(Factory.status.in_(SERVING)) if config.factories == "all" else \
         query.where(Factory.name.in_(config.factories))
     return [f.trust for f in db.session.scalars(query)]

@@ -63,7 +63,12 @@ EXPECTED = {
     ("POST", "/api/membership/certificates"): ("401", "admin"),
     ("POST", "/api/membership/revocations"): ("401", "admin"),
     ("GET", "/api/membership/revocations"): ("public", None),
-    ("GET", "/metrics"): ("public", None),  # loopback or DASHBOARD_METRICS_TOKEN (tests/dashboard/test_monitoring.py)
+    ("GET", "/metrics"): ("public", None),
+    # a plant's lifecycle (issue 27 item 6): labels by operators, decommissioning by admins
+    ("PATCH", "/api/factories/<name>"): ("401", "operator"),
+    ("POST", "/api/factories/<name>/decommission"): ("401", "admin"),
+    ("POST", "/factories/<name>/labels"): ("login", "operator"),
+    ("POST", "/factories/<name>/decommission"): ("login", "admin"),  # loopback or DASHBOARD_METRICS_TOKEN (tests/dashboard/test_monitoring.py)
 }
 SAMPLE = {"filename": "experiment.js", "experiment_id": "1", "name": "plant_a", "token_id": "1", "action": "start",
           "operator_id": "1", "rekey_id": "1", "decision": "approve", "release_id": "1"}

@@ -1,10 +1,11 @@
-"""dashboard.registry.service: decommissioning a plant (register and heartbeat: test_factories_api.py)."""
+"""dashboard.registry.lifecycle: decommissioning a plant from the service and the CLI (register and heartbeat:
+test_factories_api.py; the API and pages: test_lifecycle.py)."""
 
 import pytest
 
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Factory
-from dashboard.registry import service
+from dashboard.registry import lifecycle as service
 from tests.dashboard.conftest import register
 
 
@@ -13,7 +14,7 @@ def beat(client, token, name="plant_a"):
                        headers={"Authorization": f"Bearer {token}"})
 
 
-def test_a_decommissioned_plant_s_token_stops_working_until_it_registers_again(app, client):
+def test_a_decommissioned_plant_s_token_stops_working_and_it_cannot_register_by_itself(app, client):
     token = register(client).get_json()["heartbeat_token"]
     assert beat(client, token).status_code == 200
     with app.app_context():
@@ -21,9 +22,8 @@ def test_a_decommissioned_plant_s_token_stops_working_until_it_registers_again(a
         plant = db.session.scalar(db.select(Factory).filter_by(name="plant_a"))
         assert plant.status == "offline"
         assert db.session.scalar(db.select(AuditEvent).filter_by(action="factory.decommissioned")) is not None
-    assert beat(client, token).status_code == 401  # at once in this process
-    again = register(client)
-    assert again.status_code == 200 and beat(client, again.get_json()["heartbeat_token"]).status_code == 200
+    assert beat(client, token).status_code == 403  # at once in this process
+    assert register(client).status_code == 403  # its own key and the shared token do not bring it back
 
 
 def test_decommissioning_an_unknown_plant_is_unknown_plant(app):
