@@ -43,7 +43,9 @@ def _floor_paths() -> dict:
                        "trained it, or the ones named (pinned plants are held unless named)",
             "parameters": _ID, "requestBody": {"required": False, "content": {"application/json": {"schema": {
                 "type": "object", "additionalProperties": False,
-                "properties": {"round": {"type": "integer", "minimum": 0}, "plants": plants}}}}},
+                "properties": {"round": {"type": "integer", "minimum": 0}, "plants": plants,
+                               "preview": {"type": "boolean", "default": False,
+                                           "description": "true: what the release would change, nothing stored"}}}}}},
             "responses": {"201": _JSON, "400": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR}}},
         "/api/releases": {"get": {"summary": "every release, newest first, with its state (in use at N plants, "
                                              "superseded, never used) and the plants using it",

@@ -1,7 +1,8 @@
 """Released models (DESIGN §10), JSON only:
 
 - `POST /api/experiments/<id>/release` body `{"round": N, "plants": [...]}` (both optional; default: the best
-  round by pooled validation F1, deployed to every plant that trained it but pinned ones) — operators;
+  round by pooled validation F1, deployed to every plant that trained it but pinned ones; `"preview": true`:
+  what it would change, nothing stored) — operators;
 - `GET /api/releases` — the registry, newest first, with each release's state and the plants using it;
 - `POST /api/releases/<id>/deploy` body `{"plants": [...], "confirm": true}` — without `confirm` the preview
   (per plant: current and new validation F1, whether it switches) — operators;
@@ -60,8 +61,13 @@ def _confirmed(body: dict) -> bool:
 @bp.post("/experiments/<int:experiment_id>/release")
 @operator_required(role="operator")
 def release(experiment_id: int):
-    body = _only(json_body() if request.get_data() else {}, "round", "plants")
-    row, plan = models.release(get_experiment(experiment_id), _round_of(body), g.actor, body.get("plants"))
+    body = _only(json_body() if request.get_data() else {}, "round", "plants", "preview")
+    experiment, preview = get_experiment(experiment_id), body.get("preview", False)
+    if not isinstance(preview, bool):
+        raise ValidationError("preview", f"must be true or false, got {str(preview)[:40]!r}")
+    if preview:  # what the release would change, nothing stored
+        return jsonify(models.release_preview(experiment, _round_of(body), body.get("plants")).to_dict())
+    row, plan = models.release(experiment, _round_of(body), g.actor, body.get("plants"))
     return jsonify({**row.to_dict(), "deployment": plan.to_dict()}), 201
 
 

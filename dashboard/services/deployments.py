@@ -173,6 +173,8 @@ def apply(plan: DeployPreview, actor: str, experiment_name: str) -> None:
             db.session.add(Deployment(factory_name=change.plant, release_id=plan.target.release_id,
                                       previous_release_id=change.current, pinned=change.pinned, action="deploy",
                                       actor=actor))
+            record_audit(actor, "deployment.deployed", change.plant, release_id=plan.target.release_id,
+                         previous_release_id=change.current, experiment_id=plan.target.experiment_id)
     record_audit(actor, "model.deployed", experiment_name, release_id=plan.target.release_id,
                  experiment_id=plan.target.experiment_id, round=plan.target.round_number,
                  switched=plan.switching, held=[p.plant for p in plan.plants if not p.switches])

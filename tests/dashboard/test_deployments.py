@@ -44,6 +44,10 @@ def assigned(client, tokens, name) -> int | None:
 
 
 def test_a_release_to_a_subset_switches_only_those_plants(client, api, tokens, eid):
+    asked = client.post(f"/api/experiments/{eid}/release", json={"round": 1, "plants": ["plant_b"], "preview": True},
+                        headers=api)
+    assert asked.status_code == 200 and asked.get_json()["switching"] == ["plant_b"]
+    assert asked.get_json()["release_id"] is None and client.get("/api/releases", headers=api).get_json() == []
     first = release(client, api, eid, round=1, plants=["plant_b"])
     assert first["deployment"]["switching"] == ["plant_b"] and first["plants"] == list(PLANTS)
     assert (assigned(client, tokens, "plant_a"), assigned(client, tokens, "plant_b")) == (None, first["id"])
@@ -125,11 +129,16 @@ def test_every_deploy_roll_back_and_pin_is_audited(client, api, tokens, eid):
     client.post("/api/factories/plant_a/model/rollback", headers=api)
     events = client.get("/api/audit?per_page=200", headers=api).get_json()["events"]
     actions = [(e["action"], e["target"]) for e in reversed(events) if e["action"].startswith(("model.", "deploy"))]
-    assert actions == [("model.released", "trained"), ("model.deployed", "trained"), ("model.released", "trained"),
+    assert actions == [("model.released", "trained"), ("deployment.deployed", "plant_a"),
+                       ("deployment.deployed", "plant_b"), ("model.deployed", "trained"),
+                       ("model.released", "trained"), ("deployment.deployed", "plant_a"),
                        ("model.deployed", "trained"), ("deployment.pinned", "plant_a"),
                        ("deployment.unpinned", "plant_a"), ("deployment.rolled_back", "plant_a")]
     deployed = [e for e in events if e["action"] == "model.deployed"][0]  # the newest
-    assert deployed["detail"]["switched"] == ["plant_a"] and deployed["actor"].startswith("ops@")
+    assert deployed["detail"]["switched"] == ["plant_a"] and deployed["detail"]["held"] == []
+    assert deployed["actor"].startswith("ops@")
+    about_b = client.get("/api/audit?plant=plant_b&action=deployment", headers=api).get_json()["events"]
+    assert [e["action"] for e in about_b] == ["deployment.deployed"]  # the plant filter finds its deploys
 
 
 def test_a_cancelled_experiment_or_one_without_rounds_is_not_released(app, client, api, tokens, eid):
@@ -151,7 +160,7 @@ def test_a_cancelled_experiment_or_one_without_rounds_is_not_released(app, clien
     ({"plants": ["../../etc/passwd"]}, "plants"), ({"plants": ["plant_c"]}, "plants"),  # did not train it
     ({"plants": ["plant_zz"]}, "plants"), ({"plants": []}, "plants"), ({"plants": ["plant_a"] * 5000}, "plants"),
     ({"plants": {"plant_a": True}}, "plants"), ({"confirm": "yes"}, "confirm"), ({"confirm": 1}, "confirm"),
-    ({"plants": ["plant_a"], "everyone": True}, "everyone"),
+    ({"plants": ["plant_a"], "everyone": True}, "everyone"), ({"preview": "yes"}, "preview"),
 ])
 def test_attack_hostile_deploy_requests_are_refused_naming_the_field_and_nothing_switches(client, api, tokens, eid,
                                                                                           body, field):
