@@ -1,7 +1,7 @@
 """Pages of the plant floor (DESIGN §10): the Models page (per plant what it is assigned and what it reports, roll
 back, pin; every release with its state), the release form on the experiment page and the confirmation of a
-release or deploy (who switches, the validation F1 change per plant), and the alerts page (every plant's open alerts, scored rows and
-drift, with their history). HTML only; the JSON is in dashboard.api.releases."""
+release or deploy (who switches, the validation F1 change per plant), and the alerts page (every plant's open
+alerts, scored rows and drift, with their history). HTML only; the JSON is in dashboard.api.releases."""
 
 from __future__ import annotations
 
