@@ -11,11 +11,12 @@ from flask_login import current_user, login_required
 from dashboard.auth.roles import role_required
 from dashboard.extensions import db
 from dashboard.services import deployment_views, deployments, models, plants
-from dashboard.services.experiment_states import CONFIRM
 from dashboard.services.experiments import MAX_ID, get_experiment
 from shared.errors import ExperimentError
 
 bp = Blueprint("registry", __name__)
+QUESTION = ("Release this model to the plants below? Those that switch change to it with their next heartbeat; "
+            "the others keep the model they have.")
 
 
 def _round_choice(raw: str | None) -> int | None:
@@ -39,7 +40,7 @@ def _plants_choice() -> list | None:
 
 
 def _confirm(title: str, plan: deployments.DeployPreview, action_url: str, back_url: str, fields: dict):
-    return render_template("confirm.html", title=title, question=CONFIRM["release"], details=plan.lines(),
+    return render_template("confirm.html", title=title, question=QUESTION, details=plan.lines(),
                            fields=fields, yes="Yes, release it", action_url=action_url, back_url=back_url)
 
 
