@@ -52,6 +52,15 @@ class NothingToRelease(ExperimentError):
     """The experiment has no round that can be released (none completed, or none with validation metrics)."""
 
 
+class PlantNotFound(NotFound):
+    """No plant of that name: none registered, none ever deployed a model."""
+
+
+class NothingToRollBack(NothingToRelease):
+    """A roll back, pin or deploy that cannot be done: no earlier release, no assigned release, or the
+    experiment is cancelled (409 with the reason)."""
+
+
 class VersionConflict(ConfigurationError):
     """An agent of a version this dashboard cannot drive."""
 

@@ -34,18 +34,40 @@ def _experiment_schema() -> dict:
 def _floor_paths() -> dict:
     """The plant floor (DESIGN §10): releases, the registry, a plant's floor history, the plants' download."""
     release_id = [{"name": "release_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    plants = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1000,
+              "description": "plants that trained the model; default: all of them but pinned ones"}
     return {
         "/api/experiments/{experiment_id}/release": {"post": {
-            "summary": "release a round's bundle to the experiment's plants (default: best validation F1)",
+            "summary": "release a round's bundle (default: best validation F1) and deploy it to the plants that "
+                       "trained it, or the ones named (pinned plants are held unless named)",
             "parameters": _ID, "requestBody": {"required": False, "content": {"application/json": {"schema": {
                 "type": "object", "additionalProperties": False,
-                "properties": {"round": {"type": "integer", "minimum": 0}}}}}},
+                "properties": {"round": {"type": "integer", "minimum": 0}, "plants": plants,
+                               "preview": {"type": "boolean", "default": False,
+                                           "description": "true: what the release would change, nothing stored"}}}}}},
             "responses": {"201": _JSON, "400": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR}}},
-        "/api/releases": {"get": {"summary": "every release, newest first, with the plants using it",
+        "/api/releases": {"get": {"summary": "every release, newest first, with its state (in use at N plants, "
+                                             "superseded, never used) and the plants using it",
                                   "responses": {"200": _JSON, "401": _ERROR}}},
-        "/api/releases/{release_id}/activate": {"post": {
-            "summary": "make this release its experiment's active one again (roll back)", "parameters": release_id,
-            "responses": {"200": _JSON, "403": _ERROR, "404": _ERROR}}},
+        "/api/releases/{release_id}/deploy": {"post": {
+            "summary": "deploy a release to its plants or the ones named; without confirm: the preview (per plant "
+                       "the current and new validation F1 and whether it switches)", "parameters": release_id,
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"plants": plants, "confirm": {"type": "boolean", "default": False}}}}}},
+            "responses": {"200": _JSON, "400": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR}}},
+        "/api/deployments": {"get": {"summary": "per plant: the release it is assigned, the one its heartbeat "
+                                                "reports, pinned, and the release a roll back returns it to",
+                                     "responses": {"200": _JSON, "401": _ERROR}}},
+        "/api/deployments/rollback": {"post": {"summary": "roll back every plant that is not pinned",
+                                               "responses": {"200": _JSON, "403": _ERROR}}},
+        **{f"/api/factories/{{name}}/model/{action}": {"post": {
+            "summary": summary, "parameters": name,
+            "responses": {"200": _JSON, "400": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR}}}
+           for action, summary in (("rollback", "roll this plant back to the release before its newest deploy"),
+                                   ("pin", "hold this plant on its release: a default deploy skips it"),
+                                   ("unpin", "let a default deploy switch this plant again"))},
         "/api/factories/{name}/floor": {"get": {
             "summary": "a plant's floor: model in use, scored rows, open and recent alerts, drift against its "
                        "baseline, and their history",

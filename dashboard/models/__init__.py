@@ -7,7 +7,7 @@ from dashboard.models.identity import EnrolmentToken, FactoryRekey, SeenSignatur
 from dashboard.models.membership import RevocationRecord
 from dashboard.models.operators import ApiToken, Operator
 from dashboard.models.personalization import PersonalResult
-from dashboard.models.releases import FloorSample, Release
+from dashboard.models.releases import Deployment, FloorSample, Release
 
-__all__ = ["ApiToken", "AuditEvent", "EnrolmentToken", "Experiment", "Factory", "FactoryRekey", "FloorSample",
+__all__ = ["ApiToken", "AuditEvent", "Deployment", "EnrolmentToken", "Experiment", "Factory", "FactoryRekey", "FloorSample",
            "Heartbeat", "ModelVersion", "Operator", "PersonalResult", "Release", "RevocationRecord", "Round", "RoundResult", "SeenSignature", "record_audit"]

@@ -14,10 +14,9 @@ from dashboard.models.base import isoformat, utcnow
 
 class Release(db.Model):
     """One release of a round's bundle. Releasing the same round again makes a new row (the registry keeps the
-    history); rolling back activates an earlier row. At most one release per experiment is active."""
+    history). Which plants run it is their Deployment rows', not a flag of the release (decision 0022)."""
 
     __tablename__ = "releases"
-    __table_args__ = (Index("ix_releases_active", "active", "activated_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
@@ -31,9 +30,6 @@ class Release(db.Model):
     plants: Mapped[list] = mapped_column(JSON, default=list)  # the experiment's plants: who may download it
     released_by: Mapped[str] = mapped_column(String(255))
     released_at: Mapped[datetime] = mapped_column(default=utcnow)
-    active: Mapped[bool] = mapped_column(default=True)
-    activated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    activated_by: Mapped[str] = mapped_column(String(255))
 
     experiment = relationship("Experiment")
 
@@ -41,8 +37,30 @@ class Release(db.Model):
         return {"id": self.id, "experiment_id": self.experiment_id, "round": self.round_number,
                 "sha256": self.sha256, "size": self.size, "metrics": self.metrics or {}, "threshold": self.threshold,
                 "plants": self.plants or [], "released_by": self.released_by,
-                "released_at": isoformat(self.released_at), "active": self.active,
-                "activated_at": isoformat(self.activated_at), "activated_by": self.activated_by}
+                "released_at": isoformat(self.released_at)}
+
+
+class Deployment(db.Model):
+    """One change of what a plant should score with (decision 0022): a deploy, a roll back, a pin or an unpin,
+    with who, when and the release it had before. A plant's newest row is its assignment; the rows before it are
+    its history (a roll back undoes the newest deploy not yet undone: dashboard.services.deployments)."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_plant", "factory_name", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    factory_name: Mapped[str] = mapped_column(String(120))
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"), index=True)
+    previous_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id", ondelete="SET NULL"))
+    pinned: Mapped[bool] = mapped_column(default=False)
+    action: Mapped[str] = mapped_column(String(16))  # deploy | rollback | pin | unpin
+    actor: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def to_dict(self) -> dict:
+        return {"plant": self.factory_name, "release_id": self.release_id,
+                "previous_release_id": self.previous_release_id, "pinned": self.pinned, "action": self.action,
+                "by": self.actor, "at": isoformat(self.at)}
 
 
 class FloorSample(db.Model):

@@ -5,9 +5,11 @@
   alerts ever opened and the newest alerts by id, drift and its baseline), keeps a small history for the charts
   (read back by dashboard.services.plants.floor_history), calls the webhook when alerts were opened since the last
   beat (`alert.opened`, counting those opened and cleared in between) or the drift ratio crossed into "drifted"
-  (`drift.high`, dashboard.models.drift), and answers which released model the plant should use (`release_for`).
-- Releasing a model, rolling back, the registry and a release's bytes are dashboard.services.models; a release
-  or a roll back calls `forget_active_releases` so that this process's heartbeats answer with it at once.
+  (`drift.high`, dashboard.models.drift), and answers which released model the plant should use (`release_for`:
+  the one it is assigned, decision 0022).
+- Releasing a model, the registry and a release's bytes are dashboard.services.models; deploying, rolling back
+  and pinning are dashboard.services.deployments, which calls `forget_assignments` so that this process's
+  heartbeats answer with the change at once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from flask import current_app
 
 from dashboard.extensions import db
-from dashboard.models import Factory, FloorSample, Release
+from dashboard.models import Deployment, Factory, FloorSample, Release
 from dashboard.models.base import utcnow
 from dashboard.models.drift import DriftReading, crossed_into_drift
 from dashboard.webhooks.sender import WebhookEvent, notify_after_commit
@@ -27,35 +29,37 @@ from shared.protocol.registry import FloorReport, ReportedModel
 log = logging.getLogger(__name__)
 KEEP_SAMPLES = 500  # per plant, for the charts
 PRUNE_EVERY = 50  # samples inserted between two prunings (by id)
-ACTIVE_CACHE = "factoryfl_active_releases"
-ACTIVE_CACHE_SECONDS = 1.0  # heartbeats read the active releases at most once a second per process
+ASSIGNED_CACHE = "factoryfl_assigned_releases"
+ASSIGNED_CACHE_SECONDS = 1.0  # heartbeats read the assignments at most once a second per process
 REFUSED_CLAIMS = "factoryfl_refused_release_claims"  # plant id -> the last claim logged as refused
 
 
 def release_for(name: str) -> dict:
-    """The heartbeat answer's part: the active release this plant should use (the newest activated one among
-    its experiments'), or None."""
-    for model_id, digest, size, plants in _active_releases():
-        if name in (plants or ()):
-            return {"released_model": {"id": model_id, "sha256": digest, "size": size}}
-    return {"released_model": None}
+    """The heartbeat answer's part: the release this plant is assigned (its newest deployment,
+    dashboard.services.deployments), or None."""
+    assigned = _assignments().get(name)
+    if assigned is None:
+        return {"released_model": None}
+    model_id, digest, size = assigned
+    return {"released_model": {"id": model_id, "sha256": digest, "size": size}}
 
 
-def forget_active_releases() -> None:
-    """After a release or a roll back: this process's heartbeats read the active releases again."""
-    current_app.extensions.pop(ACTIVE_CACHE, None)
+def forget_assignments() -> None:
+    """After a deploy, roll back or pin: this process's heartbeats read the assignments again."""
+    current_app.extensions.pop(ASSIGNED_CACHE, None)
 
 
-def _active_releases() -> list[tuple]:
-    """(id, sha256, size, plants) of every active release, newest activation first; cached for a second (another
-    worker's release reaches this one's heartbeats within that second)."""
-    cached = current_app.extensions.get(ACTIVE_CACHE)
+def _assignments() -> dict[str, tuple]:
+    """Plant -> (id, sha256, size) of the release its newest deployment names; cached for a second (another
+    worker's deploy reaches this one's heartbeats within that second)."""
+    cached = current_app.extensions.get(ASSIGNED_CACHE)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    rows = [tuple(r) for r in db.session.execute(
-        db.select(Release.id, Release.sha256, Release.size, Release.plants).where(Release.active.is_(True))
-        .order_by(Release.activated_at.desc(), Release.id.desc()))]
-    current_app.extensions[ACTIVE_CACHE] = (time.monotonic() + ACTIVE_CACHE_SECONDS, rows)
+    newest = db.select(db.func.max(Deployment.id)).group_by(Deployment.factory_name)
+    rows = {name: (model_id, digest, size) for name, model_id, digest, size in db.session.execute(
+        db.select(Deployment.factory_name, Release.id, Release.sha256, Release.size)
+        .join(Release, Release.id == Deployment.release_id).where(Deployment.id.in_(newest)))}
+    current_app.extensions[ASSIGNED_CACHE] = (time.monotonic() + ASSIGNED_CACHE_SECONDS, rows)
     return rows
 
 

@@ -3,11 +3,11 @@
 - `build_bundle`: a round's model version with the experiment's schema and scaler, exactly what
   `GET /api/experiments/<id>/model?round=N` serves (without a round: the best round by pooled validation F1,
   else the latest model version);
-- `release` makes one round's bundle the released model of the experiment's plants, keeping its bytes and
-  SHA-256; `activate` rolls back (or forward) to another release of the same experiment. One release per
-  experiment is active; plants learn which from their heartbeat's answer (dashboard.registry.floor);
-- `registry` lists every release; `bundle_for_plant` hands a release's bytes to a plant of its experiment,
-  authenticated by its heartbeat token.
+- `release` keeps one round's bundle, its bytes and SHA-256, and deploys it to a chosen set of the plants that
+  trained it (dashboard.services.deployments: per plant, decision 0022); plants learn what they are assigned
+  from their heartbeat's answer (dashboard.registry.floor); `release_preview` is its confirmation;
+- `registry` lists every release with its state (in use at N plants / superseded / never used);
+  `bundle_for_plant` hands a release's bytes to a plant of its experiment, authenticated by its heartbeat token.
 
 Which plants a release is for: the plants recorded as participants of the experiment's completed rounds, the
 ones that trained it. A name the configuration merely lists is not enough: it may belong to no plant yet, and
@@ -21,11 +21,11 @@ import logging
 
 from dashboard.auth.roles import Forbidden, Unauthorized
 from dashboard.extensions import db
-from dashboard.models import Experiment, Factory, ModelVersion, Release, Round, record_audit
+from dashboard.models import Deployment, Experiment, Factory, ModelVersion, Release, Round, record_audit
 from dashboard.models.base import isoformat, utcnow
 from dashboard.models.operators import token_digest
-from dashboard.registry.floor import forget_active_releases
 from dashboard.auth.security import constant_time_equal
+from dashboard.services import deployments
 from dashboard.services.experiments import MAX_ID, NotFound
 from shared.bundle import ModelBundle
 from shared.data.scaler import Scaler
@@ -88,76 +88,55 @@ def experiment_plants(experiment: Experiment) -> list[str]:
     return sorted(plants)
 
 
-def release(experiment: Experiment, round_number: int | None, actor: str) -> Release:
-    """Release a round's bundle (default: `best_round`); the experiment's earlier active release steps down."""
+def _completed(experiment: Experiment, round_number: int | None) -> Round:
+    """The round to release (default: `best_round`), after refusing a cancelled experiment or one without a
+    completed round."""
+    deployments.refuse_unreleasable(experiment)
     if round_number is None:
-        round_number = best_round(experiment).number
+        return best_round(experiment)
     completed = next((r for r in experiment.rounds if r.number == round_number
                       and r.status == RoundStatus.COMPLETED.value), None)
     if completed is None:
         raise NothingToRelease(f"experiment {experiment.id} has no completed round {round_number}")
-    blob, number = build_bundle(experiment, round_number)  # the very bundle the download endpoint serves
-    now = utcnow()
-    _deactivate(experiment.id)
+    return completed
+
+
+def release(experiment: Experiment, round_number: int | None, actor: str,
+            plants: list | None = None) -> tuple[Release, deployments.DeployPreview]:
+    """Release a round's bundle (default: `best_round`) and deploy it to `plants` (default: every plant that
+    trained it, pinned ones held: dashboard.services.deployments)."""
+    completed = _completed(experiment, round_number)
+    named = deployments.chosen_plants(plants, tuple(experiment_plants(experiment)))
+    blob, number = build_bundle(experiment, completed.number)  # the very bundle the download endpoint serves
     row = Release(experiment_id=experiment.id, round_number=number, sha256=hashlib.sha256(blob).hexdigest(),
                   size=len(blob), bundle=blob, metrics=dict(completed.metrics or {}), threshold=completed.threshold,
-                  plants=experiment_plants(experiment), released_by=actor, released_at=now, active=True,
-                  activated_at=now, activated_by=actor)
+                  plants=experiment_plants(experiment), released_by=actor, released_at=utcnow())
     db.session.add(row)
     db.session.flush()
     record_audit(actor, "model.released", experiment.name, release_id=row.id, experiment_id=experiment.id,
                  round=number, sha256=row.sha256)
-    db.session.commit()
+    plan = deployments.preview(deployments.target_of(row), named)
+    deployments.apply(plan, actor, experiment.name)
+    deployments.commit()
     log.info("released experiment %d round %d as model #%d (sha256 %s…) for %s", experiment.id, number, row.id,
-             row.sha256[:12], ", ".join(row.plants) or "no plant yet")
-    return row
+             row.sha256[:12], ", ".join(plan.switching) or "no plant yet")
+    return row, plan
 
 
-def release_preview(experiment: Experiment, round_number: int | None) -> list[str]:
-    """What releasing round `round_number` (default: the best) would change, one line each, for the operator to
-    confirm: the round and its validation F1, the active release it replaces with its F1, the plants that switch.
-    NothingToRelease as `release` would."""
-    chosen = best_round(experiment) if round_number is None else next(
-        (r for r in experiment.rounds if r.number == round_number and r.status == RoundStatus.COMPLETED.value), None)
-    if chosen is None:
-        raise NothingToRelease(f"experiment {experiment.id} has no completed round {round_number}")
-    f1 = (chosen.metrics or {}).get("val_f1")
-    lines = [f"round {chosen.number} of experiment #{experiment.id}, validation F1 {_f1(f1)}"]
-    active = db.session.scalar(db.select(Release).filter_by(experiment_id=experiment.id, active=True))
-    if active is not None:
-        before = (active.metrics or {}).get("val_f1")
-        change = f" (change {f1 - before:+.3f})" if isinstance(f1, float) and isinstance(before, float) else ""
-        lines.append(f"replaces model #{active.id} (round {active.round_number}, validation F1 {_f1(before)}){change}")
-    plants = experiment_plants(experiment)
-    lines.append(f"plants that switch with their next heartbeat: {', '.join(plants) or 'none'}")
-    return lines
-
-
-def _f1(value) -> str:
-    return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
-
-
-def _deactivate(experiment_id: int) -> None:
-    forget_active_releases()
-    db.session.execute(db.update(Release).where(Release.experiment_id == experiment_id, Release.active.is_(True))
-                       .values(active=False))
+def release_preview(experiment: Experiment, round_number: int | None,
+                    plants: list | None = None) -> deployments.DeployPreview:
+    """What releasing round `round_number` (default: the best) to `plants` would change, for the operator to
+    confirm; refused as `release` would."""
+    chosen = _completed(experiment, round_number)
+    allowed = tuple(experiment_plants(experiment))
+    target = deployments.Target(None, experiment.id, chosen.number, allowed, (chosen.metrics or {}).get("val_f1"))
+    return deployments.preview(target, deployments.chosen_plants(plants, allowed))
 
 
 def get_release(release_id: int) -> Release:
     row = db.session.get(Release, release_id) if 0 < release_id <= MAX_ID else None
     if row is None:
         raise ReleaseNotFound(f"no release with id {release_id}")
-    return row
-
-
-def activate(release_id: int, actor: str) -> Release:
-    """Make an earlier (or later) release of an experiment its active one again: a roll back."""
-    row = get_release(release_id)
-    _deactivate(row.experiment_id)
-    row.active, row.activated_at, row.activated_by = True, utcnow(), actor
-    record_audit(actor, "model.activated", row.experiment.name, release_id=row.id, round=row.round_number)
-    db.session.commit()
-    log.info("release #%d (experiment %d round %d) is active again", row.id, row.experiment_id, row.round_number)
     return row
 
 
@@ -170,8 +149,24 @@ def registry(limit: int = 500) -> list[dict]:
         using.setdefault(model_id, []).append(name)
     names = dict(db.session.execute(db.select(Experiment.id, Experiment.name)
                                     .where(Experiment.id.in_({r.experiment_id for r in rows}))).all())
-    return [{**r.to_dict(), "experiment": names.get(r.experiment_id), "plants_using": using.get(r.id, [])}
-            for r in rows]
+    assigned: dict[int, list[str]] = {}
+    for name, row in sorted(deployments.assignments().items()):
+        assigned.setdefault(row.release_id, []).append(name)
+    ever = set(db.session.scalars(db.select(Deployment.release_id).distinct()))
+    return [{**r.to_dict(), "experiment": names.get(r.experiment_id), "plants_using": using.get(r.id, []),
+             "plants_assigned": assigned.get(r.id, []),
+             **release_state(assigned.get(r.id, []), using.get(r.id, []), r.id in ever)} for r in rows]
+
+
+def release_state(assigned: list[str], using: list[str], ever_deployed: bool) -> dict:
+    """One state per release: in use (assigned to, or reported by, N plants), superseded (deployed once, no
+    longer), or never used."""
+    count = len(set(assigned) | set(using))
+    if count:
+        return {"state": "in_use", "state_text": f"in use at {count} plant{'s' if count != 1 else ''}"}
+    if ever_deployed:
+        return {"state": "superseded", "state_text": "superseded"}
+    return {"state": "never_used", "state_text": "never used"}
 
 
 def bundle_for_plant(release_id: int, heartbeat_token: str | None) -> Release:

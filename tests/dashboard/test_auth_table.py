@@ -42,13 +42,22 @@ EXPECTED = {
     # the plant floor (DESIGN §10): releases, the registry, the plants' bundle download (heartbeat token), alerts
     ("POST", "/api/experiments/<int:experiment_id>/release"): ("401", "operator"),
     ("GET", "/api/releases"): ("401", "viewer"),
-    ("POST", "/api/releases/<int:release_id>/activate"): ("401", "operator"),
+    ("POST", "/api/releases/<int:release_id>/deploy"): ("401", "operator"),  # issue 27 item 1: deployments
+    ("GET", "/api/deployments"): ("401", "viewer"),
+    ("POST", "/api/deployments/rollback"): ("401", "operator"),
+    ("POST", "/api/factories/<name>/model/rollback"): ("401", "operator"),
+    ("POST", "/api/factories/<name>/model/pin"): ("401", "operator"),
+    ("POST", "/api/factories/<name>/model/unpin"): ("401", "operator"),
     ("GET", "/api/factories/<name>/floor"): ("401", "viewer"),
     ("GET", "/api/factories/<name>/load"): ("401", "viewer"),  # its CPU, memory and disk over a chosen range
     ("GET", "/api/models/<int:release_id>/bundle"): ("401", None),  # a plant's heartbeat token, not an operator's
     ("GET", "/releases"): ("login", "viewer"),
     ("POST", "/experiments/<int:experiment_id>/release"): ("login", "operator"),
-    ("POST", "/releases/<int:release_id>/activate"): ("login", "operator"),
+    ("POST", "/releases/<int:release_id>/deploy"): ("login", "operator"),
+    ("POST", "/deployments/rollback"): ("login", "operator"),
+    ("POST", "/factories/<name>/model/rollback"): ("login", "operator"),
+    ("POST", "/factories/<name>/model/pin"): ("login", "operator"),
+    ("POST", "/factories/<name>/model/unpin"): ("login", "operator"),
     ("GET", "/alerts"): ("login", "viewer"),
     # issue 27: the metrics export, the audit log as JSON, the API docs, the favicon, one's own password
     ("GET", "/api/experiments/<int:experiment_id>/metrics.csv"): ("401", "viewer"),

@@ -56,7 +56,8 @@ def test_release_defaults_to_the_best_validation_f1_with_ties_to_the_later_round
     resp = client.post(f"/api/experiments/{eid}/release", headers=api)
     assert resp.status_code == 201, resp.get_json()
     release = resp.get_json()
-    assert release["round"] == 3 and release["active"] and release["metrics"]["val_f1"] == 0.7
+    assert release["round"] == 3 and release["metrics"]["val_f1"] == 0.7
+    assert release["deployment"]["switching"] == list(PLANTS)  # default: every plant that trained it
     assert sorted(release["plants"]) == list(PLANTS) and release["released_by"].startswith("ops@")
     served = client.get(f"/api/experiments/{eid}/model?round=3", headers=api).data  # what the download serves
     assert release["sha256"] == hashlib.sha256(served).hexdigest() and release["size"] == len(served)
@@ -86,18 +87,21 @@ def test_heartbeat_answers_name_the_active_release_only_to_the_experiments_plant
     assert beat(client, tokens["plant_c"], name="plant_c").get_json()["released_model"] is None
 
 
-def test_roll_back_activates_an_earlier_release_and_the_registry_lists_every_one(app, client, api, tokens):
+def test_roll_back_returns_a_plant_to_its_earlier_release_and_the_registry_lists_every_one(app, client, api,
+                                                                                            tokens):
     eid = seed_experiment(app, client, api)
     first = client.post(f"/api/experiments/{eid}/release", json={"round": 1}, headers=api).get_json()
     second = client.post(f"/api/experiments/{eid}/release", headers=api).get_json()
     assert beat(client, tokens["plant_a"]).get_json()["released_model"]["id"] == second["id"]
-    resp = client.post(f"/api/releases/{first['id']}/activate", headers=api)
-    assert resp.status_code == 200 and resp.get_json()["active"]
+    resp = client.post("/api/factories/plant_a/model/rollback", headers=api)
+    assert resp.status_code == 200 and resp.get_json()["release_id"] == first["id"]
     assert beat(client, tokens["plant_a"]).get_json()["released_model"]["id"] == first["id"]
+    assert beat(client, tokens["plant_b"], name="plant_b").get_json()["released_model"]["id"] == second["id"]
     listed = client.get("/api/releases", headers=api).get_json()
-    assert [(r["id"], r["active"]) for r in listed] == [(second["id"], False), (first["id"], True)]
+    assert [(r["id"], r["state_text"]) for r in listed] == [(second["id"], "in use at 1 plant"),
+                                                             (first["id"], "in use at 1 plant")]
     assert listed[0]["experiment"] == "trained"
-    assert client.post("/api/releases/424242/activate", headers=api).status_code == 404
+    assert client.post("/api/releases/424242/deploy", headers=api).status_code == 404
 
 
 def test_a_plant_downloads_its_release_with_its_heartbeat_token_and_the_bytes_match_the_hash(app, client, api,

@@ -240,7 +240,7 @@ def test_an_operator_releases_a_model_the_plants_score_with_it_and_alerts_show(p
     page.reload()
     row = page.locator(f"tr[data-release='{release['id']}']")
     page.wait_for_function("() => document.querySelectorAll('.plants-using a').length === 3")
-    assert "active" in row.inner_text()
+    assert "in use at 3 plants" in row.inner_text()
     shot(page, "registry")
     page.goto("/alerts")
     assert page.locator("tr[data-factory=ui_plant_a]").count() == 1
@@ -267,13 +267,14 @@ def test_an_operator_releases_a_model_the_plants_score_with_it_and_alerts_show(p
     shot(page, "alerts-390")
     page.set_viewport_size({"width": 1366, "height": 900})
 
-    # roll back: a second release, then the first one again from the registry
+    # roll back: a second release, then every plant back to the first one from the Models page
     second = dashboard.api("POST", f"/experiments/{eid}/release", json={"round": 1}).json()
     wait_until_every_plant_uses(dashboard, second["id"], plants)
     page.goto("/releases")
-    page.locator(f"tr[data-release='{release['id']}'] button.rollback").click()
+    assert "superseded" in page.locator(f"tr[data-release='{release['id']}']").inner_text()
+    page.click("#rollback-all")
     page.wait_for_url("**/releases")
-    assert "is active again" in page.locator(".flash.ok").inner_text()
+    assert "rolled back 3 plant(s)" in page.locator(".flash.ok").inner_text()
     back = wait_until_every_plant_uses(dashboard, release["id"], plants)
     print(f"roll back reached every plant in {back:.1f} s (the bundle was still on disk: no download)")
     shot(page, "registry-rolled-back")
