@@ -11,4 +11,4 @@ from flask import Blueprint
 bp = Blueprint("ui", __name__)
 
 # the modules whose routes and filters join the blueprint (imported here, before create_app registers it)
-from dashboard.ui import api_docs, audit, experiments, factories, filters  # noqa: E402,F401
+from dashboard.ui import api_docs, audit, experiment_tools, experiments, factories, filters  # noqa: E402,F401

@@ -1,0 +1,26 @@
+"""disabled operators: cannot log in, their API tokens are refused (issue 27 item 6)
+
+Revision ID: 33569eaa8c50
+Revises: a9c3e7f1b5d2
+Create Date: 2026-12-07 23:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '33569eaa8c50'
+down_revision = 'a9c3e7f1b5d2'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('operators', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('disabled_at', sa.DateTime(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('operators', schema=None) as batch_op:
+        batch_op.drop_column('disabled_at')
