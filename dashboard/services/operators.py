@@ -46,15 +46,23 @@ def generated_password() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _text(value: object) -> bool:
+    """A string that can be stored and hashed: JSON may carry lone surrogates, which UTF-8 cannot encode."""
+    try:
+        return isinstance(value, str) and (value.encode() is not None)
+    except UnicodeEncodeError:
+        return False
+
+
 def _check_new(email: object, role: object, password: object) -> list[tuple[str, str]]:
     problems = []
-    if not isinstance(email, str) or not EMAIL.match(email) or len(email) > MAX_EMAIL:
+    if not _text(email) or not EMAIL.match(email) or len(email) > MAX_EMAIL:
         problems.append(("email", f"must be an e-mail address of at most {MAX_EMAIL} characters"))
     elif db.session.scalar(db.select(Operator.id).filter_by(email=email)) is not None:
         problems.append(("email", f"operator {email} exists"))
     if role not in ROLES:
         problems.append(("role", f"must be one of {', '.join(ROLES)}"))
-    if password is not None and (not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
+    if password is not None and (not _text(password) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
         problems.append(("password", f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters, or left out to "
                                      "have one generated"))
     return problems
@@ -63,7 +71,7 @@ def _check_new(email: object, role: object, password: object) -> list[tuple[str,
 def create_operator(email: str, role: str, password: str | None, actor: str) -> tuple[Operator, str | None]:
     """A new operator with `role` and `password`, or a generated password when None: returned (the second item)
     to be shown once; only its hash is stored. ValidationError (400) with every problem at once. Commits."""
-    email = email.strip().lower() if isinstance(email, str) else email
+    email = email.strip() if _text(email) else email
     problems = _check_new(email, role, password)
     if problems:
         raise ValidationError(problems[0][0], problems[0][1], problems)
