@@ -91,3 +91,14 @@ def test_only_admins_delete_and_the_page_confirms_saying_what_goes_and_what_stay
     assert 'id="delete-experiment"' not in viewer.get(f"/experiments/{live}").text
     with app.app_context():
         assert db.session.scalar(db.select(AuditEvent).filter_by(action="experiment.deleted")).actor == ADMIN[0]
+
+
+def test_a_deleted_experiments_id_is_never_given_to_the_next_one(client, api):
+    """The audit log finds an experiment's events by its id: a new experiment must not inherit them."""
+    first = client.post("/api/experiments", json={"name": "kept"}, headers=api).get_json()["id"]
+    newest = client.post("/api/experiments", json={"name": "deleted"}, headers=api).get_json()["id"]
+    assert client.delete(f"/api/experiments/{newest}", headers=api).status_code == 200
+    after = client.post("/api/experiments", json={"name": "after"}, headers=api).get_json()["id"]
+    assert after > newest > first
+    events = client.get("/api/audit", query_string={"experiment": after}, headers=api).get_json()["events"]
+    assert [e["action"] for e in events] == ["experiment.created"]
