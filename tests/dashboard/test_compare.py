@@ -66,3 +66,12 @@ def test_config_rows_flatten_nested_settings_and_mark_missing_ones_as_differing(
     assert rows == [{"setting": "c", "values": [None, 0], "differs": True},
                     {"setting": "a", "values": [1, 1], "differs": False},
                     {"setting": "b", "values": [[1, 2], [1, 2]], "differs": False}]
+
+
+def test_the_page_reads_yes_and_no_for_switches(app, client, api):
+    ids = [client.post("/api/experiments", json={"name": f"e{n}", "rounds": n}, headers=api).get_json()["id"]
+           for n in (1, 2)]
+    client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1]})
+    page = client.get("/experiments/compare", query_string={"ids": ",".join(map(str, ids))}).text
+    row = re.search(r'<tr data-setting="secure_aggregation">(.*?)</tr>', page).group(1)
+    assert row.count("<td>no</td>") == 2 and "False" not in row
