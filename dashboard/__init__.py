@@ -57,6 +57,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(releases_api.bp)  # the plant floor (DESIGN §10): released models, their bundles ...
     app.register_blueprint(registry_pages.bp)  # ... the model registry and alerts pages
     app.register_blueprint(audit_api.bp)  # GET /api/audit
+    from dashboard.api import experiment_tools, operators as operators_api
+
+    app.register_blueprint(operators_api.bp)  # operators (admins), as the Operators page
+    app.register_blueprint(experiment_tools.bp)  # deleting and comparing experiments
     metrics.init_app(app)  # GET /metrics (Prometheus)
     webhook.init_app(app)  # DASHBOARD_ALERT_WEBHOOK
     heartbeats.init_app(app)  # heartbeats buffered per process, written in batches

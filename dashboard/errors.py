@@ -23,6 +23,10 @@ class RoleChangeRefused(SecurityError):
     """A change of roles that would leave the dashboard without an admin, or similar."""
 
 
+class OperatorNotFound(FederatedLearningError):
+    """No operator with that id."""
+
+
 class RekeyRequired(SecurityError):
     """A registration under a known plant name that did not prove the plant's identity key."""
 
@@ -105,7 +109,8 @@ class RoundFailed(FederatedLearningError):
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthorized, 401), (Forbidden, 403), (RoleChangeRefused, 409), (RekeyRequired, 409),
     (PlantDecommissioned, 403), (AlreadyDecommissioned, 409),
-    (NotFound, 404), (ReleaseNotFound, 404), (IdentityNotFound, 404), (NothingToRelease, 409),
+    (NotFound, 404), (ReleaseNotFound, 404), (OperatorNotFound, 404), (IdentityNotFound, 404),
+    (NothingToRelease, 409),
     (VersionConflict, 409), (FederationCAUnavailable, 503), (RegistryUnavailable, 503),
     (SecurityError, 403),
     (ValidationError, 400), (DataError, 400), (ConfigurationError, 400), (ModelError, 400),

@@ -131,6 +131,48 @@ def _plant_paths() -> dict:
     }
 
 
+def _admin_paths() -> dict:
+    """Operators (admins) and deleting and comparing experiments (issue 27 item 6)."""
+    from dashboard.config import MIN_PASSWORD
+    from dashboard.models.operators import ROLES
+
+    op_id = [{"name": "operator_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    changed = {"200": _JSON, "401": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR}
+    role = {"type": "string", "enum": list(ROLES)}
+    return {
+        "/api/operators": {
+            "get": {"summary": "every operator: e-mail, role, disabled (admins)", "responses": {
+                "200": _JSON, "401": _ERROR, "403": _ERROR}},
+            "post": {"summary": "create an operator; without a password one is generated and in this answer only "
+                                "(\"password\")",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["email"], "additionalProperties": False,
+                         "properties": {"email": {"type": "string", "maxLength": 255},
+                                        "role": {**role, "default": "viewer"},
+                                        "password": {"type": "string", "minLength": MIN_PASSWORD,
+                                                     "maxLength": 1024}}}}}},
+                     "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
+        "/api/operators/{operator_id}/role": {"post": {
+            "summary": "change an operator's role (not the last enabled admin's, nor one's own to lower)",
+            "parameters": op_id, "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["role"], "properties": {"role": role}}}}},
+            "responses": {**changed, "400": _ERROR}}},
+        "/api/operators/{operator_id}/disable": {"post": {
+            "summary": "disable an operator: no login, its API tokens refused (not the last enabled admin, not oneself)",
+            "parameters": op_id, "responses": changed}},
+        "/api/operators/{operator_id}/enable": {"post": {"summary": "enable a disabled operator again",
+                                                         "parameters": op_id, "responses": changed}},
+        "/api/operators/{operator_id}/password": {"post": {
+            "summary": "reset an operator's password: a generated one, in this answer only (\"password\")",
+            "parameters": op_id, "responses": changed}},
+        "/api/experiments/compare": {"get": {
+            "summary": "2 to 4 experiments side by side: settings (differing ones first), best val / test F1, curves",
+            "parameters": [{"name": "ids", "in": "query", "required": True, "description": "e.g. 1,2,3",
+                            "schema": {"type": "string"}}],
+            "responses": {"200": _JSON, "400": _ERROR, "401": _ERROR, "404": _ERROR}}},
+    }
+
+
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(document())
@@ -155,9 +197,13 @@ def document() -> dict:
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": {"$ref": "#/components/schemas/ExperimentRequest"}}}},
                          "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
-            "/api/experiments/{experiment_id}": {"get": {"summary": "an experiment with its rounds",
-                                                         "parameters": _ID,
-                                                         "responses": {"200": _JSON, "404": _ERROR}}},
+            "/api/experiments/{experiment_id}": {
+                "get": {"summary": "an experiment with its rounds", "parameters": _ID,
+                        "responses": {"200": _JSON, "404": _ERROR}},
+                "delete": {"summary": "delete an experiment that is not running or paused and has no release in use "
+                                      "(admins): rounds, metrics, models and unused releases go; the audit log stays",
+                           "parameters": _ID, "responses": {"200": _JSON, "401": _ERROR, "403": _ERROR,
+                                                            "404": _ERROR, "409": _ERROR}}},
             **{f"/api/experiments/{{experiment_id}}/{a}": action for a in ("start", "pause", "resume", "cancel")},
             "/api/experiments/{experiment_id}/model": {"get": {
                 "summary": "the model bundle (safetensors); without ?round= the best round by pooled validation F1 "
@@ -175,6 +221,7 @@ def document() -> dict:
                 "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
             **_floor_paths(),
             **_operator_paths(),
+            **_admin_paths(),
             "/factories": {"get": {"summary": "every factory and its status (operators: session or bearer token)",
                                    "responses": {"200": _JSON, "401": _ERROR}}},
             **_plant_paths(),

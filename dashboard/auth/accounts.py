@@ -11,10 +11,15 @@ MAX_ID = 2 ** 63 - 1
 
 def password_login(email: str, password: str) -> Operator | None:
     """The operator with this e-mail and password (its login audited), or None: which of the two was wrong is
-    not said."""
+    not said. A disabled operator with the right password is returned too (the caller refuses it, saying so:
+    only who knows the password learns that the account is disabled), its attempt audited."""
     operator = db.session.scalar(db.select(Operator).filter_by(email=email))
     if operator is None or not operator.check_password(password):
         return None
+    if operator.disabled:
+        record_audit(operator.email, "operator.login_refused", operator.email, reason="disabled")
+        db.session.commit()
+        return operator
     record_audit(operator.email, "operator.login")
     db.session.commit()
     return operator

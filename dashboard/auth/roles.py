@@ -19,7 +19,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @login_manager.user_loader
 def load_operator(operator_id: str) -> Operator | None:
-    return db.session.get(Operator, int(operator_id))
+    operator = db.session.get(Operator, int(operator_id))
+    return None if operator is None or operator.disabled else operator  # a disabled operator's session ends
 
 
 def bearer_token() -> str | None:
@@ -39,6 +40,8 @@ def authenticate_operator() -> Operator:
         row = db.session.scalar(db.select(ApiToken).filter_by(token_hash=token_digest(token), revoked=False))
         if row is None:
             raise Unauthorized("wrong or revoked API token")
+        if row.operator.disabled:
+            raise Unauthorized(f"the operator of this API token, {row.operator.email}, is disabled")
         g.actor, g.operator = f"{row.operator.email} (token {row.name})", row.operator
         return row.operator
     if current_user.is_authenticated:

@@ -21,10 +21,13 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         operator = accounts.password_login(form.email.data, form.password.data)
-        if operator is not None:
+        if operator is not None and operator.disabled:
+            form.password.errors.append("this account is disabled: ask an admin to enable it")
+        elif operator is not None:
             login_user(operator)
             return redirect(safe_next(request.args.get("next")) or url_for("ui.index"))  # no open redirect
-        form.password.errors.append("wrong e-mail or password")
+        else:
+            form.password.errors.append("wrong e-mail or password")
     return render_template("login.html", form=form)
 
 

@@ -1,5 +1,6 @@
-"""`flask --app dashboard operators create | set-role | list` and `create-token`: operators (people), their
-roles (viewer, operator, admin) and their API tokens."""
+"""`flask --app dashboard operators create | set-role | disable | enable | reset-password | list` and
+`create-token`: operators (people), their roles (viewer, operator, admin) and their API tokens. The work is
+dashboard.services.operators, which the Operators page and the API call too."""
 
 from __future__ import annotations
 
@@ -40,7 +41,14 @@ def _account_commands(operators: click.Group, role_choice: click.Choice) -> None
     @click.password_option()
     def create_operator(email: str, role: str, password: str) -> None:
         """Create an operator account with a role."""
-        _create(email, password, role)
+        from dashboard.services.operators import create_operator as create
+        from shared.errors import ValidationError
+
+        try:
+            create(email, role, password, "cli")
+        except ValidationError as exc:
+            raise click.ClickException("; ".join(f"{f}: {m}" for f, m in exc.problems)) from exc
+        click.echo(f"operator {email} ready ({role})")
 
     @operators.command("set-role")
     @click.argument("email")
@@ -59,13 +67,45 @@ def _account_commands(operators: click.Group, role_choice: click.Choice) -> None
             raise click.ClickException(str(exc)) from exc
         click.echo(f"operator {email} is {role}")
 
+    _state_commands(operators)
+
     @operators.command("list")
     def list_operators() -> None:
-        """Every operator and its role."""
-        from dashboard.models import Operator
+        """Every operator, its role, and whether it is disabled."""
+        from dashboard.services.operators import all_operators
 
-        for operator in db.session.scalars(db.select(Operator).order_by(Operator.email)):
-            click.echo(f"{operator.email}\t{operator.role}")
+        for operator in all_operators():
+            click.echo(f"{operator.email}\t{operator.role}" + ("\tdisabled" if operator.disabled else ""))
+
+
+def _named(email: str):
+    from dashboard.models import Operator
+
+    operator = db.session.scalar(db.select(Operator).filter_by(email=email))
+    if operator is None:
+        raise click.ClickException(f"no operator {email}; see: operators list")
+    return operator
+
+
+def _state_commands(operators: click.Group) -> None:
+    from dashboard.services.operators import RoleChangeRefused, reset_password, set_disabled
+
+    for name, disabled in (("disable", True), ("enable", False)):
+        @operators.command(name, help=f"{name.capitalize()} an operator (a disabled one cannot log in and its "
+                                      "API tokens are refused; the last enabled admin cannot be disabled).")
+        @click.argument("email")
+        def change(email: str, disabled: bool = disabled) -> None:
+            try:
+                set_disabled(_named(email), disabled, "cli")
+            except RoleChangeRefused as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(f"operator {email} is {'disabled' if disabled else 'enabled'}")
+
+    @operators.command("reset-password")
+    @click.argument("email")
+    def reset(email: str) -> None:
+        """Give an operator a new generated password (printed once; nothing else changes)."""
+        click.echo(reset_password(_named(email), "cli"))
 
 
 def _compatible_create_command(app, role_choice: click.Choice) -> None:

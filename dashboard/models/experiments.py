@@ -15,6 +15,8 @@ from shared.experiment import ExperimentConfig
 
 class Experiment(db.Model):
     __tablename__ = "experiments"
+    # SQLite otherwise gives a deleted newest experiment's id to the next one, and the audit log finds events by id
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

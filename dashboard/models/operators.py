@@ -38,7 +38,17 @@ class Operator(UserMixin, db.Model):
     # new operators see and do nothing but read until an admin gives them more (least privilege)
     role: Mapped[str] = mapped_column(String(16), default="viewer", server_default="viewer")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # disabled: cannot log in, its session ends and its API tokens are refused (kept, so enabling restores them)
+    disabled_at: Mapped[datetime | None]
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="operator", cascade="all, delete-orphan")
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: a disabled operator is not logged in
+        return self.disabled_at is None
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

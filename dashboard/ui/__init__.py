@@ -12,4 +12,5 @@ from flask import Blueprint
 bp = Blueprint("ui", __name__)
 
 # the modules whose routes and filters join the blueprint (imported here, before create_app registers it)
-from dashboard.ui import api_docs, audit, experiments, factories, filters, lifecycle, policy_view  # noqa: E402,F401
+from dashboard.ui import (api_docs, audit, experiment_tools, experiments, factories, filters, lifecycle,  # noqa: E402,F401
+                          policy_view)

@@ -6,7 +6,7 @@ each of its errors under the right field."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, FloatField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
 from dashboard.registry.enrolment import MAX_ENROLMENT_HOURS
@@ -57,6 +57,16 @@ def _field(setting: Setting):
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=[(r, r) for r in ROLES])
+
+
+class NewOperatorForm(FlaskForm):
+    """The Operators page's "new operator": checked by dashboard.services.operators (one rule with the API)."""
+
+    email = StringField("E-mail", validators=[DataRequired()])
+    role = SelectField("Role", choices=[(r, r) for r in ROLES], default="viewer",
+                       description="viewer: read; operator: also run experiments; admin: also plants and operators")
+    password = PasswordField("Initial password", description="Leave empty to have one generated and shown once; "
+                                                             "they change it at /password.")
 
 
 class EnrolmentForm(FlaskForm):

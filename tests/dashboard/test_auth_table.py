@@ -72,12 +72,28 @@ EXPECTED = {
     ("POST", "/api/membership/certificates"): ("401", "admin"),
     ("POST", "/api/membership/revocations"): ("401", "admin"),
     ("GET", "/api/membership/revocations"): ("public", None),
-    ("GET", "/metrics"): ("public", None),
+    ("GET", "/metrics"): ("public", None),  # loopback or DASHBOARD_METRICS_TOKEN (tests/dashboard/test_monitoring.py)
     # a plant's lifecycle (issue 27 item 6): labels by operators, decommissioning by admins
     ("PATCH", "/api/factories/<name>"): ("401", "operator"),
     ("POST", "/api/factories/<name>/decommission"): ("401", "admin"),
     ("POST", "/factories/<name>/labels"): ("login", "operator"),
-    ("POST", "/factories/<name>/decommission"): ("login", "admin"),  # loopback or DASHBOARD_METRICS_TOKEN (tests/dashboard/test_monitoring.py)
+    ("POST", "/factories/<name>/decommission"): ("login", "admin"),
+    # issue 27 item 6: operators from the pages and the API (admins), deleting and comparing experiments
+    ("POST", "/operators"): ("login", "admin"),
+    ("POST", "/operators/<int:operator_id>/disable"): ("login", "admin"),
+    ("POST", "/operators/<int:operator_id>/enable"): ("login", "admin"),
+    ("POST", "/operators/<int:operator_id>/password"): ("login", "admin"),
+    ("GET", "/api/operators"): ("401", "admin"),
+    ("POST", "/api/operators"): ("401", "admin"),
+    ("POST", "/api/operators/<int:operator_id>/role"): ("401", "admin"),
+    ("POST", "/api/operators/<int:operator_id>/disable"): ("401", "admin"),
+    ("POST", "/api/operators/<int:operator_id>/enable"): ("401", "admin"),
+    ("POST", "/api/operators/<int:operator_id>/password"): ("401", "admin"),
+    ("DELETE", "/api/experiments/<int:experiment_id>"): ("401", "admin"),
+    ("GET", "/api/experiments/compare"): ("401", "viewer"),
+    ("GET", "/experiments/<int:experiment_id>/delete"): ("login", "admin"),
+    ("POST", "/experiments/<int:experiment_id>/delete"): ("login", "admin"),
+    ("GET", "/experiments/compare"): ("login", "viewer"),
 }
 SAMPLE = {"filename": "experiment.js", "experiment_id": "1", "name": "plant_a", "token_id": "1", "action": "start",
           "operator_id": "1", "rekey_id": "1", "decision": "approve", "release_id": "1"}

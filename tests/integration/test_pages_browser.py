@@ -373,3 +373,31 @@ def test_audit_log_filters_and_fits_a_phone_and_the_api_docs_render(page, dashbo
     eid = dashboard.api("GET", "/experiments").json()[0]["id"]
     page.goto(f"/experiments/{eid}")
     shot(page, "experiment-390")
+
+
+def test_experiments_are_compared_from_the_list_and_operators_created_on_their_page(page, dashboard):
+    """Tick two experiments, Compare: the differing settings are highlighted and the curves drawn (under the
+    CSP); an admin creates an operator whose generated password is shown once and logs in."""
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    ids = [dashboard.api("POST", "/experiments", json={"name": f"compare {n}", "rounds": n}).json()["id"]
+           for n in (2, 3)]
+    page.goto("/experiments")
+    for eid in ids:
+        page.check(f"input.compare-pick[value='{eid}']")
+    page.click("#compare-button")
+    page.wait_for_url("**/experiments/compare?*")
+    assert page.locator("#compare-config tr.differs[data-setting=rounds]").count() == 1
+    page.wait_for_function("() => document.querySelector('#chart-val_f1') && "
+                           "document.querySelector('#chart-val_f1').width > 0")
+    assert canvas_has_pixels(page, "chart-val_f1")
+    shot(page, "compare")
+    page.goto("/operators")
+    page.fill("#new-operator input[name=email]", "browser-new@factoryfl.org")
+    page.click("#new-operator button[type=submit]")
+    password = page.locator("#new-password").inner_text()
+    shot(page, "operators-new")
+    assert "browser-new@factoryfl.org" in page.locator("#operators").inner_text() and len(password) >= 16
+    page.reload()
+    assert page.locator("#new-password").count() == 0
+    assert blocked == [], blocked
