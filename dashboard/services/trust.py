@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 
 from dashboard.extensions import db
-from dashboard.models import Factory
+from dashboard.models import AuditEvent, Factory
+from dashboard.services.preflight import PlantFacts
 from shared.enums import FactoryStatus
 from shared.errors import ValidationError
 from shared.experiment import parse_experiment
@@ -26,6 +27,19 @@ def selected_plants(config: ExperimentConfig) -> list[PlantTrust]:
     query = query.where(Factory.status.in_(SERVING)) if config.factories == "all" else \
         query.where(Factory.name.in_(config.factories))
     return [f.trust for f in db.session.scalars(query)]
+
+
+def plant_facts() -> list[PlantFacts]:
+    """Every registered plant as the pre-flight check reads it (dashboard.services.preflight): status, trust, policy,
+    data; decommissioned when its last registry event is `flask factories decommission` and it is offline."""
+    factories = list(db.session.scalars(db.select(Factory).order_by(Factory.name)))
+    retired = dict(db.session.execute(db.select(AuditEvent.target, db.func.max(AuditEvent.at))
+                                      .where(AuditEvent.action == "factory.decommissioned")
+                                      .group_by(AuditEvent.target)).all())
+    return [PlantFacts(f.name, f.status, f.trust, f.policy if isinstance(f.policy, dict) else {},
+                       f.capabilities if isinstance(f.capabilities, dict) else {},
+                       decommissioned=f.status not in SERVING and f.name in retired
+                       and (f.last_heartbeat is None or retired[f.name] >= f.last_heartbeat)) for f in factories]
 
 
 def secure_by_default(body: dict, config: ExperimentConfig) -> ExperimentConfig:
