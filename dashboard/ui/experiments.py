@@ -25,7 +25,7 @@ def experiments():
         if not current_user.can("operator"):
             abort(403, description=f"Creating experiments needs the operator role; you have the "
                                    f"{current_user.role} role.")
-        if request.form.get("action") == "check" and form.validate_on_submit():  # the Check button without script
+        if request.form.get("intent") == "check" and form.validate_on_submit():  # the Check button without script
             checked = service.check_before_start(form.to_body())
             _show_errors(form, checked["errors"])
         elif form.validate_on_submit():

@@ -138,14 +138,14 @@ def test_the_check_button_lists_each_plants_refusal_and_stores_nothing_and_creat
     register(client, "plant_x")
     register(client, "plant_dp", policy={"require_dp": True})
     chosen = {**FORM, "factories": ["plant_x", "plant_dp"], "min_factories": "2"}
-    resp = client.post("/experiments", data={**chosen, "action": "check"})
+    resp = client.post("/experiments", data={**chosen, "intent": "check"})
     assert resp.status_code == 200 and 'class="preflight preflight-refused"' in resp.text
     assert "<td>plant_dp</td><td><code>privacy.mode</code></td><td>its policy requires record-level DP" in resp.text
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Experiment.id))) == 0
-    ok = client.post("/experiments", data={**FORM, "factories": ["plant_x"], "min_factories": "1", "action": "check"})
+    ok = client.post("/experiments", data={**FORM, "factories": ["plant_x"], "min_factories": "1", "intent": "check"})
     assert "Check passed" in ok.text
-    made = client.post("/experiments", data={**chosen, "action": "create"})
+    made = client.post("/experiments", data={**chosen, "intent": "create"})
     assert made.status_code == 302  # the check advises; the plant refuses what its policy refuses
     with app.app_context():
         assert db.session.scalars(db.select(Experiment)).one().config["factories"] == ["plant_x", "plant_dp"]

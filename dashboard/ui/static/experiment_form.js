@@ -24,9 +24,9 @@
   function check(form, button) {
     const open = Array.from(form.querySelectorAll("details[open]")).map(function (d) { return d.id; });
     const data = new FormData(form);
-    data.set("action", "check");
+    data.set("intent", "check");
     button.disabled = true;
-    fetch(form.action, {method: "POST", body: data, credentials: "same-origin"})
+    fetch(form.getAttribute("action"), {method: "POST", body: data, credentials: "same-origin"})
       .then(function (resp) { return resp.text(); })
       .then(function (html) {
         const fresh = new DOMParser().parseFromString(html, "text/html").getElementById(form.id);
