@@ -24,6 +24,7 @@ from shared.verification.chain import VERIFIABLE_ALGORITHMS, VERIFIABLE_OPTIMIZE
 
 SERVING = (FactoryStatus.ONLINE.value, FactoryStatus.BUSY.value)
 MAX_LISTED = 8  # registered names an unknown-plant error lists when none is close
+MAX_SUGGESTED = 20  # unknown names answered one by one; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -89,16 +90,17 @@ def listed(body: object) -> list[str]:
 def unknown_plants(names: list[str], registered: list[str]) -> list[ValidationError]:
     """A listed name the registry does not hold: a typo would wait forever for a plant that never comes. Each one
     is an error under "factories", with the closest registered name."""
-    found = []
-    for name in names:
-        if name in registered:
-            continue
-        lower = {r.lower(): r for r in registered}  # case is a typo too
-        close = [lower[c] for c in difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)]
+    found, lower = [], {r.lower(): r for r in registered}  # case is a typo too
+    unknown = [name for name in names if name not in registered]
+    for name in unknown[:MAX_SUGGESTED]:
+        close = [lower[c] for c in difflib.get_close_matches(name[:200].lower(), list(lower), n=1, cutoff=0.6)]
         hint = (f"did you mean {close[0]!r}?" if close else
                 f"registered: {', '.join(registered[:MAX_LISTED])}{' …' if len(registered) > MAX_LISTED else ''}"
                 if registered else "no plant has registered yet")
         found.append(ValidationError(TRUST_FIELD, f"{name[:120]!r} is not a registered plant; {hint}"))
+    if len(unknown) > MAX_SUGGESTED:
+        found.append(ValidationError(TRUST_FIELD, f"and {len(unknown) - MAX_SUGGESTED} more names that are not "
+                                                  "registered plants"))
     return found
 
 

@@ -120,6 +120,8 @@ def test_the_closest_registered_name_is_suggested_and_a_far_one_lists_the_regist
     assert [e.message for e in found] == ["'plant_A' is not a registered plant; did you mean 'plant_a'?",
                                           "'zzz' is not a registered plant; registered: plant_a, plant_b"]
     assert unknown_plants(["x"], [])[0].message.endswith("no plant has registered yet")
+    many = unknown_plants([f"p{i}" for i in range(5000)], ["plant_a"])
+    assert len(many) == 21 and many[-1].message == "and 4980 more names that are not registered plants"
     with pytest.raises(Exception) as raised:
         parse({"name": "t", "factories": ["plant_x"], "min_factories": 1, "rounds": 0}, ["plant_a"])
     assert {f for f, _ in raised.value.problems} == {"rounds", "factories"}
