@@ -105,6 +105,7 @@ def test_an_operator_runs_a_whole_experiment_from_the_browser(page, plants, dash
     assert "between 1 and 1000" in error.inner_text()
     shot(page, "experiment-form-error")
     page.fill("input[name=rounds]", "3")
+    page.click("#section-training summary")  # past the basics: a section opens on click
     page.fill("input[name=local_epochs]", "1")
     page.click("#create-experiment")
     page.wait_for_url("**/experiments/*")
