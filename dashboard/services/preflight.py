@@ -231,3 +231,8 @@ def data_refusals(config: ExperimentConfig, plant: PlantFacts, refuse) -> None:
     elif most_flops is not None and flops > most_flops:
         refuse("hidden_size", f"one example takes {flops:.3g} floating-point operations; its policy allows at most "
                               f"{most_flops:.3g} (max_example_flops)")
+    values, batch = _number(plant.policy, "max_dp_batch_values"), local_training(config)[1]
+    if config.privacy.dp_sgd and values is not None and batch * parameters > values:
+        refuse("privacy.batch_size", f"a DP-SGD batch of {batch} x {parameters:,} parameters holds {batch * parameters:,}"
+                                     f" per-sample gradient values; its policy allows at most {values:,.0f} "
+                                     "(max_dp_batch_values)")

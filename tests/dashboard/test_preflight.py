@@ -130,9 +130,11 @@ def test_the_closest_registered_name_is_suggested_and_a_far_one_lists_the_regist
 def test_model_size_epochs_and_delta_against_each_plants_limits():
     config = parse_experiment({"name": "t", "hidden_size": 2048, "model_type": "cnn",
                                "privacy": {"mode": "dp_sgd", "epsilon": 1.0, "delta": 1e-4, "local_epochs": 30}})
-    small = facts(policy={"max_model_parameters": 1000, "max_local_epochs": 20, "dp_delta": 1e-5})
+    small = facts(policy={"max_model_parameters": 1000, "max_local_epochs": 20, "dp_delta": 1e-5,
+                          "max_dp_batch_values": 1_000_000})
     fields = {r.field: r.reason for r in check(config, [small, facts("plant_b")]).refusals}
-    assert set(fields) == {"hidden_size", "privacy.local_epochs", "privacy.delta"}  # DP-SGD's own epochs
+    assert set(fields) == {"hidden_size", "privacy.local_epochs", "privacy.delta", "privacy.batch_size"}
+    assert "a DP-SGD batch of 1024 x" in fields["privacy.batch_size"]  # DP-SGD's own batch and epochs
     assert "allows at most 1,000 (max_model_parameters)" in fields["hidden_size"]
 
 
