@@ -26,6 +26,14 @@ def create():
     return jsonify(service.experiment_detail(experiment)), 201
 
 
+@bp.post("/experiments/preflight")
+@operator_required(role="operator")
+def check_before_start():
+    """The creation body checked, nothing stored: 200 {ok, errors, refusals, warnings}; a body that is not a JSON
+    object is a 400."""
+    return jsonify(service.check_before_start(json_body()))
+
+
 @bp.get("/experiments")
 @operator_required
 def list_experiments():

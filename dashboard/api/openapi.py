@@ -31,6 +31,17 @@ def _experiment_schema() -> dict:
     return {"type": "object", "required": ["name"], "properties": props, "additionalProperties": False}
 
 
+_TEXTS = {"type": "array", "items": {"type": "string"}}
+_PREFLIGHT = {"type": "object", "properties": {  # dashboard.services.preflight.Preflight
+    "ok": {"type": "boolean", "description": "no field error and no refusal"},
+    "errors": {"type": "array", "items": {"type": "object", "properties": {
+        "field": {"type": "string"}, "reason": {"type": "string"}}}},
+    "refusals": {"type": "array", "items": {"type": "object", "properties": {
+        "plant": {"type": "string"}, "reason": {"type": "string"},
+        "field": {"type": "string", "description": "the setting to change"}}}},
+    "warnings": {**_TEXTS, "description": "what will make the experiment wait (offline plants)"}}}
+
+
 def _floor_paths() -> dict:
     """The plant floor (DESIGN §10): releases, the registry, a plant's floor history, the plants' download."""
     release_id = [{"name": "release_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
@@ -188,7 +199,7 @@ def document() -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"}, "detail": {}}},
-                        "ExperimentRequest": _experiment_schema()}},
+                        "ExperimentRequest": _experiment_schema(), "Preflight": _PREFLIGHT}},
         "security": [{"bearer": []}],
         "paths": {
             "/api/experiments": {
@@ -197,6 +208,15 @@ def document() -> dict:
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": {"$ref": "#/components/schemas/ExperimentRequest"}}}},
                          "responses": {"201": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
+            "/api/experiments/preflight": {"post": {
+                "summary": "check a creation body before anything is stored: every field error at once, and what "
+                           "each chosen plant's reported policy and data will refuse, by plant and setting",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/ExperimentRequest"}}}},
+                "responses": {"200": {"description": "{ok, errors: [{field, reason}], refusals: [{plant, reason, "
+                                                     "field}], warnings: [text]}", "content": {"application/json": {
+                                          "schema": {"$ref": "#/components/schemas/Preflight"}}}},
+                              "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
             "/api/experiments/{experiment_id}": {
                 "get": {"summary": "an experiment with its rounds", "parameters": _ID,
                         "responses": {"200": _JSON, "404": _ERROR}},

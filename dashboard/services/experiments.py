@@ -7,12 +7,11 @@ from dashboard.extensions import db
 from dashboard.models import Experiment, ModelVersion, PersonalResult, Round, record_audit
 from dashboard.models.base import utcnow
 from dashboard.registry.lifecycle import refuse_named
-from dashboard.services import experiment_states
-from dashboard.services.trust import check_trust, secure_by_default
+from dashboard.services import experiment_states, preflight
+from dashboard.services.trust import check_trust, plant_facts, secure_by_default
 from shared.data.schema import FeatureSchema
 from shared.enums import ExperimentStatus, RoundStatus
-from shared.errors import ExperimentError
-from shared.experiment import parse_experiment
+from shared.errors import ExperimentError, ValidationError
 from shared.experiment.stopping import best_round, validation_f1
 from shared.privacy.accounting import epsilon_spent, plant_level_steps
 from dashboard.errors import NotFound
@@ -60,10 +59,11 @@ def list_rows(experiments: list[Experiment]) -> list[dict]:
 
 
 def create_experiment(body: dict, actor: str, *, start: bool = False) -> Experiment:
-    """Validate the settings (ValidationError names the field), refuse decommissioned plants it names and what its
-    plants that do not trust this dashboard would refuse (dashboard.services.trust; both a 400), store the experiment
-    pending, and start it when `start`."""
-    config = secure_by_default(body, parse_experiment(body))
+    """Validate the settings and the listed plants (ValidationError names every problem: a plant the registry does
+    not hold is one, dashboard.services.preflight), refuse decommissioned plants it names and what its plants that do
+    not trust this dashboard would refuse (dashboard.services.trust; both a 400), store the experiment pending, and
+    start it when `start`."""
+    config = secure_by_default(body, preflight.parse(body, [p.name for p in plant_facts()]))
     refuse_named(config.factories)  # a decommissioned plant (dashboard.registry.lifecycle), a 400
     check_trust(config)
     experiment = Experiment(name=config.name, config=config.to_dict(), created_by=actor,
@@ -73,6 +73,18 @@ def create_experiment(body: dict, actor: str, *, start: bool = False) -> Experim
     record_audit(actor, "experiment.created", config.name, experiment_id=experiment.id)
     db.session.commit()
     return change_status(experiment, "start", actor) if start else experiment
+
+
+def check_before_start(body: object) -> dict:
+    """The pre-flight check of a creation body (POST /api/experiments/preflight, the form's Check button): its field
+    errors all at once, or what each chosen plant will refuse, by setting, and what will make it wait. Nothing is
+    stored."""
+    facts = plant_facts()
+    try:
+        config = secure_by_default(body, preflight.parse(body, [p.name for p in facts]))
+    except ValidationError as exc:
+        return preflight.Preflight(errors=list(exc.problems)).to_dict()
+    return preflight.check(config, facts).to_dict()
 
 
 def change_status(experiment: Experiment, action: str, actor: str) -> Experiment:

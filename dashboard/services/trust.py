@@ -8,6 +8,7 @@ import logging
 
 from dashboard.extensions import db
 from dashboard.models import Factory
+from dashboard.services.preflight import PlantFacts
 from shared.enums import FactoryStatus
 from shared.errors import ValidationError
 from shared.experiment import parse_experiment
@@ -26,6 +27,15 @@ def selected_plants(config: ExperimentConfig) -> list[PlantTrust]:
     query = query.where(Factory.status.in_(SERVING)) if config.factories == "all" else \
         query.where(Factory.name.in_(config.factories))
     return [f.trust for f in db.session.scalars(query)]
+
+
+def plant_facts() -> list[PlantFacts]:
+    """Every registered plant as the pre-flight check reads it (dashboard.services.preflight): status, trust, policy,
+    data, and whether an admin decommissioned it (dashboard.registry.lifecycle)."""
+    factories = list(db.session.scalars(db.select(Factory).order_by(Factory.name)))
+    return [PlantFacts(f.name, f.status, f.trust, f.policy if isinstance(f.policy, dict) else {},
+                       f.capabilities if isinstance(f.capabilities, dict) else {},
+                       decommissioned=f.decommissioned_at is not None) for f in factories]
 
 
 def secure_by_default(body: dict, config: ExperimentConfig) -> ExperimentConfig:

@@ -9,6 +9,7 @@ from dashboard.auth.roles import role_required
 from dashboard.extensions import db
 from dashboard.services import experiment_states
 from dashboard.services import experiments as service
+from dashboard.services.trust import plant_facts
 from dashboard.ui import bp
 from dashboard.ui.forms import FORM_FIELD_OF, ExperimentForm
 from shared.errors import ExperimentError, ValidationError
@@ -18,26 +19,36 @@ from shared.errors import ExperimentError, ValidationError
 @login_required
 def experiments():
     form = ExperimentForm()
-    status = 200
+    form.offer_plants(plant_facts())
+    status, checked = 200, None
     if request.method == "POST":
         if not current_user.can("operator"):
             abort(403, description=f"Creating experiments needs the operator role; you have the "
                                    f"{current_user.role} role.")
-        if form.validate_on_submit():
+        if request.form.get("intent") == "check" and form.validate_on_submit():  # the Check button without script
+            checked = service.check_before_start(form.to_body())
+            _show_errors(form, checked["errors"])
+        elif form.validate_on_submit():
             try:
                 experiment = service.create_experiment(form.to_body(), current_user.email,
                                                        start=bool(form.start_now.data))
                 return redirect(url_for("ui.experiment", experiment_id=experiment.id))
             except ValidationError as exc:
                 db.session.rollback()
-                for field, message in exc.problems:  # all at once, each under its field
-                    target = getattr(form, FORM_FIELD_OF.get(field, field), None) or form.name
-                    target.errors = list(target.errors) + [message if target is not form.name or field == "name"
-                                                           else f"{field}: {message}"]
-        status = 400
+                _show_errors(form, [{"field": f, "reason": r} for f, r in exc.problems])
+        status = 400 if checked is None else 200
     archived = request.args.get("archived") == "1"
-    return render_template("experiments.html", form=form, archived=archived,
+    return render_template("experiments.html", form=form, archived=archived, checked=checked,
                            experiments=service.list_rows(service.recent_experiments(200, archived=archived))), status
+
+
+def _show_errors(form: ExperimentForm, errors: list[dict]) -> None:
+    """Every problem at once, each under its field (one the form lacks under the name, prefixed with its field)."""
+    for problem in errors:
+        field, message = problem["field"], problem["reason"]
+        target = getattr(form, FORM_FIELD_OF.get(field, field), None) or form.name
+        target.errors = list(target.errors) + [message if target is not form.name or field == "name"
+                                               else f"{field}: {message}"]
 
 
 @bp.get("/experiments/<int:experiment_id>")

@@ -6,7 +6,10 @@ each of its errors under the right field."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FloatField, IntegerField, PasswordField, SelectField, StringField
+import json
+
+from wtforms import (BooleanField, FloatField, IntegerField, PasswordField, SelectField, SelectMultipleField,
+                     StringField)
 from wtforms.validators import DataRequired, Optional
 
 from dashboard.registry.enrolment import MAX_ENROLMENT_HOURS
@@ -30,6 +33,13 @@ FORM_SETTINGS = [s for s in SETTINGS if s.in_form]
 CHOSEN = [s for s in FORM_SETTINGS if s.choices is not None]  # the selects that show or hide the others
 
 
+# the page's sections in order: the four basics first, then the rest of the basic rows as training, then each
+# choice's section (issue 27, item 2); a row's section is its field-table section but for the basics' split
+BASICS = ("name", "model_type", "factories", "rounds", "sequence_length")
+SECTION_TITLES = {"basic": "Basics", "training": "Training", "algorithm": "Algorithm", "privacy": "Privacy",
+                  "robustness": "Robustness", "personalization": "Personalization"}
+
+
 def form_name(setting: Setting) -> str:
     return RENAMED.get(setting.name, setting.name.replace(".", "_"))
 
@@ -42,6 +52,8 @@ def _field(setting: Setting):
     """The WTForms field of a setting: a select of its choices, or a number, text or check box."""
     args = {"label": setting.label or setting.key, "description": setting.help,
             "render_kw": {"title": setting.hover} if setting.hover else None}
+    if setting.name == "factories":  # the registered plants, set per request (ExperimentForm.offer_plants)
+        return SelectMultipleField(choices=[], validate_choice=False, **args)
     if setting.choices is not None:  # the API validates the choice (one rule, one message)
         return SelectField(choices=[(v, LABELS.get(setting.name, {}).get(v, v)) for v in setting.choices.values()],
                            default=setting.default, validate_choice=False, **args)
@@ -106,9 +118,27 @@ class ExperimentForm(FlaskForm):
                 del body[name]
         if body.get("secure_aggregation") is False:  # the box as prefilled: the plants decide (services.trust:
             del body["secure_aggregation"]  # on when a selected plant does not trust the dashboard)
-        names = [n.strip() for n in (self.factories.data or "").split(",") if n.strip()]
+        names = [n.strip() for n in (self.factories.data or []) if isinstance(n, str) and n.strip()]
         body["factories"] = names or "all"
         return body
+
+    def offer_plants(self, plants) -> None:
+        """The plants select's options: every registered plant (dashboard.services.preflight.PlantFacts) with its
+        status and data shape."""
+        self.factories.choices = [(p.name, f"{p.name} — {'decommissioned' if p.decommissioned else p.status}, "
+                                           f"{p.shape()}") for p in plants]
+
+    def sections(self) -> list[tuple[str, str, list[dict]]]:
+        """(key, title, fields) in the page's order; each field with its setting's name and the choices that
+        show it (data-shown-when: the page's script hides the others; without it every field shows)."""
+        out: dict[str, list[dict]] = {}
+        for setting in FORM_SETTINGS:
+            key = "basic" if setting.name in BASICS else "training" if setting.section == "basic" else setting.section
+            shown = json.dumps({n: list(v) for n, v in setting.shown_when}) if setting.shown_when else None
+            out.setdefault(key, []).append({"field": self[form_name(setting)], "setting": setting.name,
+                                            "shown_when": shown, "hover": setting.hover,
+                                            "label_kw": {"title": setting.hover} if setting.hover else {}})
+        return [(key, SECTION_TITLES[key], out[key]) for key in SECTION_TITLES if key in out]
 
 
 for _setting in FORM_SETTINGS:

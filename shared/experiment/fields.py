@@ -89,7 +89,8 @@ SETTINGS: tuple[Setting, ...] = (
       "or time column.", "Row models: MLP (feature crosses, residual blocks, LayerNorm; beat the CNN on "
       "validation F1 and AUC, README \"Tabular models\") or CNN. Window models (LSTM, CNN-LSTM) need plants with "
       "a group or time column.", "Model", choices=ModelType),
-    S("factories", str, "all", "basic", "Comma-separated names; empty for all online plants.", label="Plants"),
+    S("factories", str, "all", "basic", "Registered plant names; none or \"all\": every plant online "
+      "at each round.", label="Plants"),
     S("rounds", int, 10, "basic", "Federated rounds, 1 to 1000.", "With the release at the best round, more "
       "rounds measured better (README \"Model quality\").", "Rounds", 1, 1000),
     S("min_factories", int, 2, "basic", "A round waits until this many plants are online.",

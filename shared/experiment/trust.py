@@ -119,29 +119,37 @@ def smallest_round(config: ExperimentConfig, selected: int) -> int:
     return min(config.min_factories, selected)
 
 
-def refusals(config: ExperimentConfig, plants: list[PlantTrust]) -> list[ValidationError]:
-    """Why the selected `plants` that do not trust the dashboard will refuse this experiment: one ValidationError
-    (field "factories") naming those plants and their policy, or none."""
+def reasons(config: ExperimentConfig, plants: list[PlantTrust]) -> list[tuple[str, list[PlantTrust]]]:
+    """Why the selected `plants` that do not trust the dashboard will refuse this experiment: each reason with the
+    plants it applies to (the one rule; `refusals` words it for the API, the pre-flight check lists it per plant)."""
     untrusting = [p for p in plants if not p.trusts]
     if not untrusting:
         return []
-    reasons = [(r, untrusting) for r in unverifiable(config)]
+    found = [(r, untrusting) for r in unverifiable(config)]
     if config.secure_aggregation:
         size = smallest_round(config, len(plants))
         small = [p for p in untrusting if size < p.min_cohort]
         if small:
-            reasons.append((f"its rounds may hold {size} plant(s) (min_factories {config.min_factories}, "
-                            f"{len(plants)} selected), fewer than these plants' min_cohort", small))
+            found.append((f"its rounds may hold {size} plant(s) (min_factories {config.min_factories}, "
+                          f"{len(plants)} selected), fewer than these plants' min_cohort", small))
         no_key = [p for p in untrusting if p.mode == NO_KEY]
         if no_key:
-            reasons.append(("these plants pinned no federation key, so they mask in no cohort", no_key))
-    if not reasons:
+            found.append(("these plants pinned no federation key, so they mask in no cohort", no_key))
+    return found
+
+
+def refusals(config: ExperimentConfig, plants: list[PlantTrust]) -> list[ValidationError]:
+    """Why the selected `plants` that do not trust the dashboard will refuse this experiment: one ValidationError
+    (field "factories") naming those plants and their policy, or none."""
+    found = reasons(config, plants)
+    if not found:
         return []
-    named = {p.name: p for _, group in reasons for p in group}
+    every = unverifiable(config)  # these apply to every untrusting plant: named once, above
+    named = {p.name: p for _, group in found for p in group}
     message = (f"refused: {len(named)} selected plant(s) do not trust the dashboard and would refuse this "
                f"experiment: {'; '.join(p.policy for p in named.values())}. Why: "
-               + "; ".join(reason if group is untrusting else f"{reason} ({', '.join(p.name for p in group)})"
-                           for reason, group in reasons)
+               + "; ".join(reason if reason in every else f"{reason} ({', '.join(p.name for p in group)})"
+                           for reason, group in found)
                + ". Use secure aggregation with enough plants per round and a rule the plants can verify, leave "
                  "these plants out, or start them with --trust-dashboard if their owners run this dashboard")
     return [ValidationError(TRUST_FIELD, message)]

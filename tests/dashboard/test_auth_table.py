@@ -14,6 +14,7 @@ EXPECTED = {
     ("GET", "/factories"): ("401", "viewer"),  # DESIGN §4: the operators' view of the registry
     ("GET", "/api/factories/<name>"): ("401", "viewer"),  # one plant of it
     ("POST", "/api/experiments"): ("401", "operator"),
+    ("POST", "/api/experiments/preflight"): ("401", "operator"),  # issue 27: what the chosen plants will refuse
     ("GET", "/api/experiments"): ("401", "viewer"),
     ("GET", "/api/experiments/<int:experiment_id>"): ("401", "viewer"),
     ("POST", "/api/experiments/<int:experiment_id>/<any(start, pause, resume, cancel):action>"): ("401", "operator"),

@@ -98,3 +98,59 @@ def test_the_plant_page_shows_code_requests_waiting_for_the_data_owner_and_the_p
     client.post("/heartbeat", headers={"Authorization": f"Bearer {token}"},
                 json={"factory_name": "plant_x", "status": "online", "pending_code_requests": []})
     assert "nothing is waiting for this plant" in client.get("/factories/plant_x").text
+
+
+def test_the_new_experiment_form_asks_the_basics_first_then_a_section_per_choice(client):
+    """Issue 27, item 2: name, model, plants (the registered ones, with status and data shape) and rounds first;
+    then Training, Algorithm, Privacy, Robustness and Personalization, each field marked with the choices that use it
+    (the page's script hides the others; without it they all show)."""
+    login(client)
+    register(client, "plant_x")
+    page = client.get("/experiments").text
+    order = [page.index(f'id="section-{key}"') for key in
+             ("basic", "training", "algorithm", "privacy", "robustness", "personalization")]
+    assert order == sorted(order)
+    basics = page[order[0]:order[1]]
+    assert all(f'data-setting="{name}"' in basics for name in ("name", "model_type", "factories", "rounds"))
+    assert '<select aria-describedby="factories-help" data-setting="factories" id="factories" multiple' in basics
+    assert '<option value="plant_x">plant_x — online, 100 rows, 2 features, group/time column</option>' in basics
+    privacy = page[order[3]:order[4]]
+    assert ('data-setting="privacy.epsilon" data-shown-when="{&#34;privacy.mode&#34;: [&#34;dp_sgd&#34;, '
+            '&#34;central&#34;]}"') in privacy
+    assert 'title="Default FedDyn (the best on validation F1' in page  # the longer help on hover
+    assert '<script src="/static/experiment_form.js" defer></script>' in page and 'id="preflight-check"' in page
+    assert client.get("/static/experiment_form.js").status_code == 200
+
+
+FORM = {"name": "x", "model_type": "mlp", "algorithm": "fedavg", "server_optimizer": "none", "rounds": "3",
+        "privacy_mode": "none", "robust_method": "none", "personalization": "none", "class_weight": "pooled"}
+
+
+def test_every_form_error_shows_at_once_each_under_its_field_with_an_unknown_plant(client):
+    login(client)
+    register(client, "plant_x")
+    resp = client.post("/experiments", data={**FORM, "rounds": "0", "learning_rate": "-1", "min_factories": "1",
+                                             "factories": ["plant_y"]})
+    assert resp.status_code == 400
+    assert 'data-field="rounds">must be between 1 and 1000' in resp.text
+    assert 'data-field="learning_rate">' in resp.text
+    assert 'data-field="factories">&#39;plant_y&#39; is not a registered plant; did you mean &#39;plant_x&#39;?' \
+        in resp.text
+
+
+def test_the_check_button_lists_each_plants_refusal_and_stores_nothing_and_create_takes_the_chosen_plants(app, client):
+    login(client)
+    register(client, "plant_x")
+    register(client, "plant_dp", policy={"require_dp": True})
+    chosen = {**FORM, "factories": ["plant_x", "plant_dp"], "min_factories": "2"}
+    resp = client.post("/experiments", data={**chosen, "intent": "check"})
+    assert resp.status_code == 200 and 'class="preflight preflight-refused"' in resp.text
+    assert "<td>plant_dp</td><td><code>privacy.mode</code></td><td>its policy requires record-level DP" in resp.text
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Experiment.id))) == 0
+    ok = client.post("/experiments", data={**FORM, "factories": ["plant_x"], "min_factories": "1", "intent": "check"})
+    assert "Check passed" in ok.text
+    made = client.post("/experiments", data={**chosen, "intent": "create"})
+    assert made.status_code == 302  # the check advises; the plant refuses what its policy refuses
+    with app.app_context():
+        assert db.session.scalars(db.select(Experiment)).one().config["factories"] == ["plant_x", "plant_dp"]

@@ -61,6 +61,8 @@ def test_a_target_epsilon_without_a_noise_multiplier_derives_it_over_the_rounds(
 
 def test_with_listed_plants_the_derived_noise_covers_the_draws_that_fall_short_on_average(client, api):
     """3 plants at q = 0.6, at least 2: a draw runs a round with probability 0.648, so 3 rounds take 5 draws."""
+    for name in ("a", "b", "c"):
+        assert register(client, name).status_code == 201
     privacy = create(client, api, rounds=3, sampling_rate=0.6, min_factories=2, factories=["a", "b", "c"],
                      privacy={"mode": "central", "epsilon": 20}).get_json()["config"]["privacy"]
     spent = [epsilon_spent([("draw", privacy["noise_multiplier"], 0.6)] * n, 1e-5) for n in (5, 6)]

@@ -167,10 +167,11 @@ def test_hostile_floor_reports_are_refused_naming_the_field_and_nothing_is_store
 
 
 def test_attack_a_plant_named_in_the_experiment_but_never_in_its_rounds_gets_no_release(app, client, api, tokens):
+    # a listed name must be registered (decision 0024): the squatter registers it first, then never trains
+    squatter = register(client, "plant_x").get_json()["heartbeat_token"]
     eid = seed_experiment(app, client, api, plants=PLANTS, named=(*PLANTS, "plant_x"))
     release = client.post(f"/api/experiments/{eid}/release", headers=api).get_json()
     assert sorted(release["plants"]) == list(PLANTS)  # the plants that trained it, not every name listed
-    squatter = register(client, "plant_x").get_json()["heartbeat_token"]  # first to register the name
     assert beat(client, squatter, name="plant_x").get_json()["released_model"] is None
     resp = client.get(f"/api/models/{release['id']}/bundle", headers={"Authorization": f"Bearer {squatter}"})
     assert resp.status_code == 403

@@ -148,10 +148,12 @@ def test_plants_that_trust_the_dashboard_are_left_out_of_the_refusal_and_allow_e
     assert create(client, api, factories=["plant_t"], min_factories=1, robust={"method": "median"}).status_code == 201
 
 
-def test_a_listed_plant_not_registered_yet_is_judged_when_it_has_registered(client, api):
-    plants(client, {"trust_dashboard": True}, names=("plant_t",))
+def test_a_listed_plant_not_registered_yet_is_refused_and_a_plant_registered_later_is_judged_at_start(client, api):
+    plants(client, {"trust_dashboard": True}, names=("plant_t", "later"))
+    missing = create(client, api, factories=["plant_t", "nowhere"], min_factories=1)
+    assert missing.status_code == 400 and "'nowhere' is not a registered plant" in missing.get_json()["error"]
     resp = create(client, api, factories=["plant_t", "later"], min_factories=1)
-    assert resp.status_code == 201  # its mode is not known yet: the start checks again
+    assert resp.status_code == 201  # both trust the dashboard now: the start checks again
     plants(client, VERIFYING, names=("later",))
     message = client.post(f"/api/experiments/{resp.get_json()['id']}/start", headers=api).get_json()["error"]
     assert "later (verifies membership (key 01234567…), min_cohort 3)" in message and "plant_t (" not in message

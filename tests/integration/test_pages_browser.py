@@ -101,13 +101,14 @@ def test_an_operator_runs_a_whole_experiment_from_the_browser(page, plants, dash
     page.goto("/experiments")
     page.fill("input[name=name]", "browser experiment")
     page.fill("input[name=rounds]", "0")
-    page.click("#new-experiment button[type=submit]")
+    page.click("#create-experiment")
     error = page.locator(".errors[data-field=rounds]")
     assert "between 1 and 1000" in error.inner_text()
     shot(page, "experiment-form-error")
     page.fill("input[name=rounds]", "3")
+    page.click("#section-training summary")  # past the basics: a section opens on click
     page.fill("input[name=local_epochs]", "1")
-    page.click("#new-experiment button[type=submit]")
+    page.click("#create-experiment")
     page.wait_for_url("**/experiments/*")
     assert page.locator("#status").inner_text() in ("running", "pending")
 
@@ -154,6 +155,35 @@ def test_an_operator_runs_a_whole_experiment_from_the_browser(page, plants, dash
     page.goto("/experiments")
     shot(page, "experiments-tablet")
     assert blocked == []
+
+
+def test_the_form_shows_only_the_fields_a_choice_uses_and_check_answers_in_place(page, dashboard):
+    """Issue 27, item 2: privacy's fields open with a DP mode, FedProx's mu with FedProx; Check lists the field errors
+    and what the plants will refuse without leaving the page, and stores nothing."""
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto("/experiments")
+    assert page.locator("#new-experiment div[data-setting='privacy.epsilon']").is_hidden()
+    page.click("#section-privacy summary")
+    page.select_option("select[name=privacy_mode]", "dp_sgd")
+    assert page.locator("input[name=privacy_epsilon]").is_visible()
+    assert page.locator("select[name=privacy_mechanism]").is_hidden()  # central DP's only
+    page.click("#section-algorithm summary")
+    assert page.locator("input[name=mu]").is_hidden()
+    page.select_option("select[name=algorithm]", "fedprox")
+    assert page.locator("input[name=mu]").is_visible()
+    before = len(dashboard.api("GET", "/experiments").json())
+    page.fill("input[name=name]", "checked only")
+    page.fill("input[name=rounds]", "0")
+    page.click("#preflight-check")
+    page.wait_for_selector("#preflight .preflight-refused")
+    assert "must be between 1 and 1000" in page.locator("#preflight").inner_text()
+    assert "between 1 and 1000" in page.locator(".errors[data-field=rounds]").inner_text()
+    assert page.locator("#section-algorithm").get_attribute("open") is not None  # what was open stays open
+    assert page.locator("input[name=mu]").is_visible() and page.url.endswith("/experiments")
+    assert len(dashboard.api("GET", "/experiments").json()) == before
+    shot(page, "experiment-form-check")
+    assert errors == [], errors
 
 
 def test_tokens_are_created_once_used_as_bearer_and_revoked(page, dashboard):
