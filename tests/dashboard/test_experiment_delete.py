@@ -116,3 +116,15 @@ def test_attack_deleting_an_experiment_a_plant_could_be_rolled_back_to_is_refuse
     assert back.status_code == 200, back.get_json()
     first_release = [r for r in client.get("/api/releases", headers=api).get_json() if r["experiment_id"] == first]
     assert back.get_json()["release_id"] == first_release[0]["id"]  # R1, never the deleted R2
+
+
+def test_a_deleted_experiments_release_ids_are_never_given_again(app, client, api, tokens):
+    """Review: on SQLite the next release took a deleted release's id, so audit events by release id named two
+    models (the migration makes releases and deployments AUTOINCREMENT)."""
+    kept, gone = seed_experiment(app, client, api, name="kept"), seed_experiment(app, client, api, name="gone")
+    client.post(f"/api/experiments/{kept}/release", headers=api)
+    last = client.post(f"/api/experiments/{gone}/release", headers=api).get_json()["id"]  # the newest id
+    assert client.post("/api/deployments/rollback", headers=api).status_code == 200  # every plant back on "kept"
+    assert client.delete(f"/api/experiments/{gone}", headers=api).status_code == 200
+    again = client.post(f"/api/experiments/{kept}/release", headers=api).get_json()["id"]
+    assert again > last  # without AUTOINCREMENT SQLite gives the deleted release's id again
