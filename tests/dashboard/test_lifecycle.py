@@ -276,3 +276,18 @@ def test_decommissioning_is_no_outage_and_the_plant_downloads_no_model(app, clie
     finally:
         sender.stop()
         receiver.close()
+
+
+def test_a_release_holds_a_decommissioned_plant(app, client, api):
+    from tests.dashboard.test_releases import seed_experiment
+
+    register(client, "plant_a")
+    register(client, "plant_b")
+    eid = seed_experiment(app, client, api, plants=("plant_a", "plant_b"))
+    client.post("/api/factories/plant_b/decommission", headers=api)
+    release = client.post(f"/api/experiments/{eid}/release", headers=api).get_json()
+    assigned = {d["plant"]: d["assigned"] for d in client.get("/api/deployments", headers=api).get_json()["plants"]}
+    assert assigned["plant_a"]["release_id"] == release["id"] and assigned.get("plant_b") is None
+    preview = client.post(f"/api/releases/{release['id']}/deploy", json={}, headers=api).get_json()
+    held = {p["plant"]: p for p in preview["plants"]}
+    assert not held["plant_b"]["switches"] and "decommissioned" in held["plant_b"]["why"]
