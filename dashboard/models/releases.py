@@ -17,6 +17,7 @@ class Release(db.Model):
     history). Which plants run it is their Deployment rows', not a flag of the release (decision 0022)."""
 
     __tablename__ = "releases"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused (see Deployment)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
@@ -46,7 +47,9 @@ class Deployment(db.Model):
     its history (a roll back undoes the newest deploy not yet undone: dashboard.services.deployments)."""
 
     __tablename__ = "deployments"
-    __table_args__ = (Index("ix_deployments_plant", "factory_name", "id"),)
+    # ids never reused, even on SQLite: the audit names deployments and releases by id (a deleted experiment's
+    # releases go; the next release must not take their ids)
+    __table_args__ = (Index("ix_deployments_plant", "factory_name", "id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     factory_name: Mapped[str] = mapped_column(String(120))

@@ -31,6 +31,7 @@ KEEP_SAMPLES = 500  # per plant, for the charts
 PRUNE_EVERY = 50  # samples inserted between two prunings (by id)
 ASSIGNED_CACHE = "factoryfl_assigned_releases"
 ASSIGNED_CACHE_SECONDS = 1.0  # heartbeats read the assignments at most once a second per process
+CLOCK_SKEW = 300.0  # seconds a plant's clock may run ahead of the dashboard's
 REFUSED_CLAIMS = "factoryfl_refused_release_claims"  # plant id -> the last claim logged as refused
 
 
@@ -80,7 +81,7 @@ def record_report(factory_id: int, name: str, report: FloorReport) -> None:
     model = checked_model(factory_id, name, report.released_model, stored)
     values = {"scored_rows": report.scored_rows, "alerts_open": report.alerts_open, "drift": report.drift,
               "drift_baseline": report.drift_baseline, "alerts_opened": report.alerts_opened,
-              "recent_alerts": None if report.alerts is None else [a.to_wire() for a in report.alerts],
+              "recent_alerts": None if report.alerts is None else [_received(a.to_wire()) for a in report.alerts],
               "released_model_id": model.id if model else None,
               "released_model_sha256": model.sha256 if model else None,
               "released_model_kind": model.kind if model else None}
@@ -106,6 +107,13 @@ def record_report(factory_id: int, name: str, report: FloorReport) -> None:
     if crossed_into_drift(before, after):
         notify_after_commit(db.session(), WebhookEvent("drift.high", name, {
             **after.to_dict(), "released_model": model.id if model else None}))
+
+
+def _received(alert: dict) -> dict:
+    """An alert's times as stored: no later than now plus CLOCK_SKEW, so that a plant cannot date its alerts in the
+    future to stay on top of the alerts page (sorted by opening time) above every other plant's (review)."""
+    latest = time.time() + CLOCK_SKEW
+    return {**alert, **{k: min(alert[k], latest) for k in ("opened_at", "cleared_at") if alert.get(k) is not None}}
 
 
 def new_alerts(stored, report: FloorReport) -> int:

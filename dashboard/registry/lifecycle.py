@@ -53,8 +53,8 @@ def decommission(name: str, actor: str) -> Factory:
                                     f" by {factory.decommissioned_by})")
     now = utcnow()
     factory.heartbeat_token_hash = token_digest(secrets.token_urlsafe(32))  # a token nobody holds
-    factory.status = FactoryStatus.OFFLINE.value
     factory.decommissioned_at, factory.decommissioned_by = now, actor[:255]
+    factory.status = FactoryStatus.OFFLINE.value  # after decommissioned_at: the webhook sends no plant.offline
     revoked = db.session.execute(db.update(EnrolmentToken).where(
         EnrolmentToken.factory_name == name, EnrolmentToken.used_at.is_(None), EnrolmentToken.expires_at > now)
         .values(expires_at=now)).rowcount
@@ -67,8 +67,9 @@ def decommission(name: str, actor: str) -> Factory:
 
 
 def refusal(name: str, decommissioned_at) -> str:
-    """What a decommissioned plant's agent is told (no operator's e-mail: the caller is not authenticated yet)."""
-    return (f"plant {name!r} was decommissioned ({isoformat(decommissioned_at)}): its heartbeat token is revoked "
+    """What a decommissioned plant's agent is told: the caller is not authenticated yet (its token was revoked, and a
+    stranger may ask too), so neither who nor when (review: the time is the operators' to know)."""
+    return (f"plant {name!r} was decommissioned: its heartbeat token is revoked "
             f"and it takes part in no experiment; {BACK.format(name=name)}")
 
 

@@ -145,14 +145,19 @@ def preview(target: Target, named: tuple[str, ...] | None) -> DeployPreview:
     """What deploying `target` to `named` (None: every plant that trained it; pinned ones held) changes."""
     current, releases = assignments(), {}
     new_f1 = plant_val_f1(target.experiment_id, target.round_number)
+    names = named if named is not None else target.plants
+    retired = set(db.session.scalars(db.select(Factory.name).where(
+        Factory.name.in_(list(names)), Factory.decommissioned_at.is_not(None)))) if names else set()
     changes = []
-    for name in (named if named is not None else target.plants):
+    for name in names:
         row = current.get(name)
         if row is not None and row.release_id not in releases:
             old = db.session.get(Release, row.release_id)
             releases[row.release_id] = plant_val_f1(old.experiment_id, old.round_number) if old else {}
         pinned = bool(row and row.pinned)
-        if row is not None and row.release_id == target.release_id:
+        if name in retired:  # review: a decommissioned plant takes no model (it downloads none either)
+            switches, why = False, "decommissioned: held"
+        elif row is not None and row.release_id == target.release_id:
             switches, why = False, "already runs it"
         elif pinned and named is None:
             switches, why = False, "pinned: held (name it to switch it)"

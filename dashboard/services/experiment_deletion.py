@@ -7,7 +7,8 @@ including the deletion itself, which records the name, the settings, the rounds 
 every release removed. Refused (409): an experiment that is running or paused (cancel it or let it finish), one
 with a round in flight, and one with a release that a plant is assigned (its newest deployment, decision 0022) or
 reports using (roll it back or deploy another model first): what plants score with is never pulled from under
-them. The deployment history of a removed release goes with it (the audit keeps each deploy and roll back).
+them, nor one a plant was rolled back to (removing it would change what that plant rolls back to next). The
+deployment history of a removed release goes with it (the audit keeps each deploy and roll back).
 """
 
 from __future__ import annotations
@@ -64,13 +65,24 @@ def _refusal(experiment: Experiment, releases: list[Release]) -> str | None:
         return f"it is {experiment.status}: cancel it or let it finish first"
     if _count(Round, experiment_id=experiment.id, status=RoundStatus.RUNNING.value):
         return "a round of it is in flight"
-    from dashboard.services.deployments import assignments
+    from dashboard.services.deployments import assignments, stack
 
     ids = [r.id for r in releases]
     assigned = sorted(name for name, d in assignments().items() if d.release_id in ids)
     if assigned:
         return (f"plant(s) {', '.join(assigned)} are assigned one of its releases: roll them back or deploy another "
                 "model first")
+    # removing its releases' deployment rows must leave every plant's roll-back history as it was, less those
+    # releases: a roll back to one of them, once gone, would otherwise stop undoing the deploy it undid, and a later
+    # roll back could return the plant to a model it was rolled back from (review)
+    histories: dict[str, list[Deployment]] = {}
+    for row in db.session.scalars(db.select(Deployment).order_by(Deployment.id)):
+        histories.setdefault(row.factory_name, []).append(row)
+    held = sorted(name for name, rows in histories.items()
+                  if [r for r in stack(rows) if r not in ids] != stack([r for r in rows if r.release_id not in ids]))
+    if held:
+        return (f"plant(s) {', '.join(held)} were rolled back to one of its releases: removing it would change what "
+                "they roll back to")
     using = db.session.scalars(db.select(Factory.name).where(Factory.released_model_id.in_(ids))).all() if ids else []
     if using:
         return f"plant(s) {', '.join(sorted(using))} report using one of its releases"

@@ -174,10 +174,12 @@ def bundle_for_plant(release_id: int, heartbeat_token: str | None) -> Release:
     if not heartbeat_token:
         raise Unauthorized("send the plant's heartbeat token: Authorization: Bearer <heartbeat token>")
     digest = token_digest(heartbeat_token)
-    plant = db.session.execute(db.select(Factory.name, Factory.heartbeat_token_hash)
+    plant = db.session.execute(db.select(Factory.name, Factory.heartbeat_token_hash, Factory.decommissioned_at)
                                .where(Factory.heartbeat_token_hash == digest)).first()
     if plant is None or not constant_time_equal(digest, plant.heartbeat_token_hash):
         raise Unauthorized("wrong heartbeat token")
+    if plant.decommissioned_at is not None:  # even with a token a racing re-registration wrote (review)
+        raise Forbidden(f"plant {plant.name} is decommissioned: it downloads no model")
     row = get_release(release_id)
     if plant.name not in (row.plants or ()):
         log.warning("plant %s asked for release #%d of experiment %d, which is not its experiment's: refused",

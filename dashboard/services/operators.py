@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import unicodedata
 
 from dashboard.config import MIN_PASSWORD
 from dashboard.errors import OperatorNotFound, RoleChangeRefused
@@ -56,10 +57,11 @@ def _text(value: object) -> bool:
 
 def _check_new(email: object, role: object, password: object) -> list[tuple[str, str]]:
     problems = []
-    if not _text(email) or not EMAIL.match(email) or len(email) > MAX_EMAIL:
-        problems.append(("email", f"must be an e-mail address of at most {MAX_EMAIL} characters"))
-    elif db.session.scalar(db.select(Operator.id).filter_by(email=email)) is not None:
-        problems.append(("email", f"operator {email} exists"))
+    if not _text(email) or not EMAIL.match(email) or len(email) > MAX_EMAIL or not email.isprintable() \
+            or any(unicodedata.category(c) == "Cf" for c in email):  # no NUL, bidi or zero-width look-alikes
+        problems.append(("email", f"must be an e-mail address of at most {MAX_EMAIL} printable characters"))
+    elif db.session.scalar(db.select(Operator.id).where(db.func.lower(Operator.email) == email.lower())) is not None:
+        problems.append(("email", f"operator {email} exists (e-mail addresses are compared without case)"))
     if role not in ROLES:
         problems.append(("role", f"must be one of {', '.join(ROLES)}"))
     if password is not None and (not _text(password) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD):

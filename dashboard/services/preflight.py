@@ -90,8 +90,8 @@ def listed(body: object) -> list[str]:
 def unknown_plants(names: list[str], registered: list[str]) -> list[ValidationError]:
     """A listed name the registry does not hold: a typo would wait forever for a plant that never comes. Each one
     is an error under "factories", with the closest registered name."""
-    found, lower = [], {r.lower(): r for r in registered}  # case is a typo too
-    unknown = [name for name in names if name not in registered]
+    found, lower, known = [], {r.lower(): r for r in registered}, set(registered)  # case is a typo too
+    unknown = [name for name in names if name not in known]
     for name in unknown[:MAX_SUGGESTED]:
         close = [lower[c] for c in difflib.get_close_matches(name[:200].lower(), list(lower), n=1, cutoff=0.6)]
         hint = (f"did you mean {close[0]!r}?" if close else

@@ -185,8 +185,9 @@ def _status_listener(kind: str, watched: str, describe):
         # only a change of a loaded, different status: a new row (oldvalue is a marker symbol) is no outage
         if value == watched and isinstance(oldvalue, str) and oldvalue != watched:
             session = object_session(target)
-            if session is not None:
-                subject, detail = describe(target)
+            described = describe(target) if session is not None else None
+            if described is not None:  # None: not an event (a plant an admin decommissioned is no outage)
+                subject, detail = described
                 notify_after_commit(session, WebhookEvent(kind, subject, {"previous_status": oldvalue, **detail}))
     return on_set
 
@@ -211,5 +212,6 @@ def init_app(app) -> None:
             active_history=True)  # the old value even when a commit expired it: a change is told from a repeat
         event.listen(Factory.status, "set", _status_listener(
             "plant.offline", FactoryStatus.OFFLINE.value,
-            lambda f: (f.name, {"last_heartbeat": str(f.last_heartbeat)})), active_history=True)
+            lambda f: None if f.decommissioned_at is not None else (f.name, {"last_heartbeat": str(f.last_heartbeat)})),
+            active_history=True)
         _listeners_on = True

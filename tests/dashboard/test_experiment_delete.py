@@ -99,3 +99,32 @@ def test_a_deleted_experiments_id_is_never_given_to_the_next_one(client, api):
     assert after > newest > first
     events = client.get("/api/audit", query_string={"experiment": after}, headers=api).get_json()["events"]
     assert [e["action"] for e in events] == ["experiment.created"]
+
+
+def test_attack_deleting_an_experiment_a_plant_could_be_rolled_back_to_is_refused(app, client, api, tokens):
+    """Review: R1 (first), R2 (second), roll back to R1, R3 (third). Deleting the first experiment would remove
+    R1's rows, and a roll back would then return the plants to R2, the model they were rolled back from."""
+    first, second, third = (seed_experiment(app, client, api, name=n) for n in ("first", "second", "third"))
+    client.post(f"/api/experiments/{first}/release", headers=api)
+    client.post(f"/api/experiments/{second}/release", headers=api)
+    assert client.post("/api/deployments/rollback", headers=api).status_code == 200  # back to R1
+    client.post(f"/api/experiments/{third}/release", headers=api)
+    refused = client.delete(f"/api/experiments/{first}", headers=api)
+    assert refused.status_code == 409 and "were rolled back to one of its releases" in refused.get_json()["error"]
+    assert client.delete(f"/api/experiments/{second}", headers=api).status_code == 200  # rolled back from: it may go
+    back = client.post("/api/factories/plant_a/model/rollback", headers=api)
+    assert back.status_code == 200, back.get_json()
+    first_release = [r for r in client.get("/api/releases", headers=api).get_json() if r["experiment_id"] == first]
+    assert back.get_json()["release_id"] == first_release[0]["id"]  # R1, never the deleted R2
+
+
+def test_a_deleted_experiments_release_ids_are_never_given_again(app, client, api, tokens):
+    """Review: on SQLite the next release took a deleted release's id, so audit events by release id named two
+    models (the migration makes releases and deployments AUTOINCREMENT)."""
+    kept, gone = seed_experiment(app, client, api, name="kept"), seed_experiment(app, client, api, name="gone")
+    client.post(f"/api/experiments/{kept}/release", headers=api)
+    last = client.post(f"/api/experiments/{gone}/release", headers=api).get_json()["id"]  # the newest id
+    assert client.post("/api/deployments/rollback", headers=api).status_code == 200  # every plant back on "kept"
+    assert client.delete(f"/api/experiments/{gone}", headers=api).status_code == 200
+    again = client.post(f"/api/experiments/{kept}/release", headers=api).get_json()["id"]
+    assert again > last  # without AUTOINCREMENT SQLite gives the deleted release's id again

@@ -104,6 +104,7 @@ def test_a_decommissioned_plant_s_heartbeat_is_refused_with_a_clear_403(app, cli
     assert resp.status_code == 403 and resp.is_json
     assert "decommissioned" in resp.get_json()["error"] and "one-time enrolment token" in resp.get_json()["error"]
     assert ADMIN[0] not in resp.get_json()["error"]  # the caller is not authenticated: no operator's e-mail
+    assert plant(app).decommissioned_at.isoformat()[:16] not in resp.get_json()["error"]  # nor when (review)
     assert plant(app).status == "offline"
 
 
@@ -244,3 +245,49 @@ def test_errors_of_pages_under_factories_are_html_and_the_registry_routes_stay_j
                  client.post("/factories/nope/decommission", data={"confirm": "yes"})):
         assert resp.status_code == 404 and resp.mimetype == "text/html"
     assert client.post("/heartbeat", json={}).is_json and app.test_client().get("/factories").is_json
+
+
+def test_decommissioning_is_no_outage_and_the_plant_downloads_no_model(app, client, api):
+    """Review: the status set to offline by decommissioning must not call the webhook's plant.offline, and a token
+    a racing re-registration might have written must not fetch a bundle."""
+    from dashboard.webhooks.sender import EXTENSION, WebhookSender, WebhookSettings
+    from tests.dashboard.test_monitoring import Receiver
+    from tests.dashboard.test_releases import seed_experiment
+
+    receiver = Receiver()
+    sender = WebhookSender(WebhookSettings(receiver.url, timeout=2, retries=0))
+    app.extensions[EXTENSION] = sender
+    try:
+        token = register(client).get_json()["heartbeat_token"]
+        release = client.post(f"/api/experiments/{seed_experiment(app, client, api, plants=('plant_a',))}/release",
+                              headers=api).get_json()
+        assert client.get(f"/api/models/{release['id']}/bundle",
+                          headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        client.post("/api/factories/plant_a/decommission", headers=api)
+        assert sender.flush(10) and [p["event"] for p in receiver.posts] == []
+        with app.app_context():  # as a re-registration racing the decommission would leave it
+            from dashboard.models.operators import token_digest
+
+            db.session.execute(db.update(Factory).filter_by(name="plant_a").values(
+                heartbeat_token_hash=token_digest(token)))
+            db.session.commit()
+        refused = client.get(f"/api/models/{release['id']}/bundle", headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 403 and "decommissioned" in refused.get_json()["error"]
+    finally:
+        sender.stop()
+        receiver.close()
+
+
+def test_a_release_holds_a_decommissioned_plant(app, client, api):
+    from tests.dashboard.test_releases import seed_experiment
+
+    register(client, "plant_a")
+    register(client, "plant_b")
+    eid = seed_experiment(app, client, api, plants=("plant_a", "plant_b"))
+    client.post("/api/factories/plant_b/decommission", headers=api)
+    release = client.post(f"/api/experiments/{eid}/release", headers=api).get_json()
+    assigned = {d["plant"]: d["assigned"] for d in client.get("/api/deployments", headers=api).get_json()["plants"]}
+    assert assigned["plant_a"]["release_id"] == release["id"] and assigned.get("plant_b") is None
+    preview = client.post(f"/api/releases/{release['id']}/deploy", json={}, headers=api).get_json()
+    held = {p["plant"]: p for p in preview["plants"]}
+    assert not held["plant_b"]["switches"] and "decommissioned" in held["plant_b"]["why"]

@@ -264,3 +264,10 @@ def test_attack_hostile_alert_reports_are_refused_and_change_nothing(app, client
         assert response.status_code == 400 and response.get_json()["error"]
     plant = client.get("/factories", headers=api).get_json()[0]
     assert plant["recent_alerts"] == [] and plant["alerts_opened"] is None
+
+
+def test_attack_a_plant_cannot_date_its_alerts_in_the_future_to_stay_on_top(app, client, api):
+    token = register(client, "plant_a").get_json()["heartbeat_token"]
+    beat(client, token, alerts_open=1, alerts_opened=1, scored_rows=1, alerts=[alert(1, opened_at=9e10)])
+    stored = client.get("/factories", headers=api).get_json()[0]["recent_alerts"][0]
+    assert stored["opened_at"] <= time.time() + 301

@@ -64,6 +64,9 @@ def test_every_problem_of_a_new_operator_is_said_at_once_on_the_page_and_in_the_
     assert {p["field"] for p in resp.get_json()["detail"]["problems"]} == {"email", "role", "password"}
     assert client.post("/api/operators", json={"email": ADMIN[0]}, headers=API).status_code == 400  # exists
     assert client.post("/api/operators", json={"email": "\ud800@x.org"}, headers=API).status_code == 400
+    # look-alikes (review): the same address in other case, a zero-width or bidi character, a NUL
+    for twin in (ADMIN[0].upper(), "ops\u200b@factoryfl.org", "ops\u202e@factoryfl.org", "o\x00ps@factoryfl.org"):
+        assert client.post("/api/operators", json={"email": twin}, headers=API).status_code == 400, twin
     login(client)
     page = client.post("/operators", data={"email": ADMIN[0], "role": "viewer", "password": "short"})
     assert page.status_code == 400 and f"operator {ADMIN[0]} exists" in page.text and "12 to 1024" in page.text

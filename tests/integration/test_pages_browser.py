@@ -431,3 +431,46 @@ def test_experiments_are_compared_from_the_list_and_operators_created_on_their_p
     page.reload()
     assert page.locator("#new-password").count() == 0
     assert blocked == [], blocked
+
+
+def test_a_plant_is_labelled_and_decommissioned_from_its_page_and_every_page_fits_both_widths(page, plants,
+                                                                                               dashboard):
+    """Issue 27 item 6 and its screenshots: an operator labels a plant, an admin decommissions it behind a
+    confirmation page, its heartbeats are then refused and the factories page greys it; then every page is shot at
+    1366 and 390 px and none scrolls sideways on a phone. Last in this file: the plant stays decommissioned."""
+    page.goto("/factories/ui_plant_c")
+    page.click("#plant-labels-form summary")
+    page.fill("#display_name", "Line 3 press shop")
+    page.fill("#site", "Gdańsk")
+    page.click("#plant-labels-form button")
+    assert page.locator("#plant-display-name").inner_text() == "Line 3 press shop"
+    page.click("#decommission-form button")
+    page.wait_for_selector("#confirm-form")
+    assert "history is kept" in page.locator("main").inner_text()
+    shot(page, "decommission-confirm")
+    page.click("#confirm-yes")
+    page.wait_for_selector("#decommissioned-banner")
+    assert page.locator("#decommissioned-badge").count() == 1
+    plant = dashboard.factories()["ui_plant_c"]
+    assert plant["decommissioned_at"] and plant["site"] == "Gdańsk"
+    refused = dashboard.api("POST", "/experiments", json={"name": "with a retired plant",
+                                                          "factories": ["ui_plant_a", "ui_plant_c"]})
+    assert refused.status_code == 400 and "decommissioned" in refused.json()["error"]
+    page.goto("/")
+    assert "decommissioned" in page.locator("tr[data-factory=ui_plant_c]").inner_text()
+    eids = [e["id"] for e in dashboard.api("GET", "/experiments").json()][:2]
+    pages = {"factories": "/", "experiments": "/experiments", "experiment": f"/experiments/{eids[0]}",
+             "compare": f"/experiments/compare?ids={eids[0]},{eids[1]}", "models": "/releases", "alerts": "/alerts",
+             "audit": "/audit", "operators": "/operators", "enrolment": "/enrolment-tokens", "tokens": "/tokens",
+             "password": "/password", "api-docs": "/api/docs", "plant": "/factories/ui_plant_a",
+             "plant-decommissioned": "/factories/ui_plant_c"}
+    wide = []
+    for width, height in ((1366, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        for name, path in pages.items():
+            assert page.goto(path).status == 200, path
+            page.wait_for_timeout(400)  # charts draw after load (a live page never goes network-idle)
+            shot(page, f"all-{name}-{width}")
+            if width == 390 and not no_sideways_scroll(page):
+                wide.append(path)
+    assert wide == [], f"pages that scroll sideways at 390 px: {wide}"
