@@ -1,5 +1,6 @@
 import functools
 import hashlib
+import shutil
 import time
 
 import pytest
@@ -17,17 +18,39 @@ TOKEN = "test-api-token-0123456789"
 ENROLL = "enroll-secret"
 
 
+def _settings(path) -> dict:
+    return {"TESTING": True, "WTF_CSRF_ENABLED": False, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+            "FACTORY_ENROLLMENT_TOKEN": ENROLL, "DASHBOARD_ADMIN_EMAIL": ADMIN[0],
+            "DASHBOARD_ADMIN_PASSWORD": ADMIN[1], "DASHBOARD_API_TOKEN": TOKEN,
+            "HEARTBEAT_INTERVAL": 1.0, "ALLOW_PRIVATE_PLANTS": True}  # plants on localhost
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory):
+    """An empty database the migrations made, once per run: each test's app starts from a copy of it (the same
+    schema `upgrade()` makes, without running the whole chain again for each of a thousand tests;
+    test_migrations.py runs the chain itself)."""
+    folder = tmp_path_factory.mktemp("migrated")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DASHBOARD_INSTANCE_PATH", str(folder))
+    mp.delenv("DATABASE_URL", raising=False)
+    try:
+        made = create_app(_settings(folder / "template.sqlite"))
+        with made.app_context():
+            upgrade()
+            db.engine.dispose()
+    finally:
+        mp.undo()
+    return folder / "template.sqlite"
+
+
 @pytest.fixture()
-def app(tmp_path, monkeypatch):
+def app(tmp_path, monkeypatch, migrated_database):
     monkeypatch.setenv("DASHBOARD_INSTANCE_PATH", str(tmp_path))
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
-                      "FACTORY_ENROLLMENT_TOKEN": ENROLL, "DASHBOARD_ADMIN_EMAIL": ADMIN[0],
-                      "DASHBOARD_ADMIN_PASSWORD": ADMIN[1], "DASHBOARD_API_TOKEN": TOKEN,
-                      "HEARTBEAT_INTERVAL": 1.0, "ALLOW_PRIVATE_PLANTS": True})  # plants on localhost
+    shutil.copyfile(migrated_database, tmp_path / "test.sqlite")
+    app = create_app(_settings(tmp_path / "test.sqlite"))
     with app.app_context():
-        upgrade()
         bootstrap(app)
     yield app
     with app.app_context():
