@@ -5,6 +5,8 @@ never with a password."""
 
 import re
 
+import pytest
+
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Operator
 from tests.dashboard.conftest import ADMIN, TOKEN
@@ -156,3 +158,23 @@ def test_a_reset_password_is_shown_once_the_old_one_stops_working_and_nothing_el
     assert [t for _, t, _ in events] == ["forgot@factoryfl.org"] * 2
     assert all(new not in str(d) and again["password"] not in str(d) for _, _, d in events)
     assert client.post("/api/operators/999/password", headers=API).status_code == 404
+
+
+def test_attack_two_admins_disabling_each_other_at_once_leave_one_enabled(app, monkeypatch):
+    """Review: each request saw two enabled admins before its own write. Here the first check is passed as it was
+    before the other admin's change landed; the recount after this request's own write refuses it."""
+    from dashboard.errors import RoleChangeRefused
+    from dashboard.services import operators as service
+
+    with app.app_context():
+        service.create_operator("second-admin@factoryfl.org", "admin", None, "test")
+        second = db.session.scalar(db.select(Operator).filter_by(email="second-admin@factoryfl.org"))
+        service.set_disabled(second, True, "test")  # the other admin's change: one enabled admin is left
+        monkeypatch.setattr(service, "_refuse_losing_an_admin", lambda *a: None)  # its check ran before that
+        admin = db.session.scalar(db.select(Operator).filter_by(email=ADMIN[0]))
+        with pytest.raises(RoleChangeRefused, match="only admin left enabled"):
+            service.set_disabled(admin, True, "test")
+        with pytest.raises(RoleChangeRefused, match="only admin left enabled"):
+            service.set_role(db.session.scalar(db.select(Operator).filter_by(email=ADMIN[0])), "viewer", "test")
+        assert db.session.scalar(db.select(db.func.count()).select_from(Operator).filter(
+            Operator.role == "admin", Operator.disabled_at.is_(None))) == 1
