@@ -47,9 +47,14 @@ def test_an_admin_creates_an_operator_on_the_page_with_a_generated_password_show
     login(client)
     resp = client.post("/operators", data={"email": "new@factoryfl.org", "role": "operator", "password": ""})
     assert resp.status_code == 302
-    page = client.get("/operators").text
-    shown = re.search(r'<code id="new-password">([^<]+)</code>', page).group(1)
-    assert 'data-operator="new@factoryfl.org"' in page and len(shown) >= 16
+    cookie = client.get_cookie("session").value  # signed, not encrypted: anyone who sees it reads it
+    with app.test_request_context():
+        waiting = app.session_interface.get_signing_serializer(app).loads(cookie)
+    page = client.get("/operators")
+    shown = re.search(r'<code id="new-password">([^<]+)</code>', page.text).group(1)
+    assert 'data-operator="new@factoryfl.org"' in page.text and len(shown) >= 16
+    assert shown not in str(waiting) and page.headers["Cache-Control"] == "no-store"  # encrypted in the cookie
+    page = page.text
     assert 'id="new-password"' not in client.get("/operators").text  # once
     other = app.test_client()
     assert login(other, "new@factoryfl.org", shown).status_code == 302
