@@ -27,7 +27,9 @@ def _entry(name: str, plant: Factory | None, rows: list[Deployment]) -> dict:
         "id": plant.released_model_id, "kind": plant.released_model_kind}
     assigned = None if now is None else {"release_id": now.release_id, "pinned": now.pinned, "by": now.actor,
                                          "at": isoformat(now.at), "action": now.action}
-    return {"plant": name, "registered": plant is not None, "status": plant.status if plant else None,
+    decommissioned = plant is not None and plant.decommissioned_at is not None
+    return {"plant": name, "registered": plant is not None, "decommissioned": decommissioned,
+            "status": "decommissioned" if decommissioned else plant.status if plant else None,
             "assigned": assigned, "reported": reported,
             "in_sync": (now.release_id if now else None) == (reported["id"] if reported else None),
             "roll_back_to": releases[-2] if len(releases) >= 2 else None}

@@ -88,8 +88,19 @@ def create_operator(email: str, role: str, password: str | None, actor: str) -> 
 
 
 def _enabled_admins() -> int:
-    return db.session.scalar(db.select(db.func.count()).select_from(Operator).filter(
-        Operator.role == "admin", Operator.disabled_at.is_(None)))
+    """The enabled admins, their rows locked until the transaction ends (PostgreSQL; SQLite serialises writers)."""
+    return len(db.session.scalars(db.select(Operator.id).filter(
+        Operator.role == "admin", Operator.disabled_at.is_(None)).with_for_update()).all())
+
+
+def _still_an_admin(operator: Operator, what: str) -> None:
+    """After the change is flushed, count again: two admins demoting or disabling each other at once both saw
+    two before their own write (review); whichever writes second finds none left and is rolled back."""
+    db.session.flush()
+    if _enabled_admins() == 0:
+        db.session.rollback()
+        raise RoleChangeRefused(f"{operator.email} is the only admin left enabled: make another operator admin first "
+                                f"(another admin's change landed while this {what} was on its way)")
 
 
 def _refuse_losing_an_admin(operator: Operator, what: str, by: Operator | None) -> None:
@@ -109,6 +120,8 @@ def set_role(operator: Operator, role: str, actor: str, by: Operator | None = No
     if operator.role == "admin":
         _refuse_losing_an_admin(operator, "demote", by)
     previous, operator.role = operator.role, role
+    if previous == "admin":
+        _still_an_admin(operator, "demotion")
     record_audit(actor, "operator.role_changed", operator.email, previous=previous, role=role)
     db.session.commit()
     log.info("%s changed %s from %s to %s", actor, operator.email, previous, role)
@@ -123,6 +136,8 @@ def set_disabled(operator: Operator, disabled: bool, actor: str, by: Operator | 
     if disabled:
         _refuse_losing_an_admin(operator, "disable", by)
     operator.disabled_at = utcnow() if disabled else None
+    if disabled and operator.role == "admin":
+        _still_an_admin(operator, "disabling")
     record_audit(actor, "operator.disabled" if disabled else "operator.enabled", operator.email)
     db.session.commit()
     log.info("%s %s operator %s", actor, "disabled" if disabled else "enabled", operator.email)

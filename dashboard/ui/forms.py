@@ -124,9 +124,9 @@ class ExperimentForm(FlaskForm):
 
     def offer_plants(self, plants) -> None:
         """The plants select's options: every registered plant (dashboard.services.preflight.PlantFacts) with its
-        status and data shape."""
-        self.factories.choices = [(p.name, f"{p.name} — {'decommissioned' if p.decommissioned else p.status}, "
-                                           f"{p.shape()}") for p in plants]
+        status and data shape; a decommissioned plant is not offered (it takes part in no experiment)."""
+        self.factories.choices = [(p.name, f"{p.name} — {p.status}, {p.shape()}") for p in plants
+                                  if not p.decommissioned]
 
     def sections(self) -> list[tuple[str, str, list[dict]]]:
         """(key, title, fields) in the page's order; each field with its setting's name and the choices that

@@ -1,13 +1,16 @@
 """The operators page (admins): every operator, its role and state; creating one, changing a role, disabling or
 enabling, resetting a password (DESIGN §8). The work is dashboard.services.operators, shared with the CLI and
-the API; a password generated here is shown once, after the redirect (a reload shows it no more)."""
+the API; a password generated here is shown once, after the redirect (a reload shows it no more). It waits for
+that redirect in the session encrypted with CREDENTIALS_KEY: Flask's session cookie is signed, not encrypted, and
+would otherwise carry it readable (review)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from dashboard.auth.roles import role_required
+from dashboard.auth.security import decrypt, encrypt
 from dashboard.models.operators import ROLES
 from dashboard.services import operators as service
 from dashboard.services.operators import RoleChangeRefused
@@ -18,8 +21,18 @@ bp = Blueprint("operators", __name__)
 
 
 def _page(form: NewOperatorForm, status: int = 200):
-    return render_template("operators.html", operators=service.all_operators(), roles=ROLES, form=form,
-                           new_password=session.pop("new_password", None)), status
+    shown = session.pop("new_password", None)
+    new_password = {"email": shown["email"], "password": decrypt(shown["password"])} if shown else None
+    response = current_app.make_response((render_template(
+        "operators.html", operators=service.all_operators(), roles=ROLES, form=form, new_password=new_password),
+        status))
+    if new_password:
+        response.headers["Cache-Control"] = "no-store"  # the page holds a password: no copy in any cache
+    return response
+
+
+def _show_once(email: str, password: str) -> None:
+    session["new_password"] = {"email": email, "password": encrypt(password)}
 
 
 @bp.get("/operators")
@@ -43,7 +56,7 @@ def create():
         else:
             flash(f"{operator.email} created ({operator.role})", "ok")
             if generated:
-                session["new_password"] = {"email": operator.email, "password": generated}
+                _show_once(operator.email, generated)
             return redirect(url_for("operators.operators"))
     return _page(form, 400)
 
@@ -96,6 +109,6 @@ def reset_password(operator_id: int):
                                         "Their sessions, API tokens and role stay as they are.", details=None,
                                fields=None, yes="Yes, reset it", back_url=url_for("operators.operators"),
                                action_url=url_for("operators.reset_password", operator_id=operator.id))
-    session["new_password"] = {"email": operator.email, "password": service.reset_password(operator, current_user.email)}
+    _show_once(operator.email, service.reset_password(operator, current_user.email))
     flash(f"the password of {operator.email} is reset", "ok")
     return redirect(url_for("operators.operators"))

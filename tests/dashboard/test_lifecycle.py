@@ -291,3 +291,19 @@ def test_a_release_holds_a_decommissioned_plant(app, client, api):
     preview = client.post(f"/api/releases/{release['id']}/deploy", json={}, headers=api).get_json()
     held = {p["plant"]: p for p in preview["plants"]}
     assert not held["plant_b"]["switches"] and "decommissioned" in held["plant_b"]["why"]
+
+
+def test_pages_offer_a_decommissioned_plant_no_action(app, client, api):
+    from tests.dashboard.test_releases import seed_experiment
+
+    register(client, "plant_a")
+    register(client, "plant_b")
+    client.post(f"/api/experiments/{seed_experiment(app, client, api, plants=('plant_a', 'plant_b'))}/release",
+                headers=api)
+    client.post("/api/factories/plant_b/decommission", headers=api)
+    login(client)
+    models = client.get("/releases").text
+    row = models[models.index('<tr data-plant="plant_b">'):].split("</tr>", 1)[0]
+    assert "badge decommissioned" in row and "Pin" not in row and "Roll back" not in row
+    form = client.get("/experiments").text
+    assert '<option value="plant_a">' in form and 'value="plant_b"' not in form

@@ -5,6 +5,8 @@ never with a password."""
 
 import re
 
+import pytest
+
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, Operator
 from tests.dashboard.conftest import ADMIN, TOKEN
@@ -45,9 +47,14 @@ def test_an_admin_creates_an_operator_on_the_page_with_a_generated_password_show
     login(client)
     resp = client.post("/operators", data={"email": "new@factoryfl.org", "role": "operator", "password": ""})
     assert resp.status_code == 302
-    page = client.get("/operators").text
-    shown = re.search(r'<code id="new-password">([^<]+)</code>', page).group(1)
-    assert 'data-operator="new@factoryfl.org"' in page and len(shown) >= 16
+    cookie = client.get_cookie("session").value  # signed, not encrypted: anyone who sees it reads it
+    with app.test_request_context():
+        waiting = app.session_interface.get_signing_serializer(app).loads(cookie)
+    page = client.get("/operators")
+    shown = re.search(r'<code id="new-password">([^<]+)</code>', page.text).group(1)
+    assert 'data-operator="new@factoryfl.org"' in page.text and len(shown) >= 16
+    assert shown not in str(waiting) and page.headers["Cache-Control"] == "no-store"  # encrypted in the cookie
+    page = page.text
     assert 'id="new-password"' not in client.get("/operators").text  # once
     other = app.test_client()
     assert login(other, "new@factoryfl.org", shown).status_code == 302
@@ -156,3 +163,23 @@ def test_a_reset_password_is_shown_once_the_old_one_stops_working_and_nothing_el
     assert [t for _, t, _ in events] == ["forgot@factoryfl.org"] * 2
     assert all(new not in str(d) and again["password"] not in str(d) for _, _, d in events)
     assert client.post("/api/operators/999/password", headers=API).status_code == 404
+
+
+def test_attack_two_admins_disabling_each_other_at_once_leave_one_enabled(app, monkeypatch):
+    """Review: each request saw two enabled admins before its own write. Here the first check is passed as it was
+    before the other admin's change landed; the recount after this request's own write refuses it."""
+    from dashboard.errors import RoleChangeRefused
+    from dashboard.services import operators as service
+
+    with app.app_context():
+        service.create_operator("second-admin@factoryfl.org", "admin", None, "test")
+        second = db.session.scalar(db.select(Operator).filter_by(email="second-admin@factoryfl.org"))
+        service.set_disabled(second, True, "test")  # the other admin's change: one enabled admin is left
+        monkeypatch.setattr(service, "_refuse_losing_an_admin", lambda *a: None)  # its check ran before that
+        admin = db.session.scalar(db.select(Operator).filter_by(email=ADMIN[0]))
+        with pytest.raises(RoleChangeRefused, match="only admin left enabled"):
+            service.set_disabled(admin, True, "test")
+        with pytest.raises(RoleChangeRefused, match="only admin left enabled"):
+            service.set_role(db.session.scalar(db.select(Operator).filter_by(email=ADMIN[0])), "viewer", "test")
+        assert db.session.scalar(db.select(db.func.count()).select_from(Operator).filter(
+            Operator.role == "admin", Operator.disabled_at.is_(None))) == 1
