@@ -13,7 +13,8 @@ from factory_agent.plant.state import PlantState
 from shared.errors import ConfigurationError, SecurityError
 from shared.identity import (SIGNATURE_HEADER, TIMESTAMP_HEADER, canonical_json, fingerprint, public_key_hex,
                              verify_registration)
-from tests.dashboard.conftest import app, client, registration  # noqa: F401  (fixtures: a dashboard in-process)
+# fixtures: a dashboard in-process
+from tests.dashboard.conftest import app, client, migrated_database, registration  # noqa: F401
 
 BASE = "http://dashboard.test"
 
