@@ -46,31 +46,32 @@ def list_factories():
     return jsonify(plants.listing())  # this process's buffered heartbeats first (read your writes)
 
 
-@bp.get("/api/factories/<name>")
-@operator_required
-def show_factory(name: str):
-    """One plant as GET /factories lists it (its status, policy and trust mode)."""
+def _plant_or_404(name: str):
+    """The registered plant of that name (a malformed name is a 400), else NotFound (404)."""
     from dashboard.errors import NotFound
     from dashboard.services import plants
 
     plant = plants.plant_named(plant_name(name, "name"))
     if plant is None:
         raise NotFound(f"no plant named {name!r}")
-    return jsonify(plant.to_dict())
+    return plant
+
+
+@bp.get("/api/factories/<name>")
+@operator_required
+def show_factory(name: str):
+    """One plant as GET /factories lists it (its status, policy and trust mode)."""
+    return jsonify(_plant_or_404(name).to_dict())
 
 
 @bp.get("/api/factories/<name>/load")
 @operator_required
 def factory_load(name: str):
     """A plant's CPU, memory and disk over the last `hours` (1, 6, 24 or 168), averaged into at most 240 points."""
-    from dashboard.errors import NotFound
-    from dashboard.services import load_history, plants
-    from shared.protocol.registry import plant_name
+    from dashboard.services import load_history
 
     hours = load_history.range_hours(request.args.get("hours"))
-    plant = plants.plant_named(plant_name(name, "name"))
-    if plant is None:
-        raise NotFound(f"no plant named {name!r}")
+    plant = _plant_or_404(name)
     return jsonify({"factory_name": plant.name, **load_history.load_history(plant.id, hours)})
 
 

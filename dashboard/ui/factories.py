@@ -12,7 +12,7 @@ from dashboard.ui import bp
 from dashboard.ui.sparkline import sparkline
 
 
-def _plant_or_404(name: str) -> Factory:
+def plant_or_404(name: str) -> Factory:
     plant = plants.plant_named(name)
     if plant is None:
         abort(404)
@@ -33,7 +33,7 @@ def index():
 @bp.get("/factories/<name>")
 @login_required
 def factory(name: str):
-    plant = _plant_or_404(name)
+    plant = plant_or_404(name)
     activity = plants.plant_activity(plant)
     return render_template("factory.html", f=plant, results=activity.results, dropouts=activity.dropouts,
                            reputation=activity.reputation)
@@ -43,6 +43,6 @@ def factory(name: str):
 @role_required("operator")
 def check_factory(name: str):
     """Connectivity check: log into the plant's datasite with the stored orchestrator account."""
-    check = plants.check_connectivity(_plant_or_404(name), current_user.email)
+    check = plants.check_connectivity(plant_or_404(name), current_user.email)
     flash(f"{name}: {check.outcome}: {check.message}", "ok" if check.reachable else "error")
     return redirect(url_for("ui.factory", name=name))

@@ -3,14 +3,14 @@ decommissioning it behind a confirmation page (admins). Errors come back as flas
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from dashboard.auth.roles import role_required
 from dashboard.extensions import db
 from dashboard.registry import lifecycle
-from dashboard.services import plants
 from dashboard.ui import bp
+from dashboard.ui.factories import plant_or_404
 from shared.errors import FederatedLearningError
 
 CONSEQUENCES = ("It leaves the cohorts of every future round, running experiments included, and an experiment "
@@ -25,9 +25,7 @@ CONSEQUENCES = ("It leaves the cohorts of every future round, running experiment
 @bp.post("/factories/<name>/decommission")
 @role_required("admin")
 def decommission_factory(name: str):
-    plant = plants.plant_named(name)
-    if plant is None:
-        abort(404)
+    plant = plant_or_404(name)
     if request.form.get("confirm") != "yes":  # the confirmation step, a page of its own (no JS needed)
         return render_template("confirm.html", title=f"Decommission plant {plant.name}?",
                                question="Retire this plant. What happens:", details=CONSEQUENCES, fields=None,
@@ -47,9 +45,7 @@ def decommission_factory(name: str):
 @bp.post("/factories/<name>/labels")
 @role_required("operator")
 def relabel_factory(name: str):
-    plant = plants.plant_named(name)
-    if plant is None:
-        abort(404)
+    plant = plant_or_404(name)
     try:
         labels = lifecycle.PlantLabels.from_wire({key: request.form.get(key, "") for key in lifecycle.LABEL_LIMITS})
         lifecycle.relabel(plant.name, labels, current_user.email)
